@@ -1,0 +1,84 @@
+"""agentroute: route every model call of an agent's tool-calling loop.
+
+Start cheap, climb a tier when the loop shows trouble, keep sessions on a warm prompt cache,
+survive provider faults, and explain every decision. See the README for the two ways in
+(``Router.wrap`` and ``Router.complete``) and DESIGN.md for the architecture.
+"""
+
+from agentroute._chain import build_chain
+from agentroute._types import (
+    Attempt,
+    CallNext,
+    Cause,
+    Decision,
+    Middleware,
+    ModelCall,
+    ModelResult,
+    Provider,
+    Signals,
+    SwitchCost,
+    Target,
+    ToolCall,
+    Usage,
+)
+from agentroute.config import RouterConfig, load_config
+from agentroute.errors import (
+    AgentRouteError,
+    AllAttemptsFailed,
+    AuthenticationFailed,
+    BadRequest,
+    BudgetExceeded,
+    ConfigurationError,
+    ContentPolicyRefusal,
+    ContextWindowExceeded,
+    ModelNotFound,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    StepLimitExceeded,
+)
+from agentroute.router import Router
+from agentroute.session import Session, SessionState, current_session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentRouteError",
+    "AllAttemptsFailed",
+    "Attempt",
+    "AuthenticationFailed",
+    "BadRequest",
+    "BudgetExceeded",
+    "CallNext",
+    "Cause",
+    "ConfigurationError",
+    "ContentPolicyRefusal",
+    "ContextWindowExceeded",
+    "Decision",
+    "Middleware",
+    "ModelCall",
+    "ModelNotFound",
+    "ModelResult",
+    "Provider",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Router",
+    "RouterConfig",
+    "Session",
+    "SessionState",
+    "Signals",
+    "StepLimitExceeded",
+    "SwitchCost",
+    "Target",
+    "ToolCall",
+    "Usage",
+    "__version__",
+    "build_chain",
+    "current_session",
+    "load_config",
+]

@@ -1,0 +1,105 @@
+"""The config turned into lookup tables the hot path can use without recomputing anything.
+
+Built once per Router: tier order, each tier's :class:`~agentroute.Target` list (every model's
+deployments, in config order), prices by model, and per-deployment call keyword arguments with
+their secrets still unresolved (they are resolved at use, DESIGN §8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agentroute._secrets import Secret
+from agentroute._types import Target
+from agentroute.config import Price, RouterConfig
+from agentroute.errors import ConfigurationError
+
+
+class Catalog:
+    """Read-only views of a RouterConfig for routing and the terminals."""
+
+    def __init__(self, config: RouterConfig) -> None:
+        self.config = config
+        self.tiers: tuple[str, ...] = config.tier_names
+        self._tier_index = {t: i for i, t in enumerate(self.tiers)}
+        self.prices: dict[str, Price] = {name: m.price for name, m in config.models.items()}
+        self._targets: dict[tuple[str, str], tuple[Target, ...]] = {}
+        self._kwargs: dict[tuple[str, str], tuple[dict[str, Any], bool]] = {}
+        for tier, models in config.tiers.items():
+            for model in models:
+                self._targets[(tier, model)] = self._build_targets(tier, model)
+        self._by_candidates: dict[tuple[str, tuple[str, ...]], tuple[Target, ...]] = {}
+
+    def _build_targets(self, tier: str, model: str) -> tuple[Target, ...]:
+        spec = self.config.models[model]
+        out = []
+        for dep in spec.deployments:
+            provider = self.config.providers[dep.provider]
+            out.append(
+                Target(
+                    model=model,
+                    tier=tier,
+                    provider=dep.provider,
+                    provider_kind=provider.kind,
+                    deployment=dep.name,
+                    context_window=spec.context_window,
+                )
+            )
+            merged = {**provider.kwargs, **dep.kwargs}
+            self._kwargs[(dep.provider, dep.name)] = (merged, _has_secret(merged))
+        return tuple(out)
+
+    def index(self, tier: str) -> int:
+        """Position of ``tier`` in the ladder (0 = cheapest)."""
+        try:
+            return self._tier_index[tier]
+        except KeyError:
+            raise ConfigurationError(
+                f"unknown tier {tier!r} (tiers: {', '.join(self.tiers)})"
+            ) from None
+
+    def models(self, tier: str) -> tuple[str, ...]:
+        return tuple(self.config.tiers[tier])
+
+    def targets(self, tier: str, models: Sequence[str] | None = None) -> tuple[Target, ...]:
+        """Every deployment of ``models`` (default: the tier's models), in preference order."""
+        names = self.config.tiers[tier] if models is None else models
+        key = (tier, tuple(names))
+        found = self._by_candidates.get(key)
+        if found is None:
+            found = ()
+            for model in names:
+                if model not in self.config.models:
+                    raise ConfigurationError(f"unknown model {model!r} in a routing decision")
+                found += self._targets.get((tier, model)) or self._build_targets(tier, model)
+            self._by_candidates[key] = found
+        return found
+
+    def call_kwargs(self, target: Target) -> dict[str, Any]:
+        """Keyword arguments configured for ``target``'s deployment, secrets resolved now."""
+        merged, secret = self._kwargs[(target.provider, target.deployment)]
+        if not secret:
+            return dict(merged)
+        return {k: _resolve(v, f"{target.key} kwargs.{k}") for k, v in merged.items()}
+
+
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def _resolve(value: Any, where: str) -> Any:
+    """A copy of ``value`` with every Secret inside replaced by its value."""
+    if isinstance(value, Secret):
+        return value.resolve(where)
+    if isinstance(value, dict):
+        return {k: _resolve(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, where) for v in value]
+    return value

@@ -1,0 +1,289 @@
+"""Frozen value objects that travel through the middleware chain, and the chain's types.
+
+Everything here is immutable: a middleware that wants to change a call makes a copy with
+``dataclasses.replace`` (or the ``with_*`` helpers) and passes the copy on. Messages and tool
+schemas are the caller's own objects and are *not* deep-copied (that would cost more than the
+whole routing decision); the router never mutates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    from agentroute.session import SessionState
+
+Message: TypeAlias = Mapping[str, Any]
+"""One chat message, in OpenAI or Anthropic shape (a dict or any mapping)."""
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage of one model response, normalized across providers (DESIGN §5).
+
+    ``input_tokens`` counts *all* input tokens, cache reads and cache writes included (OpenAI's
+    ``prompt_tokens`` convention; Anthropic's own ``input_tokens`` excludes them and is converted).
+    ``output_tokens`` includes reasoning tokens. ``cache_write_1h_tokens`` is the part of
+    ``cache_write_tokens`` written with a one-hour TTL (priced higher by Anthropic).
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Input tokens billed at the full input price (neither read from nor written to cache)."""
+        return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+class Cause(StrEnum):
+    """Why a decision picked its tier. Recorded on every :class:`Decision`.
+
+    ``START``: first call of a session; ``HOLD``: the policy kept the current tier; ``SCORE``:
+    the score's thresholds chose it; the others name the rule that overrode the score.
+    """
+
+    START = "start"
+    HOLD = "hold"
+    SCORE = "score"
+    HINT = "hint"
+    CONTEXT_WINDOW = "context_window"
+    ESCALATION_REQUEST = "escalation_request"
+    VALIDATION_FAILURE = "validation_failure"
+    BUDGET_CAP = "budget_cap"
+    HYSTERESIS_HOLD = "hysteresis_hold"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """What the policy sees about one step of an agent loop (DESIGN §4)."""
+
+    step: int = 0
+    tool_errors_total: int = 0
+    tool_errors_recent: int = 0
+    repeated_tool_calls: int = 0
+    context_tokens: int = 0
+    context_fraction: float = 0.0
+    validation_failures: int = 0
+    escalation_requested: bool = False
+    hints: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchCost:
+    """The arithmetic behind a step-down: saving expected vs. the prompt-cache loss (USD)."""
+
+    expected_saving: float
+    cache_loss: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Which tier serves one model call, and why.
+
+    ``contributions`` lists each signal's weighted share of ``score`` (they sum to it);
+    ``candidates`` are the model names of the chosen tier in order of preference.
+    """
+
+    tier: str
+    previous_tier: str | None
+    cause: str
+    step: int
+    candidates: tuple[str, ...]
+    score: float = 0.0
+    contributions: tuple[tuple[str, float], ...] = ()
+    signals: Signals | None = None
+    switch: SwitchCost | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One concrete place a call can be sent to: a model served by one provider deployment."""
+
+    model: str
+    tier: str
+    provider: str
+    provider_kind: str
+    deployment: str
+    """The provider's own model name (what goes into the request's ``model`` field)."""
+    context_window: int
+
+    @property
+    def key(self) -> str:
+        """A stable identifier of the deployment, ``provider/deployment``."""
+        return f"{self.provider}/{self.deployment}"
+
+
+AttemptOutcome: TypeAlias = Literal["ok", "error", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The record of one try of one call at one deployment."""
+
+    number: int
+    target: Target
+    outcome: AttemptOutcome
+    duration_s: float
+    error_type: str | None = None
+    status_code: int | None = None
+    retry_after: float | None = None
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    error: BaseException | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call requested by the model, normalized (arguments as the JSON text sent)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResult:
+    """The outcome of one routed model call.
+
+    ``raw`` is the provider's answer as the terminal got it (an SDK object or a dict for
+    ``wrap()``); ``text``, ``tool_calls`` and ``finish_reason`` are filled by built-in and test
+    providers. ``attempts`` holds every try, the successful one last.
+    """
+
+    raw: Any = None
+    text: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    response_model: str | None = None
+    target: Target | None = None
+    cost_usd: float = 0.0
+    decision: Decision | None = None
+    attempts: tuple[Attempt, ...] = ()
+
+    def with_cost(self, target: Target, cost_usd: float) -> ModelResult:
+        """A copy located at ``target`` with its cost set (a fast, explicit ``replace``)."""
+        return ModelResult(
+            self.raw,
+            self.text,
+            self.tool_calls,
+            self.finish_reason,
+            self.usage,
+            self.response_model,
+            target,
+            cost_usd,
+            self.decision,
+            self.attempts,
+        )
+
+    def with_attempts(
+        self, attempts: tuple[Attempt, ...], decision: Decision | None
+    ) -> ModelResult:
+        """A copy carrying the call's attempt records and decision."""
+        return ModelResult(
+            self.raw,
+            self.text,
+            self.tool_calls,
+            self.finish_reason,
+            self.usage,
+            self.response_model,
+            self.target,
+            self.cost_usd,
+            decision,
+            attempts,
+        )
+
+
+CallMode: TypeAlias = Literal["wrap", "complete", "stream"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One model call on its way through the chain.
+
+    Routing fills ``decision`` and ``targets`` (ordered candidates); the fallback step sets
+    ``target`` and ``attempt`` for each try it makes.
+    """
+
+    messages: Sequence[Message]
+    tools: Sequence[Mapping[str, Any]] | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    mode: CallMode = "complete"
+    session: SessionState | None = None
+    hints: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    decision: Decision | None = None
+    targets: tuple[Target, ...] = ()
+    target: Target | None = None
+    attempt: int = 0
+
+    # Explicit copies: the hot path makes two per call, and ``dataclasses.replace`` costs
+    # several times more than a direct construction.
+
+    def with_route(self, decision: Decision, targets: tuple[Target, ...]) -> ModelCall:
+        """A copy with the routing decision and its ordered candidate targets."""
+        return ModelCall(
+            self.messages,
+            self.tools,
+            self.params,
+            self.mode,
+            self.session,
+            self.hints,
+            decision,
+            targets,
+            self.target,
+            self.attempt,
+        )
+
+    def with_target(self, target: Target, attempt: int) -> ModelCall:
+        """A copy aimed at one target, as attempt number ``attempt``."""
+        return ModelCall(
+            self.messages,
+            self.tools,
+            self.params,
+            self.mode,
+            self.session,
+            self.hints,
+            self.decision,
+            self.targets,
+            target,
+            attempt,
+        )
+
+
+CallNext: TypeAlias = Callable[[ModelCall], Awaitable[ModelResult]]
+"""The rest of the chain, as seen from one middleware."""
+
+
+class Middleware(Protocol):
+    """The one hook: an async callable that may call ``call_next`` zero, one or more times."""
+
+    async def __call__(self, call: ModelCall, call_next: CallNext, /) -> ModelResult: ...
+
+
+class Provider(Protocol):
+    """The one-method transport behind ``Router.complete()``: send a call to ``call.target``."""
+
+    async def send(self, call: ModelCall, /) -> ModelResult: ...

@@ -1,0 +1,168 @@
+"""The ``agentroute`` command line (click for parsing, rich for tables).
+
+Commands: ``demo`` (the main job on embedded defaults) and ``config check FILE``. Being an
+application, the CLI may configure structlog (the library never does): by default only errors
+are printed, ``-v`` shows every routing event.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import anyio
+import click
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from agentroute.config import RouterConfig, load_config
+from agentroute.errors import ConfigurationError
+
+
+def _configure_logging(verbose: bool) -> None:
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.DEBUG if verbose else logging.ERROR
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+@click.group()
+@click.version_option(package_name="agentroute")
+def main() -> None:
+    """Route every model call of an AI agent's tool-calling loop."""
+
+
+@main.command()
+@click.option(
+    "--max-steps", default=20, show_default=True, help="Stop the agent loop after N steps."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print every routing event (structlog).")
+def demo(max_steps: int, verbose: bool) -> None:
+    """Run a support agent on simulated providers and show each step's routing."""
+    from agentroute.demo import run_demo
+
+    _configure_logging(verbose)
+    report = anyio.run(run_demo, max_steps)
+    console = Console()
+    table = Table(title="agentroute demo: support agent, session demo-ticket-42")
+    for col, justify in [
+        ("step", "right"),
+        ("tier", "left"),
+        ("model", "left"),
+        ("deployment", "left"),
+        ("cause", "left"),
+        ("attempts", "left"),
+        ("input", "right"),
+        ("cached", "right"),
+        ("output", "right"),
+        ("cost $", "right"),
+        ("what the agent did", "left"),
+    ]:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in report.rows:
+        cause = f"{r.cause} ({r.reason})" if r.reason else r.cause
+        table.add_row(
+            str(r.step),
+            r.tier,
+            r.model,
+            r.deployment,
+            cause,
+            r.attempts,
+            f"{r.usage.input_tokens:,}",
+            f"{r.usage.cache_read_tokens:,}",
+            f"{r.usage.output_tokens:,}",
+            f"{r.cost_usd:.5f}",
+            r.action,
+        )
+    console.print(table)
+    u = report.usage
+    cached_share = u.cache_read_tokens / u.input_tokens if u.input_tokens else 0.0
+    saving = (
+        1 - report.total_cost_usd / report.top_model_cost_usd if report.top_model_cost_usd else 0.0
+    )
+    console.print(
+        f"steps: {len(report.rows)}   solved: {'yes' if report.solved else 'no'}   "
+        f"tokens in/out: {u.input_tokens:,}/{u.output_tokens:,} "
+        f"({cached_share:.0%} of input from cache)\n"
+        f"cost: ${report.total_cost_usd:.5f}   the same tokens on {report.top_model} at every "
+        f"step: ${report.top_model_cost_usd:.5f}   saved: {saving:.0%}"
+    )
+    if not report.solved:
+        raise SystemExit(1)
+
+
+@main.group()
+def config() -> None:
+    """Work with config files."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+def config_check(file: Path) -> None:
+    """Validate FILE (YAML or TOML) and print a summary, or every problem found."""
+    console = Console()
+    try:
+        cfg = load_config(file)
+    except ConfigurationError as exc:
+        console.print(f"[red]✗[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    _print_summary(console, cfg, file)
+
+
+def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
+    console.print(f"[green]✓[/green] {file}: valid", highlight=False)
+    providers = Table(title="providers")
+    for col in ("name", "kind", "base_url", "api key", "cache TTL s"):
+        providers.add_column(col)
+    missing: list[str] = []
+    for name, p in cfg.providers.items():
+        key = "—"
+        if p.api_key is not None:
+            key = p.api_key.display
+            if not p.api_key.is_available():
+                key += " (not set here)"
+                missing.append(f"providers.{name}.api_key: {p.api_key.env}")
+        providers.add_row(name, p.kind, p.base_url or "(default)", key, f"{p.cache_ttl_s:g}")
+    console.print(providers)
+    ladder = Table(title="tiers (cheap → strong)")
+    for col in (
+        "tier",
+        "starts at score",
+        "model",
+        "window",
+        "$/M in",
+        "$/M out",
+        "$/M cached",
+        "deployments",
+    ):
+        ladder.add_column(col)
+    thresholds = cfg.thresholds
+    for tier, models in cfg.tiers.items():
+        for i, name in enumerate(models):
+            m = cfg.models[name]
+            ladder.add_row(
+                tier if i == 0 else "",
+                ("start" if tier == cfg.start_tier else f"{thresholds.get(tier, 0):g}")
+                if i == 0
+                else "",
+                name,
+                f"{m.context_window:,}",
+                f"{m.price.input:g}",
+                f"{m.price.output:g}",
+                f"{m.price.cache_read_or_input:g}",
+                ", ".join(f"{d.provider}/{d.name}" for d in m.deployments),
+            )
+    console.print(ladder)
+    unused = sorted(set(cfg.models) - {m for ms in cfg.tiers.values() for m in ms})
+    if unused:
+        console.print(f"note: models in no tier: {', '.join(unused)}")
+    for line in missing:
+        console.print(f"[yellow]warning[/yellow]: environment variable not set: {line}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

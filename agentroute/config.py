@@ -1,0 +1,413 @@
+"""``RouterConfig``: the whole router described as data, validated when it is built.
+
+Load it from YAML or TOML (:func:`load_config`), or build it in Python. Every problem is
+reported as a :class:`~agentroute.errors.ConfigurationError` whose lines each name the field
+(``models.sonnet.price.input``) and the reason; values are not echoed, so a misplaced secret
+never reaches an error message. Secrets are written ``env:NAME`` and resolved at use
+(:mod:`agentroute._secrets`).
+
+Decisions where the design is silent:
+
+* Tier order is the order of the ``tiers`` mapping (cheap → strong), as written in the file.
+* ``policy.thresholds`` maps every tier but the first to the score at which it starts; omitted
+  tiers get evenly spaced defaults (0.3, 0.6, 0.9, …) and the result must be strictly
+  increasing in tier order.
+* Prices are USD per million tokens. ``cache_read`` defaults to ``input`` (no discount) and
+  ``cache_write`` to ``input`` (no premium) when a provider has no caching price;
+  ``cache_write_1h`` defaults to ``cache_write``.
+* Duplicate keys in a YAML file are an error naming the path (PyYAML would keep the last).
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from agentroute._secrets import ENV_PREFIX, Secret
+from agentroute.errors import ConfigurationError
+
+__all__ = [
+    "BudgetConfig",
+    "DeploymentConfig",
+    "MemoryStateConfig",
+    "ModelConfig",
+    "PolicyConfig",
+    "Price",
+    "ProviderConfig",
+    "RedisStateConfig",
+    "ResilienceConfig",
+    "RouterConfig",
+    "TelemetryConfig",
+    "load_config",
+]
+
+SIGNAL_NAMES = (
+    "step",
+    "tool_errors_total",
+    "tool_errors_recent",
+    "repeated_tool_calls",
+    "context_fraction",
+    "validation_failures",
+    "escalation_requested",
+)
+
+NonNeg = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _protect(value: Any, key: str = "") -> Any:
+    """``env:NAME`` strings become Secrets, and so do literal strings under secret-looking keys
+    (``api_key``, ``Authorization``, …), at any depth of nested mappings and lists."""
+    if isinstance(value, Mapping):
+        return {k: _protect(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_protect(v, key) for v in value]
+    if isinstance(value, str) and (
+        value.startswith(ENV_PREFIX) or any(w in key.lower() for w in _SECRET_WORDS)
+    ):
+        return Secret.parse(value)
+    return value
+
+
+def _protect_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: _protect(v, k) for k, v in kwargs.items()}
+
+
+def _show(value: Any) -> Any:
+    """Serialize with secrets as their references (``env:NAME``) or masked."""
+    if isinstance(value, Secret):
+        return value.display
+    if isinstance(value, dict):
+        return {k: _show(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_show(v) for v in value]
+    return value
+
+
+def _show_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: _show(v) for k, v in kwargs.items()}
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: NonNeg
+    output: NonNeg
+    cache_read: NonNeg | None = None
+    cache_write: NonNeg | None = None
+    cache_write_1h: NonNeg | None = None
+
+    @property
+    def cache_read_or_input(self) -> float:
+        return self.input if self.cache_read is None else self.cache_read
+
+    @property
+    def cache_write_or_input(self) -> float:
+        return self.input if self.cache_write is None else self.cache_write
+
+    @property
+    def cache_write_1h_or_default(self) -> float:
+        return self.cache_write_or_input if self.cache_write_1h is None else self.cache_write_1h
+
+
+class ProviderConfig(_Strict):
+    """Where and how to reach one provider account.
+
+    ``kind`` is the wire format (``openai``: Chat Completions and compatible servers;
+    ``anthropic``: Messages API). ``kwargs`` are passed to a wrapped call function for every
+    deployment of this provider (string values ``env:NAME`` are resolved at call time).
+    """
+
+    kind: Literal["openai", "anthropic"] = "openai"
+    base_url: str | None = None
+    api_key: Secret | None = None
+    cache_ttl_s: NonNeg = 300.0
+    headers: dict[str, Secret] = Field(default_factory=dict)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    _kwargs = field_validator("kwargs")(_protect_kwargs)
+    _dump_kwargs = field_serializer("kwargs")(_show_kwargs)
+
+
+class DeploymentConfig(_Strict):
+    """One provider's deployment of a model: which provider, and the provider's model name."""
+
+    provider: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    weight: Positive = 1.0
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    _kwargs = field_validator("kwargs")(_protect_kwargs)
+    _dump_kwargs = field_serializer("kwargs")(_show_kwargs)
+
+
+class ModelConfig(_Strict):
+    context_window: int = Field(gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    price: Price
+    deployments: list[DeploymentConfig] = Field(min_length=1)
+
+
+class PolicyConfig(_Strict):
+    """The default per-step policy's knobs (DESIGN §4)."""
+
+    start_tier: str | None = None
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "tool_errors_recent": 0.45,
+            "repeated_tool_calls": 0.35,
+            "step": 0.02,
+            "context_fraction": 0.5,
+            "validation_failures": 0.3,
+        }
+    )
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    dwell_steps: int = Field(default=3, ge=1)
+    margin: NonNeg = 0.05
+    recent_window: int = Field(default=3, ge=1)
+    repeat_window: int = Field(default=6, ge=2)
+    context_margin: float = Field(default=0.05, ge=0, lt=1)
+
+
+class ResilienceConfig(_Strict):
+    attempt_timeout_s: Positive = 60.0
+    deadline_s: Positive = 180.0
+    max_retries: int = Field(default=2, ge=0)
+    allowed_fails: int = Field(default=3, ge=1)
+    cooldown_s: NonNeg = 30.0
+
+
+class BudgetConfig(_Strict):
+    max_cost_usd: Positive | None = None
+    max_steps: int | None = Field(default=None, ge=1)
+
+
+class MemoryStateConfig(_Strict):
+    kind: Literal["memory"] = "memory"
+    max_sessions: int = Field(default=10_000, ge=1)
+    session_ttl_s: Positive = 3600.0
+
+
+class RedisStateConfig(_Strict):
+    kind: Literal["redis"]
+    url: Secret
+    namespace: str = Field(default="agentroute", min_length=1)
+
+
+class TelemetryConfig(_Strict):
+    capture_content: bool = False
+    log_events: bool = True
+
+
+class RouterConfig(_Strict):
+    """The router: providers, models, tiers (cheap → strong) and the policy's knobs."""
+
+    providers: dict[str, ProviderConfig] = Field(min_length=1)
+    models: dict[str, ModelConfig] = Field(min_length=1)
+    tiers: dict[str, list[str]] = Field(min_length=1)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    state: Annotated[MemoryStateConfig | RedisStateConfig, Field(discriminator="kind")] = Field(
+        default_factory=MemoryStateConfig
+    )
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> RouterConfig:
+        problems: list[str] = []
+        for model_name, model in self.models.items():
+            seen: set[tuple[str, str]] = set()
+            for i, dep in enumerate(model.deployments):
+                where = f"models.{model_name}.deployments.{i}"
+                if dep.provider not in self.providers:
+                    problems.append(
+                        f"{where}.provider: unknown provider {dep.provider!r} "
+                        f"(known: {', '.join(self.providers)})"
+                    )
+                if (dep.provider, dep.name) in seen:
+                    problems.append(f"{where}: duplicate deployment {dep.provider}/{dep.name}")
+                seen.add((dep.provider, dep.name))
+        for tier, names in self.tiers.items():
+            if not names:
+                problems.append(f"tiers.{tier}: a tier needs at least one model")
+            for name in names:
+                if name not in self.models:
+                    problems.append(
+                        f"tiers.{tier}: unknown model {name!r} (known: {', '.join(self.models)})"
+                    )
+            if len(set(names)) != len(names):
+                problems.append(f"tiers.{tier}: a model is listed twice")
+        problems.extend(self._check_policy())
+        if self.resilience.deadline_s < self.resilience.attempt_timeout_s:
+            problems.append("resilience.deadline_s: must be >= resilience.attempt_timeout_s")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _check_policy(self) -> list[str]:
+        problems: list[str] = []
+        tiers = list(self.tiers)
+        policy = self.policy
+        if policy.start_tier is not None and policy.start_tier not in self.tiers:
+            problems.append(
+                f"policy.start_tier: unknown tier {policy.start_tier!r} (tiers: {', '.join(tiers)})"
+            )
+        for signal in policy.weights:
+            if signal not in SIGNAL_NAMES:
+                problems.append(
+                    f"policy.weights.{signal}: unknown signal (known: {', '.join(SIGNAL_NAMES)})"
+                )
+        for tier in policy.thresholds:
+            if tier not in self.tiers:
+                problems.append(f"policy.thresholds.{tier}: unknown tier")
+            elif tier == tiers[0]:
+                problems.append(
+                    f"policy.thresholds.{tier}: the first tier has no threshold (it is the floor)"
+                )
+        if not problems:
+            values = self.thresholds
+            for lower, upper in itertools.pairwise(tiers[1:]):
+                if values[upper] <= values[lower]:
+                    problems.append(
+                        f"policy.thresholds: must increase in tier order, but {upper} "
+                        f"({values[upper]:g}) <= {lower} ({values[lower]:g})"
+                    )
+        return problems
+
+    # Derived views -----------------------------------------------------------------------
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        """Tier names, cheap → strong."""
+        return tuple(self.tiers)
+
+    @property
+    def start_tier(self) -> str:
+        return self.policy.start_tier or next(iter(self.tiers))
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The score at which each tier above the first starts (defaults filled in)."""
+        out: dict[str, float] = {}
+        for i, tier in enumerate(list(self.tiers)[1:], start=1):
+            out[tier] = self.policy.thresholds.get(tier, round(0.3 * i, 6))
+        return out
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "config") -> RouterConfig:
+        """Validate a plain mapping; errors become one ConfigurationError naming each field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigurationError(format_validation_error(exc, source)) from None
+
+
+_STATE_KINDS = ("memory", "redis")
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem, ``field.path: reason``; input values are never echoed."""
+    lines: list[str] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        parts = list(err["loc"])
+        if len(parts) > 1 and parts[0] == "state" and parts[1] in _STATE_KINDS:
+            del parts[1]  # pydantic puts the union's tag in the path; the file has no such level
+        loc = ".".join(str(p) for p in parts)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling)"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"kind must be one of {', '.join(map(repr, _STATE_KINDS))}"  # not the value
+        elif err["type"] == "union_tag_not_found":
+            msg = f"needs a kind, one of {', '.join(map(repr, _STATE_KINDS))}"
+        for part in msg.split("\n"):
+            lines.append(f"{loc}: {part}" if loc else part)
+    head = f"invalid {source}: {len(lines)} problem{'s' if len(lines) != 1 else ''}"
+    return "\n  ".join([head, *lines])
+
+
+def _find_duplicate_keys(node: yaml.Node, path: str = "") -> list[str]:
+    """Every key that appears twice in one mapping, as ``path: …`` lines (PyYAML keeps the last)."""
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            where = f"{path}.{key}" if path else str(key)
+            if key is not None and key in seen:
+                problems.append(
+                    f"{where}: duplicate name {key!r} (again at line "
+                    f"{key_node.start_mark.line + 1}); "
+                    "each name may appear once"
+                )
+            seen.add(key)
+            problems.extend(_find_duplicate_keys(value_node, where))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems.extend(_find_duplicate_keys(item, f"{path}.{i}" if path else str(i)))
+    return problems
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicates = _find_duplicate_keys(node) if node is not None else []
+        if duplicates:
+            raise ConfigurationError("\n  ".join([f"invalid {source}:", *duplicates]))
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        # Not str(exc): PyYAML quotes the offending source line, which may hold a secret.
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigurationError(f"{source}: not valid YAML: {exc.problem}{at}") from None
+    except yaml.YAMLError:
+        raise ConfigurationError(f"{source}: not valid YAML") from None
+
+
+def parse_config_text(text: str, *, fmt: Literal["yaml", "toml"], source: str) -> RouterConfig:
+    """Parse YAML or TOML text into a validated RouterConfig."""
+    if fmt == "yaml":
+        data = _load_yaml(text, source)
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:  # its messages name a position, not the text
+            raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{source}: the top level must be a mapping of sections")
+    return RouterConfig.from_mapping(data, source=source)
+
+
+def load_config(path: str | Path) -> RouterConfig:
+    """Load a RouterConfig from a ``.yaml``/``.yml`` or ``.toml`` file."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ConfigurationError(f"{p}: unknown config format {suffix!r} (use .yaml or .toml)")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"{p}: cannot read config: {exc.strerror}") from None
+    return parse_config_text(text, fmt="toml" if suffix == ".toml" else "yaml", source=str(p))

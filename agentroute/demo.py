@@ -1,0 +1,174 @@
+"""The main job on embedded defaults: one support-agent session routed step by step.
+
+The agent rebooks a flight (:mod:`agentroute.sim.scenario`). Simulated providers run in
+process, so it needs no network and no keys. The application escalates after two tool errors
+in a row (``session.escalate``), one deployment answers 503 once (the call falls back to the
+other deployment of the same model), and each deployment's prefix cache shows cached input
+growing while a session stays on it. :func:`run_demo` returns one row per step for the CLI to
+print.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from agentroute._types import Attempt, ModelResult, Usage
+from agentroute.config import RouterConfig
+from agentroute.pricing import cost_usd
+from agentroute.router import Router
+from agentroute.sim.inprocess import SimProvider
+from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
+
+DEMO_CONFIG_YAML = """\
+# The demo's embedded config: three simulated providers, three tiers.
+providers:
+  fastcloud: {kind: openai, base_url: "http://127.0.0.1:1/v1", cache_ttl_s: 300}
+  bigcloud:  {kind: anthropic, cache_ttl_s: 300}
+  backup:    {kind: openai, base_url: "http://127.0.0.1:2/v1", cache_ttl_s: 300}
+models:
+  small: {context_window: 128000, price: {input: 0.15, output: 0.60, cache_read: 0.015},
+          deployments: [{provider: fastcloud, name: small-v1}]}
+  mid:   {context_window: 128000, price: {input: 0.50, output: 2.00, cache_read: 0.05},
+          deployments: [{provider: fastcloud, name: mid-v1}, {provider: backup, name: mid-v1}]}
+  large: {context_window: 200000,
+          price: {input: 3.00, output: 15.00, cache_read: 0.30, cache_write: 3.75},
+          deployments: [{provider: bigcloud, name: large-v1}, {provider: backup, name: large-v1}]}
+tiers:
+  simple: [small]
+  medium: [mid]
+  complex: [large]
+policy: {start_tier: simple}
+budget: {max_cost_usd: 1.0, max_steps: 30}
+telemetry: {log_events: true}
+"""
+
+SKILLS = {"small-v1": 0, "mid-v1": 1, "large-v1": 2}
+FAULTS = {"mid-v1": {1: "503"}}
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    step: int
+    tier: str
+    model: str
+    deployment: str
+    cause: str
+    reason: str
+    attempts: str
+    usage: Usage
+    cost_usd: float
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    rows: tuple[StepRow, ...]
+    total_cost_usd: float
+    top_model: str
+    top_model_cost_usd: float
+    usage: Usage
+    solved: bool
+
+
+def demo_config() -> RouterConfig:
+    return RouterConfig.from_mapping(yaml.safe_load(DEMO_CONFIG_YAML), source="demo config")
+
+
+def demo_router() -> Router:
+    """The demo's Router: every provider of the config served in process."""
+    config = demo_config()
+    providers = {
+        name: SimProvider(skills=SKILLS, faults=FAULTS if name == "fastcloud" else None)
+        for name in config.providers
+    }
+    return Router(config, providers=providers)
+
+
+def _action(result: ModelResult, messages: list[dict[str, Any]]) -> tuple[str, int]:
+    """Run the tools the model asked for; append the turn; return (summary, errors)."""
+    if not result.tool_calls:
+        messages.append({"role": "assistant", "content": result.text})
+        return f"answer: {result.text}", 0
+    messages.append(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": tc.id,
+                    "type": "function",
+                    "function": {"name": tc.name, "arguments": tc.arguments},
+                }
+                for tc in result.tool_calls
+            ],
+        }
+    )
+    summary, errors = [], 0
+    for tc in result.tool_calls:
+        output = run_tool(tc.name, json.loads(tc.arguments))
+        messages.append({"role": "tool", "tool_call_id": tc.id, "content": output})
+        failed = output.startswith("Error")
+        errors += failed
+        summary.append(f"{tc.name} → {'error' if failed else 'ok'}")
+    return "; ".join(summary), errors
+
+
+def _attempt_label(attempt: Attempt) -> str:
+    outcome = "ok" if attempt.outcome == "ok" else attempt.status_code or attempt.error_type
+    return f"{attempt.target.provider}:{outcome}"
+
+
+async def run_demo(max_steps: int = 20) -> DemoReport:
+    """Run the support-agent session; one :class:`StepRow` per routed call."""
+    router = demo_router()
+    rows: list[StepRow] = []
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": USER_REQUEST},
+    ]
+    errors_in_a_row = 0
+    solved = False
+    async with router, router.session(id="demo-ticket-42", agent="support") as session:
+        for _ in range(max_steps):
+            result = await router.complete(messages, tools=TOOLS)
+            action, errors = _action(result, messages)
+            errors_in_a_row = errors_in_a_row + errors if errors else 0
+            if errors_in_a_row >= 2:
+                session.escalate(f"{errors_in_a_row} tool errors in a row")
+            decision, target = result.decision, result.target
+            if decision is None or target is None:  # pragma: no cover - the chain always sets them
+                raise RuntimeError("routed result without decision or target")
+            rows.append(
+                StepRow(
+                    step=decision.step,
+                    tier=decision.tier,
+                    model=target.model,
+                    deployment=target.key,
+                    cause=str(decision.cause),
+                    reason=decision.reason,
+                    attempts=" → ".join(_attempt_label(a) for a in result.attempts),
+                    usage=result.usage,
+                    cost_usd=result.cost_usd,
+                    action=action,
+                )
+            )
+            if not result.tool_calls:
+                solved = True
+                break
+        total_usage = session.usage
+        total_cost = session.cost_usd
+    top_tier = router.config.tier_names[-1]
+    top_model = router.config.tiers[top_tier][0]
+    top_price = router.config.models[top_model].price
+    return DemoReport(
+        rows=tuple(rows),
+        total_cost_usd=total_cost,
+        top_model=top_model,
+        top_model_cost_usd=sum(cost_usd(r.usage, top_price) for r in rows),
+        usage=total_usage,
+        solved=solved,
+    )

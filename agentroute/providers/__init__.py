@@ -1,0 +1,1 @@
+"""Provider adapters: the terminal step of the chain."""

@@ -1,0 +1,309 @@
+"""``Router``: a config turned into a middleware chain, and the two ways in (DESIGN §2).
+
+* ``router.wrap(fn)`` routes an agent's own call function: same signature minus the model
+  parameter, same return value.
+* ``await router.complete(messages, ...)`` routes through the providers given to the Router
+  (built-in HTTP providers, or test doubles from :mod:`agentroute.testing`) and returns a
+  normalized :class:`~agentroute.ModelResult`.
+
+Both build a :class:`~agentroute.ModelCall` bound to a session and run it through the same
+chain: routing → the user's middlewares → fallback → terminal.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from agentroute._catalog import Catalog
+from agentroute._chain import build_chain
+from agentroute._types import (
+    EMPTY,
+    CallMode,
+    CallNext,
+    Message,
+    Middleware,
+    ModelCall,
+    ModelResult,
+    Provider,
+)
+from agentroute.config import RouterConfig, load_config
+from agentroute.errors import ConfigurationError
+from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
+from agentroute.policy import Policy, StaticPolicy
+from agentroute.providers.base import ProviderTerminal
+from agentroute.providers.function import FunctionTerminal, UsageOf
+from agentroute.session import (
+    Session,
+    SessionState,
+    SessionTable,
+    current_session,
+    derive_session_key,
+    new_session_state,
+)
+
+__all__ = ["Router"]
+
+HINT_KEYS = ("task_type", "min_tier", "max_tier", "plan")
+"""Session metadata keys that are also routing hints (a call's own hints win)."""
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+class Router:
+    """Routes every model call of an agent loop to a tier, a model and a deployment.
+
+    Args:
+        config: a :class:`RouterConfig` or a mapping validated into one.
+        providers: provider name → :class:`~agentroute.Provider` used by :meth:`complete`.
+        middleware: extra middlewares, run after routing (they see the decision) and around
+            all attempts of a call.
+        policy: a custom policy ``(Signals, SessionState) -> Decision``.
+
+    Raises:
+        ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
+    """
+
+    def __init__(
+        self,
+        config: RouterConfig | Mapping[str, Any],
+        *,
+        providers: Mapping[str, Provider] | None = None,
+        middleware: Sequence[Middleware] = (),
+        policy: Policy | None = None,
+    ) -> None:
+        self.config = (
+            config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
+        )
+        self._catalog = Catalog(self.config)
+        self._providers = dict(providers or {})
+        unknown = sorted(set(self._providers) - set(self.config.providers))
+        if unknown:
+            raise ConfigurationError(
+                f"providers: {', '.join(map(repr, unknown))} not in the config's providers "
+                f"({', '.join(self.config.providers)})"
+            )
+        self._policy: Policy = policy or StaticPolicy(self.config)
+        log_events = self.config.telemetry.log_events
+        self._middleware: tuple[Middleware, ...] = (
+            RoutingMiddleware(self._policy, self._catalog, log_events=log_events),
+            *middleware,
+            FallbackMiddleware(log_events=log_events),
+        )
+        state = self.config.state
+        self._sessions = SessionTable(
+            max_sessions=getattr(state, "max_sessions", 10_000),
+            ttl_s=getattr(state, "session_ttl_s", 3600.0),
+        )
+        self._complete_chain = build_chain(
+            self._middleware, ProviderTerminal(self._providers, self._catalog)
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
+        """A Router from a YAML or TOML config file (other arguments as for the constructor)."""
+        return cls(load_config(path), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Router(tiers={list(self._catalog.tiers)!r}, models={list(self.config.models)!r})"
+
+    # Sessions ------------------------------------------------------------------------------
+
+    def session(
+        self,
+        id: str | None = None,
+        *,
+        agent: str | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """A session for one agent run; ``async with`` it around the run's calls."""
+        return Session(new_session_state(id, agent=agent, user=user, metadata=metadata), self)
+
+    def _state_for(self, messages: Sequence[Message], system: Any) -> SessionState:
+        session = current_session()
+        if session is not None and session.owner is self:
+            return session.state
+        return self._sessions.get(derive_session_key(messages, system))
+
+    # The two ways in -----------------------------------------------------------------------
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        hints: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> ModelResult:
+        """Route one call through the configured providers and return the normalized result.
+
+        Raises:
+            AllAttemptsFailed: every attempt failed (holds each attempt's error and record).
+            ConfigurationError: bad message shape, unknown tier hint, no provider registered.
+        """
+        _check_messages(messages)
+        return await self._run(
+            self._complete_chain, messages, tools, MappingProxyType(params), "complete", hints
+        )
+
+    def wrap(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *,
+        model_param: str = "model",
+        messages_param: str | None = None,
+        tools_param: str = "tools",
+        usage_of: UsageOf | None = None,
+    ) -> Callable[..., Awaitable[Any]]:
+        """Route every call of the async function ``fn`` (DESIGN §2, first way in).
+
+        The returned function has ``fn``'s signature minus ``model_param`` and returns what
+        ``fn`` returns. The router passes ``model_param`` (the chosen deployment's model name)
+        and the deployment's configured keyword arguments; a model the caller passes anyway is
+        replaced. The messages are ``messages_param``, by default the parameter named
+        ``messages`` or else the first positional one.
+
+        Raises:
+            ConfigurationError: ``fn`` has no such parameters.
+        """
+        sig = inspect.signature(fn)
+        params = sig.parameters
+        name = getattr(fn, "__qualname__", repr(fn))
+        takes_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if model_param not in params and not takes_var_kw:
+            raise ConfigurationError(
+                f"wrap(): {name} has no parameter {model_param!r} for the model; "
+                "name it with wrap(fn, model_param=...)"
+            )
+        rest = [p for p in params.values() if p.name != model_param]
+        if messages_param is None:
+            firsts = [p.name for p in rest if p.kind in _POSITIONAL]
+            messages_param = "messages" if "messages" in params else (firsts[0] if firsts else "")
+        if messages_param not in params:
+            raise ConfigurationError(
+                f"wrap(): {name} has no parameter {messages_param or 'messages'!r} for the "
+                "messages; name it with wrap(fn, messages_param=...)"
+            )
+        new_sig = sig.replace(parameters=rest)
+        positional = rest[0].name == messages_param and rest[0].kind in _POSITIONAL
+        chain = build_chain(
+            self._middleware,
+            FunctionTerminal(
+                fn,
+                catalog=self._catalog,
+                model_param=model_param,
+                messages_param=None if positional else messages_param,
+                usage_of=usage_of,
+            ),
+        )
+        msg_name = messages_param
+
+        async def routed(*args: Any, **kwargs: Any) -> Any:
+            kwargs.pop(model_param, None)
+            if positional and len(args) == 1:
+                messages, call_params = args[0], kwargs
+            else:
+                messages, call_params = _bind(new_sig, msg_name, args, kwargs)
+            _check_messages(messages)
+            result = await self._run(
+                chain, messages, call_params.get(tools_param), call_params, "wrap", None
+            )
+            return result.raw
+
+        functools.update_wrapper(routed, fn)
+        routed.__signature__ = new_sig  # type: ignore[attr-defined]
+        return routed
+
+    async def _run(
+        self,
+        chain: CallNext,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None,
+        params: Mapping[str, Any],
+        mode: CallMode,
+        hints: Mapping[str, Any] | None,
+    ) -> ModelResult:
+        state = self._state_for(messages, params.get("system"))
+        state.step += 1
+        meta = state.metadata
+        if meta:
+            hints = {**{k: meta[k] for k in HINT_KEYS if k in meta}, **(hints or {})}
+        call = ModelCall(
+            messages=messages,
+            tools=tools,
+            params=params,
+            mode=mode,
+            session=state,
+            hints=hints or EMPTY,
+        )
+        result = await chain(call)
+        state.cost_usd += result.cost_usd
+        state.usage = state.usage + result.usage
+        return result
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release what the router holds (provider connections, state store)."""
+        for provider in self._providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _bind(
+    sig: inspect.Signature, messages_param: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Slow path of wrap(): name every argument, then take the messages out."""
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ConfigurationError(f"bad arguments for the wrapped function: {exc}") from None
+    named: dict[str, Any] = {}
+    for key, value in bound.arguments.items():
+        kind = sig.parameters[key].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                raise ConfigurationError("wrap() cannot route a function called with *args")
+        else:
+            named[key] = value
+    if messages_param not in named:
+        raise ConfigurationError(f"the wrapped function was called without {messages_param!r}")
+    return named.pop(messages_param), named
+
+
+def _check_messages(messages: Any) -> None:
+    """Reject anything that is not a sequence of role-bearing mappings, saying what is wrong."""
+    if type(messages) is not list and (
+        isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence)
+    ):
+        raise ConfigurationError(
+            f"messages must be a list of message mappings, got {type(messages).__name__}"
+        )
+    for i, m in enumerate(messages):
+        if type(m) is dict and "role" in m:
+            continue
+        if not isinstance(m, Mapping):
+            raise ConfigurationError(
+                f"messages[{i}] must be a mapping with a 'role', got {type(m).__name__}"
+            )
+        if "role" not in m:
+            raise ConfigurationError(f"messages[{i}] has no 'role' key")

@@ -1,0 +1,251 @@
+"""Sessions: what the calls of one agent run share (step counter, tier history, totals).
+
+``async with router.session(id=...) as s`` binds a context variable, so every routed call made
+inside the block (in this task and the tasks it starts) joins that session. Calls made outside
+any session still get one: its key is derived from the conversation itself — a hash of the
+first system message and the first user message, as OpenRouter does for sticky routing — so
+``wrap()`` works with no change to the agent loop. Those implicit sessions live in a bounded,
+idle-expiring table (:class:`SessionTable`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar, Token
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from agentroute._types import EMPTY, Decision, Message, Usage
+
+__all__ = ["Session", "SessionState", "SessionTable", "current_session", "derive_session_key"]
+
+
+class SessionState:
+    """Mutable per-session state. Touched only by the router's own middlewares.
+
+    Explicit sessions keep every :class:`Decision` (``record_decisions``); implicit ones keep
+    only the last, so an idle implicit session stays small.
+    """
+
+    __slots__ = (
+        "agent",
+        "cost_usd",
+        "decisions",
+        "escalation_reason",
+        "explicit",
+        "key",
+        "last_decision",
+        "last_used",
+        "metadata",
+        "step",
+        "tier",
+        "usage",
+        "user",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        explicit: bool = False,
+        agent: str | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] = EMPTY,
+        now: float = 0.0,
+    ) -> None:
+        self.key = key
+        self.explicit = explicit
+        self.agent = agent
+        self.user = user
+        self.metadata = metadata
+        self.step = 0
+        self.tier: str | None = None
+        self.decisions: list[Decision] = []
+        self.last_decision: Decision | None = None
+        self.escalation_reason: str | None = None
+        self.cost_usd = 0.0
+        self.usage = Usage()
+        self.last_used = now
+
+    def record(self, decision: Decision) -> None:
+        """Remember a routing decision and make its tier the session's current tier."""
+        self.tier = decision.tier
+        self.last_decision = decision
+        if self.explicit:
+            self.decisions.append(decision)
+
+    def __repr__(self) -> str:
+        return f"SessionState(key={self.key!r}, step={self.step}, tier={self.tier!r})"
+
+
+_current: ContextVar[Session | None] = ContextVar("agentroute_session", default=None)
+
+
+def current_session() -> Session | None:
+    """The session bound by the innermost ``async with router.session(...)``, if any."""
+    return _current.get()
+
+
+class Session:
+    """A handle on one agent run's session; use it as an async context manager.
+
+    ``escalate(reason)`` forces the next routed call one tier up (e.g. from a "this did not
+    help" button); ``decisions`` lists every routing decision made so far, in order.
+    """
+
+    def __init__(self, state: SessionState, owner: object) -> None:
+        self.state = state
+        self._owner = owner
+        self._tokens: list[Token[Session | None]] = []
+
+    @property
+    def id(self) -> str:
+        return self.state.key
+
+    @property
+    def owner(self) -> object:
+        """The router that opened this session."""
+        return self._owner
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        return tuple(self.state.decisions)
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def tier(self) -> str | None:
+        return self.state.tier
+
+    @property
+    def cost_usd(self) -> float:
+        return self.state.cost_usd
+
+    @property
+    def usage(self) -> Usage:
+        return self.state.usage
+
+    def escalate(self, reason: str = "requested by the application") -> None:
+        """Make the next routed call of this session go one tier up."""
+        self.state.escalation_reason = reason
+
+    async def __aenter__(self) -> Session:
+        self._tokens.append(_current.set(self))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _current.reset(self._tokens.pop())
+
+    def __repr__(self) -> str:
+        return f"Session(id={self.id!r}, step={self.step}, tier={self.tier!r})"
+
+
+def _content(message: Message | None) -> Any:
+    return "" if message is None else message.get("content", "")
+
+
+def _as_text(content: Any) -> str:
+    return content if isinstance(content, str) else json.dumps(content, sort_keys=True, default=str)
+
+
+_KEY_CACHE_SIZE = 4096
+_key_cache: dict[tuple[int, int], tuple[str, str, str]] = {}
+
+
+def derive_session_key(messages: Sequence[Message], system: Any = None) -> str:
+    """A stable key for a conversation: hash of its first system and first user message.
+
+    ``system`` is Anthropic's top-level system prompt, used when given; otherwise the first
+    message with role ``system`` or ``developer``. An agent loop sends the same two strings
+    on every step, so keys of string contents are cached by object identity; the cache holds
+    the strings themselves, so an identity cannot be reused while its entry lives.
+    """
+    first_system: Message | None = None
+    first_user: Message | None = None
+    for m in messages:
+        role = m.get("role")
+        if first_system is None and role in ("system", "developer"):
+            first_system = m
+        elif first_user is None and role == "user":
+            first_user = m
+        if first_user is not None and (first_system is not None or system is not None):
+            break
+    sys_content = system if system is not None else _content(first_system)
+    user_content = _content(first_user)
+    if type(sys_content) is str and type(user_content) is str:
+        ids = (id(sys_content), id(user_content))
+        hit = _key_cache.get(ids)
+        if hit is not None and hit[0] is sys_content and hit[1] is user_content:
+            return hit[2]
+        key = _hash_key(sys_content, user_content)
+        if len(_key_cache) >= _KEY_CACHE_SIZE:
+            del _key_cache[next(iter(_key_cache))]
+        _key_cache[ids] = (sys_content, user_content, key)
+        return key
+    return _hash_key(_as_text(sys_content), _as_text(user_content))
+
+
+def _hash_key(system_text: str, user_text: str) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(system_text.encode())
+    digest.update(b"\x00")
+    digest.update(user_text.encode())
+    return "conv-" + digest.hexdigest()
+
+
+class SessionTable:
+    """Implicit sessions by key: bounded (least recently used first out) and idle-expiring."""
+
+    def __init__(
+        self, *, max_sessions: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._items: OrderedDict[str, SessionState] = OrderedDict()
+        self._max = max_sessions
+        self._ttl = ttl_s
+        self._clock = clock
+
+    def get(self, key: str) -> SessionState:
+        """The live state for ``key``, created if absent or expired."""
+        now = self._clock()
+        state = self._items.get(key)
+        if state is None or now - state.last_used > self._ttl:
+            state = SessionState(key, now=now)
+            self._items[key] = state
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        self._items.move_to_end(key)
+        state.last_used = now
+        return state
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def new_session_state(
+    id: str | None,
+    *,
+    agent: str | None,
+    user: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> SessionState:
+    """State for an explicit session (a random id when none is given)."""
+    return SessionState(
+        id or f"sess-{uuid.uuid4().hex[:16]}",
+        explicit=True,
+        agent=agent,
+        user=user,
+        metadata=MappingProxyType(dict(metadata or {})),
+        now=time.monotonic(),
+    )

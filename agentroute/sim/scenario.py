@@ -1,0 +1,140 @@
+"""A scripted agent scenario: an airline support agent rebooking a flight.
+
+The simulated *model* decides its next move from the conversation and from its skill (0 for
+the cheap tier's model, higher for stronger ones): weak models keep asking to move a basic
+economy ticket, which the tool refuses; a strong model asks for an economy fare, which works.
+So the loop shows exactly what a router must react to: tool errors, repeated calls, and a
+step that only a stronger model gets right. The *application* side (the tools) lives here too,
+so the demo and examples can run whole loops against any provider that serves this scenario.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SYSTEM_PROMPT = "\n".join(
+    [
+        "You are the customer-support agent of Hattie Airlines. Follow this policy exactly.",
+        *(
+            f"Rule {i}: {rule}"
+            for i, rule in enumerate(
+                [
+                    "Authenticate the user by reservation id before reading or changing anything.",
+                    "Read the reservation with get_reservation before proposing any change.",
+                    "Search flights with search_flights; never invent flight numbers or times.",
+                    "Basic economy fares cannot be changed; offer an upgrade to economy first.",
+                    "A change of flight keeps the origin, destination and number of passengers.",
+                    "Collect the fare difference with the payment method on file only.",
+                    "Confirm every change with send_confirmation after update_reservation works.",
+                    "Never disclose other passengers' data; never promise compensation.",
+                    "If a tool returns an error, explain it and correct the request; never "
+                    "repeat an identical failing call more than once.",
+                    "Answer in short, plain sentences and state the final itinerary at the end.",
+                ]
+                * 6,
+                start=1,
+            )
+        ),
+    ]
+)
+
+USER_REQUEST = (
+    "Hi, I'm Mia Li, reservation ZFA04Y. Please move my flight from JFK to SFO on December 3 "
+    "to the first morning flight the same day. Thanks!"
+)
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": desc,
+            "parameters": {
+                "type": "object",
+                "properties": {p: {"type": "string"} for p in params},
+                "required": list(params),
+            },
+        },
+    }
+    for name, desc, params in [
+        ("get_reservation", "Read a reservation.", ["reservation_id"]),
+        ("search_flights", "Search direct flights.", ["origin", "destination", "date"]),
+        ("update_reservation", "Change flight and cabin.", ["reservation_id", "flight", "cabin"]),
+        ("send_confirmation", "E-mail the itinerary.", ["reservation_id"]),
+    ]
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """What the simulated model answers: a text, or one tool call."""
+
+    text: str | None = None
+    tool: str | None = None
+    arguments: Mapping[str, str] | None = None
+
+
+def _tool_results(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, bool]]:
+    """(tool name, succeeded) for each tool result, matched to its call by id."""
+    names: dict[str, str] = {}
+    out: list[tuple[str, bool]] = []
+    for m in messages:
+        for tc in m.get("tool_calls") or ():
+            names[tc["id"]] = tc["function"]["name"]
+        if m.get("role") == "tool":
+            content = str(m.get("content", ""))
+            out.append((names.get(m.get("tool_call_id", ""), "?"), not content.startswith("Error")))
+    return out
+
+
+def next_move(messages: Sequence[Mapping[str, Any]], skill: int) -> Move:
+    """The simulated model's next move in the rebooking scenario."""
+    results = _tool_results(messages)
+    done = {name for name, ok in results if ok}
+    if "get_reservation" not in done:
+        return Move(tool="get_reservation", arguments={"reservation_id": "ZFA04Y"})
+    if "search_flights" not in done:
+        return Move(
+            tool="search_flights",
+            arguments={"origin": "JFK", "destination": "SFO", "date": "2026-12-03"},
+        )
+    if "update_reservation" not in done:
+        cabin = "economy" if skill >= 2 else "basic_economy"
+        return Move(
+            tool="update_reservation",
+            arguments={"reservation_id": "ZFA04Y", "flight": "HAT101", "cabin": cabin},
+        )
+    if "send_confirmation" not in done:
+        return Move(tool="send_confirmation", arguments={"reservation_id": "ZFA04Y"})
+    return Move(text="Done: you are on HAT101 JFK→SFO, Dec 3 at 07:05, economy. Confirmation sent.")
+
+
+def run_tool(name: str, arguments: Mapping[str, Any]) -> str:
+    """The application's tools. Errors are returned as text starting with ``Error:``."""
+    if name == "get_reservation":
+        return json.dumps(
+            {
+                "reservation_id": "ZFA04Y",
+                "passenger": "Mia Li",
+                "flight": "HAT219",
+                "cabin": "basic_economy",
+                "date": "2026-12-03",
+            }
+        )
+    if name == "search_flights":
+        return json.dumps(
+            [
+                {"flight": "HAT101", "departs": "07:05", "seats_economy": 4},
+                {"flight": "HAT219", "departs": "13:40", "seats_economy": 0},
+            ]
+        )
+    if name == "update_reservation":
+        if arguments.get("cabin") == "basic_economy":
+            return "Error: basic economy fares cannot be changed; choose cabin 'economy' or higher"
+        return json.dumps({"status": "changed", "flight": arguments.get("flight")})
+    if name == "send_confirmation":
+        return json.dumps({"status": "sent"})
+    return f"Error: unknown tool {name!r}"

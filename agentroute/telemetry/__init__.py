@@ -1,0 +1,1 @@
+"""Telemetry: structlog events now; OpenTelemetry spans and metrics (DESIGN §7)."""

@@ -1,0 +1,53 @@
+"""structlog events of the router (``route.decision``, ``route.attempt``).
+
+The library only *emits*: it never configures structlog, so events go wherever the application
+sent structlog's output (with structlog's own defaults, to stdout). Switch them off with
+``telemetry: {log_events: false}``. Events carry names, numbers and reasons, never message
+content or secrets.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from agentroute._types import Attempt, Decision
+from agentroute.session import SessionState
+
+logger = structlog.get_logger("agentroute")
+
+
+def log_decision(state: SessionState, decision: Decision) -> None:
+    logger.debug(
+        "route.decision",
+        session_id=state.key,
+        step=decision.step,
+        tier=decision.tier,
+        previous_tier=decision.previous_tier,
+        cause=str(decision.cause),
+        score=decision.score,
+        candidates=list(decision.candidates),
+        reason=decision.reason,
+    )
+
+
+def log_attempt(state: SessionState, step: int, attempt: Attempt) -> None:
+    fields = {
+        "session_id": state.key,
+        "step": step,
+        "attempt": attempt.number,
+        "model": attempt.target.model,
+        "deployment": attempt.target.key,
+        "outcome": attempt.outcome,
+        "duration_s": round(attempt.duration_s, 6),
+    }
+    if attempt.outcome == "ok":
+        logger.debug("route.attempt", **fields, cost_usd=attempt.cost_usd)
+    else:
+        logger.warning(
+            "route.attempt",
+            **fields,
+            error_type=attempt.error_type,
+            status_code=attempt.status_code,
+            retry_after=attempt.retry_after,
+            error=str(attempt.error) if attempt.error is not None else None,
+        )

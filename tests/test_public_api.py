@@ -1,0 +1,77 @@
+"""The public surface is pinned: a change to it must be deliberate."""
+
+from __future__ import annotations
+
+import agentroute
+import agentroute.testing
+
+EXPECTED = {
+    "AgentRouteError",
+    "AllAttemptsFailed",
+    "Attempt",
+    "AuthenticationFailed",
+    "BadRequest",
+    "BudgetExceeded",
+    "CallNext",
+    "Cause",
+    "ConfigurationError",
+    "ContentPolicyRefusal",
+    "ContextWindowExceeded",
+    "Decision",
+    "Middleware",
+    "ModelCall",
+    "ModelNotFound",
+    "ModelResult",
+    "Provider",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Router",
+    "RouterConfig",
+    "Session",
+    "SessionState",
+    "Signals",
+    "StepLimitExceeded",
+    "SwitchCost",
+    "Target",
+    "ToolCall",
+    "Usage",
+    "__version__",
+    "build_chain",
+    "current_session",
+    "load_config",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(agentroute.__all__) == EXPECTED
+    assert len(agentroute.__all__) == len(EXPECTED)
+
+
+def test_every_public_name_exists() -> None:
+    for name in agentroute.__all__:
+        assert hasattr(agentroute, name), name
+    for name in agentroute.testing.__all__:
+        assert hasattr(agentroute.testing, name), name
+
+
+def test_package_is_typed() -> None:
+    from importlib.resources import files
+
+    assert files("agentroute").joinpath("py.typed").is_file()
+
+
+def test_import_does_not_pull_in_the_cli_or_the_otel_sdk() -> None:
+    # (rich is not checked: structlog.dev imports it whenever it is installed)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agentroute; "
+        "bad = [m for m in ('click', 'opentelemetry.sdk', 'agentroute.cli', 'openai', 'anthropic') "
+        "if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
