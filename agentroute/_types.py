@@ -1,7 +1,8 @@
 """Frozen value objects that travel through the middleware chain, and the chain's types.
 
-Everything here is immutable: a middleware that wants to change a call makes a copy with
-``dataclasses.replace`` (or the ``with_*`` helpers) and passes the copy on. Messages and tool
+Everything here is immutable (:func:`~agentroute._frozen.value_object`: a frozen slots
+dataclass that is cheap to build): a middleware that wants to change a call makes a copy with
+``dataclasses.replace`` (or the faster ``with_*`` helpers) and passes the copy on. Messages and tool
 schemas are the caller's own objects and are *not* deep-copied (that would cost more than the
 whole routing decision); the router never mutates them.
 """
@@ -9,10 +10,12 @@ whole routing decision); the router never mutates them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+
+from agentroute._frozen import value_object
 
 if TYPE_CHECKING:
     from agentroute.session import SessionState
@@ -23,7 +26,7 @@ Message: TypeAlias = Mapping[str, Any]
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Usage:
     """Token usage of one model response, normalized across providers (DESIGN §5).
 
@@ -75,7 +78,7 @@ class Cause(StrEnum):
     CUSTOM = "custom"
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Signals:
     """What the policy sees about one step of an agent loop (DESIGN §4)."""
 
@@ -90,7 +93,7 @@ class Signals:
     hints: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class SwitchCost:
     """The arithmetic behind a step-down: saving expected vs. the prompt-cache loss (USD)."""
 
@@ -98,7 +101,7 @@ class SwitchCost:
     cache_loss: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Decision:
     """Which tier serves one model call, and why.
 
@@ -118,7 +121,7 @@ class Decision:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Target:
     """One concrete place a call can be sent to: a model served by one provider deployment."""
 
@@ -139,7 +142,7 @@ class Target:
 AttemptOutcome: TypeAlias = Literal["ok", "error", "cancelled"]
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Attempt:
     """The record of one try of one call at one deployment."""
 
@@ -155,7 +158,7 @@ class Attempt:
     error: BaseException | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ToolCall:
     """A tool call requested by the model, normalized (arguments as the JSON text sent)."""
 
@@ -164,7 +167,7 @@ class ToolCall:
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ModelResult:
     """The outcome of one routed model call.
 
@@ -220,7 +223,7 @@ class ModelResult:
 CallMode: TypeAlias = Literal["wrap", "complete", "stream"]
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ModelCall:
     """One model call on its way through the chain.
 

@@ -20,6 +20,7 @@ Decisions where the design is silent:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import tomllib
 from collections.abc import Mapping
@@ -117,6 +118,17 @@ class Price(_Strict):
     cache_read: NonNeg | None = None
     cache_write: NonNeg | None = None
     cache_write_1h: NonNeg | None = None
+
+    @functools.cached_property
+    def per_token(self) -> tuple[float, float, float, float, float]:
+        """USD per token: (input, cache read, 5-minute cache write, 1-hour write, output)."""
+        return (
+            self.input * 1e-6,
+            self.cache_read_or_input * 1e-6,
+            self.cache_write_or_input * 1e-6,
+            self.cache_write_1h_or_default * 1e-6,
+            self.output * 1e-6,
+        )
 
     @property
     def cache_read_or_input(self) -> float:

@@ -14,18 +14,16 @@ from agentroute.config import Price
 
 __all__ = ["cost_usd"]
 
-_PER_TOKEN = 1e-6
-
 
 def cost_usd(usage: Usage, price: Price) -> float:
     """USD cost of ``usage`` at ``price`` (per million tokens)."""
-    write_1h = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
-    write_5m = usage.cache_write_tokens - write_1h
-    total = (
-        usage.uncached_input_tokens * price.input
-        + usage.cache_read_tokens * price.cache_read_or_input
-        + write_5m * price.cache_write_or_input
-        + write_1h * price.cache_write_1h_or_default
-        + usage.output_tokens * price.output
+    fresh, read, write, write_1h_price, output = price.per_token
+    written = usage.cache_write_tokens
+    write_1h = min(usage.cache_write_1h_tokens, written)
+    return (
+        max(0, usage.input_tokens - usage.cache_read_tokens - written) * fresh
+        + usage.cache_read_tokens * read
+        + (written - write_1h) * write
+        + write_1h * write_1h_price
+        + usage.output_tokens * output
     )
-    return total * _PER_TOKEN

@@ -6,10 +6,12 @@ Side by side in one run, on one event loop, with no network:
 * ``complete()``: the same provider behind ``Router.complete()`` (routing, session, fallback,
   usage and cost), log events off;
 * ``wrap()``: an async function returning an OpenAI-shaped dict, bare and wrapped;
-* ``complete(), log events on``: structlog configured to drop debug events, as an app would.
+* ``complete(), log events on``: events emitted, structlog configured by the "app" to drop
+  debug events (all variants run under that configuration).
 
-Each variant runs in batches; the per-call time of each batch is recorded and the median over
-batches reported. Overhead = routed median − bare median. Tracing (spans) is not wired yet, so
+The variants run interleaved, one batch each per round, so machine noise lands on all alike;
+the per-call time of each batch is recorded and the median and minimum over rounds reported.
+Overhead = routed median − bare median. Tracing (spans) is not wired yet, so
 "tracing off" is the only tracing mode measured here.
 
     python benchmarks/overhead.py            # full run, writes benchmarks/results/overhead.md
@@ -77,17 +79,24 @@ MESSAGES: list[dict[str, Any]] = [
 Variant = Callable[[], Awaitable[Any]]
 
 
-async def measure(fn: Variant, batches: int, per_batch: int) -> float:
-    """Median per-call seconds over ``batches`` batches of ``per_batch`` calls."""
-    for _ in range(per_batch):  # warm-up
-        await fn()
-    samples = []
-    for _ in range(batches):
-        start = time.perf_counter()
+async def measure(
+    fns: dict[str, Variant], rounds: int, per_batch: int
+) -> dict[str, tuple[float, float]]:
+    """(median, min) per-call seconds of each variant over ``rounds`` interleaved batches.
+
+    Each round runs one batch of every variant, so machine noise lands on all of them alike.
+    """
+    for fn in fns.values():  # warm-up
         for _ in range(per_batch):
             await fn()
-        samples.append((time.perf_counter() - start) / per_batch)
-    return statistics.median(samples)
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(per_batch):
+                await fn()
+            samples[name].append((time.perf_counter() - start) / per_batch)
+    return {name: (statistics.median(s), min(s)) for name, s in samples.items()}
 
 
 def variants(log_events: bool) -> dict[str, Variant]:
@@ -125,19 +134,17 @@ def variants(log_events: bool) -> dict[str, Variant]:
     }
 
 
-async def run(batches: int, per_batch: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    quiet = variants(log_events=False)
-    for name, fn in quiet.items():
-        out[name] = await measure(fn, batches, per_batch)
+async def run(rounds: int, per_batch: int) -> dict[str, tuple[float, float]]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    logged = variants(log_events=True)
-    out["complete(), log events on"] = await measure(logged["complete()"], batches, per_batch)
-    structlog.reset_defaults()
-    return out
+    try:
+        fns = variants(log_events=False)
+        fns["complete(), log events on"] = variants(log_events=True)["complete()"]
+        return await measure(fns, rounds, per_batch)
+    finally:
+        structlog.reset_defaults()
 
 
-def report(results: dict[str, dict[str, float]], command: str) -> str:
+def report(results: dict[str, dict[str, tuple[float, float]]], command: str) -> str:
     lines = [
         "# Routed-call overhead",
         "",
@@ -146,14 +153,14 @@ def report(results: dict[str, dict[str, float]], command: str) -> str:
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"{platform.system()}; no network, tracing off.",
         "",
-        "| backend | variant | median µs/call | overhead vs bare µs |",
-        "|---|---|---:|---:|",
+        "| backend | variant | median µs/call | min µs/call | median overhead vs bare µs |",
+        "|---|---|---:|---:|---:|",
     ]
     for backend, r in results.items():
-        for name, secs in r.items():
-            bare = r["bare function"] if name.startswith("wrap") else r["bare provider"]
-            over = "" if name.startswith("bare") else f"{(secs - bare) * 1e6:.1f}"
-            lines.append(f"| {backend} | {name} | {secs * 1e6:.1f} | {over} |")
+        for name, (median, low) in r.items():
+            bare = r["bare function" if name.startswith("wrap") else "bare provider"][0]
+            over = "" if name.startswith("bare") else f"{(median - bare) * 1e6:.1f}"
+            lines.append(f"| {backend} | {name} | {median * 1e6:.1f} | {low * 1e6:.1f} | {over} |")
     lines += [
         "",
         "Goal (DESIGN §13): ≤ 10 µs added per routed call with tracing off. LiteLLM's Router,",
@@ -166,12 +173,12 @@ def report(results: dict[str, dict[str, float]], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run; write no result file")
-    parser.add_argument("--batches", type=int, default=31)
+    parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--per-batch", type=int, default=2000)
     args = parser.parse_args()
-    batches, per_batch = (3, 200) if args.quick else (args.batches, args.per_batch)
+    rounds, per_batch = (3, 200) if args.quick else (args.rounds, args.per_batch)
     results = {
-        backend: anyio.run(run, batches, per_batch, backend=backend)
+        backend: anyio.run(run, rounds, per_batch, backend=backend)
         for backend in ("asyncio", "trio")
     }
     command = "python " + " ".join(["benchmarks/overhead.py", *sys.argv[1:]])

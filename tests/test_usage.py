@@ -288,7 +288,7 @@ def test_no_usage(response: object) -> None:
     ],
 )
 def test_garbage_names_the_field(usage: object, message: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="usage") as info:
         usage_from_response({"usage": usage})
     assert str(info.value) == message
 

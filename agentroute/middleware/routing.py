@@ -27,9 +27,7 @@ class RoutingMiddleware:
         if state is None:
             raise ConfigurationError("RoutingMiddleware needs a call bound to a session")
         signals = Signals(
-            step=state.step,
-            escalation_requested=state.escalation_reason is not None,
-            hints=call.hints,
+            state.step, 0, 0, 0, 0, 0.0, 0, state.escalation_reason is not None, call.hints
         )
         decision = self._policy(signals, state)
         if decision.tier not in self._catalog.config.tiers:

@@ -26,26 +26,23 @@ class StaticPolicy:
 
     def __call__(self, signals: Signals, state: SessionState) -> Decision:
         previous = state.tier
-        level = self._index.get(previous, self._index[self._start]) if previous else None
-        cause = Cause.START if level is None else Cause.HOLD
-        if level is None:
-            level = self._index[self._start]
+        if previous is None:
+            level, cause = self._index[self._start], Cause.START
+        else:
+            level, cause = self._index.get(previous, self._index[self._start]), Cause.HOLD
         reason = ""
         if signals.escalation_requested:
             if level + 1 < len(self._tiers):
                 level += 1
             cause = Cause.ESCALATION_REQUEST
             reason = state.escalation_reason or "escalation requested"
-        level, cause, reason = self._apply_hints(signals, level, cause, reason)
+        if signals.hints:
+            level, cause, reason = self._apply_hints(signals, level, cause, reason)
         tier = self._tiers[level]
+        # positional: Decision(tier, previous_tier, cause, step, candidates, score,
+        # contributions, signals, switch, reason) — keywords cost measurably on the hot path
         return Decision(
-            tier=tier,
-            previous_tier=previous,
-            cause=cause,
-            step=signals.step,
-            candidates=self._models[tier],
-            signals=signals,
-            reason=reason,
+            tier, previous, cause, signals.step, self._models[tier], 0.0, (), signals, None, reason
         )
 
     def _apply_hints(
