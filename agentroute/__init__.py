@@ -6,6 +6,7 @@ survive provider faults, and explain every decision. See the README for the two 
 """
 
 from agentroute._chain import build_chain
+from agentroute._config_files import load_config
 from agentroute._types import (
     Attempt,
     CallNext,
@@ -21,7 +22,7 @@ from agentroute._types import (
     ToolCall,
     Usage,
 )
-from agentroute.config import RouterConfig, load_config
+from agentroute.config import RouterConfig
 from agentroute.errors import (
     AgentRouteError,
     AllAttemptsFailed,

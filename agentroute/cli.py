@@ -14,10 +14,12 @@ from pathlib import Path
 import anyio
 import click
 import structlog
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from agentroute.config import RouterConfig, load_config
+from agentroute._config_files import load_config
+from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 
 
@@ -48,37 +50,49 @@ def demo(max_steps: int, verbose: bool) -> None:
     _configure_logging(verbose)
     report = anyio.run(run_demo, max_steps)
     console = Console()
-    table = Table(title="agentroute demo: support agent, session demo-ticket-42")
-    for col, justify in [
-        ("step", "right"),
-        ("tier", "left"),
-        ("model", "left"),
-        ("deployment", "left"),
-        ("cause", "left"),
-        ("attempts", "left"),
-        ("input", "right"),
-        ("cached", "right"),
-        ("output", "right"),
-        ("cost $", "right"),
-        ("what the agent did", "left"),
+    table = Table(
+        title="agentroute demo: support agent, session demo-ticket-42",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    # Sized to fit an 80-column terminal: numbers never wrap, names fold only when narrower.
+    for col, justify, min_width in [
+        ("#", "right", 2),
+        ("tier", "left", 7),
+        ("model", "left", 5),
+        ("deployment", "left", 9),
+        ("cause", "left", 10),
+        ("in", "right", 5),
+        ("cached", "right", 6),
+        ("out", "right", 3),
+        ("cost $", "right", 7),
     ]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(
+            col,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=justify == "right",
+            overflow="fold",
+            min_width=min_width,
+        )
     for r in report.rows:
-        cause = f"{r.cause} ({r.reason})" if r.reason else r.cause
         table.add_row(
             str(r.step),
             r.tier,
             r.model,
             r.deployment,
-            cause,
-            r.attempts,
+            r.cause,
             f"{r.usage.input_tokens:,}",
             f"{r.usage.cache_read_tokens:,}",
             f"{r.usage.output_tokens:,}",
             f"{r.cost_usd:.5f}",
-            r.action,
         )
     console.print(table)
+    console.print("\neach step: attempts (provider:outcome), then what the agent did")
+    for r in report.rows:
+        why = f"; escalated: {r.reason}" if r.reason else ""
+        console.print(f" {r.step:>2}  {r.attempts}{why}\n     agent: {r.action}", highlight=False)
     u = report.usage
     cached_share = u.cache_read_tokens / u.input_tokens if u.input_tokens else 0.0
     saving = (
@@ -161,7 +175,9 @@ def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
     if unused:
         console.print(f"note: models in no tier: {', '.join(unused)}")
     for line in missing:
-        console.print(f"[yellow]warning[/yellow]: environment variable not set: {line}")
+        console.print(
+            f"[yellow]warning[/yellow]: environment variable not set: {line}", soft_wrap=True
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

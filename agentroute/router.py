@@ -21,6 +21,7 @@ from typing import Any
 
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
+from agentroute._config_files import load_config
 from agentroute._types import (
     EMPTY,
     CallMode,
@@ -31,7 +32,7 @@ from agentroute._types import (
     ModelResult,
     Provider,
 )
-from agentroute.config import RouterConfig, load_config
+from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
 from agentroute.policy import Policy, StaticPolicy

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -26,3 +28,21 @@ def _reset_structlog() -> Iterator[None]:
     """The CLI configures structlog (an application may); keep that from leaking across tests."""
     yield
     structlog.reset_defaults()
+
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and not (
+        host.startswith("127.") or host in ("::1", "localhost") or self.family == socket.AF_UNIX
+    ):
+        raise RuntimeError(f"tests must not reach the network (tried {address!r})")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test: a connection to anything but loopback fails loudly."""
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)

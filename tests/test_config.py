@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from agentroute import RouterConfig, load_config
 from agentroute._secrets import Secret, redact
-from agentroute.config import RouterConfig, load_config
 from agentroute.errors import ConfigurationError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

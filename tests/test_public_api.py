@@ -75,3 +75,12 @@ def test_import_does_not_pull_in_the_cli_or_the_otel_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_suite_cannot_reach_the_network() -> None:
+    import socket
+
+    import pytest
+
+    with socket.socket() as s, pytest.raises(RuntimeError, match="must not reach the network"):
+        s.connect(("192.0.2.1", 443))
