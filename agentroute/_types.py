@@ -168,6 +168,32 @@ class ToolCall:
 
 
 @value_object
+class ToolCallDelta:
+    """A piece of a streamed tool call: ``index`` identifies the call within the answer; ``id``
+    and ``name`` come with its first piece, ``arguments`` is the next fragment of JSON text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@value_object
+class StreamChunk:
+    """One piece of a streamed answer, normalized across providers.
+
+    ``usage`` is set on the chunk that carries the provider's usage report (usually the last);
+    ``raw`` is the provider's own event.
+    """
+
+    text: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    raw: Any = None
+
+
+@value_object
 class ModelResult:
     """The outcome of one routed model call.
 
