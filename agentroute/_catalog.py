@@ -30,6 +30,10 @@ class Catalog:
             for model in models:
                 self._targets[(tier, model)] = self._build_targets(tier, model)
         self._by_candidates: dict[tuple[str, tuple[str, ...]], tuple[Target, ...]] = {}
+        self._windows = {
+            tier: min(config.models[m].context_window for m in models)
+            for tier, models in config.tiers.items()
+        }
 
     def _build_targets(self, tier: str, model: str) -> tuple[Target, ...]:
         spec = self.config.models[model]
@@ -49,6 +53,10 @@ class Catalog:
             merged = {**provider.kwargs, **dep.kwargs}
             self._kwargs[(dep.provider, dep.name)] = (merged, _has_secret(merged))
         return tuple(out)
+
+    def smallest_window(self, tier: str) -> int:
+        """The smallest context window among ``tier``'s models."""
+        return self._windows[tier]
 
     def index(self, tier: str) -> int:
         """Position of ``tier`` in the ladder (0 = cheapest)."""

@@ -91,6 +91,8 @@ class Signals:
     validation_failures: int = 0
     escalation_requested: bool = False
     hints: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    content: float = 0.0
+    """First-turn content difficulty in [0, 1] (rules or classifier); 0 when not computed."""
 
 
 @value_object

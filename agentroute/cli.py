@@ -64,6 +64,7 @@ def demo(max_steps: int, verbose: bool) -> None:
         ("model", "left", 5),
         ("deployment", "left", 9),
         ("cause", "left", 10),
+        ("score", "right", 5),
         ("in", "right", 5),
         ("cached", "right", 6),
         ("out", "right", 3),
@@ -83,6 +84,7 @@ def demo(max_steps: int, verbose: bool) -> None:
             r.model,
             r.deployment,
             r.cause,
+            f"{r.score:.2f}",
             f"{r.usage.input_tokens:,}",
             f"{r.usage.cache_read_tokens:,}",
             f"{r.usage.output_tokens:,}",
@@ -91,7 +93,9 @@ def demo(max_steps: int, verbose: bool) -> None:
     console.print(table)
     console.print("\neach step: attempts (provider:outcome), then what the agent did")
     for r in report.rows:
-        why = f"; escalated: {r.reason}" if r.reason else ""
+        why = f"; {r.cause}: {r.reason}" if r.reason else ""
+        if r.switch:
+            why += f" ({r.switch})"
         console.print(f" {r.step:>2}  {r.attempts}{why}\n     agent: {r.action}", highlight=False)
     u = report.usage
     cached_share = u.cache_read_tokens / u.input_tokens if u.input_tokens else 0.0

@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 SIGNAL_NAMES = (
+    "content",
     "step",
     "tool_errors_total",
     "tool_errors_recent",
@@ -197,6 +198,20 @@ class PolicyConfig(_Strict):
     recent_window: int = Field(default=3, ge=1)
     repeat_window: int = Field(default=6, ge=2)
     context_margin: float = Field(default=0.05, ge=0, lt=1)
+    expected_steps: int = Field(default=12, ge=1)
+    """Steps a session is expected to take (τ-bench airline runs average 12.3); the remaining
+    ones are the horizon over which a step-down must pay back its cache loss."""
+    output_tokens_guess: int = Field(default=300, ge=0)
+    token_counter: Literal["estimate", "exact", "auto"] = "estimate"
+    escalate_tool: str = Field(default="escalate", min_length=1)
+    escalation_keywords: list[str] = Field(default_factory=list)
+    task_types: dict[str, str] = Field(default_factory=dict)
+    """task_type hint → the lowest tier allowed for it."""
+    plans: dict[str, str] = Field(default_factory=dict)
+    """plan hint (the user's plan) → the highest tier allowed for it."""
+    max_validation_retries: int = Field(default=1, ge=0)
+    content_rules: bool = False
+    """Score the first turn's content (length, code, hard-task keywords) as signal ``content``."""
 
 
 class ResilienceConfig(_Strict):
@@ -288,6 +303,10 @@ class RouterConfig(_Strict):
                 problems.append(
                     f"policy.weights.{signal}: unknown signal (known: {', '.join(SIGNAL_NAMES)})"
                 )
+        for field_name, mapping in (("task_types", policy.task_types), ("plans", policy.plans)):
+            for key, tier in mapping.items():
+                if tier not in self.tiers:
+                    problems.append(f"policy.{field_name}.{key}: unknown tier {tier!r}")
         for tier in policy.thresholds:
             if tier not in self.tiers:
                 problems.append(f"policy.thresholds.{tier}: unknown tier")

@@ -1,11 +1,13 @@
 """The main job on embedded defaults: one support-agent session routed step by step.
 
-The agent rebooks a flight (:mod:`agentroute.sim.scenario`). Simulated providers run in
-process, so it needs no network and no keys. The application escalates after two tool errors
-in a row (``session.escalate``), one deployment answers 503 once (the call falls back to the
-other deployment of the same model), and each deployment's prefix cache shows cached input
-growing while a session stays on it. :func:`run_demo` returns one row per step for the CLI to
-print.
+The agent rebooks a flight, then answers two easy follow-up questions
+(:mod:`agentroute.sim.scenario`). Simulated providers run in process, so it needs no network
+and no keys. The scored policy climbs when tool errors show up, the application escalates
+after two tool errors in a row (``session.escalate``), one deployment answers 503 once (the
+call falls back to the other deployment of the same model), the policy steps back down on
+the calm follow-ups once the saving beats the cache loss, and each deployment's prefix cache
+shows cached input growing while a session stays on it. :func:`run_demo` returns one row per
+step for the CLI to print.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from agentroute.config import RouterConfig
 from agentroute.pricing import cost_usd
 from agentroute.router import Router
 from agentroute.sim.inprocess import SimProvider
-from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
+from agentroute.sim.scenario import FOLLOW_UPS, SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
 
 DEMO_CONFIG_YAML = """\
 # The demo's embedded config: three simulated providers, three tiers.
@@ -41,7 +43,13 @@ tiers:
   simple: [small]
   medium: [mid]
   complex: [large]
-policy: {start_tier: simple}
+# A support session runs long (expected_steps), so a step-down has time to pay back the cache
+# it throws away; a lighter per-step weight than the default keeps long sessions from drifting up.
+policy:
+  start_tier: simple
+  weights: {tool_errors_recent: 0.45, repeated_tool_calls: 0.35, step: 0.01, context_fraction: 0.5}
+  dwell_steps: 2
+  expected_steps: 20
 budget: {max_cost_usd: 1.0, max_steps: 30}
 telemetry: {log_events: true}
 """
@@ -62,6 +70,8 @@ class StepRow:
     usage: Usage
     cost_usd: float
     action: str
+    score: float
+    switch: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +142,7 @@ async def run_demo(max_steps: int = 20) -> DemoReport:
     ]
     errors_in_a_row = 0
     solved = False
+    follow_ups = list(FOLLOW_UPS)
     async with router, router.session(id="demo-ticket-42", agent="support") as session:
         for _ in range(max_steps):
             result = await router.complete(messages, tools=TOOLS)
@@ -154,11 +165,20 @@ async def run_demo(max_steps: int = 20) -> DemoReport:
                     usage=result.usage,
                     cost_usd=result.cost_usd,
                     action=action,
+                    score=decision.score,
+                    switch=(
+                        f"saving ${decision.switch.expected_saving:.5f} vs cache loss "
+                        f"${decision.switch.cache_loss:.5f}"
+                        if decision.switch
+                        else ""
+                    ),
                 )
             )
             if not result.tool_calls:
-                solved = True
-                break
+                if not follow_ups:
+                    solved = True
+                    break
+                messages.append({"role": "user", "content": follow_ups.pop(0)})
         total_usage = session.usage
         total_cost = session.cost_usd
     top_tier = router.config.tier_names[-1]

@@ -35,7 +35,16 @@ from agentroute._types import (
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
-from agentroute.policy import Policy, StaticPolicy
+from agentroute.policy import Policy
+from agentroute.policy.content import ContentRules
+from agentroute.policy.score import ScorePolicy
+from agentroute.policy.signals import (
+    SignalConfig,
+    SignalExtractor,
+    ToolErrorDetector,
+    default_tool_error_detector,
+)
+from agentroute.policy.tokens import make_counter
 from agentroute.providers.base import ProviderTerminal
 from agentroute.providers.function import FunctionTerminal, UsageOf
 from agentroute.session import (
@@ -63,7 +72,10 @@ class Router:
         providers: provider name → :class:`~agentroute.Provider` used by :meth:`complete`.
         middleware: extra middlewares, run after routing (they see the decision) and around
             all attempts of a call.
-        policy: a custom policy ``(Signals, SessionState) -> Decision``.
+        policy: a custom policy ``(Signals, SessionState) -> Decision`` (default: the scored
+            policy, :class:`~agentroute.policy.score.ScorePolicy`).
+        tool_error_detector: ``(tool message content) -> bool`` deciding whether an OpenAI
+            tool result is an error (default: see :mod:`agentroute.policy.signals`).
 
     Raises:
         ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
@@ -76,6 +88,7 @@ class Router:
         providers: Mapping[str, Provider] | None = None,
         middleware: Sequence[Middleware] = (),
         policy: Policy | None = None,
+        tool_error_detector: ToolErrorDetector | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -88,10 +101,27 @@ class Router:
                 f"providers: {', '.join(map(repr, unknown))} not in the config's providers "
                 f"({', '.join(self.config.providers)})"
             )
-        self._policy: Policy = policy or StaticPolicy(self.config)
+        self._policy: Policy = policy or ScorePolicy(self.config)
         log_events = self.config.telemetry.log_events
+        p = self.config.policy
+        extractor = SignalExtractor(
+            make_counter(p.token_counter),
+            SignalConfig(
+                recent_window=p.recent_window,
+                repeat_window=p.repeat_window,
+                escalate_tool=p.escalate_tool,
+                escalation_keywords=tuple(p.escalation_keywords),
+            ),
+            tool_error_detector or default_tool_error_detector,
+        )
         self._middleware: tuple[Middleware, ...] = (
-            RoutingMiddleware(self._policy, self._catalog, log_events=log_events),
+            RoutingMiddleware(
+                self._policy,
+                self._catalog,
+                extractor,
+                content_rules=ContentRules() if p.content_rules else None,
+                log_events=log_events,
+            ),
             *middleware,
             FallbackMiddleware(log_events=log_events),
         )

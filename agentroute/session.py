@@ -18,9 +18,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentroute._types import EMPTY, Decision, Message, Usage
+
+if TYPE_CHECKING:
+    from agentroute.policy.signals import ScanState
 
 __all__ = ["Session", "SessionState", "SessionTable", "current_session", "derive_session_key"]
 
@@ -34,6 +37,7 @@ class SessionState:
 
     __slots__ = (
         "agent",
+        "calm_steps",
         "cost_usd",
         "decisions",
         "escalation_reason",
@@ -42,10 +46,12 @@ class SessionState:
         "last_decision",
         "last_used",
         "metadata",
+        "scan",
         "step",
         "tier",
         "usage",
         "user",
+        "validation_failures",
     )
 
     def __init__(
@@ -71,6 +77,9 @@ class SessionState:
         self.cost_usd = 0.0
         self.usage = Usage()
         self.last_used = now
+        self.calm_steps = 0
+        self.validation_failures = 0
+        self.scan: ScanState | None = None
 
     def record(self, decision: Decision) -> None:
         """Remember a routing decision and make its tier the session's current tier."""

@@ -1,4 +1,4 @@
-"""The demo's session, checked row by row: escalation, fallback, cache growth."""
+"""The demo's session, checked row by row: climb, fallback, escalation, hold, step-down."""
 
 from __future__ import annotations
 
@@ -12,18 +12,28 @@ pytestmark = pytest.mark.anyio
 async def test_demo_session_behaves_as_described() -> None:
     report = await run_demo()
     rows = report.rows
+    by_step = {r.step: r for r in rows}
     assert report.solved
     assert [r.step for r in rows] == list(range(1, len(rows) + 1))
-    assert [r.tier for r in rows[:4]] == ["simple"] * 4
-    # two tool errors in a row → the app escalates → the next step is one tier up
-    assert (rows[4].tier, rows[4].cause) == ("medium", "escalation_request")
-    assert rows[4].attempts == "fastcloud:503 → backup:ok"
-    assert rows[4].deployment == "backup/mid-v1"
-    assert rows[5].tier == "complex"
+    assert [r.tier for r in rows[:3]] == ["simple"] * 3
+    # the first tool error lifts the score over the medium threshold: climb at once
+    assert (by_step[4].tier, by_step[4].cause) == ("medium", "score")
+    assert by_step[4].attempts == "fastcloud:503 → backup:ok"
+    assert by_step[4].deployment == "backup/mid-v1"
+    # two tool errors in a row: the app escalates one tier up
+    assert (by_step[5].tier, by_step[5].cause) == ("complex", "escalation_request")
+    # calm follow-ups: held during the dwell window, then a step-down that pays
+    held = [r for r in rows if r.cause == "hysteresis_hold"]
+    assert held and all(r.tier == "complex" for r in held)
+    down = next(r for r in rows if r.reason == "step-down pays")
+    assert down.tier == "medium" and down.step > held[-1].step
+    saving, loss = (float(x.split("$")[1]) for x in down.switch.split(" vs "))
+    assert saving > loss > 0
     # while a session stays on one deployment, its prefix cache serves more and more input
-    cached = [r.usage.cache_read_tokens for r in rows[:4]]
-    assert cached[0] == 0 and cached[1] > 0 and cached == sorted(cached)
+    cached = [r.usage.cache_read_tokens for r in rows[:3]]
+    assert cached[0] == 0 and 0 < cached[1] <= cached[2]
     # a switch of deployment starts cold
-    assert rows[4].usage.cache_read_tokens == 0
+    assert by_step[4].usage.cache_read_tokens == 0
+    assert down.usage.cache_read_tokens == 0
     assert report.total_cost_usd == pytest.approx(sum(r.cost_usd for r in rows))
     assert report.total_cost_usd < report.top_model_cost_usd

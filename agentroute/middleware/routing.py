@@ -1,33 +1,64 @@
 """RoutingMiddleware: signals → policy → :class:`~agentroute.Decision` → candidate targets.
 
-Pure policy: it computes the step's signals, asks the policy for a decision, records the
-decision on the session, and passes the call on with ``decision`` and ``targets`` set. It never
-does I/O.
+Pure policy, no I/O: it brings the session's incremental scan of the conversation up to date,
+computes the step's :class:`~agentroute.Signals`, asks the policy for a decision, records the
+decision on the session (and, for the scored policy, the calm-step count that hysteresis
+needs), and passes the call on with ``decision`` and ``targets`` set.
 """
 
 from __future__ import annotations
 
 from agentroute._catalog import Catalog
-from agentroute._types import CallNext, ModelCall, ModelResult, Signals
+from agentroute._types import CallNext, ModelCall, ModelResult
 from agentroute.errors import ConfigurationError
 from agentroute.policy import Policy
+from agentroute.policy.content import ContentRules
+from agentroute.policy.score import ScorePolicy, calm_after
+from agentroute.policy.signals import SignalExtractor
+from agentroute.policy.tokens import message_text
 from agentroute.telemetry.logs import log_decision
 
 
 class RoutingMiddleware:
     """Decide the tier of each call and list the deployments that may serve it."""
 
-    def __init__(self, policy: Policy, catalog: Catalog, *, log_events: bool = True) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        catalog: Catalog,
+        extractor: SignalExtractor,
+        *,
+        content_rules: ContentRules | None = None,
+        log_events: bool = True,
+    ) -> None:
         self._policy = policy
+        self._scored = policy if isinstance(policy, ScorePolicy) else None
         self._catalog = catalog
+        self._extractor = extractor
+        self._content = content_rules
         self._log = log_events
+        self._start = catalog.config.start_tier
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         state = call.session
         if state is None:
             raise ConfigurationError("RoutingMiddleware needs a call bound to a session")
-        signals = Signals(
-            state.step, 0, 0, 0, 0, 0.0, 0, state.escalation_reason is not None, call.hints
+        extractor = self._extractor
+        scan = state.scan = extractor.scan(call.messages, state.scan)
+        system = call.params.get("system")
+        content = 0.0
+        if self._content is not None and state.step == 1:
+            content = self._content.score(call.messages)
+        signals = extractor.signals(
+            scan,
+            step=state.step,
+            tools_tokens=extractor.tools_tokens(call.tools),
+            extra_tokens=extractor.count(message_text({"content": system})) if system else 0,
+            reference_window=self._catalog.smallest_window(state.tier or self._start),
+            validation_failures=state.validation_failures,
+            app_escalation=state.escalation_reason is not None,
+            hints=call.hints,
+            content=content,
         )
         decision = self._policy(signals, state)
         if decision.tier not in self._catalog.config.tiers:
@@ -36,6 +67,8 @@ class RoutingMiddleware:
                 f"(tiers: {', '.join(self._catalog.tiers)})"
             )
         state.escalation_reason = None
+        if self._scored is not None:
+            state.calm_steps = calm_after(self._scored, decision, state.calm_steps)
         state.record(decision)
         if self._log:
             log_decision(state, decision)

@@ -46,6 +46,12 @@ USER_REQUEST = (
     "to the first morning flight the same day. Thanks!"
 )
 
+FOLLOW_UPS = (
+    "Great, thanks. How many bags can I check on that flight?",
+    "And may I bring my cat in the cabin?",
+)
+"""Easy questions the user asks after the rebooking: one lookup each, then an answer."""
+
 TOOLS: list[dict[str, Any]] = [
     {
         "type": "function",
@@ -64,6 +70,7 @@ TOOLS: list[dict[str, Any]] = [
         ("search_flights", "Search direct flights.", ["origin", "destination", "date"]),
         ("update_reservation", "Change flight and cabin.", ["reservation_id", "flight", "cabin"]),
         ("send_confirmation", "E-mail the itinerary.", ["reservation_id"]),
+        ("get_policy", "Look up a rule of the airline's policy.", ["topic"]),
     ]
 ]
 
@@ -82,6 +89,8 @@ def _tool_results(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, bool
     names: dict[str, str] = {}
     out: list[tuple[str, bool]] = []
     for m in messages:
+        if m.get("role") == "user":
+            out.clear()  # only what happened since the user's last message counts
         for tc in m.get("tool_calls") or ():
             names[tc["id"]] = tc["function"]["name"]
         if m.get("role") == "tool":
@@ -94,6 +103,14 @@ def next_move(messages: Sequence[Mapping[str, Any]], skill: int) -> Move:
     """The simulated model's next move in the rebooking scenario."""
     results = _tool_results(messages)
     done = {name for name, ok in results if ok}
+    last_user = next(
+        (str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    if last_user in FOLLOW_UPS:
+        topic = "baggage" if "bags" in last_user else "pets"
+        if "get_policy" not in done:
+            return Move(tool="get_policy", arguments={"topic": topic})
+        return Move(text=POLICY_ANSWERS[topic])
     if "get_reservation" not in done:
         return Move(tool="get_reservation", arguments={"reservation_id": "ZFA04Y"})
     if "search_flights" not in done:
@@ -110,6 +127,12 @@ def next_move(messages: Sequence[Mapping[str, Any]], skill: int) -> Move:
     if "send_confirmation" not in done:
         return Move(tool="send_confirmation", arguments={"reservation_id": "ZFA04Y"})
     return Move(text="Done: you are on HAT101 JFK→SFO, Dec 3 at 07:05, economy. Confirmation sent.")
+
+
+POLICY_ANSWERS = {
+    "baggage": "Economy on HAT101 includes one checked bag up to 23 kg.",
+    "pets": "Yes: one cat or small dog in a carrier under the seat, for a $125 fee.",
+}
 
 
 def run_tool(name: str, arguments: Mapping[str, Any]) -> str:
@@ -137,4 +160,6 @@ def run_tool(name: str, arguments: Mapping[str, Any]) -> str:
         return json.dumps({"status": "changed", "flight": arguments.get("flight")})
     if name == "send_confirmation":
         return json.dumps({"status": "sent"})
+    if name == "get_policy":
+        return json.dumps({"topic": arguments.get("topic"), "rule": "see policy section 4"})
     return f"Error: unknown tool {name!r}"

@@ -1,0 +1,215 @@
+"""The default policy: one explainable additive score, hysteresis, switch cost (DESIGN §4).
+
+Each weighted signal contributes ``weight × value`` (the decision lists every non-zero
+contribution; they sum to the score); the score picks the highest tier whose threshold it
+reaches, never below ``policy.start_tier``. Then, in this order:
+
+1. **Escalation request** (``session.escalate()``, the model calling the ``escalate`` tool, a
+   keyword): one tier above the higher of the current tier and the score's tier.
+2. **Climb at once** when the score's tier is above the current one.
+3. **Step down only when it pays**: after ``dwell_steps`` consecutive calm steps (score below
+   the current tier's threshold minus ``margin``), and only if the expected saving over the
+   remaining steps (``expected_steps − step``, at least 1) exceeds the cache loss of leaving
+   the current model: re-reading the cached prefix at the lower model's full input price plus
+   its cache-write premium. Both figures are recorded on the decision (``switch``). Otherwise
+   the tier is held (cause ``hysteresis_hold``).
+4. **Hints**: ``min_tier`` / ``task_type`` raise the floor, ``max_tier`` / ``plan`` cap it (a
+   cap wins over a floor: it is usually a budget or plan limit).
+5. **Context window**: a model whose window (less ``context_margin``) cannot hold the call is
+   never a candidate; if the chosen tier has none, the lowest tier above it with a model that
+   fits is used (else the nearest below), cause ``context_window``; if no model fits at all,
+   :class:`~agentroute.errors.ContextWindowExceeded` is raised before any network call.
+
+The policy is pure: it reads the signals and the session state and returns a decision; the
+routing middleware records it (and counts calm steps, see :func:`calm_after`).
+"""
+
+from __future__ import annotations
+
+from agentroute._types import Cause, Decision, Signals, SwitchCost
+from agentroute.config import Price, RouterConfig
+from agentroute.errors import ConfigurationError, ContextWindowExceeded
+from agentroute.session import SessionState
+
+_BOOL_SIGNALS = frozenset({"escalation_requested"})
+
+
+class ScorePolicy:
+    """Weighted signals → tier, with hysteresis and the cache-aware switch cost."""
+
+    def __init__(self, config: RouterConfig) -> None:
+        p = config.policy
+        self._tiers = config.tier_names
+        self._index = {t: i for i, t in enumerate(self._tiers)}
+        self._start = self._index[config.start_tier]
+        thresholds = config.thresholds
+        self._bounds = [0.0] + [thresholds[t] for t in self._tiers[1:]]
+        self._weights = tuple((name, w) for name, w in p.weights.items() if w)
+        self._dwell = p.dwell_steps
+        self._margin = p.margin
+        self._window_share = 1.0 - p.context_margin
+        self._expected_steps = p.expected_steps
+        self._output_guess = p.output_tokens_guess
+        self._task_types = {k: self._index[v] for k, v in p.task_types.items()}
+        self._plans = {k: self._index[v] for k, v in p.plans.items()}
+        self._models = {t: tuple(ms) for t, ms in config.tiers.items()}
+        self._windows = {name: m.context_window for name, m in config.models.items()}
+        self._prices = {name: m.price for name, m in config.models.items()}
+
+    # The decision -------------------------------------------------------------------------
+
+    def __call__(self, signals: Signals, state: SessionState) -> Decision:
+        contributions = self.contributions(signals)
+        score = sum(c for _, c in contributions)
+        target = max(self._start, self.tier_for_score(score))
+        previous = state.tier
+        current = self._index.get(previous) if previous is not None else None
+        switch: SwitchCost | None = None
+        reason = ""
+        if signals.escalation_requested:
+            base = target if current is None else max(current, target)
+            level = min(base + 1, len(self._tiers) - 1)
+            cause, reason = Cause.ESCALATION_REQUEST, state.escalation_reason or "requested"
+        elif current is None:
+            level, cause = target, (Cause.START if target == self._start else Cause.SCORE)
+        elif target > current:
+            level, cause = target, Cause.SCORE
+        elif target == current:
+            level, cause = current, Cause.HOLD
+        else:
+            level, cause, switch, reason = self._maybe_step_down(
+                signals, state, score, current, target
+            )
+        level, cause, reason = self._apply_hints(signals, level, cause, reason)
+        tier, candidates, cause, reason = self._fit_window(signals, level, cause, reason)
+        return Decision(
+            tier,
+            previous,
+            cause,
+            signals.step,
+            candidates,
+            score,
+            contributions,
+            signals,
+            switch,
+            reason,
+        )
+
+    def contributions(self, signals: Signals) -> tuple[tuple[str, float], ...]:
+        out = []
+        for name, weight in self._weights:
+            value = getattr(signals, name)
+            if name in _BOOL_SIGNALS:
+                value = 1.0 if value else 0.0
+            if value:
+                out.append((name, weight * value))
+        return tuple(out)
+
+    def tier_for_score(self, score: float) -> int:
+        level = 0
+        for i, bound in enumerate(self._bounds):
+            if i and score >= bound:
+                level = i
+        return level
+
+    def is_calm(self, score: float, tier: str) -> bool:
+        """Whether ``score`` is clearly below what ``tier`` needs (a calm step on that tier)."""
+        level = self._index[tier]
+        return level > 0 and score < self._bounds[level] - self._margin
+
+    # Step-down arithmetic -----------------------------------------------------------------
+
+    def _maybe_step_down(
+        self, signals: Signals, state: SessionState, score: float, current: int, target: int
+    ) -> tuple[int, Cause, SwitchCost | None, str]:
+        calm_run = state.calm_steps + 1 if self.is_calm(score, self._tiers[current]) else 0
+        if calm_run < self._dwell:
+            return current, Cause.HYSTERESIS_HOLD, None, f"calm {calm_run}/{self._dwell}"
+        switch = self.switch_cost(signals, state, current, target)
+        if switch.expected_saving > switch.cache_loss:
+            return target, Cause.SCORE, switch, "step-down pays"
+        return current, Cause.HYSTERESIS_HOLD, switch, "step-down would not pay"
+
+    def switch_cost(
+        self, signals: Signals, state: SessionState, current: int, target: int
+    ) -> SwitchCost:
+        """Saving of running the remaining steps on ``target`` vs the cache it throws away."""
+        cur = self._prices[self._fitting(self._tiers[current], signals)[0]]
+        low = self._prices[self._fitting(self._tiers[target], signals)[0]]
+        prefix = signals.context_tokens
+        out = state.usage.output_tokens / state.step if state.step > 1 else self._output_guess
+        remaining = max(1, self._expected_steps - signals.step)
+        saving = remaining * (_warm_step(cur, prefix, out) - _warm_step(low, prefix, out))
+        loss = prefix * (max(low.input, low.cache_write_or_input) - low.cache_read_or_input) * 1e-6
+        return SwitchCost(expected_saving=saving, cache_loss=loss)
+
+    # Hints and windows --------------------------------------------------------------------
+
+    def _apply_hints(
+        self, signals: Signals, level: int, cause: Cause, reason: str
+    ) -> tuple[int, Cause, str]:
+        hints = signals.hints
+        if not hints:
+            return level, cause, reason
+        floors = [(self._hint(hints.get("min_tier"), "min_tier"), "min_tier")]
+        caps = [(self._hint(hints.get("max_tier"), "max_tier"), "max_tier")]
+        task, plan = hints.get("task_type"), hints.get("plan")
+        if isinstance(task, str) and task in self._task_types:
+            floors.append((self._task_types[task], f"task_type={task}"))
+        if isinstance(plan, str) and plan in self._plans:
+            caps.append((self._plans[plan], f"plan={plan}"))
+        for floor, why in floors:
+            if floor is not None and level < floor:
+                level, cause = floor, Cause.HINT
+                reason = f"{why}={self._tiers[floor]}" if why == "min_tier" else why
+        for cap, why in caps:
+            if cap is not None and level > cap:
+                level, cause = cap, Cause.HINT
+                reason = f"{why}={self._tiers[cap]}" if why == "max_tier" else why
+        return level, cause, reason
+
+    def _hint(self, value: object, name: str) -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or value not in self._index:
+            raise ConfigurationError(
+                f"hint {name}={value!r} is not a tier (tiers: {', '.join(self._tiers)})"
+            )
+        return self._index[value]
+
+    def _fitting(self, tier: str, signals: Signals) -> tuple[str, ...]:
+        need = signals.context_tokens
+        return tuple(m for m in self._models[tier] if need <= self._windows[m] * self._window_share)
+
+    def _fit_window(
+        self, signals: Signals, level: int, cause: Cause, reason: str
+    ) -> tuple[str, tuple[str, ...], Cause, str]:
+        tier = self._tiers[level]
+        fits = self._fitting(tier, signals)
+        if len(fits) == len(self._models[tier]):
+            return tier, fits, cause, reason
+        if fits:
+            return tier, fits, cause, reason or "larger-window models only"
+        order = [*range(level + 1, len(self._tiers)), *range(level - 1, -1, -1)]
+        for other in order:
+            fits = self._fitting(self._tiers[other], signals)
+            if fits:
+                why = f"{signals.context_tokens:,} tokens do not fit {tier}"
+                return self._tiers[other], fits, Cause.CONTEXT_WINDOW, why
+        largest = max(self._windows.values())
+        raise ContextWindowExceeded(
+            f"the call needs ~{signals.context_tokens:,} tokens; the largest configured window "
+            f"is {largest:,} (less a {1 - self._window_share:.0%} margin)"
+        )
+
+
+def _warm_step(price: Price, prefix: int, out: float) -> float:
+    """USD of one step with the prefix read from a warm cache and ``out`` new tokens."""
+    return (prefix * price.cache_read_or_input + out * (price.input + price.output)) * 1e-6
+
+
+def calm_after(policy: ScorePolicy, decision: Decision, calm_steps: int) -> int:
+    """The session's calm-step count after ``decision``: reset on a switch or a busy step."""
+    if decision.previous_tier != decision.tier:
+        return 0
+    return calm_steps + 1 if policy.is_calm(decision.score, decision.tier) else 0

@@ -1,0 +1,221 @@
+"""Signals of one step, read from the call's messages (OpenAI or Anthropic shape) + session.
+
+What is read (DESIGN §4):
+
+* tool errors — Anthropic ``tool_result`` blocks with ``is_error: true``; OpenAI ``role: tool``
+  messages judged by a detector (default: content starting with ``Error``/``error:``/
+  ``Exception``/``Traceback``, or a JSON object with an ``error`` key). ``recent`` counts the
+  errors answering the last ``recent_window`` assistant turns that called tools.
+* repeated tool calls — calls whose tool name and arguments (canonical JSON) already appeared
+  in one of the previous ``repeat_window`` assistant turns: a stalled loop.
+* context tokens — messages + tool schemas + a top-level ``system``, by the token counter.
+* escalation — the model called the configured ``escalate`` tool in its last turn, the last
+  user message contains a configured keyword, or the app called ``session.escalate()``.
+
+**Incremental within a session.** Agent loops resend the whole conversation, growing by a few
+messages per step. The scan state kept on the session remembers how many messages it has
+read and the identity of the first and last of them; when the next call's list starts with
+the same objects, only the new messages are read, so a step costs O(new messages) and a whole
+run O(total messages). Any other shape (a rewritten or trimmed history) falls back to a full
+rescan, which is always correct.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentroute._types import Message, Signals
+from agentroute.policy.tokens import TokenCounter, count_message, count_tools, message_text
+
+ToolErrorDetector = Callable[[Any], bool]
+
+_ERROR_PREFIXES = ("error", "exception", "traceback")
+
+
+def default_tool_error_detector(content: Any) -> bool:
+    """True when an OpenAI tool result looks like an error (see the module docstring)."""
+    text = content if isinstance(content, str) else message_text({"content": content})
+    head = text.lstrip()[:16].lower()
+    if head.startswith(_ERROR_PREFIXES):
+        return True
+    if head.startswith("{") and '"error"' in text:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and data.get("error") not in (None, False, "")
+    return False
+
+
+@dataclass(slots=True)
+class ScanState:
+    """Progress of the incremental scan of one session's conversation."""
+
+    seen: int = 0
+    first: object | None = None
+    last: object | None = None
+    message_tokens: int = 0
+    tool_errors_total: int = 0
+    turn_errors: deque[int] = field(default_factory=deque)
+    turn_calls: deque[frozenset[str]] = field(default_factory=deque)
+    turn_repeats: deque[int] = field(default_factory=deque)
+    escalate_called: bool = False
+    last_user_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalConfig:
+    recent_window: int = 3
+    repeat_window: int = 6
+    escalate_tool: str = "escalate"
+    escalation_keywords: tuple[str, ...] = ()
+
+
+class SignalExtractor:
+    """Computes :class:`Signals` for a call; keeps per-session scan state incremental."""
+
+    def __init__(
+        self,
+        counter: TokenCounter,
+        config: SignalConfig = SignalConfig(),
+        detector: ToolErrorDetector = default_tool_error_detector,
+    ) -> None:
+        self._counter = counter
+        self._cfg = config
+        self._detector = detector
+        self._keywords = (
+            re.compile("|".join(re.escape(k) for k in config.escalation_keywords), re.I)
+            if config.escalation_keywords
+            else None
+        )
+        self._tools_cache: tuple[object, int] = (None, 0)
+
+    def scan(self, messages: Sequence[Message], state: ScanState | None) -> ScanState:
+        """Bring ``state`` up to date with ``messages`` (a fresh state when it cannot extend)."""
+        if (
+            state is None
+            or state.seen == 0
+            or len(messages) < state.seen
+            or messages[0] is not state.first
+            or messages[state.seen - 1] is not state.last
+        ):
+            state = ScanState(
+                turn_errors=deque(maxlen=self._cfg.recent_window),
+                turn_calls=deque(maxlen=self._cfg.repeat_window),
+                turn_repeats=deque(maxlen=self._cfg.repeat_window),
+            )
+        for i in range(state.seen, len(messages)):
+            self._read(messages[i], state)
+        if messages:
+            state.seen = len(messages)
+            state.first = messages[0]
+            state.last = messages[-1]
+        return state
+
+    def _read(self, m: Message, s: ScanState) -> None:
+        s.message_tokens += count_message(self._counter, m)
+        role = m.get("role")
+        if role == "assistant":
+            self._assistant_turn(m, s)
+        elif role == "tool":
+            self._tool_result(self._detector(m.get("content")), s)
+        elif role == "user":
+            content = m.get("content")
+            if isinstance(content, list) and any(
+                isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content
+            ):
+                for b in content:
+                    if isinstance(b, Mapping) and b.get("type") == "tool_result":
+                        self._tool_result(bool(b.get("is_error")), s)
+            else:
+                s.last_user_text = message_text(m)
+
+    def _assistant_turn(self, m: Message, s: ScanState) -> None:
+        calls = _tool_calls(m)
+        s.escalate_called = any(name == self._cfg.escalate_tool for name, _ in calls)
+        if not calls:
+            return
+        signatures = frozenset(f"{name}\x00{args}" for name, args in calls)
+        earlier: set[str] = set().union(*s.turn_calls) if s.turn_calls else set()
+        s.turn_repeats.append(sum(1 for sig in signatures if sig in earlier))
+        s.turn_calls.append(signatures)
+        s.turn_errors.append(0)
+
+    @staticmethod
+    def _tool_result(is_error: bool, s: ScanState) -> None:
+        if not is_error:
+            return
+        s.tool_errors_total += 1
+        if not s.turn_errors:
+            s.turn_errors.append(0)
+        s.turn_errors[-1] += 1
+
+    def count(self, text: str) -> int:
+        return self._counter.count(text)
+
+    def tools_tokens(self, tools: Sequence[Mapping[str, Any]] | None) -> int:
+        """Token count of the tool schemas, remembered for the same list object."""
+        if not tools:
+            return 0
+        cached_for, count = self._tools_cache
+        if cached_for is tools:
+            return count
+        count = count_tools(self._counter, tools)
+        self._tools_cache = (tools, count)
+        return count
+
+    def signals(
+        self,
+        s: ScanState,
+        *,
+        step: int,
+        tools_tokens: int,
+        extra_tokens: int,
+        reference_window: int,
+        validation_failures: int,
+        app_escalation: bool,
+        hints: Mapping[str, Any],
+        content: float = 0.0,
+    ) -> Signals:
+        context = s.message_tokens + tools_tokens + extra_tokens
+        keyword = bool(self._keywords and self._keywords.search(s.last_user_text))
+        return Signals(
+            step,
+            s.tool_errors_total,
+            sum(s.turn_errors),
+            sum(s.turn_repeats),
+            context,
+            context / reference_window if reference_window else 0.0,
+            validation_failures,
+            app_escalation or s.escalate_called or keyword,
+            hints,
+            content,
+        )
+
+
+def _tool_calls(m: Message) -> list[tuple[str, str]]:
+    """(name, canonical arguments) of each tool call in an assistant message, either shape."""
+    out: list[tuple[str, str]] = []
+    for call in m.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        out.append((str(fn.get("name", "")), _canonical(fn.get("arguments", ""))))
+    content = m.get("content")
+    if isinstance(content, list):
+        for b in content:
+            if isinstance(b, Mapping) and b.get("type") == "tool_use":
+                out.append((str(b.get("name", "")), _canonical(b.get("input", {}))))
+    return out
+
+
+def _canonical(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments else {}
+        except ValueError:
+            return str(arguments)
+    return json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
