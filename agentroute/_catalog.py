@@ -30,6 +30,8 @@ class Catalog:
             for model in models:
                 self._targets[(tier, model)] = self._build_targets(tier, model)
         self._by_candidates: dict[tuple[str, tuple[str, ...]], tuple[Target, ...]] = {}
+        share = 1.0 - config.policy.context_margin
+        self._usable = {name: m.context_window * share for name, m in config.models.items()}
         self._windows = {
             tier: min(config.models[m].context_window for m in models)
             for tier, models in config.tiers.items()
@@ -53,6 +55,10 @@ class Catalog:
             merged = {**provider.kwargs, **dep.kwargs}
             self._kwargs[(dep.provider, dep.name)] = (merged, _has_secret(merged))
         return tuple(out)
+
+    def fitting(self, tier: str, tokens: int) -> tuple[str, ...]:
+        """``tier``'s models whose window, less ``policy.context_margin``, holds ``tokens``."""
+        return tuple(m for m in self.config.tiers[tier] if tokens <= self._usable[m])
 
     def smallest_window(self, tier: str) -> int:
         """The smallest context window among ``tier``'s models."""

@@ -35,7 +35,9 @@ from agentroute._types import (
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
+from agentroute.middleware.validation import ValidationMiddleware, Validator
 from agentroute.policy import Policy
+from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
 from agentroute.policy.score import ScorePolicy
 from agentroute.policy.signals import (
@@ -76,6 +78,10 @@ class Router:
             policy, :class:`~agentroute.policy.score.ScorePolicy`).
         tool_error_detector: ``(tool message content) -> bool`` deciding whether an OpenAI
             tool result is an error (default: see :mod:`agentroute.policy.signals`).
+        validator: an output check ``async (result, call) -> bool | str``; a rejected step
+            is re-run one tier up (:mod:`agentroute.middleware.validation`).
+        classifier: a :class:`~agentroute.policy.classifier.HybridClassifier` judging the
+            first turn's difficulty (rules, then a cheap model when unsure); off by default.
 
     Raises:
         ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
@@ -89,6 +95,8 @@ class Router:
         middleware: Sequence[Middleware] = (),
         policy: Policy | None = None,
         tool_error_detector: ToolErrorDetector | None = None,
+        validator: Validator | None = None,
+        classifier: HybridClassifier | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -119,10 +127,22 @@ class Router:
                 self._policy,
                 self._catalog,
                 extractor,
-                content_rules=ContentRules() if p.content_rules else None,
+                content=classifier or (ContentRules() if p.content_rules else None),
                 log_events=log_events,
             ),
             *middleware,
+            *(
+                [
+                    ValidationMiddleware(
+                        validator,
+                        self._catalog,
+                        max_retries=p.max_validation_retries,
+                        log_events=log_events,
+                    )
+                ]
+                if validator is not None
+                else []
+            ),
             FallbackMiddleware(log_events=log_events),
         )
         state = self.config.state

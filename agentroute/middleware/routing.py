@@ -12,6 +12,7 @@ from agentroute._catalog import Catalog
 from agentroute._types import CallNext, ModelCall, ModelResult
 from agentroute.errors import ConfigurationError
 from agentroute.policy import Policy
+from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
 from agentroute.policy.score import ScorePolicy, calm_after
 from agentroute.policy.signals import SignalExtractor
@@ -28,14 +29,14 @@ class RoutingMiddleware:
         catalog: Catalog,
         extractor: SignalExtractor,
         *,
-        content_rules: ContentRules | None = None,
+        content: ContentRules | HybridClassifier | None = None,
         log_events: bool = True,
     ) -> None:
         self._policy = policy
         self._scored = policy if isinstance(policy, ScorePolicy) else None
         self._catalog = catalog
         self._extractor = extractor
-        self._content = content_rules
+        self._content = content
         self._log = log_events
         self._start = catalog.config.start_tier
 
@@ -47,8 +48,11 @@ class RoutingMiddleware:
         scan = state.scan = extractor.scan(call.messages, state.scan)
         system = call.params.get("system")
         content = 0.0
-        if self._content is not None and state.step == 1:
-            content = self._content.score(call.messages)
+        if state.step == 1:
+            if isinstance(self._content, ContentRules):
+                content = self._content.score(call.messages)
+            elif self._content is not None:
+                content = await self._content.score(call.messages)
         signals = extractor.signals(
             scan,
             step=state.step,

@@ -26,6 +26,7 @@ routing middleware records it (and counts calm steps, see :func:`calm_after`).
 
 from __future__ import annotations
 
+from agentroute._catalog import Catalog
 from agentroute._types import Cause, Decision, Signals, SwitchCost
 from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError, ContextWindowExceeded
@@ -39,6 +40,7 @@ class ScorePolicy:
 
     def __init__(self, config: RouterConfig) -> None:
         p = config.policy
+        self._catalog = Catalog(config)
         self._tiers = config.tier_names
         self._index = {t: i for i, t in enumerate(self._tiers)}
         self._start = self._index[config.start_tier]
@@ -178,8 +180,7 @@ class ScorePolicy:
         return self._index[value]
 
     def _fitting(self, tier: str, signals: Signals) -> tuple[str, ...]:
-        need = signals.context_tokens
-        return tuple(m for m in self._models[tier] if need <= self._windows[m] * self._window_share)
+        return self._catalog.fitting(tier, signals.context_tokens)
 
     def _fit_window(
         self, signals: Signals, level: int, cause: Cause, reason: str

@@ -6,6 +6,11 @@ and only prompts of at least ``min_tokens`` are cached (OpenAI: 1,024 tokens, th
 blocks). A deployment's cache is its own: a call moved to another deployment starts cold,
 which is exactly the loss that session affinity avoids.
 
+It also models Anthropic-style explicit caching (:meth:`PrefixCache.lookup_marked`): only the
+prefix ending at a ``cache_control`` breakpoint is cacheable; the longest breakpoint prefix still
+alive is read, the prefix up to the last breakpoint is written, each entry lives for its
+breakpoint's TTL (5 minutes by default, or 1 hour) and a read refreshes it.
+
 Tokens are counted here as "units" of ``chars_per_token`` characters of the serialized
 prompt, which is close enough for a simulator and costs no tokenizer.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -24,6 +29,31 @@ class CacheOutcome:
     prompt_tokens: int
     cached_tokens: int
     written_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Breakpoint:
+    """A ``cache_control`` marker: the prompt prefix ``[:end]`` (characters) may be cached for
+    ``ttl_s`` seconds (``None``: the cache's own TTL); ``one_hour`` marks a ``ttl: "1h"`` marker."""
+
+    end: int
+    ttl_s: float | None = None
+    one_hour: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedOutcome:
+    """Anthropic-style accounting of one prompt: every token is exactly one of cache read,
+    cache write or uncached input (``uncached_tokens``, Anthropic's own ``input_tokens``)."""
+
+    prompt_tokens: int
+    read_tokens: int
+    written_tokens: int
+    written_1h_tokens: int = 0
+
+    @property
+    def uncached_tokens(self) -> int:
+        return self.prompt_tokens - self.read_tokens - self.written_tokens
 
 
 class PrefixCache:
@@ -46,6 +76,7 @@ class PrefixCache:
         self._max_blocks = max_blocks
         self._clock = clock
         self._seen: OrderedDict[bytes, float] = OrderedDict()
+        self._marked: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # (used at, ttl)
 
     def tokens(self, text: str) -> int:
         return max(1, len(text) // self.chars_per_token)
@@ -76,3 +107,39 @@ class PrefixCache:
         cached = cached_blocks * self.block_tokens
         written = n_blocks * self.block_tokens - cached
         return CacheOutcome(total, cached, written)
+
+    def lookup_marked(self, prompt: str, breakpoints: Sequence[Breakpoint]) -> MarkedOutcome:
+        """Explicit (Anthropic-style) caching of ``prompt`` at its ``breakpoints``.
+
+        The longest breakpoint prefix seen within its TTL is read; if the last breakpoint's
+        prefix is longer, the part after the read is written. Prefixes shorter than
+        ``min_tokens`` are neither read nor written. Every cacheable breakpoint prefix is then
+        remembered (a read refreshes its TTL, as Anthropic's does).
+        """
+        total = self.tokens(prompt)
+        marks = sorted((b for b in breakpoints if 0 < b.end <= len(prompt)), key=lambda b: b.end)
+        if not marks:
+            return MarkedOutcome(total, 0, 0)
+        now = self._clock()
+        cpt = self.chars_per_token
+        keys = [b"m" + hashlib.blake2b(prompt[: b.end].encode(), digest_size=16).digest() for b in marks]
+        read_end = 0
+        for mark, key in zip(marks, keys, strict=True):
+            entry = self._marked.get(key)
+            if entry is not None and now - entry[0] <= entry[1]:
+                read_end = mark.end
+        read = read_end // cpt
+        last = marks[-1]
+        written = written_1h = 0
+        if last.end // cpt >= self.min_tokens and last.end > read_end:
+            written = last.end // cpt - read
+            hour_ends = [b.end for b in marks if b.one_hour and b.end > read_end]
+            if hour_ends:
+                written_1h = max(hour_ends) // cpt - read
+        for mark, key in zip(marks, keys, strict=True):
+            if mark.end // cpt >= self.min_tokens:
+                self._marked[key] = (now, self.ttl_s if mark.ttl_s is None else mark.ttl_s)
+                self._marked.move_to_end(key)
+        while len(self._marked) > self._max_blocks:
+            self._marked.popitem(last=False)
+        return MarkedOutcome(total, read, written, written_1h)

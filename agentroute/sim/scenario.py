@@ -6,6 +6,11 @@ economy ticket, which the tool refuses; a strong model asks for an economy fare,
 So the loop shows exactly what a router must react to: tool errors, repeated calls, and a
 step that only a stronger model gets right. The *application* side (the tools) lives here too,
 so the demo and examples can run whole loops against any provider that serves this scenario.
+
+:func:`reply` is what the HTTP simulator's model says for any configured scenario (this airline
+agent, a scripted list of steps, or an echo). Conversations are read in the OpenAI Chat shape
+(``tool_calls`` on assistant messages, ``role: tool`` results); the Anthropic wire module converts
+its messages to that shape first.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentroute.sim.config import ScenarioConfig
 
 SYSTEM_PROMPT = "\n".join(
     [
@@ -81,7 +89,7 @@ class Move:
 
     text: str | None = None
     tool: str | None = None
-    arguments: Mapping[str, str] | None = None
+    arguments: Mapping[str, Any] | None = None
 
 
 def _tool_results(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, bool]]:
@@ -163,3 +171,36 @@ def run_tool(name: str, arguments: Mapping[str, Any]) -> str:
     if name == "get_policy":
         return json.dumps({"topic": arguments.get("topic"), "rule": "see policy section 4"})
     return f"Error: unknown tool {name!r}"
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's ``content``: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, Mapping) and "text" in p
+        )
+    return ""
+
+
+def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the last ``user`` message ("" when there is none)."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return text_of(m.get("content"))
+    return ""
+
+
+def reply(scenario: ScenarioConfig, messages: Sequence[Mapping[str, Any]], model: str) -> Move:
+    """The simulated model's answer to ``messages`` under ``scenario`` (see sim/config.py)."""
+    if scenario.kind == "airline":
+        return next_move(messages, scenario.skills.get(model, scenario.default_skill))
+    if scenario.kind == "scripted":
+        turns = sum(1 for m in messages if m.get("role") == "assistant")
+        if turns >= len(scenario.steps):
+            return Move(text=scenario.then)
+        step = scenario.steps[turns]
+        return Move(text=step.text, tool=step.tool, arguments=step.arguments if step.tool else None)
+    said = last_user_text(messages)
+    return Move(text=f"{scenario.prefix}{said}" if said else f"{scenario.prefix}(nothing)")
