@@ -113,6 +113,74 @@ def demo(max_steps: int, verbose: bool) -> None:
         raise SystemExit(1)
 
 
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=Path("examples/agentroute.yaml"),
+    show_default=True,
+    help="The router config whose policy is replayed.",
+)
+@click.option(
+    "--tools-tokens",
+    default=2100,
+    show_default=True,
+    help="Tokens assumed per call for tool schemas missing from the recording.",
+)
+@click.option("--output", type=click.Path(path_type=Path), help="Write the markdown report here.")
+@click.option("--limit", type=int, help="Replay only the first N runs.")
+def replay(
+    file: Path, config_file: Path, tools_tokens: int, output: Path | None, limit: int | None
+) -> None:
+    """Route the recorded runs in FILE (τ-bench JSON or JSONL) and report the decisions."""
+    from rich.progress import Progress
+
+    from agentroute.replay import (
+        load_runs,
+        replay_runs,
+        report_markdown,
+        summarize,
+        summary_lines,
+    )
+
+    console = Console()
+    try:
+        cfg = load_config(config_file)
+        runs = load_runs(file)[:limit]
+    except ConfigurationError as exc:
+        console.print(f"[red]✗[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("replaying", total=len(runs))
+        replays = anyio.run(
+            lambda: replay_runs(
+                cfg,
+                runs,
+                tools_tokens=tools_tokens,
+                progress=lambda n: bar.update(task, completed=n),
+            )
+        )
+    command = "agentroute replay " + " ".join(sys.argv[2:])
+    text = report_markdown(
+        cfg, replays, command=command, source=str(file), tools_tokens=tools_tokens
+    )
+    s = summarize(cfg, replays)
+    table = Table(title=f"policy replay: {s.runs} runs, {s.calls} calls", box=box.SIMPLE_HEAD)
+    for col in ("tier", "calls", "share"):
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    for tier, n in s.tier_calls.items():
+        table.add_row(tier, str(n), f"{n / s.calls:.1%}" if s.calls else "-")
+    console.print(table)
+    for line in summary_lines(cfg, s):
+        console.print(line, highlight=False)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        console.print(f"written: {output}")
+
+
 @main.group()
 def config() -> None:
     """Work with config files."""
