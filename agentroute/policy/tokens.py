@@ -1,10 +1,15 @@
 """Token counts of a call: a fast estimate by default, an exact BPE count when installed.
 
 The policy needs the size of every call (for the context-window rule and the
-``context_fraction`` signal) at every step, so the default must be cheap: characters / 4
-over the text that is actually sent, plus a small per-message overhead — the usual rule of
-thumb for English and JSON under OpenAI's tokenizers. ``benchmarks/token_estimate.py``
-measures it against the exact count on the τ-bench conversations.
+``context_fraction`` signal) at every step, so the default must be cheap. The usual rule of
+thumb, characters / 4, was measured off by −20% to +25% per call on the τ-bench
+conversations (JSON tool output has far more tokens per character than prose) and by half on
+code. The default estimate instead counts four character classes — ASCII letters, digits,
+whitespace, other — with weights fitted by least squares against the exact o200k_base count
+of the τ-bench messages (roughly: one token per word plus one per punctuation mark). Its
+per-call error there is −1.4% to +4.4% (−1.1% to +4.1% when fitted on half the runs and
+tested on the other half), and it stays within ~5% on English prose and Python code; it costs
+four C-level passes over the text. ``benchmarks/token_estimate.py`` measures both.
 
 The exact counter uses the ``bpe-openai`` package (``pip install 'agentroute[tokens]'``): it
 embeds OpenAI's ``o200k_base``/``cl100k_base`` vocabularies, so it works with no network —
@@ -16,6 +21,7 @@ both counters are estimates for them, which is why the window rule keeps a margi
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
@@ -33,10 +39,36 @@ class TokenCounter(Protocol):
     def count(self, text: str) -> int: ...
 
 
+_DROP_LETTERS = str.maketrans("", "", string.ascii_letters)
+_DROP_DIGITS = str.maketrans("", "", string.digits)
+WEIGHTS = (0.103, 0.557, 0.680, 0.583)
+"""Tokens per ASCII letter, digit, other character, whitespace (space or newline)."""
+
+
 class EstimateCounter:
-    """``ceil(len(text) / 4)``: no dependency, ~0.1 µs per call."""
+    """Character-class estimate (see the module docstring); no dependency, ~1 µs per KB."""
 
     name = "estimate"
+
+    def count(self, text: str) -> int:
+        n = len(text)
+        if n == 0:
+            return 0
+        letters = n - len(text.translate(_DROP_LETTERS))
+        digits = n - len(text.translate(_DROP_DIGITS))
+        spaces = text.count(" ") + text.count("\n")
+        other = n - letters - digits - spaces
+        w_letter, w_digit, w_other, w_space = WEIGHTS
+        return (
+            int(letters * w_letter + digits * w_digit + other * w_other + spaces * w_space + 0.5)
+            or 1
+        )
+
+
+class CharsPerTokenCounter:
+    """The rule of thumb ``ceil(len / 4)``, kept as the baseline the benchmark compares."""
+
+    name = "chars/4"
 
     def count(self, text: str) -> int:
         return int(len(text) / CHARS_PER_TOKEN + 0.999)
