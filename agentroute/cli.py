@@ -174,7 +174,7 @@ def replay(
         table.add_row(tier, str(n), f"{n / s.calls:.1%}" if s.calls else "-")
     console.print(table)
     for line in summary_lines(cfg, s):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")

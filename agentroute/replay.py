@@ -61,13 +61,19 @@ def load_runs(path: str | Path) -> list[RecordedRun]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"{p}: cannot read: {exc.strerror}") from None
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ConfigurationError(f"{p}: not valid JSON: {exc}") from None
-        return [_tau_run(item, i, p) for i, item in enumerate(data)]
+    try:
+        whole: Any = json.loads(text)
+    except ValueError:
+        whole = None  # not one JSON document: JSON Lines
+    if (
+        isinstance(whole, list)
+        and whole
+        and isinstance(whole[0], dict)
+        and ("traj" in whole[0] or "task_id" in whole[0])
+    ):
+        return [_tau_run(item, i, p) for i, item in enumerate(whole)]
+    if isinstance(whole, list) and whole and not isinstance(whole[0], dict):
+        raise ConfigurationError(f"{p}: expected τ-bench runs or JSON Lines of message lists")
     runs = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -81,7 +87,7 @@ def load_runs(path: str | Path) -> list[RecordedRun]:
 
 def _tau_run(item: Any, index: int, path: Path) -> RecordedRun:
     if not isinstance(item, dict) or not isinstance(item.get("traj"), list):
-        raise ConfigurationError(f"{path}: run #{index} has no 'traj' list of messages")
+        raise ConfigurationError(f"{path}: run #{index} has no 'traj' list of messages")  # τ-bench
     reward = item.get("reward")
     run_id = f"task{item.get('task_id', index)}-trial{item.get('trial', 0)}"
     success = None if reward is None else float(reward) >= 1.0

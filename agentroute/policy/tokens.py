@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import string
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
@@ -80,13 +81,19 @@ class ExactCounter:
     name = "exact"
 
     def __init__(self, encoding: str = "o200k_base") -> None:
-        try:
-            import bpe_openai
-        except ImportError:
-            raise ConfigurationError(
-                "exact token counting needs the 'tokens' extra: pip install 'agentroute[tokens]'"
-            ) from None
-        self._encode: Callable[[str], Sequence[int]] = bpe_openai.get_encoding(encoding).encode
+        with warnings.catch_warnings():
+            # bpe-openai 0.1.x loads its vocabulary with importlib.resources.open_binary,
+            # deprecated since Python 3.11: its warning, not ours to fix.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                import bpe_openai
+            except ImportError:
+                raise ConfigurationError(
+                    "exact token counting needs the 'tokens' extra: "
+                    "pip install 'agentroute[tokens]'"
+                ) from None
+            codec = bpe_openai.get_encoding(encoding)
+        self._encode: Callable[[str], Sequence[int]] = codec.encode
 
     def count(self, text: str) -> int:
         return len(self._encode(text))
