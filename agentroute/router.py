@@ -19,6 +19,8 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
+import httpx
+
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
@@ -48,6 +50,7 @@ from agentroute.policy.signals import (
 )
 from agentroute.policy.tokens import make_counter
 from agentroute.providers.base import ProviderTerminal
+from agentroute.providers.factory import build_provider
 from agentroute.providers.function import FunctionTerminal, UsageOf
 from agentroute.session import (
     Session,
@@ -71,7 +74,8 @@ class Router:
 
     Args:
         config: a :class:`RouterConfig` or a mapping validated into one.
-        providers: provider name → :class:`~agentroute.Provider` used by :meth:`complete`.
+        providers: provider name → :class:`~agentroute.Provider` used by :meth:`complete`
+            instead of the built-in HTTP provider of that name (test doubles, custom clients).
         middleware: extra middlewares, run after routing (they see the decision) and around
             all attempts of a call.
         policy: a custom policy ``(Signals, SessionState) -> Decision`` (default: the scored
@@ -82,6 +86,9 @@ class Router:
             is re-run one tier up (:mod:`agentroute.middleware.validation`).
         classifier: a :class:`~agentroute.policy.classifier.HybridClassifier` judging the
             first turn's difficulty (rules, then a cheap model when unsure); off by default.
+        http_client: an ``httpx.AsyncClient`` shared by the built-in HTTP providers (your
+            transport, limits, proxies; left open by the router). Without one each provider
+            makes its own (:func:`~agentroute.providers.transport.default_client`).
 
     Raises:
         ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
@@ -97,6 +104,7 @@ class Router:
         tool_error_detector: ToolErrorDetector | None = None,
         validator: Validator | None = None,
         classifier: HybridClassifier | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -150,9 +158,13 @@ class Router:
             max_sessions=getattr(state, "max_sessions", 10_000),
             ttl_s=getattr(state, "session_ttl_s", 3600.0),
         )
-        self._complete_chain = build_chain(
-            self._middleware, ProviderTerminal(self._providers, self._catalog)
+        config = self.config
+        self._terminal = ProviderTerminal(
+            self._providers,
+            self._catalog,
+            build=lambda name: build_provider(name, config.providers[name], client=http_client),
         )
+        self._complete_chain = build_chain(self._middleware, self._terminal)
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
@@ -292,16 +304,13 @@ class Router:
             session=state,
             hints=hints or EMPTY,
         )
-        result = await chain(call)
-        state.cost_usd += result.cost_usd
-        state.usage = state.usage + result.usage
-        return result
+        return await chain(call)
 
     # Lifecycle -----------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Release what the router holds (provider connections, state store)."""
-        for provider in self._providers.values():
+        """Close the HTTP providers the router built (never the ones it was given)."""
+        for provider in self._terminal.built:
             close = getattr(provider, "aclose", None)
             if close is not None:
                 await close()

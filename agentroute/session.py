@@ -82,7 +82,11 @@ class SessionState:
         self.scan: ScanState | None = None
 
     def record(self, decision: Decision) -> None:
-        """Remember a routing decision and make its tier the session's current tier."""
+        """Remember a routing decision and make its tier the session's current tier.
+
+        A change of tier starts a new dwell window (the calm-step count restarts)."""
+        if decision.tier != self.tier:
+            self.calm_steps = 0
         self.tier = decision.tier
         self.last_decision = decision
         if self.explicit:

@@ -95,6 +95,14 @@ class FallbackMiddleware:
         raise AllAttemptsFailed(f"all {len(attempts)} attempts failed ({tried})", errors, attempts)
 
     def _note(self, call: ModelCall, attempts: list[Attempt], attempt: Attempt) -> None:
+        """Record an attempt; a successful one is charged to the session right here, so every
+        answer a provider billed is counted — also one a later check rejects."""
         attempts.append(attempt)
-        if self._log and call.session is not None:
-            log_attempt(call.session, call.session.step, attempt)
+        state = call.session
+        if state is None:
+            return
+        if attempt.usage is not None:
+            state.cost_usd += attempt.cost_usd
+            state.usage = state.usage + attempt.usage
+        if self._log:
+            log_attempt(state, state.step, attempt)

@@ -38,7 +38,11 @@ class RoutingMiddleware:
         self._extractor = extractor
         self._content = content
         self._log = log_events
-        self._start = catalog.config.start_tier
+        # context_fraction is measured against one fixed window (the start tier's smallest), so
+        # the score does not change with the tier it picks: a tier-relative share made the
+        # score flap between tiers as the window changed under it.
+        self._reference_window = catalog.smallest_window(catalog.config.start_tier)
+        self._escalate_tool = catalog.config.policy.escalate_tool
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         state = call.session
@@ -58,19 +62,25 @@ class RoutingMiddleware:
             step=state.step,
             tools_tokens=extractor.tools_tokens(call.tools),
             extra_tokens=extractor.count(message_text({"content": system})) if system else 0,
-            reference_window=self._catalog.smallest_window(state.tier or self._start),
+            reference_window=self._reference_window,
             validation_failures=state.validation_failures,
             app_escalation=state.escalation_reason is not None,
             hints=call.hints,
             content=content,
         )
+        if signals.escalation_requested and state.escalation_reason is None:
+            if scan.fresh_escalate:
+                why = f": {scan.escalate_reason}" if scan.escalate_reason else ""
+                state.escalation_reason = f"the model called {self._escalate_tool}{why}"
+            else:
+                state.escalation_reason = "escalation keyword in the user's message"
         decision = self._policy(signals, state)
+        state.escalation_reason = None
         if decision.tier not in self._catalog.config.tiers:
             raise ConfigurationError(
                 f"the policy chose unknown tier {decision.tier!r} "
                 f"(tiers: {', '.join(self._catalog.tiers)})"
             )
-        state.escalation_reason = None
         if self._scored is not None:
             state.calm_steps = calm_after(self._scored, decision, state.calm_steps)
         state.record(decision)

@@ -3,9 +3,13 @@
 :class:`~agentroute.policy.content.ContentRules` judge the first user message; only when
 their confidence is below ``min_confidence`` is one short call made — through ``ask``, any
 ``async (messages) -> str`` the application provides (typically its cheapest model) — with a
-one-word rubric: easy, medium or hard. The call has a timeout, and a circuit breaker stops
-asking for ``reset_after_s`` after ``failure_threshold`` failures in a row; on any failure,
-timeout or unreadable answer the rules' judgement stands. Cancellation is never swallowed.
+one-word rubric: easy, medium or hard (the first word of the answer counts, so "Hard, because
+…" reads as hard). The call has a timeout, and a circuit breaker stops asking for
+``reset_after_s`` after ``failure_threshold`` failures in a row, then lets one call through
+(half-open: one more failure opens it again, a success closes it); on any failure, timeout or
+unreadable answer the rules' judgement stands. Cancellation is never swallowed. Rules that
+find nothing at all judge a request easy with full confidence, so short everyday requests
+never cost a classifier call.
 
     router = Router(config, classifier=HybridClassifier(ask=my_cheap_call))
 
@@ -14,6 +18,7 @@ and give the ``content`` signal a weight in ``policy.weights``.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -31,6 +36,7 @@ RUBRIC = (
     "Answer with exactly one word: easy, medium or hard."
 )
 SCORES = {"easy": 0.0, "medium": 0.5, "hard": 1.0}
+_FIRST_WORD = re.compile(r"[a-z]+")
 
 
 class HybridClassifier:
@@ -79,7 +85,8 @@ class HybridClassifier:
         except Exception:  # any failure of the helper call: the rules' judgement stands
             self._failed()
             return judgement.difficulty
-        word = answer.strip().strip(".!").lower().split()[0] if answer.strip() else ""
+        found = _FIRST_WORD.search(answer.lower())
+        word = found.group(0) if found else ""
         if word not in SCORES:
             self._failed()
             return judgement.difficulty
@@ -90,4 +97,5 @@ class HybridClassifier:
         self._failures += 1
         if self._failures >= self._threshold:
             self._open_until = self._clock() + self._reset_after
-            self._failures = 0
+            # Half-open after the pause: one more failure opens the breaker again.
+            self._failures = self._threshold - 1

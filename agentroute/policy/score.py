@@ -8,11 +8,13 @@ reaches, never below ``policy.start_tier``. Then, in this order:
    keyword): one tier above the higher of the current tier and the score's tier.
 2. **Climb at once** when the score's tier is above the current one.
 3. **Step down only when it pays**: after ``dwell_steps`` consecutive calm steps (score below
-   the current tier's threshold minus ``margin``), and only if the expected saving over the
-   remaining steps (``expected_steps − step``, at least 1) exceeds the cache loss of leaving
-   the current model: re-reading the cached prefix at the lower model's full input price plus
-   its cache-write premium. Both figures are recorded on the decision (``switch``). Otherwise
-   the tier is held (cause ``hysteresis_hold``).
+   the current tier's threshold minus ``margin``; the ``dwell_steps``-th such step may step
+   down), and only if the expected saving over the remaining steps (``expected_steps − step``,
+   at least 1) exceeds the cache loss of leaving the current model: re-reading the cached
+   prefix at the lower model's full input price plus its cache-write premium. The lowest tier
+   between the score's tier and the current one that pays (and can hold the call) is chosen;
+   its figures are recorded on the decision (``switch``). Otherwise the tier is held (cause
+   ``hysteresis_hold``).
 4. **Hints**: ``min_tier`` / ``task_type`` raise the floor, ``max_tier`` / ``plan`` cap it (a
    cap wins over a floor: it is usually a budget or plan limit).
 5. **Context window**: a model whose window (less ``context_margin``) cannot hold the call is
@@ -127,10 +129,20 @@ class ScorePolicy:
         calm_run = state.calm_steps + 1 if self.is_calm(score, self._tiers[current]) else 0
         if calm_run < self._dwell:
             return current, Cause.HYSTERESIS_HOLD, None, f"calm {calm_run}/{self._dwell}"
-        switch = self.switch_cost(signals, state, current, target)
-        if switch.expected_saving > switch.cache_loss:
-            return target, Cause.SCORE, switch, "step-down pays"
-        return current, Cause.HYSTERESIS_HOLD, switch, "step-down would not pay"
+        # The lowest tier from the score's tier up that can hold the call and pays for the
+        # switch; checking every tier in between keeps the rule monotonic (more trouble never
+        # ends lower) and never steps into a tier whose models cannot hold the call.
+        best: SwitchCost | None = None
+        for level in range(target, current):
+            if not self._fitting(self._tiers[level], signals):
+                continue
+            switch = self.switch_cost(signals, state, current, level)
+            if switch.expected_saving > switch.cache_loss:
+                return level, Cause.SCORE, switch, "step-down pays"
+            best = best or switch
+        if best is None:
+            return current, Cause.HYSTERESIS_HOLD, None, "no lower tier can hold the call"
+        return current, Cause.HYSTERESIS_HOLD, best, "step-down would not pay"
 
     def switch_cost(
         self, signals: Signals, state: SessionState, current: int, target: int
@@ -139,7 +151,8 @@ class ScorePolicy:
         cur = self._prices[self._fitting(self._tiers[current], signals)[0]]
         low = self._prices[self._fitting(self._tiers[target], signals)[0]]
         prefix = signals.context_tokens
-        out = state.usage.output_tokens / state.step if state.step > 1 else self._output_guess
+        completed = state.step - 1  # the current call is counted in state.step already
+        out = state.usage.output_tokens / completed if completed > 0 else self._output_guess
         remaining = max(1, self._expected_steps - signals.step)
         saving = remaining * (_warm_step(cur, prefix, out) - _warm_step(low, prefix, out))
         loss = prefix * (max(low.input, low.cache_write_or_input) - low.cache_read_or_input) * 1e-6

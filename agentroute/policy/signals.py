@@ -13,17 +13,23 @@ What is read (DESIGN §4):
   user message contains a configured keyword, or the app called ``session.escalate()``.
 
 **Incremental within a session.** Agent loops resend the whole conversation, growing by a few
-messages per step. The scan state kept on the session remembers how many messages it has
-read and the identity of the first and last of them; when the next call's list starts with
-the same objects, only the new messages are read, so a step costs O(new messages) and a whole
-run O(total messages). Any other shape (a rewritten or trimmed history) falls back to a full
-rescan, which is always correct.
+messages per step. The scan state kept on the session remembers the identities of the
+messages it has read (8 bytes each, plus references to the first and last); when the next
+call's list starts with the very same message objects, only the new messages are read, so a
+step costs O(new messages) (the identity check is a C-level comparison) and a whole run
+O(total messages). A trimmed history, or one where any earlier message was *replaced* by
+another object, falls back to a full rescan. A message dict changed *in place* is not
+detected: replace messages rather than mutating them, or open a new session.
+
+Keyword and ``escalate``-tool escalations count once: only when the user message or the
+model's turn arrived since the previous step.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from array import array
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,21 +40,27 @@ from agentroute.policy.tokens import TokenCounter, count_message, count_tools, m
 
 ToolErrorDetector = Callable[[Any], bool]
 
-_ERROR_PREFIXES = ("error", "exception", "traceback")
+_ERROR_START = re.compile(r"(?:Error\b|ERROR\b|error:|Exception\b|Traceback\b)")
 
 
 def default_tool_error_detector(content: Any) -> bool:
-    """True when an OpenAI tool result looks like an error (see the module docstring)."""
+    """True when an OpenAI tool result looks like an error (see the module docstring).
+
+    ``Error…``/``ERROR``/``error:``/``Exception``/``Traceback`` as the first word ("Errors: 0"
+    and "Exceptional" are not errors), or a JSON object whose ``error``/``Error`` value is set.
+    """
     text = content if isinstance(content, str) else message_text({"content": content})
-    head = text.lstrip()[:16].lower()
-    if head.startswith(_ERROR_PREFIXES):
+    head = text.lstrip()
+    if _ERROR_START.match(head):
         return True
-    if head.startswith("{") and '"error"' in text:
+    if head.startswith("{") and ('"error"' in text or '"Error"' in text):
         try:
             data = json.loads(text)
         except ValueError:
             return False
-        return isinstance(data, dict) and data.get("error") not in (None, False, "")
+        if isinstance(data, dict):
+            value = data.get("error", data.get("Error"))
+            return value not in (None, False, "", [], {})
     return False
 
 
@@ -59,13 +71,19 @@ class ScanState:
     seen: int = 0
     first: object | None = None
     last: object | None = None
+    ids: array[int] = field(default_factory=lambda: array("Q"))
     message_tokens: int = 0
     tool_errors_total: int = 0
     turn_errors: deque[int] = field(default_factory=deque)
     turn_calls: deque[frozenset[str]] = field(default_factory=deque)
     turn_repeats: deque[int] = field(default_factory=deque)
     escalate_called: bool = False
+    escalate_reason: str = ""
     last_user_text: str = ""
+    fresh_user: bool = False
+    """A user message arrived since the previous step (keywords count only then)."""
+    fresh_escalate: bool = False
+    """The escalate tool was called in a turn that arrived since the previous step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +121,18 @@ class SignalExtractor:
             or len(messages) < state.seen
             or messages[0] is not state.first
             or messages[state.seen - 1] is not state.last
+            or array("Q", map(id, messages[: state.seen])) != state.ids
         ):
             state = ScanState(
                 turn_errors=deque(maxlen=self._cfg.recent_window),
                 turn_calls=deque(maxlen=self._cfg.repeat_window),
                 turn_repeats=deque(maxlen=self._cfg.repeat_window),
             )
+        state.fresh_user = state.fresh_escalate = False
         for i in range(state.seen, len(messages)):
             self._read(messages[i], state)
-        if messages:
+        if len(messages) > state.seen:
+            state.ids.extend(map(id, messages[state.seen :]))
             state.seen = len(messages)
             state.first = messages[0]
             state.last = messages[-1]
@@ -126,18 +147,26 @@ class SignalExtractor:
             self._tool_result(self._detector(m.get("content")), s)
         elif role == "user":
             content = m.get("content")
-            if isinstance(content, list) and any(
-                isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content
-            ):
+            if isinstance(content, list):
+                texts = []
                 for b in content:
                     if isinstance(b, Mapping) and b.get("type") == "tool_result":
                         self._tool_result(bool(b.get("is_error")), s)
+                    else:
+                        texts.append(b)
+                if texts:
+                    s.last_user_text = message_text({"content": texts})
+                    s.fresh_user = True
             else:
                 s.last_user_text = message_text(m)
+                s.fresh_user = True
 
     def _assistant_turn(self, m: Message, s: ScanState) -> None:
         calls = _tool_calls(m)
-        s.escalate_called = any(name == self._cfg.escalate_tool for name, _ in calls)
+        escalations = [args for name, args in calls if name == self._cfg.escalate_tool]
+        s.escalate_called = s.fresh_escalate = bool(escalations)
+        if escalations:
+            s.escalate_reason = _reason(escalations[0])
         if not calls:
             return
         signatures = frozenset(f"{name}\x00{args}" for name, args in calls)
@@ -183,7 +212,7 @@ class SignalExtractor:
         content: float = 0.0,
     ) -> Signals:
         context = s.message_tokens + tools_tokens + extra_tokens
-        keyword = bool(self._keywords and self._keywords.search(s.last_user_text))
+        keyword = bool(s.fresh_user and self._keywords and self._keywords.search(s.last_user_text))
         return Signals(
             step,
             s.tool_errors_total,
@@ -192,7 +221,7 @@ class SignalExtractor:
             context,
             context / reference_window if reference_window else 0.0,
             validation_failures,
-            app_escalation or s.escalate_called or keyword,
+            app_escalation or s.fresh_escalate or keyword,
             hints,
             content,
         )
@@ -210,6 +239,14 @@ def _tool_calls(m: Message) -> list[tuple[str, str]]:
             if isinstance(b, Mapping) and b.get("type") == "tool_use":
                 out.append((str(b.get("name", "")), _canonical(b.get("input", {}))))
     return out
+
+
+def _reason(canonical_arguments: str) -> str:
+    try:
+        args = json.loads(canonical_arguments)
+    except ValueError:
+        return ""
+    return str(args.get("reason", "")) if isinstance(args, dict) else ""
 
 
 def _canonical(arguments: Any) -> str:
