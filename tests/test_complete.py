@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 
 from agentroute import (
@@ -15,7 +18,13 @@ from agentroute import (
     Usage,
 )
 from agentroute.session import SessionState
-from agentroute.testing import MockProvider, ScriptedProvider, ScriptExhausted, text_result
+from agentroute.testing import (
+    MockProvider,
+    ScriptedProvider,
+    ScriptExhausted,
+    openai_response,
+    text_result,
+)
 from tests.helpers import CONVERSATION, make_router
 
 pytestmark = pytest.mark.anyio
@@ -111,10 +120,22 @@ async def test_async_mock_handler() -> None:
     assert (await router.complete(CONVERSATION)).text == "async ok"
 
 
-async def test_missing_provider_implementation_is_a_configuration_error() -> None:
-    router = make_router()
-    with pytest.raises(ConfigurationError, match="no provider implementation for 'alpha'"):
-        await router.complete(CONVERSATION)
+async def test_built_in_http_provider_is_used_without_an_override() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=openai_response("over http", model="small-1"))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        async with make_router(http_client=client) as router:
+            result = await router.complete(CONVERSATION)
+        assert not client.is_closed  # a client the caller gave is left open
+    assert result.text == "over http"
+    assert result.usage == Usage(10, 5)
+    assert str(seen[0].url) == "http://127.0.0.1:9/v1/chat/completions"
+    body = json.loads(seen[0].content)
+    assert (body["model"], body["messages"]) == ("small-1", CONVERSATION)
 
 
 def test_providers_must_match_the_config() -> None:

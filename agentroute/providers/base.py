@@ -7,7 +7,7 @@ error tree (``raise ... from exc``), located at the target, and scrubbed of secr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from agentroute._catalog import Catalog
 from agentroute._secrets import redact
@@ -38,20 +38,40 @@ def require_target(call: ModelCall) -> Target:
 
 
 class ProviderTerminal:
-    """Send the call to the :class:`~agentroute.Provider` registered for its target's provider."""
+    """Send the call to the :class:`~agentroute.Provider` of its target's provider.
 
-    def __init__(self, providers: Mapping[str, Provider], catalog: Catalog) -> None:
-        self._providers = providers
+    Providers given to the Router are used as they are; the others are built on first use by
+    ``build`` (the built-in HTTP providers), so a Router used only through ``wrap()`` opens no
+    HTTP client at all.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        catalog: Catalog,
+        build: Callable[[str], Provider] | None = None,
+    ) -> None:
+        self.providers: dict[str, Provider] = dict(providers)
+        self.built: list[Provider] = []
+        """The providers this terminal built itself (and so must close)."""
         self._catalog = catalog
+        self._build = build
+
+    def provider(self, name: str) -> Provider:
+        found = self.providers.get(name)
+        if found is None:
+            if self._build is None:
+                raise ConfigurationError(
+                    f"no provider implementation for {name!r}: pass one with "
+                    f"Router(config, providers={{{name!r}: ...}}) or route through wrap()"
+                )
+            found = self.providers[name] = self._build(name)
+            self.built.append(found)
+        return found
 
     async def __call__(self, call: ModelCall) -> ModelResult:
         target = require_target(call)
-        provider = self._providers.get(target.provider)
-        if provider is None:
-            raise ConfigurationError(
-                f"no provider implementation for {target.provider!r}: pass one with "
-                f"Router(config, providers={{{target.provider!r}: ...}}) or route through wrap()"
-            )
+        provider = self.provider(target.provider)
         try:
             result = await provider.send(call)
         except ProviderError as err:

@@ -62,6 +62,7 @@ _POLICY_CODES = frozenset({"content_policy_violation", "content_filter", "modera
 _POLICY_PHRASES = (
     "content management policy",  # Azure OpenAI content filter
     "content policy",
+    "content filtering policy",  # Anthropic 400: "Output blocked by content filtering policy"
     "safety system",  # OpenAI: "rejected as a result of our safety system"
     "usage policy",  # OpenAI invalid_prompt: "flagged as potentially violating our usage policy"
     "requires moderation",  # OpenRouter 403: "... requires moderation. Your input was flagged"

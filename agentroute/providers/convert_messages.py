@@ -1,0 +1,426 @@
+"""Chat messages between the OpenAI Chat Completions shape and the Anthropic Messages shape.
+
+The router hands a provider whatever messages the agent loop keeps, and a session's next step may
+go to the other provider, so each function here accepts either shape — message by message, a
+mixed list included — and returns its own (idempotent: a list already in the target shape comes
+back equal, only cleaned). The rules, checked against the ``openai`` and ``anthropic`` SDKs' param
+types (``ChatCompletion*MessageParam``, ``MessageParam``, ``ToolResultBlockParam``,
+``ImageBlockParam``) and the providers' API references:
+
+* **System prompt**: OpenAI ``system``/``developer`` messages (wherever they are) ↔ Anthropic's
+  top-level ``system`` (a string when there is one plain string, else text blocks); an Anthropic
+  ``system`` becomes one leading ``system`` message.
+* **Text and images**: strings stay strings; OpenAI parts ``text`` / ``image_url`` (an ``https``
+  URL or a ``data:<type>;base64,`` URL) ↔ Anthropic blocks ``text`` / ``image`` (``url`` or
+  ``base64`` source). ``detail`` is dropped; empty text is dropped (Anthropic rejects it).
+* **Tool calls**: OpenAI ``tool_calls[{id, type: "function", function: {name, arguments}}]``
+  (``arguments`` is JSON *text*) ↔ Anthropic ``tool_use{id, name, input}`` (``input`` is an
+  *object*). Arguments that are not a JSON object travel as ``{"_raw_arguments": text}`` and
+  come back as the same text.
+* **Tool results**: each OpenAI ``role: "tool"`` message ↔ an Anthropic ``tool_result{tool_use_id,
+  content, is_error}`` block; consecutive results (and a user message right after them) share one
+  Anthropic ``user`` message, results first, as Anthropic requires. Images in a result, which an
+  OpenAI tool message cannot hold, follow in a ``user`` message.
+* **Error flag**: ``is_error: true`` becomes text starting ``"Error: "`` unless the text already
+  looks like an error; the reverse sets ``is_error: true`` exactly when
+  :func:`~agentroute.providers.convert_tools.looks_like_tool_error` says so (the prefix is kept, so
+  a second trip changes nothing). A *successful* Anthropic result whose text itself starts like an
+  error comes back flagged: the OpenAI shape has no way to say otherwise.
+* **Portability**: ``cache_control`` never reaches the OpenAI shape; OpenAI-only fields (message
+  ``name``, ``refusal``, ``annotations``, ``audio``, legacy ``function_call``, parts ``refusal``,
+  ``input_audio``, ``file``, ``prompt_cache_breakpoint``) never reach the Anthropic shape; Anthropic
+  ``thinking``/``redacted_thinking``/``document`` blocks and ``citations`` are dropped for OpenAI.
+  Tool-call ids are rewritten only where a side forbids them, identically in call and result
+  (:func:`~agentroute.providers.convert_tools.anthropic_tool_id`, ``openai_tool_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agentroute._frozen import value_object
+from agentroute._types import Message
+from agentroute.errors import ConfigurationError
+from agentroute.providers.convert_tools import (
+    ERROR_PREFIX,
+    anthropic_tool_id,
+    looks_like_tool_error,
+    openai_tool_id,
+    strip_cache_control,
+)
+
+__all__ = ["RAW_ARGUMENTS_KEY", "AnthropicMessages", "messages_to_anthropic", "messages_to_openai"]
+
+RAW_ARGUMENTS_KEY = "_raw_arguments"
+"""Key under which tool-call arguments that are not a JSON object travel in an Anthropic
+``tool_use.input`` (which must be an object)."""
+
+_DATA_URL = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
+_OPENAI_ONLY_PARTS = frozenset({"input_audio", "file", "refusal", "audio"})
+_ANTHROPIC_ONLY_BLOCKS = frozenset(
+    {"tool_use", "tool_result", "thinking", "redacted_thinking", "document", "image"}
+)
+_OPENAI_PART_KEYS = ("prompt_cache_breakpoint",)
+_ANTHROPIC_TEXT_KEYS = ("cache_control", "citations")
+
+
+@value_object
+class AnthropicMessages:
+    """A conversation in Anthropic's shape: the top-level ``system`` and the ``messages``."""
+
+    system: str | list[dict[str, Any]] | None
+    messages: list[dict[str, Any]]
+
+
+def _role(message: object, index: int) -> str:
+    if not isinstance(message, Mapping):
+        raise ConfigurationError(f"message {index} is not a mapping: {type(message).__name__}")
+    role = message.get("role")
+    if role not in ("system", "developer", "user", "assistant", "tool"):
+        raise ConfigurationError(f"message {index} has an unsupported role: {role!r}")
+    return str(role)
+
+
+def _joined_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text") or "")
+            for p in content
+            if isinstance(p, Mapping) and p.get("type") == "text"
+        )
+    return ""
+
+
+# To Anthropic ---------------------------------------------------------------------------------
+
+
+def _image_to_anthropic(image_url: object) -> dict[str, Any] | None:
+    url = image_url.get("url") if isinstance(image_url, Mapping) else image_url
+    if not isinstance(url, str) or not url:
+        return None
+    match = _DATA_URL.fullmatch(url)
+    if match:
+        source = {"type": "base64", "media_type": match["media"], "data": match["data"]}
+        return {"type": "image", "source": source}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _part_to_anthropic(part: object) -> dict[str, Any] | None:
+    if isinstance(part, str):
+        return {"type": "text", "text": part} if part else None
+    if not isinstance(part, Mapping):
+        return None
+    kind = part.get("type")
+    if kind == "text":
+        if not part.get("text"):
+            return None
+        return {k: v for k, v in part.items() if k not in _OPENAI_PART_KEYS}
+    if kind == "image_url":
+        return _image_to_anthropic(part.get("image_url"))
+    if kind in _OPENAI_ONLY_PARTS:
+        return None
+    if kind == "tool_use":
+        return {**part, "id": anthropic_tool_id(part.get("id"))}
+    if kind == "tool_result":
+        return {**part, "tool_use_id": anthropic_tool_id(part.get("tool_use_id"))}
+    return dict(part)  # image, document, thinking, …: already Anthropic's
+
+
+def _content_to_anthropic(content: object) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return [b for b in map(_part_to_anthropic, content) if b is not None]
+    return ""
+
+
+def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return content
+
+
+def _arguments_to_input(arguments: object) -> dict[str, Any]:
+    if isinstance(arguments, Mapping):
+        return dict(arguments)
+    if arguments is None or arguments == "":
+        return {}
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {RAW_ARGUMENTS_KEY: text}
+    return value if isinstance(value, dict) else {RAW_ARGUMENTS_KEY: text}
+
+
+def _assistant_to_anthropic(message: Message) -> str | list[dict[str, Any]]:
+    tool_calls = message.get("tool_calls") or ()
+    content = _content_to_anthropic(message.get("content"))
+    if not tool_calls:
+        return content
+    blocks = _as_blocks(content)
+    for call in tool_calls:
+        fn = call.get("function") or {}
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": anthropic_tool_id(call.get("id")),
+                "name": fn.get("name"),
+                "input": _arguments_to_input(fn.get("arguments")),
+            }
+        )
+    return blocks
+
+
+def _tool_message_to_result(message: Message) -> dict[str, Any]:
+    raw = message.get("content")
+    content: str | list[dict[str, Any]]
+    if isinstance(raw, list):
+        content = [b for b in map(_part_to_anthropic, raw) if b is not None]
+    else:
+        content = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
+    block: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": anthropic_tool_id(message.get("tool_call_id")),
+        "content": content,
+    }
+    if looks_like_tool_error(_joined_text(raw)):
+        block["is_error"] = True
+    return block
+
+
+def _carries_tool_results(message: dict[str, Any] | None) -> bool:
+    if message is None or message["role"] != "user":
+        return False
+    content = message["content"]
+    return isinstance(content, list) and bool(content) and content[0].get("type") == "tool_result"
+
+
+def _system_pieces(system: object) -> list[str | dict[str, Any]]:
+    if isinstance(system, str):
+        return [system] if system else []
+    if isinstance(system, list):
+        return [b for b in map(_part_to_anthropic, system) if b is not None]
+    return []
+
+
+def messages_to_anthropic(
+    messages: Sequence[Message], *, system: object = None
+) -> AnthropicMessages:
+    """``messages`` (either shape) and an optional Anthropic ``system`` in Anthropic's shape.
+
+    Raises:
+        ConfigurationError: a message is not a mapping or has an unknown role.
+    """
+    pieces = _system_pieces(system)
+    out: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        role = _role(message, index)
+        last = out[-1] if out else None
+        if role in ("system", "developer"):
+            pieces.extend(_system_pieces(message.get("content")))
+        elif role == "tool":
+            result = _tool_message_to_result(message)
+            if last is not None and _carries_tool_results(last):
+                last["content"].append(result)
+            else:
+                out.append({"role": "user", "content": [result]})
+        elif role == "user":
+            content = _content_to_anthropic(message.get("content"))
+            if last is not None and _carries_tool_results(last):
+                last["content"].extend(_as_blocks(content))
+            else:
+                out.append({"role": "user", "content": content})
+        else:
+            out.append({"role": "assistant", "content": _assistant_to_anthropic(message)})
+    if not pieces:
+        system_out: str | list[dict[str, Any]] | None = None
+    elif len(pieces) == 1 and isinstance(pieces[0], str):
+        system_out = pieces[0]
+    else:
+        system_out = [{"type": "text", "text": p} if isinstance(p, str) else p for p in pieces]
+    return AnthropicMessages(system=system_out, messages=out)
+
+
+# To OpenAI ------------------------------------------------------------------------------------
+
+
+def _image_to_openai(block: Mapping[str, Any]) -> dict[str, Any] | None:
+    source = block.get("source")
+    if not isinstance(source, Mapping):
+        return None
+    if source.get("type") == "base64":
+        url = f"data:{source.get('media_type')};base64,{source.get('data')}"
+    elif source.get("type") == "url" and isinstance(source.get("url"), str):
+        url = source["url"]
+    else:
+        return None  # Files API references exist only at Anthropic
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _part_to_openai(part: object) -> dict[str, Any] | None:
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if not isinstance(part, Mapping):
+        return None
+    kind = part.get("type")
+    if kind == "text":
+        return {k: v for k, v in part.items() if k not in _ANTHROPIC_TEXT_KEYS}
+    if kind == "image":
+        return _image_to_openai(part)
+    if kind in _ANTHROPIC_ONLY_BLOCKS:
+        return None
+    cleaned: dict[str, Any] = strip_cache_control(part)
+    return cleaned
+
+
+def _content_to_openai(content: object) -> object:
+    if isinstance(content, list):
+        return [p for p in map(_part_to_openai, content) if p is not None]
+    return content
+
+
+def _input_to_arguments(value: object) -> str:
+    if isinstance(value, Mapping) and set(value) == {RAW_ARGUMENTS_KEY}:
+        raw = value[RAW_ARGUMENTS_KEY]
+        if isinstance(raw, str):
+            return raw
+    return json.dumps({} if value is None else value, ensure_ascii=False)
+
+
+def _tool_call_to_openai(call: Mapping[str, Any]) -> dict[str, Any]:
+    copy: dict[str, Any] = strip_cache_control(call)
+    copy["id"] = openai_tool_id(call.get("id"))
+    return copy
+
+
+def _assistant_to_openai(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        k: strip_cache_control(v) for k, v in message.items() if k not in ("content", "tool_calls")
+    }
+    calls = [_tool_call_to_openai(c) for c in message.get("tool_calls") or ()]
+    content = message.get("content")
+    anthropic_shaped = isinstance(content, list) and any(
+        isinstance(b, Mapping) and b.get("type") in _ANTHROPIC_ONLY_BLOCKS for b in content
+    )
+    if not anthropic_shaped:
+        out["content"] = _content_to_openai(content)
+    else:
+        assert isinstance(content, list)
+        parts: list[dict[str, Any]] = []
+        for block in content:
+            if isinstance(block, Mapping) and block.get("type") == "tool_use":
+                fn = {"name": block.get("name"), "arguments": _input_to_arguments(block["input"])}
+                calls.append(
+                    {"id": openai_tool_id(block.get("id")), "type": "function", "function": fn}
+                )
+            elif (part := _part_to_openai(block)) is not None:
+                parts.append(part)
+        if len(parts) == 1 and set(parts[0]) == {"type", "text"}:
+            out["content"] = parts[0]["text"]
+        else:
+            out["content"] = parts or (None if calls else "")
+    if calls:
+        out["tool_calls"] = calls
+    return out
+
+
+def _tool_result_to_openai(
+    block: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The OpenAI tool message for one ``tool_result``, and the images it had to leave out."""
+    raw = block.get("content")
+    error = block.get("is_error") is True
+    images: list[dict[str, Any]] = []
+    content: str | list[dict[str, Any]]
+    if isinstance(raw, list):
+        parts: list[dict[str, Any]] = []
+        for item in raw:
+            kind = item.get("type") if isinstance(item, Mapping) else None
+            if kind == "text":
+                parts.append({"type": "text", "text": item.get("text") or ""})
+            elif kind == "image" and (image := _image_to_openai(item)) is not None:
+                images.append(image)
+        if error and not looks_like_tool_error(_joined_text(parts)):
+            if parts:
+                parts[0] = {"type": "text", "text": ERROR_PREFIX + parts[0]["text"]}
+            else:
+                parts = [{"type": "text", "text": "Error"}]
+        content = parts or ""
+    else:
+        text = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
+        if error and not looks_like_tool_error(text):
+            text = ERROR_PREFIX + text if text else "Error"
+        content = text
+    message = {
+        "role": "tool",
+        "tool_call_id": openai_tool_id(block.get("tool_use_id")),
+        "content": content,
+    }
+    return message, images
+
+
+def _user_to_openai(message: Message) -> list[dict[str, Any]]:
+    content = message.get("content")
+    has_results = isinstance(content, list) and any(
+        isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content
+    )
+    if not has_results:
+        out = {k: strip_cache_control(v) for k, v in message.items() if k != "content"}
+        out["content"] = _content_to_openai(content)
+        return [out]
+    assert isinstance(content, list)
+    messages: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    for block in content:
+        if isinstance(block, Mapping) and block.get("type") == "tool_result":
+            tool_message, images = _tool_result_to_openai(block)
+            messages.append(tool_message)
+            rest.extend(images)
+        elif (part := _part_to_openai(block)) is not None:
+            rest.append(part)
+    if len(rest) == 1 and set(rest[0]) == {"type", "text"}:
+        messages.append({"role": "user", "content": rest[0]["text"]})
+    elif rest:
+        messages.append({"role": "user", "content": rest})
+    return messages
+
+
+def _tool_message_to_openai(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = strip_cache_control(message)
+    out["content"] = _content_to_openai(message.get("content"))
+    out["tool_call_id"] = openai_tool_id(message.get("tool_call_id"))
+    return out
+
+
+def messages_to_openai(
+    messages: Sequence[Message], *, system: object = None
+) -> list[dict[str, Any]]:
+    """``messages`` (either shape) and an optional Anthropic ``system`` in OpenAI's shape.
+
+    Raises:
+        ConfigurationError: a message is not a mapping or has an unknown role.
+    """
+    out: list[dict[str, Any]] = []
+    if isinstance(system, str) and system:
+        out.append({"role": "system", "content": system})
+    elif isinstance(system, list) and system:
+        out.append({"role": "system", "content": _content_to_openai(system)})
+    for index, message in enumerate(messages):
+        role = _role(message, index)
+        if role == "assistant":
+            out.append(_assistant_to_openai(message))
+        elif role == "user":
+            out.extend(_user_to_openai(message))
+        elif role == "tool":
+            out.append(_tool_message_to_openai(message))
+        else:
+            system_message: dict[str, Any] = strip_cache_control(message)
+            system_message["content"] = _content_to_openai(message.get("content"))
+            out.append(system_message)
+    return out

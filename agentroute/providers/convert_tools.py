@@ -1,0 +1,228 @@
+"""Tool definitions, tool choice, tool-call ids and tool-error flags across the two wire formats.
+
+A session may move between an OpenAI-compatible deployment and an Anthropic one from one step to
+the next, so everything that names a tool must survive the trip in both directions
+(:mod:`agentroute.providers.convert_messages` does the messages with these helpers):
+
+* **Tool definitions**: OpenAI ``{"type": "function", "function": {"name", "description",
+  "parameters", "strict"}}`` ↔ Anthropic ``{"name", "description", "input_schema"}``. Anthropic's
+  ``cache_control`` is never sent to OpenAI; OpenAI's ``strict`` is not sent to Anthropic (its own
+  ``strict`` is model-gated). Tools one side cannot express are dropped: Anthropic server tools
+  (``{"type": "web_search_20250305", ...}``, no ``input_schema``) for OpenAI, OpenAI ``custom``
+  (free-form) tools for Anthropic.
+* **Tool choice**: ``"auto"`` ↔ ``{"type": "auto"}``, ``"required"`` ↔ ``{"type": "any"}``,
+  ``"none"`` ↔ ``{"type": "none"}``, ``{"type": "function", "function": {"name": n}}`` ↔
+  ``{"type": "tool", "name": n}``; OpenAI's ``parallel_tool_calls: false`` ↔ Anthropic's
+  ``disable_parallel_tool_use: true`` (which lives inside the tool choice).
+* **Tool-call ids**: Anthropic requires ``^[a-zA-Z0-9_-]+$``; OpenAI accepts at most 40
+  characters. :func:`anthropic_tool_id` and :func:`openai_tool_id` rewrite only ids that break
+  their side's rule, deterministically (a readable prefix plus 8 hex digits of the original's
+  SHA-256), and are applied to the call *and* to its result, so pairs still match. Ids valid on
+  both sides (all of OpenAI's ``call_…`` and Anthropic's ``toolu_…``) pass unchanged.
+* **Tool errors**: Anthropic flags a failed tool with ``tool_result.is_error``; OpenAI has no
+  flag, so the flag travels in the text. :func:`looks_like_tool_error` is the rule both ways (the
+  router's default tool-error detector, DESIGN §4): the text starts with ``Error``, ``error:``,
+  ``Exception`` or ``Traceback``, or is a JSON object whose ``error`` value is truthy.
+
+Field names checked against the ``openai`` (``ChatCompletionFunctionToolParam``,
+``ChatCompletionNamedToolChoiceParam``) and ``anthropic`` (``ToolParam``, ``ToolChoice*Param``)
+SDK type definitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "ERROR_PREFIX",
+    "anthropic_tool_id",
+    "looks_like_tool_error",
+    "openai_tool_id",
+    "strip_cache_control",
+    "tool_choice_to_anthropic",
+    "tool_choice_to_openai",
+    "tools_to_anthropic",
+    "tools_to_openai",
+]
+
+ERROR_PREFIX = "Error: "
+"""Prepended to a failed tool result's text on the OpenAI side when it does not already look
+like an error, so :func:`looks_like_tool_error` reads the flag back."""
+
+OPENAI_MAX_ID = 40
+_ANTHROPIC_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_BAD_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+_ERROR_STARTS = ("Error", "error:", "Exception", "Traceback")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def anthropic_tool_id(tool_id: object) -> str:
+    """``tool_id`` made valid for Anthropic (``^[a-zA-Z0-9_-]+$``), unchanged when it already is.
+
+    Invalid characters become ``_`` and 8 hex digits of the original's hash are appended, so two
+    ids that differ only in invalid characters stay distinct. Idempotent.
+    """
+    text = tool_id if isinstance(tool_id, str) else ("" if tool_id is None else str(tool_id))
+    if _ANTHROPIC_ID.fullmatch(text):
+        return text
+    cleaned = _BAD_ID_CHARS.sub("_", text)
+    return f"{cleaned}_{_digest(text)}" if cleaned else f"toolu_{_digest(text)}"
+
+
+def openai_tool_id(tool_id: object) -> str:
+    """``tool_id`` shortened to OpenAI's 40-character limit when longer, unchanged otherwise."""
+    text = tool_id if isinstance(tool_id, str) else ("" if tool_id is None else str(tool_id))
+    if len(text) <= OPENAI_MAX_ID:
+        return text
+    return f"{text[: OPENAI_MAX_ID - 9]}_{_digest(text)}"
+
+
+def looks_like_tool_error(text: str) -> bool:
+    """Whether an OpenAI tool result's text reads as a failure (DESIGN §4's default detector).
+
+    True when the text (leading whitespace ignored) starts with ``Error``, ``error:``,
+    ``Exception`` or ``Traceback``, or is a JSON object with a truthy ``error`` value (so
+    ``{"error": null, "result": 1}`` is a success).
+    """
+    stripped = text.lstrip()
+    if stripped.startswith(_ERROR_STARTS):
+        return True
+    if stripped.startswith("{"):
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            return False
+        return isinstance(value, dict) and bool(value.get("error"))
+    return False
+
+
+def strip_cache_control(value: Any) -> Any:
+    """A copy of ``value`` (dicts and lists, recursively) without any ``cache_control`` key.
+
+    Used on everything bound for an OpenAI-compatible endpoint: Anthropic's cache markers are
+    meaningless there, and some servers reject unknown keys.
+    """
+    if isinstance(value, Mapping):
+        return {k: strip_cache_control(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list | tuple):
+        return [strip_cache_control(v) for v in value]
+    return value
+
+
+# Tool definitions -----------------------------------------------------------------------------
+
+
+def _is_openai_function_tool(tool: Mapping[str, Any]) -> bool:
+    return isinstance(tool.get("function"), Mapping)
+
+
+def tools_to_anthropic(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Tool definitions in Anthropic's shape (Anthropic ones pass unchanged; idempotent).
+
+    OpenAI function tools become ``{"name", "description", "input_schema"}`` (an empty object
+    schema when ``parameters`` is missing); OpenAI ``custom`` tools are dropped.
+    """
+    out: list[dict[str, Any]] = []
+    for tool in tools or ():
+        if _is_openai_function_tool(tool):
+            fn = tool["function"]
+            converted: dict[str, Any] = {"name": fn.get("name")}
+            if fn.get("description"):
+                converted["description"] = fn["description"]
+            params = fn.get("parameters")
+            converted["input_schema"] = (
+                dict(params)
+                if isinstance(params, Mapping)
+                else {"type": "object", "properties": {}}
+            )
+            out.append(converted)
+        elif tool.get("type") == "custom" and isinstance(tool.get("custom"), Mapping):
+            continue  # OpenAI free-form tool: Anthropic has no equivalent
+        else:
+            out.append(dict(tool))
+    return out
+
+
+def tools_to_openai(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Tool definitions in OpenAI's shape, without ``cache_control`` (idempotent).
+
+    Anthropic client tools (those with an ``input_schema``) become function tools; Anthropic
+    server tools (no ``input_schema``) are dropped, as OpenAI cannot run them.
+    """
+    out: list[dict[str, Any]] = []
+    for tool in tools or ():
+        if _is_openai_function_tool(tool) or tool.get("type") == "custom":
+            out.append(strip_cache_control(tool))
+        elif "input_schema" in tool:
+            fn: dict[str, Any] = {"name": tool.get("name")}
+            if tool.get("description"):
+                fn["description"] = tool["description"]
+            fn["parameters"] = strip_cache_control(tool["input_schema"])
+            out.append({"type": "function", "function": fn})
+    return out
+
+
+# Tool choice ----------------------------------------------------------------------------------
+
+_TO_ANTHROPIC_CHOICE = {"auto": "auto", "required": "any", "none": "none", "any": "any"}
+_TO_OPENAI_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
+
+
+def tool_choice_to_anthropic(
+    choice: object, *, parallel_tool_calls: object = None
+) -> dict[str, Any] | None:
+    """OpenAI's ``tool_choice`` (and ``parallel_tool_calls``) as Anthropic's ``tool_choice``.
+
+    Anthropic dicts pass unchanged. ``parallel_tool_calls=False`` adds
+    ``disable_parallel_tool_use: true`` (to an ``auto`` choice when none was given); it is
+    ignored with ``none``, which takes no such flag. ``None`` when there is nothing to send.
+    """
+    result: dict[str, Any] | None
+    if choice is None:
+        result = None
+    elif isinstance(choice, str):
+        kind = _TO_ANTHROPIC_CHOICE.get(choice)
+        result = {"type": kind} if kind else None
+    elif isinstance(choice, Mapping):
+        kind = choice.get("type")
+        fn = choice.get("function")
+        if kind == "function" and isinstance(fn, Mapping):
+            result = {"type": "tool", "name": fn.get("name")}
+        elif kind == "allowed_tools" and isinstance(choice.get("allowed_tools"), Mapping):
+            mode = choice["allowed_tools"].get("mode", "auto")
+            result = {"type": _TO_ANTHROPIC_CHOICE.get(mode, "auto")}
+        else:
+            result = dict(choice)
+    else:
+        result = None
+    if parallel_tool_calls is False:
+        result = result or {"type": "auto"}
+        if result.get("type") != "none":
+            result["disable_parallel_tool_use"] = True
+    return result
+
+
+def tool_choice_to_openai(choice: object) -> tuple[str | dict[str, Any] | None, bool | None]:
+    """Anthropic's ``tool_choice`` as OpenAI's ``(tool_choice, parallel_tool_calls)``.
+
+    OpenAI values pass unchanged. ``disable_parallel_tool_use: true`` gives
+    ``parallel_tool_calls=False``; otherwise the second item is ``None`` (leave it unset).
+    """
+    if choice is None or isinstance(choice, str):
+        return choice, None
+    if not isinstance(choice, Mapping):
+        return None, None
+    kind = choice.get("type")
+    parallel = False if choice.get("disable_parallel_tool_use") is True else None
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice.get("name")}}, parallel
+    if isinstance(kind, str) and kind in _TO_OPENAI_CHOICE:
+        return _TO_OPENAI_CHOICE[kind], parallel
+    return strip_cache_control(choice), None

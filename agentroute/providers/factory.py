@@ -1,0 +1,45 @@
+"""Build the built-in HTTP provider for one configured provider account.
+
+``Router`` and the CLI turn each entry of ``providers:`` in the config into a
+:class:`~agentroute.Provider` here: ``kind: openai`` (Chat Completions and compatible servers) →
+:class:`~agentroute.providers.openai.OpenAIProvider`, ``kind: anthropic`` →
+:class:`~agentroute.providers.anthropic.AnthropicProvider`. Secrets stay ``env:`` references
+until a request needs them.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from agentroute.config import ProviderConfig
+from agentroute.providers.anthropic import ANTHROPIC_BASE_URL, AnthropicProvider
+from agentroute.providers.openai import OPENAI_BASE_URL, OpenAIProvider
+
+__all__ = ["build_provider"]
+
+
+def build_provider(
+    name: str, config: ProviderConfig, *, client: httpx.AsyncClient | None = None
+) -> OpenAIProvider | AnthropicProvider:
+    """The provider for ``config``, named ``name``.
+
+    ``base_url`` defaults to ``https://api.openai.com/v1`` or ``https://api.anthropic.com``.
+    ``client`` is shared as given (and left open); without one each provider makes its own
+    :func:`~agentroute.providers.transport.default_client` and closes it in ``aclose()``.
+    """
+    headers = dict(config.headers)
+    if config.kind == "anthropic":
+        return AnthropicProvider(
+            name=name,
+            base_url=config.base_url or ANTHROPIC_BASE_URL,
+            api_key=config.api_key,
+            client=client,
+            headers=headers,
+        )
+    return OpenAIProvider(
+        name=name,
+        base_url=config.base_url or OPENAI_BASE_URL,
+        api_key=config.api_key,
+        client=client,
+        headers=headers,
+    )

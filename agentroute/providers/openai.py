@@ -1,0 +1,287 @@
+"""The built-in provider for the OpenAI Chat Completions API and compatible servers.
+
+OpenAI, OpenRouter, DeepSeek, vLLM and many others speak ``POST {base_url}/chat/completions``
+(DESIGN §2). The provider builds the request from the routed call — messages and tools in either
+shape are converted (:mod:`agentroute.providers.convert`), so Anthropic ``cache_control`` never
+reaches the endpoint — sends it over :class:`~agentroute.providers.transport.Endpoint`, and
+normalizes the answer into a :class:`~agentroute.ModelResult` (text, tool calls, finish reason,
+:class:`~agentroute.Usage` with cached tokens).
+
+Request rules: ``model`` is the target's deployment name; ``call.params`` become body fields, with
+Anthropic-style ones mapped (``stop_sequences`` → ``stop``, a ``system`` param → a leading system
+message, an Anthropic ``tool_choice`` → OpenAI's plus ``parallel_tool_calls``, ``metadata.user_id``
+→ ``user``) and Anthropic-only ones dropped (``top_k``, ``thinking``, …). ``tool_choice`` and
+``parallel_tool_calls`` are sent only with tools (OpenAI rejects them otherwise). No
+``max_tokens`` is added: the server's default applies (reasoning models reject ``max_tokens``).
+Streaming asks for ``stream_options: {"include_usage": true}`` so the last chunk carries usage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from agentroute._secrets import Secret
+from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta, Usage
+from agentroute.errors import ConfigurationError, ProviderConnectionError, ProviderError
+from agentroute.providers.convert import messages_to_openai, tool_choice_to_openai, tools_to_openai
+from agentroute.providers.transport import Endpoint, SSEEvent, as_secret, resolve_headers
+from agentroute.providers.usage import usage_from_response
+
+__all__ = ["OPENAI_BASE_URL", "OpenAIProvider"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+_CONTROLLED = frozenset({"model", "messages", "tools", "system", "stream"})
+_ANTHROPIC_ONLY = frozenset(
+    {
+        "top_k",
+        "thinking",
+        "container",
+        "mcp_servers",
+        "context_management",
+        "output_config",
+        "inference_geo",
+        "cache_control",
+        "betas",
+    }
+)
+_FINISH = {"function_call": "tool_calls"}
+
+
+def _finish_reason(value: object) -> str | None:
+    return _FINISH.get(value, value) if isinstance(value, str) else None
+
+
+def _text_of(content: object) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, Mapping)]
+        return "".join(t for t in texts if isinstance(t, str))
+    return None
+
+
+def _arguments_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value or {})
+
+
+class OpenAIProvider:
+    """A :class:`~agentroute.Provider` for one OpenAI-compatible account.
+
+    Args:
+        name: the provider's name in the config (used in error messages).
+        base_url: the API root, ``https://api.openai.com/v1`` when ``None``.
+        api_key: sent as ``Authorization: Bearer …``, resolved at each call; none for servers
+            without auth.
+        client: an ``httpx.AsyncClient`` to use (and leave open); a
+            :func:`~agentroute.providers.transport.default_client` is made (and closed by
+            :meth:`aclose`) when ``None``.
+        headers: extra headers (e.g. OpenRouter's ``HTTP-Referer``), Secret values resolved per
+            call; they override the defaults.
+        default_max_tokens: kept for symmetry with the Anthropic provider; not sent.
+
+    Raises (from :meth:`send` and :meth:`stream`): the :class:`~agentroute.errors.ProviderError`
+    classes for HTTP errors, timeouts and dropped connections; ProviderUnavailable for an
+    unreadable answer; ConfigurationError for an unset ``env:`` secret.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str | None,
+        api_key: Secret | str | None,
+        client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, Secret | str] | None = None,
+        default_max_tokens: int = 4096,
+    ) -> None:
+        self.name = name
+        root = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self._endpoint = Endpoint(provider=name, url=f"{root}/chat/completions", client=client)
+        self._api_key = as_secret(api_key)
+        self._headers = dict(headers or {})
+        self.default_max_tokens = default_max_tokens
+
+    @property
+    def url(self) -> str:
+        return self._endpoint.url
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers of one request, secrets resolved now."""
+        where = f"provider {self.name!r}"
+        headers: dict[str, str] = {}
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key.resolve(where)}"
+        headers.update(resolve_headers(self._headers, where))
+        return headers
+
+    def build_request(self, call: ModelCall, *, stream: bool = False) -> dict[str, Any]:
+        """The JSON body for ``call`` (see the module docstring for the mapping)."""
+        if call.target is None:
+            raise ConfigurationError(f"provider {self.name!r} got a call without a target")
+        params = call.params
+        body: dict[str, Any] = {
+            "model": call.target.deployment,
+            "messages": messages_to_openai(call.messages, system=params.get("system")),
+        }
+        tools = tools_to_openai(call.tools)
+        if tools:
+            body["tools"] = tools
+        for key, value in params.items():
+            if key in _CONTROLLED or key in _ANTHROPIC_ONLY:
+                continue
+            if key == "stop_sequences":
+                body.setdefault("stop", list(value) if not isinstance(value, str) else value)
+            elif key == "tool_choice":
+                choice, parallel = tool_choice_to_openai(value)
+                if choice is not None:
+                    body["tool_choice"] = choice
+                if parallel is not None:
+                    body.setdefault("parallel_tool_calls", parallel)
+            elif key == "metadata" and isinstance(value, Mapping) and set(value) == {"user_id"}:
+                body.setdefault("user", value["user_id"])  # Anthropic's end-user id
+            elif key == "service_tier" and value == "standard_only":
+                continue  # Anthropic's value; OpenAI's tiers differ
+            else:
+                body[key] = value
+        if not tools:
+            body.pop("tool_choice", None)
+            body.pop("parallel_tool_calls", None)
+        if stream:
+            body["stream"] = True
+            options = body.get("stream_options")
+            body["stream_options"] = {
+                **(options if isinstance(options, Mapping) else {}),
+                "include_usage": True,
+            }
+        return body
+
+    def parse_response(self, data: object) -> ModelResult:
+        """Normalize a chat completion; ProviderUnavailable (or the sent error) if it is none."""
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+            if isinstance(data, dict) and data.get("error"):
+                raise self._endpoint.body_error(data)
+            raise self._endpoint.bad_answer("a chat completion", json.dumps(data))
+        assert isinstance(data, dict)
+        message = choices[0].get("message")
+        message = message if isinstance(message, Mapping) else {}
+        tool_calls = tuple(
+            ToolCall(
+                id=str(call.get("id") or ""),
+                name=str((call.get("function") or {}).get("name") or ""),
+                arguments=_arguments_text((call.get("function") or {}).get("arguments")),
+            )
+            for call in message.get("tool_calls") or ()
+            if isinstance(call, Mapping)
+        )
+        model = data.get("model")
+        return ModelResult(
+            raw=data,
+            text=_text_of(message.get("content")),
+            tool_calls=tool_calls,
+            finish_reason=_finish_reason(choices[0].get("finish_reason")),
+            usage=self._usage(data),
+            response_model=model if isinstance(model, str) else None,
+        )
+
+    def _usage(self, data: object) -> Usage:
+        try:
+            return usage_from_response(data) or Usage()
+        except ValueError as exc:
+            raise self._endpoint.bad_answer(f"a readable usage report ({exc})", "") from None
+
+    async def send(self, call: ModelCall, /) -> ModelResult:
+        """Send ``call`` and return the normalized answer (see the class for what is raised)."""
+        body = self.build_request(call)
+        data = await self._endpoint.post_json(body, self.request_headers())
+        return self.parse_response(data)
+
+    async def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
+        """Stream ``call``'s answer: text and tool-call pieces, the finish reason, then usage.
+
+        Errors before the first chunk are those of :meth:`send`; an error chunk or a dropped
+        connection midway raises its classified ProviderError; a stream that ends before a finish
+        reason or ``[DONE]`` raises ProviderConnectionError. Read it to the end or close it
+        (``contextlib.aclosing``): on trio, a stream abandoned midway leaves httpx's own
+        generators to the garbage collector, which warns.
+        """
+        body = self.build_request(call, stream=True)
+        state = _StreamState(self)
+        try:
+            chunks = self._endpoint.chunks(body, self.request_headers(), state.feed)
+            async with aclosing(chunks) as stream:
+                async for chunk in stream:
+                    yield chunk
+            if not state.done:
+                raise ProviderConnectionError("the stream ended before the answer was complete")
+        except ProviderError as err:
+            if call.target is not None:
+                err.located(
+                    provider=self.name, model=call.target.model, deployment=call.target.deployment
+                )
+            raise
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider created it."""
+        await self._endpoint.aclose()
+
+
+class _StreamState:
+    """What one chat-completion stream has said so far: whether it is complete."""
+
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self._provider = provider
+        self._endpoint = provider._endpoint
+        self.done = False  # a finish reason or [DONE] was seen
+        self._closed = False  # [DONE] was seen: later events are ignored
+
+    def feed(self, event: SSEEvent) -> StreamChunk | None:
+        text_data = event.data.strip()
+        if self._closed or not text_data:
+            return None
+        if text_data == "[DONE]":
+            self.done = self._closed = True
+            return None
+        try:
+            data = json.loads(text_data)
+        except ValueError:
+            raise self._endpoint.bad_answer("a stream chunk", event.data) from None
+        if not isinstance(data, dict):
+            raise self._endpoint.bad_answer("a stream chunk", event.data)
+        if data.get("error"):
+            raise self._endpoint.body_error(data)
+        text, finish = "", None
+        deltas: tuple[ToolCallDelta, ...] = ()
+        choices = data.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+            delta = choices[0].get("delta")
+            delta = delta if isinstance(delta, Mapping) else {}
+            text = _text_of(delta.get("content")) or ""
+            deltas = tuple(
+                _tool_delta(p) for p in delta.get("tool_calls") or () if isinstance(p, Mapping)
+            )
+            finish = _finish_reason(choices[0].get("finish_reason"))
+        usage = self._provider._usage(data) if data.get("usage") else None
+        self.done = self.done or finish is not None
+        if not (text or deltas or finish or usage):
+            return None
+        return StreamChunk(
+            text=text, tool_calls=deltas, finish_reason=finish, usage=usage, raw=data
+        )
+
+
+def _tool_delta(piece: Mapping[str, Any]) -> ToolCallDelta:
+    fn = piece.get("function")
+    fn = fn if isinstance(fn, Mapping) else {}
+    return ToolCallDelta(
+        index=int(piece.get("index") or 0),
+        id=piece.get("id"),
+        name=fn.get("name"),
+        arguments=fn.get("arguments") or "",
+    )

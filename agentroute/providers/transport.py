@@ -1,0 +1,259 @@
+"""The HTTP layer under the built-in providers: client, JSON posts, SSE streams, error mapping.
+
+The providers (:mod:`~agentroute.providers.openai`, :mod:`~agentroute.providers.anthropic`) decide
+*what* to send and how to read it; this module moves the bytes, once for both:
+
+* :func:`default_client` builds the ``httpx.AsyncClient`` a provider uses when none is injected.
+* :class:`Endpoint` posts JSON to one URL or opens a server-sent-event stream there, and turns
+  every failure into the error tree (:mod:`agentroute.errors`): a non-2xx status through
+  :func:`~agentroute.providers.classify.error_from_status` (body and ``Retry-After`` included), an
+  ``httpx`` timeout or connection error through
+  :func:`~agentroute.providers.classify.classify_exception` (``raise … from`` the original), an
+  unreadable 200 as :class:`~agentroute.errors.ProviderUnavailable`. Messages are scrubbed of
+  every secret value resolved so far (:func:`~agentroute._secrets.redact`). ``httpx`` errors that
+  are a developer's mistake (a malformed ``base_url``) propagate unchanged.
+* :func:`iter_sse` decodes an event stream (WHATWG rules: ``event:``/``data:`` fields, comments,
+  multi-line data, a blank line ends an event).
+
+**Transport choice.** Providers accept any ``httpx.AsyncClient``, so ``httpx.MockTransport`` (tests)
+and faster transports plug in without touching agentroute. httpx's own pool is correct on asyncio
+and trio but costs CPU per request and degrades under high concurrency, above all when its
+keep-alive pool is smaller than the number of requests in flight (its default keeps 20 of 100
+connections alive, so each burst re-opens connections). :func:`default_client` therefore keeps as
+many connections alive as it may open, for 60 s. Where throughput at high concurrency matters more
+than trio support, inject an aiohttp-backed client from the ``httpx-aiohttp`` package (asyncio
+only; not a dependency of agentroute)::
+
+    from httpx_aiohttp import HttpxAiohttpClient
+    provider = OpenAIProvider(name="oa", base_url=None, api_key=key, client=HttpxAiohttpClient())
+
+(``httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())`` works too, but then the client's
+timeout settings are not applied by the transport.) A client you inject stays yours to close.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import aclosing
+from typing import Any, cast
+
+import httpx
+
+from agentroute._frozen import value_object
+from agentroute._secrets import Secret, redact
+from agentroute._types import StreamChunk
+from agentroute.errors import ProviderError, ProviderUnavailable
+from agentroute.providers.classify import classify_exception, error_from_status
+
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_S",
+    "Endpoint",
+    "SSEEvent",
+    "as_secret",
+    "default_client",
+    "iter_sse",
+    "resolve_headers",
+]
+
+DEFAULT_TIMEOUT_S = 600.0
+"""Read/write/pool timeout of :func:`default_client` when none is given (as the official SDKs:
+long answers take minutes; the router's per-attempt deadline is usually the tighter bound)."""
+CONNECT_TIMEOUT_S = 10.0
+KEEPALIVE_EXPIRY_S = 60.0
+_SNIPPET = 200
+
+
+def default_client(
+    *, timeout: float | None = None, max_connections: int = 256
+) -> httpx.AsyncClient:
+    """A new ``httpx.AsyncClient`` tuned for many concurrent model calls.
+
+    Args:
+        timeout: read/write/pool timeout in seconds; ``None`` means :data:`DEFAULT_TIMEOUT_S`.
+            Connecting never waits longer than :data:`CONNECT_TIMEOUT_S` (or ``timeout`` if
+            shorter), so a dead host fails fast and the router can try the next deployment.
+        max_connections: the pool's size; all of them may stay alive between calls (60 s idle),
+            so a steady load never pays for new TCP/TLS handshakes.
+    """
+    total = DEFAULT_TIMEOUT_S if timeout is None else timeout
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(total, connect=min(CONNECT_TIMEOUT_S, total)),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        ),
+    )
+
+
+def as_secret(value: Secret | str | None) -> Secret | None:
+    """A literal string becomes a masked :class:`Secret` (so it is scrubbed from error text)."""
+    return Secret(literal=value) if isinstance(value, str) else value
+
+
+def resolve_headers(headers: Mapping[str, Secret | str], where: str) -> dict[str, str]:
+    """Header values, :class:`Secret` ones resolved now (ConfigurationError when unset)."""
+    return {k: v.resolve(where) if isinstance(v, Secret) else v for k, v in headers.items()}
+
+
+@value_object
+class SSEEvent:
+    """One server-sent event: its ``event:`` name (``None`` when absent) and its ``data``."""
+
+    event: str | None
+    data: str
+
+
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncGenerator[SSEEvent, None]:
+    """Decode server-sent events from ``lines`` (without line endings)."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data or event is not None:
+                yield SSEEvent(event, "\n".join(data))
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if data:
+        yield SSEEvent(event, "\n".join(data))
+
+
+def _scrubbed(err: ProviderError, provider: str) -> ProviderError:
+    clean = redact(err.message)
+    if clean != err.message:
+        err.message = clean
+        err.args = (clean,)
+    err.provider = err.provider or provider
+    return err
+
+
+def _body_of(content: bytes) -> object:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", errors="replace")
+
+
+class Endpoint:
+    """One provider URL reached through one ``httpx.AsyncClient``.
+
+    Creates a :func:`default_client` when ``client`` is ``None`` and closes only that one in
+    :meth:`aclose`; an injected client is never closed here.
+    """
+
+    def __init__(self, *, provider: str, url: str, client: httpx.AsyncClient | None) -> None:
+        self.provider = provider
+        self.url = url
+        self._owns_client = client is None
+        self.client = client if client is not None else default_client()
+
+    def status_error(self, response: httpx.Response, content: bytes) -> ProviderError:
+        """The classified error for a non-2xx ``response`` whose body is ``content``."""
+        err = error_from_status(
+            response.status_code, headers=response.headers, body=_body_of(content)
+        )
+        return _scrubbed(err, self.provider)
+
+    def body_error(self, body: object) -> ProviderError:
+        """The classified error for an error object sent with HTTP 200 (e.g. inside a stream)."""
+        return _scrubbed(error_from_status(200, body=body), self.provider)
+
+    def bad_answer(self, expected: str, text: str) -> ProviderUnavailable:
+        """A ProviderUnavailable for a 200 answer that is not ``expected``; quotes its start."""
+        snippet = redact(text[:_SNIPPET]) + ("…" if len(text) > _SNIPPET else "")
+        quoted = f": {snippet!r}" if text else ""
+        err = ProviderUnavailable(
+            f"HTTP 200 from provider {self.provider!r}, but the body is not {expected}{quoted}"
+        )
+        err.provider = self.provider
+        return err
+
+    def _translate(self, exc: httpx.RequestError) -> ProviderError | None:
+        err = classify_exception(exc)
+        return None if err is None else _scrubbed(err, self.provider)
+
+    async def post_json(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> object:
+        """POST ``body`` as JSON; the parsed JSON answer, or the classified error raised."""
+        try:
+            response = await self.client.post(self.url, json=body, headers=headers)
+        except httpx.RequestError as exc:
+            if (err := self._translate(exc)) is None:
+                raise
+            raise err from exc
+        if response.status_code >= 400:
+            raise self.status_error(response, response.content)
+        try:
+            return response.json()
+        except ValueError:
+            raise self.bad_answer("JSON", response.text) from None
+
+    async def events(
+        self, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> AsyncGenerator[SSEEvent, None]:
+        """POST ``body`` and yield the answer's server-sent events (use with ``aclosing``).
+
+        A non-2xx status raises its classified error before any event; a connection that fails
+        or times out midway raises ProviderConnectionError / ProviderTimeout.
+        """
+        try:
+            async with self.client.stream("POST", self.url, json=body, headers=headers) as response:
+                if response.status_code >= 400:
+                    raise self.status_error(response, await response.aread())
+                # aiter_lines() is an async generator (typed as an iterator): close it promptly.
+                lines_iter = cast(AsyncGenerator[str, None], response.aiter_lines())
+                async with (
+                    aclosing(lines_iter) as lines,
+                    aclosing(iter_sse(lines)) as events,
+                ):
+                    async for event in events:
+                        yield event
+        except httpx.RequestError as exc:
+            if (err := self._translate(exc)) is None:
+                raise
+            raise err from exc
+
+    async def chunks(
+        self,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        parse: Callable[[SSEEvent], StreamChunk | None],
+    ) -> AsyncGenerator[StreamChunk, None]:
+        """The chunks ``parse`` makes of the events of :meth:`events` (use with ``aclosing``).
+
+        An error ``parse`` raises (an error event, an unreadable chunk) is raised when the server
+        ends the stream, which it does right after such an event: reading to the end lets httpx
+        close its own generators (trio warns about abandoned ones) and keeps the connection.
+        """
+        pending: ProviderError | None = None
+        try:
+            async with aclosing(self.events(body, headers)) as events:
+                async for event in events:
+                    if pending is not None:
+                        continue
+                    try:
+                        chunk = parse(event)
+                    except ProviderError as err:
+                        pending = err
+                        continue
+                    if chunk is not None:
+                        yield chunk
+        except ProviderError:
+            if pending is None:
+                raise
+        if pending is not None:
+            raise pending
+
+    async def aclose(self) -> None:
+        """Close the client if this endpoint created it."""
+        if self._owns_client:
+            await self.client.aclose()
