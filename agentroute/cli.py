@@ -1,6 +1,7 @@
 """The ``agentroute`` command line (click for parsing, rich for tables).
 
-Commands: ``demo`` (the main job on embedded defaults) and ``config check FILE``. Being an
+Commands: ``demo`` (the main job on embedded defaults), ``sim serve`` (the provider
+simulator), ``replay FILE`` (the policy over recorded runs) and ``config check FILE``. Being an
 application, the CLI may configure structlog (the library never does): by default only errors
 are printed, ``-v`` shows every routing event.
 """
@@ -21,6 +22,7 @@ from rich.table import Table
 from agentroute._config_files import load_config
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
+from agentroute.sim.cli import sim
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -251,6 +253,8 @@ def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
             f"[yellow]warning[/yellow]: environment variable not set: {line}", soft_wrap=True
         )
 
+
+main.add_command(sim)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

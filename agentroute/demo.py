@@ -1,8 +1,10 @@
 """The main job on embedded defaults: one support-agent session routed step by step.
 
 The agent rebooks a flight, then answers two easy follow-up questions
-(:mod:`agentroute.sim.scenario`). Simulated providers run in process, so it needs no network
-and no keys. The scored policy climbs when tool errors show up, the application escalates
+(:mod:`agentroute.sim.scenario`). The simulator (:mod:`agentroute.sim.server`) runs in this
+process on a free loopback port and plays three providers (two OpenAI-compatible, one
+Anthropic), so every step is a real HTTP call through the built-in providers, yet it needs no
+network and no keys. The scored policy climbs when tool errors show up, the application escalates
 after two tool errors in a row (``session.escalate``), one deployment answers 503 once (the
 call falls back to the other deployment of the same model), the policy steps back down on
 the calm follow-ups once the saving beats the cache loss, and each deployment's prefix cache
@@ -22,15 +24,15 @@ from agentroute._types import Attempt, ModelResult, Usage
 from agentroute.config import RouterConfig
 from agentroute.pricing import cost_usd
 from agentroute.router import Router
-from agentroute.sim.inprocess import SimProvider
 from agentroute.sim.scenario import FOLLOW_UPS, SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
+from agentroute.sim.server import run_simulator
 
 DEMO_CONFIG_YAML = """\
-# The demo's embedded config: three simulated providers, three tiers.
+# The demo's embedded config: three providers (served by the simulator), three tiers.
 providers:
-  fastcloud: {kind: openai, base_url: "http://127.0.0.1:1/v1", cache_ttl_s: 300}
+  fastcloud: {kind: openai, cache_ttl_s: 300}
   bigcloud:  {kind: anthropic, cache_ttl_s: 300}
-  backup:    {kind: openai, base_url: "http://127.0.0.1:2/v1", cache_ttl_s: 300}
+  backup:    {kind: openai, cache_ttl_s: 300}
 models:
   small: {context_window: 128000, price: {input: 0.15, output: 0.60, cache_read: 0.015},
           deployments: [{provider: fastcloud, name: small-v1}]}
@@ -55,7 +57,25 @@ telemetry: {log_events: true}
 """
 
 SKILLS = {"small-v1": 0, "mid-v1": 1, "large-v1": 2}
-FAULTS = {"mid-v1": {1: "503"}}
+
+
+def simulator_config() -> dict[str, Any]:
+    """One simulator instance per provider, all playing the airline agent.
+
+    ``fastcloud`` answers its 4th request (the first ``mid-v1`` call) with a 503.
+    """
+    scenario = {"kind": "airline", "skills": SKILLS}
+    return {
+        "instances": {
+            "fastcloud": {
+                "kind": "openai",
+                "scenario": scenario,
+                "faults": {"schedule": {4: "unavailable"}},
+            },
+            "bigcloud": {"kind": "anthropic", "context_window": 200_000, "scenario": scenario},
+            "backup": {"kind": "openai", "scenario": scenario},
+        }
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +104,12 @@ class DemoReport:
     solved: bool
 
 
-def demo_config() -> RouterConfig:
-    return RouterConfig.from_mapping(yaml.safe_load(DEMO_CONFIG_YAML), source="demo config")
-
-
-def demo_router() -> Router:
-    """The demo's Router: every provider of the config served in process."""
-    config = demo_config()
-    providers = {
-        name: SimProvider(skills=SKILLS, faults=FAULTS if name == "fastcloud" else None)
-        for name in config.providers
-    }
-    return Router(config, providers=providers)
+def demo_config(base_urls: dict[str, str] | None = None) -> RouterConfig:
+    """The embedded config, with each provider's ``base_url`` pointed at the simulator."""
+    data = yaml.safe_load(DEMO_CONFIG_YAML)
+    for name, url in (base_urls or {}).items():
+        data["providers"][name]["base_url"] = url
+    return RouterConfig.from_mapping(data, source="demo config")
 
 
 def _action(result: ModelResult, messages: list[dict[str, Any]]) -> tuple[str, int]:
@@ -134,16 +148,31 @@ def _attempt_label(attempt: Attempt) -> str:
 
 async def run_demo(max_steps: int = 20) -> DemoReport:
     """Run the support-agent session; one :class:`StepRow` per routed call."""
-    router = demo_router()
+    async with run_simulator(simulator_config()) as sim:
+        config = demo_config(
+            {name: sim.base_url(name) for name in ("fastcloud", "bigcloud", "backup")}
+        )
+        async with Router(config) as router:
+            return await _session(router, max_steps)
+
+
+async def _session(router: Router, max_steps: int) -> DemoReport:
     rows: list[StepRow] = []
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        # The stable system prompt carries a cache breakpoint: Anthropic deployments cache up to
+        # it; the marker is removed for OpenAI-compatible ones (their caching is automatic).
+        {
+            "role": "system",
+            "content": [
+                {"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}
+            ],
+        },
         {"role": "user", "content": USER_REQUEST},
     ]
     errors_in_a_row = 0
     solved = False
     follow_ups = list(FOLLOW_UPS)
-    async with router, router.session(id="demo-ticket-42", agent="support") as session:
+    async with router.session(id="demo-ticket-42", agent="support") as session:
         for _ in range(max_steps):
             result = await router.complete(messages, tools=TOOLS)
             action, errors = _action(result, messages)

@@ -7,9 +7,10 @@ blocks). A deployment's cache is its own: a call moved to another deployment sta
 which is exactly the loss that session affinity avoids.
 
 It also models Anthropic-style explicit caching (:meth:`PrefixCache.lookup_marked`): only the
-prefix ending at a ``cache_control`` breakpoint is cacheable; the longest breakpoint prefix still
-alive is read, the prefix up to the last breakpoint is written, each entry lives for its
-breakpoint's TTL (5 minutes by default, or 1 hour) and a read refreshes it.
+prefix ending at a ``cache_control`` breakpoint is cacheable; the longest cached prefix ending at
+a breakpoint or at one of the 20 block boundaries before it is read, the prefix up to the last
+breakpoint is written, each entry lives for its breakpoint's TTL (5 minutes by default, or 1
+hour) and a read refreshes it.
 
 Tokens are counted here as "units" of ``chars_per_token`` characters of the serialized
 prompt, which is close enough for a simulator and costs no tokenizer.
@@ -34,11 +35,13 @@ class CacheOutcome:
 @dataclass(frozen=True, slots=True)
 class Breakpoint:
     """A ``cache_control`` marker: the prompt prefix ``[:end]`` (characters) may be cached for
-    ``ttl_s`` seconds (``None``: the cache's own TTL); ``one_hour`` marks a ``ttl: "1h"`` marker."""
+    ``ttl_s`` seconds (``None``: the cache's own TTL); ``one_hour`` marks a ``ttl: "1h"`` marker.
+    ``lookback`` lists the ends of the earlier blocks whose prefixes are also looked up."""
 
     end: int
     ttl_s: float | None = None
     one_hour: bool = False
+    lookback: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +114,12 @@ class PrefixCache:
     def lookup_marked(self, prompt: str, breakpoints: Sequence[Breakpoint]) -> MarkedOutcome:
         """Explicit (Anthropic-style) caching of ``prompt`` at its ``breakpoints``.
 
-        The longest breakpoint prefix seen within its TTL is read; if the last breakpoint's
-        prefix is longer, the part after the read is written. Prefixes shorter than
-        ``min_tokens`` are neither read nor written. Every cacheable breakpoint prefix is then
-        remembered (a read refreshes its TTL, as Anthropic's does).
+        For each breakpoint, its own prefix and those ending at its ``lookback`` boundaries are
+        looked up (Anthropic checks up to 20 earlier block boundaries, which is what lets a
+        breakpoint that moves to the newest message hit the previous turn's entry); the longest
+        prefix alive is read. If the last breakpoint's prefix is longer, the rest of it is
+        written. Prefixes shorter than ``min_tokens`` are neither read nor written. Every
+        cacheable breakpoint prefix is then remembered, and a read refreshes its entry's TTL.
         """
         total = self.tokens(prompt)
         marks = sorted((b for b in breakpoints if 0 < b.end <= len(prompt)), key=lambda b: b.end)
@@ -122,12 +127,14 @@ class PrefixCache:
             return MarkedOutcome(total, 0, 0)
         now = self._clock()
         cpt = self.chars_per_token
-        keys = [b"m" + hashlib.blake2b(prompt[: b.end].encode(), digest_size=16).digest() for b in marks]
+        keys = self._prefix_keys(prompt, {e for b in marks for e in (b.end, *b.lookback)})
         read_end = 0
-        for mark, key in zip(marks, keys, strict=True):
-            entry = self._marked.get(key)
+        for end in sorted({e for b in marks for e in (b.end, *b.lookback)}, reverse=True):
+            entry = self._marked.get(keys[end])
             if entry is not None and now - entry[0] <= entry[1]:
-                read_end = mark.end
+                read_end = end
+                self._marked[keys[end]] = (now, entry[1])
+                break
         read = read_end // cpt
         last = marks[-1]
         written = written_1h = 0
@@ -136,10 +143,23 @@ class PrefixCache:
             hour_ends = [b.end for b in marks if b.one_hour and b.end > read_end]
             if hour_ends:
                 written_1h = max(hour_ends) // cpt - read
-        for mark, key in zip(marks, keys, strict=True):
+        for mark in marks:
             if mark.end // cpt >= self.min_tokens:
+                key = keys[mark.end]
                 self._marked[key] = (now, self.ttl_s if mark.ttl_s is None else mark.ttl_s)
                 self._marked.move_to_end(key)
         while len(self._marked) > self._max_blocks:
             self._marked.popitem(last=False)
         return MarkedOutcome(total, read, written, written_1h)
+
+    @staticmethod
+    def _prefix_keys(prompt: str, ends: set[int]) -> dict[int, bytes]:
+        """A hash of ``prompt[:end]`` for each end, in one incremental pass over the prompt."""
+        digest = hashlib.blake2b(digest_size=16)
+        keys: dict[int, bytes] = {}
+        at = 0
+        for end in sorted(e for e in ends if 0 < e <= len(prompt)):
+            digest.update(prompt[at:end].encode())
+            at = end
+            keys[end] = b"m" + digest.copy().digest()
+        return keys

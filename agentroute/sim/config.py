@@ -45,6 +45,7 @@ __all__ = [
     "ScriptedScenario",
     "SimConfig",
     "load_sim_config",
+    "read_sim_file",
 ]
 
 FaultKind: TypeAlias = Literal[
@@ -112,17 +113,25 @@ class FaultsConfig(_Strict):
     schedule: dict[Annotated[int, Field(ge=1)], FaultSpec] = Field(default_factory=dict)
     retry_after_s: NonNeg = 1.0
     timeout_delay_s: NonNeg | None = None
-    content_policy_triggers: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list
-    )
+    content_policy_triggers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     refusal: Literal["error", "stop_reason"] = "error"
 
-    @field_validator("schedule", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _specs(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: _as_spec(v) for k, v in value.items()}
-        return value
+    def _specs(cls, data: Any) -> Any:
+        """Scheduled faults written as a bare kind, or without parameters, take the instance's
+        ``retry_after_s`` and ``timeout_delay_s``."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("schedule"), Mapping):
+            return data
+        defaults = {
+            "retry_after_s": data.get("retry_after_s", 1.0),
+            "delay_s": data.get("timeout_delay_s"),
+        }
+        schedule = {
+            k: {**defaults, **v} if isinstance(v, Mapping) else v
+            for k, v in ((k, _as_spec(v)) for k, v in data["schedule"].items())
+        }
+        return {**data, "schedule": schedule}
 
     @field_validator("rates")
     @classmethod
@@ -263,8 +272,6 @@ def _format(exc: ValidationError, source: str) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling)"
-        elif err["type"] == "literal_error" and err["loc"][-2:-1] == ("rates",):
-            msg = f"unknown fault kind (known: {', '.join(FAULT_KINDS)})"
         lines.append(f"{loc}: {msg}" if loc else msg)
     head = f"invalid {source}: {len(lines)} problem{'s' if len(lines) != 1 else ''}"
     return "\n  ".join([head, *lines])
@@ -273,8 +280,8 @@ def _format(exc: ValidationError, source: str) -> str:
 _UNION_TAGS = frozenset({"airline", "scripted", "echo", "[key]"})
 
 
-def load_sim_config(path: str | Path) -> SimConfig:
-    """Load and validate a simulator config from a YAML file (duplicate keys are an error)."""
+def read_sim_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping of a YAML config file (not validated yet; duplicate keys are an error)."""
     from agentroute._config_files import _load_yaml  # the shared YAML reader, duplicates checked
 
     p = Path(path)
@@ -285,4 +292,9 @@ def load_sim_config(path: str | Path) -> SimConfig:
     data = _load_yaml(text, str(p))
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{p}: the top level must be a mapping")
-    return SimConfig.from_mapping(data, source=str(p))
+    return dict(data)
+
+
+def load_sim_config(path: str | Path) -> SimConfig:
+    """Load and validate a simulator config from a YAML file."""
+    return SimConfig.from_mapping(read_sim_file(path), source=str(path))

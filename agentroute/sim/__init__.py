@@ -1,0 +1,1 @@
+"""The provider simulator: wire formats, faults and prompt caching on loopback (DESIGN §9)."""
