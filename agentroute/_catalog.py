@@ -32,6 +32,10 @@ class Catalog:
         self._by_candidates: dict[tuple[str, tuple[str, ...]], tuple[Target, ...]] = {}
         share = 1.0 - config.policy.context_margin
         self._usable = {name: m.context_window * share for name, m in config.models.items()}
+        self._tier_models = {tier: tuple(models) for tier, models in config.tiers.items()}
+        self._tier_usable = {
+            tier: min(self._usable[m] for m in models) for tier, models in config.tiers.items()
+        }
         self._windows = {
             tier: min(config.models[m].context_window for m in models)
             for tier, models in config.tiers.items()
@@ -58,7 +62,9 @@ class Catalog:
 
     def fitting(self, tier: str, tokens: int) -> tuple[str, ...]:
         """``tier``'s models whose window, less ``policy.context_margin``, holds ``tokens``."""
-        return tuple(m for m in self.config.tiers[tier] if tokens <= self._usable[m])
+        if tokens <= self._tier_usable[tier]:  # the common case: every model of the tier fits
+            return self._tier_models[tier]
+        return tuple(m for m in self._tier_models[tier] if tokens <= self._usable[m])
 
     def smallest_window(self, tier: str) -> int:
         """The smallest context window among ``tier``'s models."""

@@ -351,19 +351,11 @@ def _bind(
 
 
 def _check_messages(messages: Any) -> None:
-    """Reject anything that is not a sequence of role-bearing mappings, saying what is wrong."""
+    """Reject anything that is not a sequence of messages; each message's own shape is checked
+    when the routing step first reads it (once per session, see the signal extractor)."""
     if type(messages) is not list and (
         isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence)
     ):
         raise ConfigurationError(
             f"messages must be a list of message mappings, got {type(messages).__name__}"
         )
-    for i, m in enumerate(messages):
-        if type(m) is dict and "role" in m:
-            continue
-        if not isinstance(m, Mapping):
-            raise ConfigurationError(
-                f"messages[{i}] must be a mapping with a 'role', got {type(m).__name__}"
-            )
-        if "role" not in m:
-            raise ConfigurationError(f"messages[{i}] has no 'role' key")

@@ -187,7 +187,10 @@ def derive_session_key(messages: Sequence[Message], system: Any = None) -> str:
     """
     first_system: Message | None = None
     first_user: Message | None = None
-    for m in messages:
+    items: Sequence[object] = messages  # the caller's data: not trusted to be all mappings yet
+    for m in items:
+        if not isinstance(m, Mapping):
+            continue  # not a message: the routing step reports it with its index
         role = m.get("role")
         if first_system is None and role in ("system", "developer"):
             first_system = m

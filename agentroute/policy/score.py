@@ -28,13 +28,16 @@ routing middleware records it (and counts calm steps, see :func:`calm_after`).
 
 from __future__ import annotations
 
+import bisect
+import operator
+from collections.abc import Callable
+from typing import Any
+
 from agentroute._catalog import Catalog
 from agentroute._types import Cause, Decision, Signals, SwitchCost
 from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError, ContextWindowExceeded
 from agentroute.session import SessionState
-
-_BOOL_SIGNALS = frozenset({"escalation_requested"})
 
 
 class ScorePolicy:
@@ -49,6 +52,17 @@ class ScorePolicy:
         thresholds = config.thresholds
         self._bounds = [0.0] + [thresholds[t] for t in self._tiers[1:]]
         self._weights = tuple((name, w) for name, w in p.weights.items() if w)
+        names = [name for name, _ in self._weights]
+        # one C-level call fetches every weighted signal (attrgetter of one name returns a
+        # bare value, of several a tuple: normalize to a tuple)
+        getter = operator.attrgetter(*names) if names else None
+        self._values: Callable[[Signals], tuple[Any, ...]] = (
+            (lambda s: ())
+            if getter is None
+            else (lambda s: (getter(s),))
+            if len(names) == 1
+            else getter
+        )
         self._dwell = p.dwell_steps
         self._margin = p.margin
         self._window_share = 1.0 - p.context_margin
@@ -100,21 +114,16 @@ class ScorePolicy:
         )
 
     def contributions(self, signals: Signals) -> tuple[tuple[str, float], ...]:
-        out = []
-        for name, weight in self._weights:
-            value = getattr(signals, name)
-            if name in _BOOL_SIGNALS:
-                value = 1.0 if value else 0.0
-            if value:
-                out.append((name, weight * value))
-        return tuple(out)
+        """Each weighted signal's ``weight × value`` (booleans count 1), zeros left out."""
+        return tuple(
+            (name, weight * float(value))
+            for (name, weight), value in zip(self._weights, self._values(signals), strict=True)
+            if value
+        )
 
     def tier_for_score(self, score: float) -> int:
-        level = 0
-        for i, bound in enumerate(self._bounds):
-            if i and score >= bound:
-                level = i
-        return level
+        """The highest tier whose threshold ``score`` reaches (0 when none does)."""
+        return max(0, bisect.bisect_right(self._bounds, score) - 1)
 
     def is_calm(self, score: float, tier: str) -> bool:
         """Whether ``score`` is clearly below what ``tier`` needs (a calm step on that tier)."""

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentroute._types import Message, Signals
+from agentroute.errors import ConfigurationError
 from agentroute.policy.tokens import TokenCounter, count_message, count_tools, message_text
 
 ToolErrorDetector = Callable[[Any], bool]
@@ -130,7 +131,10 @@ class SignalExtractor:
             )
         state.fresh_user = state.fresh_escalate = False
         for i in range(state.seen, len(messages)):
-            self._read(messages[i], state)
+            m = messages[i]
+            if type(m) is not dict or "role" not in m:
+                _check_message(i, m)
+            self._read(m, state)
         if len(messages) > state.seen:
             state.ids.extend(map(id, messages[state.seen :]))
             state.seen = len(messages)
@@ -225,6 +229,16 @@ class SignalExtractor:
             hints,
             content,
         )
+
+
+def _check_message(index: int, m: object) -> None:
+    """Messages are checked as they are first read (once per session, not on every call)."""
+    if not isinstance(m, Mapping):
+        raise ConfigurationError(
+            f"messages[{index}] must be a mapping with a 'role', got {type(m).__name__}"
+        )
+    if "role" not in m:
+        raise ConfigurationError(f"messages[{index}] has no 'role' key")
 
 
 def _tool_calls(m: Message) -> list[tuple[str, str]]:
