@@ -37,13 +37,22 @@ types (``ChatCompletion*MessageParam``, ``MessageParam``, ``ToolResultBlockParam
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentroute._frozen import value_object
 from agentroute._types import Message
 from agentroute.errors import ConfigurationError
+from agentroute.providers.convert_content import (
+    ANTHROPIC_ONLY_BLOCKS,
+    as_blocks,
+    content_to_anthropic,
+    content_to_openai,
+    image_to_openai,
+    joined_text,
+    part_to_anthropic,
+    part_to_openai,
+)
 from agentroute.providers.convert_tools import (
     ERROR_PREFIX,
     anthropic_tool_id,
@@ -57,14 +66,6 @@ __all__ = ["RAW_ARGUMENTS_KEY", "AnthropicMessages", "messages_to_anthropic", "m
 RAW_ARGUMENTS_KEY = "_raw_arguments"
 """Key under which tool-call arguments that are not a JSON object travel in an Anthropic
 ``tool_use.input`` (which must be an object)."""
-
-_DATA_URL = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
-_OPENAI_ONLY_PARTS = frozenset({"input_audio", "file", "refusal", "audio"})
-_ANTHROPIC_ONLY_BLOCKS = frozenset(
-    {"tool_use", "tool_result", "thinking", "redacted_thinking", "document", "image"}
-)
-_OPENAI_PART_KEYS = ("prompt_cache_breakpoint",)
-_ANTHROPIC_TEXT_KEYS = ("cache_control", "citations")
 
 
 @value_object
@@ -84,65 +85,7 @@ def _role(message: object, index: int) -> str:
     return str(role)
 
 
-def _joined_text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text") or "")
-            for p in content
-            if isinstance(p, Mapping) and p.get("type") == "text"
-        )
-    return ""
-
-
 # To Anthropic ---------------------------------------------------------------------------------
-
-
-def _image_to_anthropic(image_url: object) -> dict[str, Any] | None:
-    url = image_url.get("url") if isinstance(image_url, Mapping) else image_url
-    if not isinstance(url, str) or not url:
-        return None
-    match = _DATA_URL.fullmatch(url)
-    if match:
-        source = {"type": "base64", "media_type": match["media"], "data": match["data"]}
-        return {"type": "image", "source": source}
-    return {"type": "image", "source": {"type": "url", "url": url}}
-
-
-def _part_to_anthropic(part: object) -> dict[str, Any] | None:
-    if isinstance(part, str):
-        return {"type": "text", "text": part} if part else None
-    if not isinstance(part, Mapping):
-        return None
-    kind = part.get("type")
-    if kind == "text":
-        if not part.get("text"):
-            return None
-        return {k: v for k, v in part.items() if k not in _OPENAI_PART_KEYS}
-    if kind == "image_url":
-        return _image_to_anthropic(part.get("image_url"))
-    if kind in _OPENAI_ONLY_PARTS:
-        return None
-    if kind == "tool_use":
-        return {**part, "id": anthropic_tool_id(part.get("id"))}
-    if kind == "tool_result":
-        return {**part, "tool_use_id": anthropic_tool_id(part.get("tool_use_id"))}
-    return dict(part)  # image, document, thinking, …: already Anthropic's
-
-
-def _content_to_anthropic(content: object) -> str | list[dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return [b for b in map(_part_to_anthropic, content) if b is not None]
-    return ""
-
-
-def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    return content
 
 
 def _arguments_to_input(arguments: object) -> dict[str, Any]:
@@ -160,10 +103,10 @@ def _arguments_to_input(arguments: object) -> dict[str, Any]:
 
 def _assistant_to_anthropic(message: Message) -> str | list[dict[str, Any]]:
     tool_calls = message.get("tool_calls") or ()
-    content = _content_to_anthropic(message.get("content"))
+    content = content_to_anthropic(message.get("content"))
     if not tool_calls:
         return content
-    blocks = _as_blocks(content)
+    blocks = as_blocks(content)
     for call in tool_calls:
         fn = call.get("function") or {}
         blocks.append(
@@ -181,7 +124,7 @@ def _tool_message_to_result(message: Message) -> dict[str, Any]:
     raw = message.get("content")
     content: str | list[dict[str, Any]]
     if isinstance(raw, list):
-        content = [b for b in map(_part_to_anthropic, raw) if b is not None]
+        content = [b for b in map(part_to_anthropic, raw) if b is not None]
     else:
         content = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
     block: dict[str, Any] = {
@@ -189,7 +132,7 @@ def _tool_message_to_result(message: Message) -> dict[str, Any]:
         "tool_use_id": anthropic_tool_id(message.get("tool_call_id")),
         "content": content,
     }
-    if looks_like_tool_error(_joined_text(raw)):
+    if looks_like_tool_error(joined_text(raw)):
         block["is_error"] = True
     return block
 
@@ -205,7 +148,7 @@ def _system_pieces(system: object) -> list[str | dict[str, Any]]:
     if isinstance(system, str):
         return [system] if system else []
     if isinstance(system, list):
-        return [b for b in map(_part_to_anthropic, system) if b is not None]
+        return [b for b in map(part_to_anthropic, system) if b is not None]
     return []
 
 
@@ -231,9 +174,9 @@ def messages_to_anthropic(
             else:
                 out.append({"role": "user", "content": [result]})
         elif role == "user":
-            content = _content_to_anthropic(message.get("content"))
+            content = content_to_anthropic(message.get("content"))
             if last is not None and _carries_tool_results(last):
-                last["content"].extend(_as_blocks(content))
+                last["content"].extend(as_blocks(content))
             else:
                 out.append({"role": "user", "content": content})
         else:
@@ -248,41 +191,6 @@ def messages_to_anthropic(
 
 
 # To OpenAI ------------------------------------------------------------------------------------
-
-
-def _image_to_openai(block: Mapping[str, Any]) -> dict[str, Any] | None:
-    source = block.get("source")
-    if not isinstance(source, Mapping):
-        return None
-    if source.get("type") == "base64":
-        url = f"data:{source.get('media_type')};base64,{source.get('data')}"
-    elif source.get("type") == "url" and isinstance(source.get("url"), str):
-        url = source["url"]
-    else:
-        return None  # Files API references exist only at Anthropic
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
-def _part_to_openai(part: object) -> dict[str, Any] | None:
-    if isinstance(part, str):
-        return {"type": "text", "text": part}
-    if not isinstance(part, Mapping):
-        return None
-    kind = part.get("type")
-    if kind == "text":
-        return {k: v for k, v in part.items() if k not in _ANTHROPIC_TEXT_KEYS}
-    if kind == "image":
-        return _image_to_openai(part)
-    if kind in _ANTHROPIC_ONLY_BLOCKS:
-        return None
-    cleaned: dict[str, Any] = strip_cache_control(part)
-    return cleaned
-
-
-def _content_to_openai(content: object) -> object:
-    if isinstance(content, list):
-        return [p for p in map(_part_to_openai, content) if p is not None]
-    return content
 
 
 def _input_to_arguments(value: object) -> str:
@@ -306,10 +214,10 @@ def _assistant_to_openai(message: Message) -> dict[str, Any]:
     calls = [_tool_call_to_openai(c) for c in message.get("tool_calls") or ()]
     content = message.get("content")
     anthropic_shaped = isinstance(content, list) and any(
-        isinstance(b, Mapping) and b.get("type") in _ANTHROPIC_ONLY_BLOCKS for b in content
+        isinstance(b, Mapping) and b.get("type") in ANTHROPIC_ONLY_BLOCKS for b in content
     )
     if not anthropic_shaped:
-        out["content"] = _content_to_openai(content)
+        out["content"] = content_to_openai(content)
     else:
         assert isinstance(content, list)
         parts: list[dict[str, Any]] = []
@@ -319,7 +227,7 @@ def _assistant_to_openai(message: Message) -> dict[str, Any]:
                 calls.append(
                     {"id": openai_tool_id(block.get("id")), "type": "function", "function": fn}
                 )
-            elif (part := _part_to_openai(block)) is not None:
+            elif (part := part_to_openai(block)) is not None:
                 parts.append(part)
         if len(parts) == 1 and set(parts[0]) == {"type", "text"}:
             out["content"] = parts[0]["text"]
@@ -344,9 +252,9 @@ def _tool_result_to_openai(
             kind = item.get("type") if isinstance(item, Mapping) else None
             if kind == "text":
                 parts.append({"type": "text", "text": item.get("text") or ""})
-            elif kind == "image" and (image := _image_to_openai(item)) is not None:
+            elif kind == "image" and (image := image_to_openai(item)) is not None:
                 images.append(image)
-        if error and not looks_like_tool_error(_joined_text(parts)):
+        if error and not looks_like_tool_error(joined_text(parts)):
             if parts:
                 parts[0] = {"type": "text", "text": ERROR_PREFIX + parts[0]["text"]}
             else:
@@ -372,7 +280,7 @@ def _user_to_openai(message: Message) -> list[dict[str, Any]]:
     )
     if not has_results:
         out = {k: strip_cache_control(v) for k, v in message.items() if k != "content"}
-        out["content"] = _content_to_openai(content)
+        out["content"] = content_to_openai(content)
         return [out]
     assert isinstance(content, list)
     messages: list[dict[str, Any]] = []
@@ -382,7 +290,7 @@ def _user_to_openai(message: Message) -> list[dict[str, Any]]:
             tool_message, images = _tool_result_to_openai(block)
             messages.append(tool_message)
             rest.extend(images)
-        elif (part := _part_to_openai(block)) is not None:
+        elif (part := part_to_openai(block)) is not None:
             rest.append(part)
     if len(rest) == 1 and set(rest[0]) == {"type", "text"}:
         messages.append({"role": "user", "content": rest[0]["text"]})
@@ -393,7 +301,7 @@ def _user_to_openai(message: Message) -> list[dict[str, Any]]:
 
 def _tool_message_to_openai(message: Message) -> dict[str, Any]:
     out: dict[str, Any] = strip_cache_control(message)
-    out["content"] = _content_to_openai(message.get("content"))
+    out["content"] = content_to_openai(message.get("content"))
     out["tool_call_id"] = openai_tool_id(message.get("tool_call_id"))
     return out
 
@@ -410,7 +318,7 @@ def messages_to_openai(
     if isinstance(system, str) and system:
         out.append({"role": "system", "content": system})
     elif isinstance(system, list) and system:
-        out.append({"role": "system", "content": _content_to_openai(system)})
+        out.append({"role": "system", "content": content_to_openai(system)})
     for index, message in enumerate(messages):
         role = _role(message, index)
         if role == "assistant":
@@ -421,6 +329,6 @@ def messages_to_openai(
             out.append(_tool_message_to_openai(message))
         else:
             system_message: dict[str, Any] = strip_cache_control(message)
-            system_message["content"] = _content_to_openai(message.get("content"))
+            system_message["content"] = content_to_openai(message.get("content"))
             out.append(system_message)
     return out

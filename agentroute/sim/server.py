@@ -9,7 +9,7 @@ stream. Closing the :func:`run_simulator` context cancels the listener and every
 task: nothing outlives it.
 
 Requests are routed by path to named instances (each an
-:class:`~agentroute.sim.faults.Instance`, which decides the fault or the answer):
+:class:`~agentroute.sim.instance.Instance`, which decides the fault or the answer):
 ``/<name>/v1/chat/completions`` (``kind: openai``; SDK ``base_url`` ``http://HOST:PORT/<name>/v1``)
 and ``/<name>/v1/messages`` (``kind: anthropic``; SDK
 ``base_url`` ``http://HOST:PORT/<name>``). ``GET /`` lists the instances.
@@ -45,7 +45,8 @@ from anyio.abc import SocketAttribute
 
 from agentroute.sim import wire_anthropic, wire_openai
 from agentroute.sim.config import SimConfig
-from agentroute.sim.faults import Answer, Drop, Hold, Instance, InstanceStats, RequestRecord
+from agentroute.sim.faults import Answer, Drop, Hold, InstanceStats, RequestRecord
+from agentroute.sim.instance import Instance
 
 __all__ = ["Simulator", "run_simulator"]
 
