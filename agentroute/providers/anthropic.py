@@ -27,21 +27,18 @@ combined) comes on the last chunk.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
-from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta, Usage
-from agentroute.errors import ConfigurationError, ProviderConnectionError, ProviderError
+from agentroute.errors import ConfigurationError
 from agentroute.providers.convert import (
     messages_to_anthropic,
     tool_choice_to_anthropic,
     tools_to_anthropic,
 )
-from agentroute.providers.transport import Endpoint, SSEEvent, as_secret, resolve_headers
+from agentroute.providers.http_provider import HTTPProvider
+from agentroute.providers.transport import Endpoint, SSEEvent
 from agentroute.providers.usage import usage_from_response
 
 __all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "AnthropicProvider"]
@@ -95,7 +92,7 @@ def _finish_reason(value: object) -> str | None:
     return _FINISH.get(value, value) if isinstance(value, str) else None
 
 
-class AnthropicProvider:
+class AnthropicProvider(HTTPProvider):
     """A :class:`~agentroute.Provider` for one Anthropic account (or a compatible server).
 
     Args:
@@ -114,36 +111,19 @@ class AnthropicProvider:
     ProviderUnavailable for an unreadable answer; ConfigurationError for an unset ``env:`` secret.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        base_url: str | None,
-        api_key: Secret | str | None,
-        client: httpx.AsyncClient | None = None,
-        headers: Mapping[str, Secret | str] | None = None,
-        default_max_tokens: int = 4096,
-    ) -> None:
-        self.name = name
-        root = (base_url or ANTHROPIC_BASE_URL).rstrip("/")
-        path = "/messages" if root.endswith("/v1") else "/v1/messages"
-        self._endpoint = Endpoint(provider=name, url=root + path, client=client)
-        self._api_key = as_secret(api_key)
-        self._headers = dict(headers or {})
-        self.default_max_tokens = default_max_tokens
+    default_base_url = ANTHROPIC_BASE_URL
 
-    @property
-    def url(self) -> str:
-        return self._endpoint.url
+    def endpoint_url(self, root: str) -> str:
+        return root + ("/messages" if root.endswith("/v1") else "/v1/messages")
 
-    def request_headers(self) -> dict[str, str]:
-        """The headers of one request, secrets resolved now."""
-        where = f"provider {self.name!r}"
+    def auth_headers(self, key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": ANTHROPIC_VERSION}
-        if self._api_key is not None:
-            headers["x-api-key"] = self._api_key.resolve(where)
-        headers.update(resolve_headers(self._headers, where))
+        if key is not None:
+            headers["x-api-key"] = key
         return headers
+
+    def stream_parser(self) -> _StreamState:
+        return _StreamState(self._endpoint)
 
     def build_request(self, call: ModelCall, *, stream: bool = False) -> dict[str, Any]:
         """The JSON body for ``call`` (see the module docstring for the mapping)."""
@@ -220,47 +200,6 @@ class AnthropicProvider:
             usage=self._usage(data),
             response_model=model if isinstance(model, str) else None,
         )
-
-    def _usage(self, data: object) -> Usage:
-        try:
-            return usage_from_response(data) or Usage()
-        except ValueError as exc:
-            raise self._endpoint.bad_answer(f"a readable usage report ({exc})", "") from None
-
-    async def send(self, call: ModelCall, /) -> ModelResult:
-        """Send ``call`` and return the normalized answer (see the class for what is raised)."""
-        body = self.build_request(call)
-        data = await self._endpoint.post_json(body, self.request_headers())
-        return self.parse_response(data)
-
-    async def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
-        """Stream ``call``'s answer: text and tool-call pieces, the finish reason, then usage.
-
-        Errors before the first chunk are those of :meth:`send`; an ``error`` event (e.g.
-        ``overloaded_error``) or a dropped connection midway raises its classified
-        ProviderError; a stream that ends before ``message_stop`` raises ProviderConnectionError.
-        Read it to the end or close it (``contextlib.aclosing``): on trio, a stream abandoned
-        midway leaves httpx's own generators to the garbage collector, which warns.
-        """
-        body = self.build_request(call, stream=True)
-        state = _StreamState(self._endpoint)
-        try:
-            chunks = self._endpoint.chunks(body, self.request_headers(), state.feed)
-            async with aclosing(chunks) as stream:
-                async for chunk in stream:
-                    yield chunk
-            if not state.done:
-                raise ProviderConnectionError("the stream ended before the answer was complete")
-        except ProviderError as err:
-            if call.target is not None:
-                err.located(
-                    provider=self.name, model=call.target.model, deployment=call.target.deployment
-                )
-            raise
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider created it."""
-        await self._endpoint.aclose()
 
 
 class _StreamState:

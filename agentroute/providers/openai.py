@@ -19,18 +19,14 @@ Streaming asks for ``stream_options: {"include_usage": true}`` so the last chunk
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
-from agentroute._secrets import Secret
-from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta, Usage
-from agentroute.errors import ConfigurationError, ProviderConnectionError, ProviderError
+from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta
+from agentroute.errors import ConfigurationError
 from agentroute.providers.convert import messages_to_openai, tool_choice_to_openai, tools_to_openai
-from agentroute.providers.transport import Endpoint, SSEEvent, as_secret, resolve_headers
-from agentroute.providers.usage import usage_from_response
+from agentroute.providers.http_provider import HTTPProvider
+from agentroute.providers.transport import SSEEvent
 
 __all__ = ["OPENAI_BASE_URL", "OpenAIProvider"]
 
@@ -70,7 +66,7 @@ def _arguments_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value or {})
 
 
-class OpenAIProvider:
+class OpenAIProvider(HTTPProvider):
     """A :class:`~agentroute.Provider` for one OpenAI-compatible account.
 
     Args:
@@ -90,35 +86,16 @@ class OpenAIProvider:
     unreadable answer; ConfigurationError for an unset ``env:`` secret.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        base_url: str | None,
-        api_key: Secret | str | None,
-        client: httpx.AsyncClient | None = None,
-        headers: Mapping[str, Secret | str] | None = None,
-        default_max_tokens: int = 4096,
-    ) -> None:
-        self.name = name
-        root = (base_url or OPENAI_BASE_URL).rstrip("/")
-        self._endpoint = Endpoint(provider=name, url=f"{root}/chat/completions", client=client)
-        self._api_key = as_secret(api_key)
-        self._headers = dict(headers or {})
-        self.default_max_tokens = default_max_tokens
+    default_base_url = OPENAI_BASE_URL
 
-    @property
-    def url(self) -> str:
-        return self._endpoint.url
+    def endpoint_url(self, root: str) -> str:
+        return f"{root}/chat/completions"
 
-    def request_headers(self) -> dict[str, str]:
-        """The headers of one request, secrets resolved now."""
-        where = f"provider {self.name!r}"
-        headers: dict[str, str] = {}
-        if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.resolve(where)}"
-        headers.update(resolve_headers(self._headers, where))
-        return headers
+    def auth_headers(self, key: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"} if key is not None else {}
+
+    def stream_parser(self) -> _StreamState:
+        return _StreamState(self)
 
     def build_request(self, call: ModelCall, *, stream: bool = False) -> dict[str, Any]:
         """The JSON body for ``call`` (see the module docstring for the mapping)."""
@@ -189,47 +166,6 @@ class OpenAIProvider:
             usage=self._usage(data),
             response_model=model if isinstance(model, str) else None,
         )
-
-    def _usage(self, data: object) -> Usage:
-        try:
-            return usage_from_response(data) or Usage()
-        except ValueError as exc:
-            raise self._endpoint.bad_answer(f"a readable usage report ({exc})", "") from None
-
-    async def send(self, call: ModelCall, /) -> ModelResult:
-        """Send ``call`` and return the normalized answer (see the class for what is raised)."""
-        body = self.build_request(call)
-        data = await self._endpoint.post_json(body, self.request_headers())
-        return self.parse_response(data)
-
-    async def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
-        """Stream ``call``'s answer: text and tool-call pieces, the finish reason, then usage.
-
-        Errors before the first chunk are those of :meth:`send`; an error chunk or a dropped
-        connection midway raises its classified ProviderError; a stream that ends before a finish
-        reason or ``[DONE]`` raises ProviderConnectionError. Read it to the end or close it
-        (``contextlib.aclosing``): on trio, a stream abandoned midway leaves httpx's own
-        generators to the garbage collector, which warns.
-        """
-        body = self.build_request(call, stream=True)
-        state = _StreamState(self)
-        try:
-            chunks = self._endpoint.chunks(body, self.request_headers(), state.feed)
-            async with aclosing(chunks) as stream:
-                async for chunk in stream:
-                    yield chunk
-            if not state.done:
-                raise ProviderConnectionError("the stream ended before the answer was complete")
-        except ProviderError as err:
-            if call.target is not None:
-                err.located(
-                    provider=self.name, model=call.target.model, deployment=call.target.deployment
-                )
-            raise
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider created it."""
-        await self._endpoint.aclose()
 
 
 class _StreamState:
