@@ -52,7 +52,7 @@ async def test_escalate_moves_the_next_call_one_tier_up() -> None:
     assert r2.decision is not None and r2.decision.tier == "medium"
     assert r2.decision.cause == Cause.ESCALATION_REQUEST
     assert r2.decision.reason == "user clicked 'this did not help'"
-    assert r3.decision is not None and r3.decision.tier == "medium"  # held: stepping down waits for calm steps
+    assert r3.decision is not None and r3.decision.tier == "medium"  # held: calm steps first
     assert r4.decision is not None and r4.decision.tier == "complex"
     assert r5.decision is not None and r5.decision.tier == "complex"
     assert r2.target is not None and r2.target.model == "mid"
