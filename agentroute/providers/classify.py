@@ -14,8 +14,9 @@ never imported (they are optional, and an ``isinstance`` against one would miss 
   while Anthropic only says so in the message ("prompt is too long: 210000 tokens > 200000
   maximum"), hence the phrase lists below.
 * No status: class names along the MRO (``TimeoutException``, ``APITimeoutError``,
-  ``ConnectError``, ``APIConnectionError``, …) and builtin ``TimeoutError``/``ConnectionError``;
-  timeouts first, as the SDKs' ``APITimeoutError`` subclasses ``APIConnectionError``.
+  ``ConnectError``, ``APIConnectionError``, aiohttp's ``ClientConnectionError``, …) and builtin
+  ``TimeoutError``/``ConnectionError``; timeouts first, as the SDKs' ``APITimeoutError``
+  subclasses ``APIConnectionError`` (and aiohttp's ``ServerTimeoutError`` its connection error).
 
 Anything else (``TypeError``, ``KeyError``, …) is a programming error: :func:`classify_exception`
 returns ``None`` and the caller re-raises it as is. Errors are built fresh, without
@@ -95,7 +96,15 @@ _SPECIAL_STATUSES: dict[type[ProviderError], tuple[int, ...]] = {
 }
 _TIMEOUT_NAMES = frozenset({"TimeoutException", "APITimeoutError"})
 _CONNECTION_NAMES = frozenset(
-    {"TransportError", "NetworkError", "ConnectError", "RemoteProtocolError", "APIConnectionError"}
+    {
+        "TransportError",
+        "NetworkError",
+        "ConnectError",
+        "RemoteProtocolError",
+        "APIConnectionError",
+        "ClientConnectionError",  # aiohttp: refused, reset, server disconnected
+        "ClientPayloadError",  # aiohttp: the body was cut short
+    }
 )
 # httpx TransportErrors that are a developer's mistake, not a failing connection.
 _NOT_CONNECTION_NAMES = frozenset({"UnsupportedProtocol", "LocalProtocolError"})

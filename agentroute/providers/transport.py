@@ -16,19 +16,24 @@ The providers (:mod:`~agentroute.providers.openai`, :mod:`~agentroute.providers.
   multi-line data, a blank line ends an event).
 
 **Transport choice.** Providers accept any ``httpx.AsyncClient``, so ``httpx.MockTransport`` (tests)
-and faster transports plug in without touching agentroute. httpx's own pool is correct on asyncio
-and trio but costs CPU per request and degrades under high concurrency, above all when its
-keep-alive pool is smaller than the number of requests in flight (its default keeps 20 of 100
-connections alive, so each burst re-opens connections). :func:`default_client` therefore keeps as
-many connections alive as it may open, for 60 s. Where throughput at high concurrency matters more
-than trio support, inject an aiohttp-backed client from the ``httpx-aiohttp`` package (asyncio
-only; not a dependency of agentroute)::
+and other transports plug in without touching agentroute; a client you inject stays yours to
+close. :func:`default_client` — the one place the default client is built — puts an
+:class:`~agentroute.providers.auto_transport.AutoTransport` under it: aiohttp's connection pool
+(through the ``httpx-aiohttp`` package, a dependency of agentroute) on asyncio, httpx's own pool
+on trio (split into shards, see that module). httpx's pool is correct on both but its cost per
+request grows with the number of requests in flight: on a 2-core machine against a loopback
+server, httpx with 256 connections served ~750 calls/s at concurrency 50 and ~500 at 200 where
+aiohttp served ~10,000 and ~6,200, and the whole routed path went from ~670 and ~480 calls/s with
+one httpx pool to ~2,700 and ~2,100 with this transport
+(``benchmarks/results/http_throughput.md``). Either pool keeps up to 256 connections open and
+all of them alive for 60 s between calls. To give a client of your own the same pools, pass
+``transport=AutoTransport(limits=...)``; httpx-aiohttp's ``HttpxAiohttpClient`` works too, but
+reports a refused or dropped connection as a ``ConnectTimeout`` (hence ProviderTimeout).
 
-    from httpx_aiohttp import HttpxAiohttpClient
-    provider = OpenAIProvider(name="oa", base_url=None, api_key=key, client=HttpxAiohttpClient())
-
-(``httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport())`` works too, but then the client's
-timeout settings are not applied by the transport.) A client you inject stays yours to close.
+**Cost per call.** The request is built once per call with a pre-parsed URL and the JSON already
+encoded (``client.build_request`` + ``client.send``, so the client's own headers, cookies and
+timeouts still apply): ``client.post(url_string, json=...)`` costs about twice as much in httpx
+itself, which matters next to aiohttp's ~100 µs per call.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from agentroute._frozen import value_object
 from agentroute._secrets import Secret, redact
 from agentroute._types import StreamChunk
 from agentroute.errors import ProviderError, ProviderUnavailable
+from agentroute.providers.auto_transport import AutoTransport
 from agentroute.providers.classify import classify_exception, error_from_status
 
 __all__ = [
@@ -70,6 +76,10 @@ def default_client(
 ) -> httpx.AsyncClient:
     """A new ``httpx.AsyncClient`` tuned for many concurrent model calls.
 
+    Its transport is an :class:`~agentroute.providers.auto_transport.AutoTransport`: aiohttp's
+    pool on asyncio (when ``httpx-aiohttp`` is installed, as it is with agentroute), httpx's own
+    on trio. Use it on one event loop, and ``await client.aclose()`` when done.
+
     Args:
         timeout: read/write/pool timeout in seconds; ``None`` means :data:`DEFAULT_TIMEOUT_S`.
             Connecting never waits longer than :data:`CONNECT_TIMEOUT_S` (or ``timeout`` if
@@ -78,13 +88,15 @@ def default_client(
             so a steady load never pays for new TCP/TLS handshakes.
     """
     total = DEFAULT_TIMEOUT_S if timeout is None else timeout
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
     return httpx.AsyncClient(
         timeout=httpx.Timeout(total, connect=min(CONNECT_TIMEOUT_S, total)),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=KEEPALIVE_EXPIRY_S,
-        ),
+        limits=limits,
+        transport=AutoTransport(limits=limits),
     )
 
 
@@ -154,6 +166,7 @@ class Endpoint:
     def __init__(self, *, provider: str, url: str, client: httpx.AsyncClient | None) -> None:
         self.provider = provider
         self.url = url
+        self._url = httpx.URL(url)  # parsed once, not at every call
         self._owns_client = client is None
         self.client = client if client is not None else default_client()
 
@@ -178,6 +191,15 @@ class Endpoint:
         err.provider = self.provider
         return err
 
+    def _request(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> httpx.Request:
+        """The POST of ``body`` as JSON (encoded as ``httpx``'s ``json=`` does)."""
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        if not any(name.lower() == "content-type" for name in headers):
+            headers = {"Content-Type": "application/json", **headers}
+        return self.client.build_request(
+            "POST", self._url, content=content.encode(), headers=headers
+        )
+
     def _translate(self, exc: httpx.RequestError) -> ProviderError | None:
         err = classify_exception(exc)
         return None if err is None else _scrubbed(err, self.provider)
@@ -185,7 +207,7 @@ class Endpoint:
     async def post_json(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> object:
         """POST ``body`` as JSON; the parsed JSON answer, or the classified error raised."""
         try:
-            response = await self.client.post(self.url, json=body, headers=headers)
+            response = await self.client.send(self._request(body, headers))
         except httpx.RequestError as exc:
             if (err := self._translate(exc)) is None:
                 raise
@@ -206,7 +228,8 @@ class Endpoint:
         or times out midway raises ProviderConnectionError / ProviderTimeout.
         """
         try:
-            async with self.client.stream("POST", self.url, json=body, headers=headers) as response:
+            response = await self.client.send(self._request(body, headers), stream=True)
+            try:
                 if response.status_code >= 400:
                     raise self.status_error(response, await response.aread())
                 # aiter_lines() is an async generator (typed as an iterator): close it promptly.
@@ -217,6 +240,8 @@ class Endpoint:
                 ):
                     async for event in events:
                         yield event
+            finally:
+                await response.aclose()
         except httpx.RequestError as exc:
             if (err := self._translate(exc)) is None:
                 raise
