@@ -241,7 +241,10 @@ class RedisStateConfig(_Strict):
 
 class TelemetryConfig(_Strict):
     capture_content: bool = False
-    log_events: bool = True
+    log_events: bool | None = None
+    """structlog events: ``None`` (auto) emits them once the application has configured
+    structlog, so an unconfigured app gets no output from the library; ``true``/``false``
+    force them on or off."""
 
 
 class RouterConfig(_Strict):

@@ -53,7 +53,7 @@ policy:
   dwell_steps: 2
   expected_steps: 20
 budget: {max_cost_usd: 1.0, max_steps: 30}
-telemetry: {log_events: true}
+telemetry: {log_events: null}  # emitted when the app (here: the CLI) configured structlog
 """
 
 SKILLS = {"small-v1": 0, "mid-v1": 1, "large-v1": 2}

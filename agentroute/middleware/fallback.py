@@ -22,7 +22,7 @@ from agentroute.errors import (
     ConfigurationError,
     ProviderError,
 )
-from agentroute.telemetry.logs import log_attempt
+from agentroute.telemetry.logs import log_attempt, should_log
 
 Action = Literal["next", "stop"]
 
@@ -44,7 +44,7 @@ class FallbackMiddleware:
     """One attempt per candidate target until one succeeds or the table says stop."""
 
     def __init__(
-        self, clock: Callable[[], float] = time.perf_counter, *, log_events: bool = True
+        self, clock: Callable[[], float] = time.perf_counter, *, log_events: bool | None = None
     ) -> None:
         self._clock = clock
         self._log = log_events
@@ -104,5 +104,5 @@ class FallbackMiddleware:
         if attempt.usage is not None:
             state.cost_usd += attempt.cost_usd
             state.usage = state.usage + attempt.usage
-        if self._log:
+        if should_log(self._log):
             log_attempt(state, state.step, attempt)

@@ -17,7 +17,7 @@ from agentroute.policy.content import ContentRules
 from agentroute.policy.score import ScorePolicy, calm_after
 from agentroute.policy.signals import SignalExtractor
 from agentroute.policy.tokens import message_text
-from agentroute.telemetry.logs import log_decision
+from agentroute.telemetry.logs import log_decision, should_log
 
 
 class RoutingMiddleware:
@@ -30,7 +30,7 @@ class RoutingMiddleware:
         extractor: SignalExtractor,
         *,
         content: ContentRules | HybridClassifier | None = None,
-        log_events: bool = True,
+        log_events: bool | None = None,
     ) -> None:
         self._policy = policy
         self._scored = policy if isinstance(policy, ScorePolicy) else None
@@ -84,7 +84,7 @@ class RoutingMiddleware:
         if self._scored is not None:
             state.calm_steps = calm_after(self._scored, decision, state.calm_steps)
         state.record(decision)
-        if self._log:
+        if should_log(self._log):
             log_decision(state, decision)
         targets = self._catalog.targets(decision.tier, decision.candidates)
         return await call_next(call.with_route(decision, targets))

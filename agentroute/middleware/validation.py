@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from agentroute._catalog import Catalog
 from agentroute._types import CallNext, Cause, Decision, ModelCall, ModelResult
-from agentroute.telemetry.logs import log_decision
+from agentroute.telemetry.logs import log_decision, should_log
 
 Validator = Callable[[ModelResult, ModelCall], Awaitable[bool | str]]
 
@@ -24,7 +24,12 @@ class ValidationMiddleware:
     """Check each result; re-run a rejected step one tier up, a bounded number of times."""
 
     def __init__(
-        self, validator: Validator, catalog: Catalog, *, max_retries: int, log_events: bool = True
+        self,
+        validator: Validator,
+        catalog: Catalog,
+        *,
+        max_retries: int,
+        log_events: bool | None = None,
     ) -> None:
         self._validator = validator
         self._catalog = catalog
@@ -46,7 +51,7 @@ class ValidationMiddleware:
                 return result
             retries += 1
             state.record(up)
-            if self._log:
+            if should_log(self._log):
                 log_decision(state, up)
             call = call.with_route(up, self._catalog.targets(up.tier, up.candidates))
             result = await call_next(call)

@@ -1,9 +1,12 @@
 """structlog events of the router (``route.decision``, ``route.attempt``).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
-sent structlog's output (with structlog's own defaults, to stdout). Switch them off with
-``telemetry: {log_events: false}``. Events carry names, numbers and reasons, never message
-content or secrets.
+sent structlog's output. An unconfigured structlog would print every event to stdout, which no
+library should do to an application that never asked, so by default (``telemetry:
+{log_events: null}``) events are emitted only once the application has configured structlog
+(``structlog.is_configured()``; ``structlog.testing.capture_logs`` counts); ``true``/``false``
+force them on or off. Events carry names, numbers and reasons, never message content or
+secrets.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from agentroute._types import Attempt, Decision
 from agentroute.session import SessionState
 
 logger = structlog.get_logger("agentroute")
+
+
+def should_log(mode: bool | None) -> bool:
+    """Whether to emit now: forced by ``mode``, else only when structlog is configured."""
+    return structlog.is_configured() if mode is None else mode
 
 
 def log_decision(state: SessionState, decision: Decision) -> None:
