@@ -135,10 +135,10 @@ def main() -> None:
         "",
         f"From {first[0]} to {last[0]} messages ({last[0] / first[0]:.0f}× longer) the last "
         f"step's decision costs {growth_inc:.1f}× as much incrementally and {growth_full:.1f}× "
-        "with a full rescan. Within a session the router keeps the scan state (message count, "
-        "identity of the first and last message read, running token and error counts, bounded "
-        "windows of recent tool turns), so each step reads only the new messages; a rewritten "
-        "history falls back to one full rescan.",
+        "with a full rescan. Within a session the router keeps the scan state (the identities "
+        "of the messages read, 8 bytes each, compared in one C-level pass; running token and "
+        "error counts; bounded windows of recent tool turns), so each step reads only the new "
+        "messages; a trimmed history or a replaced message falls back to one full rescan.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
