@@ -189,7 +189,7 @@ def derive_session_key(messages: Sequence[Message], system: Any = None) -> str:
     first_user: Message | None = None
     items: Sequence[object] = messages  # the caller's data: not trusted to be all mappings yet
     for m in items:
-        if not isinstance(m, Mapping):
+        if type(m) is not dict and not isinstance(m, Mapping):
             continue  # not a message: the routing step reports it with its index
         role = m.get("role")
         if first_system is None and role in ("system", "developer"):

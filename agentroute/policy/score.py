@@ -115,11 +115,11 @@ class ScorePolicy:
 
     def contributions(self, signals: Signals) -> tuple[tuple[str, float], ...]:
         """Each weighted signal's ``weight × value`` (booleans count 1), zeros left out."""
-        return tuple(
-            (name, weight * float(value))
-            for (name, weight), value in zip(self._weights, self._values(signals), strict=True)
-            if value
-        )
+        out = []
+        for (name, weight), value in zip(self._weights, self._values(signals), strict=True):
+            if value:
+                out.append((name, weight * float(value)))
+        return tuple(out)
 
     def tier_for_score(self, score: float) -> int:
         """The highest tier whose threshold ``score`` reaches (0 when none does)."""
