@@ -235,3 +235,14 @@ def test_anthropic_messages_in_the_scenario_shape() -> None:
         {"role": "tool", "tool_call_id": "toolu_1", "content": "Error: no such id"},
         {"role": "user", "content": "hurry"},
     ]
+
+
+def test_an_instance_named_like_a_scenario_kind_keeps_its_name_in_errors() -> None:
+    from agentroute.errors import ConfigurationError
+    from agentroute.sim.config import SimConfig
+
+    with pytest.raises(ConfigurationError) as info:
+        SimConfig.from_mapping(
+            {"instances": {"echo": {"kind": "openai", "scenario": {"kind": "echo", "bad": 1}}}}
+        )
+    assert "instances.echo.scenario.bad: unknown field" in str(info.value)

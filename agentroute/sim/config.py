@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agentroute.config import format_validation_error
 from agentroute.errors import ConfigurationError
 
 __all__ = [
@@ -63,6 +64,8 @@ FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
 NonNeg = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
+_UNIONS = {"scenario": ("airline", "scripted", "echo")}
+"""Discriminated unions: field → kinds (taken out of error paths, see config.py)."""
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -262,22 +265,7 @@ class SimConfig(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigurationError(_format(exc, source)) from None
-
-
-def _format(exc: ValidationError, source: str) -> str:
-    lines: list[str] = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"] if p not in _UNION_TAGS)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling)"
-        lines.append(f"{loc}: {msg}" if loc else msg)
-    head = f"invalid {source}: {len(lines)} problem{'s' if len(lines) != 1 else ''}"
-    return "\n  ".join([head, *lines])
-
-
-_UNION_TAGS = frozenset({"airline", "scripted", "echo", "[key]"})
+            raise ConfigurationError(format_validation_error(exc, source, unions=_UNIONS)) from None
 
 
 def read_sim_file(path: str | Path) -> dict[str, Any]:
