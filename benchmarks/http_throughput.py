@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _report import publish
+
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".venv-litellm"
 LITELLM_SPEC = "litellm"
@@ -678,11 +680,7 @@ def main() -> None:
     command = "python " + " ".join(["benchmarks/http_throughput.py", *sys.argv[1:]])
     text = report(runs, command, plan)
     print()
-    print(text)
-    if not args.quick:
-        out = HERE / "results" / "http_throughput.md"
-        out.write_text(text, encoding="utf-8")
-        print(f"written: {out}")
+    publish("http_throughput", text, write=not args.quick)
 
 
 if __name__ == "__main__":

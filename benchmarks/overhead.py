@@ -28,11 +28,11 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
 import structlog
+from _report import publish
 
 from agentroute import ModelCall, Router, Target
 from agentroute.testing import ScriptedProvider, openai_response, text_result
@@ -192,11 +192,7 @@ def main() -> None:
     results = {backend: anyio.run(run, rounds, per_batch, backend=backend) for backend in backends}
     command = "python " + " ".join(["benchmarks/overhead.py", *sys.argv[1:]])
     text = report(results, command)
-    print(text)
-    if not args.quick:
-        out = Path(__file__).parent / "results" / "overhead.md"
-        out.write_text(text, encoding="utf-8")
-        print(f"written: {out}")
+    publish("overhead", text, write=not args.quick)
 
 
 if __name__ == "__main__":

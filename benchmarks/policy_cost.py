@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _report import publish
+
 from agentroute import RouterConfig
 from agentroute.policy.score import ScorePolicy, calm_after
 from agentroute.policy.signals import ScanState, SignalExtractor
@@ -141,11 +143,7 @@ def main() -> None:
         "messages; a trimmed history or a replaced message falls back to one full rescan.",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.quick:
-        out = Path(__file__).parent / "results" / "policy_cost.md"
-        out.write_text(text, encoding="utf-8")
-        print(f"written: {out}")
+    publish("policy_cost", text, write=not args.quick)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _report import publish
+
 from agentroute.policy.tokens import (
     MESSAGE_OVERHEAD,
     CharsPerTokenCounter,
@@ -103,11 +105,7 @@ def main() -> None:
         "context-window rule keeps `policy.context_margin` (5%) of each window free.",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.quick:
-        out = Path(__file__).parent / "results" / "token_estimate.md"
-        out.write_text(text, encoding="utf-8")
-        print(f"written: {out}")
+    publish("token_estimate", text, write=not args.quick)
 
 
 if __name__ == "__main__":
