@@ -79,9 +79,6 @@ class Catalog:
                 f"unknown tier {tier!r} (tiers: {', '.join(self.tiers)})"
             ) from None
 
-    def models(self, tier: str) -> tuple[str, ...]:
-        return tuple(self.config.tiers[tier])
-
     def targets(self, tier: str, models: Sequence[str] | None = None) -> tuple[Target, ...]:
         """Every deployment of ``models`` (default: the tier's models), in preference order."""
         names = self.config.tiers[tier] if models is None else models

@@ -97,11 +97,6 @@ class Secret:
         )
 
 
-def resolve_value(value: Any, where: str) -> Any:
-    """Resolve a config value that may be a Secret; other values pass through."""
-    return value.resolve(where) if isinstance(value, Secret) else value
-
-
 def redact(text: str) -> str:
     """Replace every secret value resolved so far in this process with a mask."""
     for value in _seen_values:

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from agentroute._types import Decision, Signals
-from agentroute.policy.static import StaticPolicy
 from agentroute.session import SessionState
 
 Policy: TypeAlias = Callable[[Signals, SessionState], Decision]
 
-__all__ = ["Policy", "StaticPolicy"]
+__all__ = ["Policy"]
