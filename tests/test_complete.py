@@ -184,3 +184,17 @@ async def test_custom_policy_with_unknown_tier_is_rejected() -> None:
     router = make_router(providers={"alpha": ScriptedProvider()}, policy=nowhere)
     with pytest.raises(ConfigurationError, match="unknown tier 'mars'"):
         await router.complete(CONVERSATION)
+
+
+async def test_a_top_level_system_prompt_counts_toward_the_context() -> None:
+    router = make_router(providers={"alpha": ScriptedProvider(default="ok")})
+    system = "You are a careful airline agent. " * 200
+    plain = await router.complete([{"role": "user", "content": "a"}])
+    with_system = await router.complete([{"role": "user", "content": "b"}], system=system)
+    again = await router.complete([{"role": "user", "content": "c"}], system=system)
+    assert plain.decision is not None and plain.decision.signals is not None
+    assert with_system.decision is not None and with_system.decision.signals is not None
+    assert again.decision is not None and again.decision.signals is not None
+    extra = with_system.decision.signals.context_tokens - plain.decision.signals.context_tokens
+    assert extra > 1000  # ~6,600 characters of prose
+    assert again.decision.signals.context_tokens == with_system.decision.signals.context_tokens

@@ -16,7 +16,6 @@ from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
 from agentroute.policy.score import ScorePolicy, calm_after
 from agentroute.policy.signals import SignalExtractor
-from agentroute.policy.tokens import message_text
 from agentroute.telemetry.logs import log_decision, should_log
 
 
@@ -50,7 +49,6 @@ class RoutingMiddleware:
             raise ConfigurationError("RoutingMiddleware needs a call bound to a session")
         extractor = self._extractor
         scan = state.scan = extractor.scan(call.messages, state.scan)
-        system = call.params.get("system")
         content = 0.0
         if state.step == 1:
             if isinstance(self._content, ContentRules):
@@ -61,7 +59,7 @@ class RoutingMiddleware:
             scan,
             step=state.step,
             tools_tokens=extractor.tools_tokens(call.tools),
-            extra_tokens=extractor.count(message_text({"content": system})) if system else 0,
+            extra_tokens=extractor.system_tokens(call.params.get("system")),
             reference_window=self._reference_window,
             validation_failures=state.validation_failures,
             app_escalation=state.escalation_reason is not None,

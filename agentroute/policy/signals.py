@@ -112,7 +112,7 @@ class SignalExtractor:
             if config.escalation_keywords
             else None
         )
-        self._tools_cache: tuple[object, int] = (None, 0)
+        self._memo: dict[str, tuple[object, int]] = {}
 
     def scan(self, messages: Sequence[Message], state: ScanState | None) -> ScanState:
         """Bring ``state`` up to date with ``messages`` (a fresh state when it cannot extend)."""
@@ -188,18 +188,25 @@ class SignalExtractor:
             s.turn_errors.append(0)
         s.turn_errors[-1] += 1
 
-    def count(self, text: str) -> int:
-        return self._counter.count(text)
-
     def tools_tokens(self, tools: Sequence[Mapping[str, Any]] | None) -> int:
         """Token count of the tool schemas, remembered for the same list object."""
-        if not tools:
+        return self._memo_count("tools", tools, lambda: count_tools(self._counter, tools))
+
+    def system_tokens(self, system: object) -> int:
+        """Token count of a top-level (Anthropic-style) system prompt, remembered likewise."""
+        return self._memo_count(
+            "system", system, lambda: self._counter.count(message_text({"content": system}))
+        )
+
+    def _memo_count(self, slot: str, obj: object, compute: Callable[[], int]) -> int:
+        """Loops resend the same tools and system prompt objects: count each object once."""
+        if not obj:
             return 0
-        cached_for, count = self._tools_cache
-        if cached_for is tools:
-            return count
-        count = count_tools(self._counter, tools)
-        self._tools_cache = (tools, count)
+        hit = self._memo.get(slot)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        count = compute()
+        self._memo[slot] = (obj, count)
         return count
 
     def signals(
