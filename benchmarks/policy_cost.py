@@ -18,15 +18,13 @@ messages) per step, O(n) per session); the rescan grows linearly per step (O(n²
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _report import publish
+from _report import publish, tau_bench_main
 
 from agentroute import RouterConfig
 from agentroute.policy.score import ScorePolicy, calm_after
@@ -34,7 +32,6 @@ from agentroute.policy.signals import ScanState, SignalExtractor
 from agentroute.policy.tokens import EstimateCounter
 from agentroute.session import SessionState
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tau-bench" / "gpt-4o-airline.json"
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "agentroute.yaml"
 EMPTY: dict[str, Any] = {}
 
@@ -84,18 +81,15 @@ def decide_session(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data", type=Path, default=DATA)
-    args = parser.parse_args()
-    if not args.data.exists():
-        print(f"skipped: τ-bench data not found at {args.data}")
+    loaded = tau_bench_main(__doc__)
+    if loaded is None:
         return
+    args, all_runs = loaded
     from agentroute import load_config
 
     config: RouterConfig = load_config(CONFIG)
     policy = ScorePolicy(config)
-    runs = json.loads(args.data.read_text())
+    runs = all_runs
     lengths = (16, 64) if args.quick else (16, 32, 64, 128, 256)
     repeats = 1 if args.quick else 7
     rows = []

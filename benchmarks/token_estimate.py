@@ -12,15 +12,12 @@ the time each takes. Prints the distribution of the relative error
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from _report import publish
+from _report import publish, tau_bench_main
 
 from agentroute.policy.tokens import (
     MESSAGE_OVERHEAD,
@@ -29,8 +26,6 @@ from agentroute.policy.tokens import (
     ExactCounter,
     message_text,
 )
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tau-bench" / "gpt-4o-airline.json"
 
 
 def timed(fn: Callable[[str], int], texts: list[str]) -> tuple[list[int], float]:
@@ -45,14 +40,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data", type=Path, default=DATA)
-    args = parser.parse_args()
-    if not args.data.exists():
-        print(f"skipped: τ-bench data not found at {args.data}")
+    loaded = tau_bench_main(__doc__)
+    if loaded is None:
         return
-    runs = json.loads(args.data.read_text())[: 10 if args.quick else None]
+    args, all_runs = loaded
+    runs = all_runs[: 10 if args.quick else None]
     exact = ExactCounter()
     estimators = {
         "class estimate (default)": EstimateCounter(),
