@@ -12,8 +12,8 @@ from __future__ import annotations
 import httpx
 
 from agentroute.config import ProviderConfig
-from agentroute.providers.anthropic import ANTHROPIC_BASE_URL, AnthropicProvider
-from agentroute.providers.openai import OPENAI_BASE_URL, OpenAIProvider
+from agentroute.providers.anthropic import AnthropicProvider
+from agentroute.providers.openai import OpenAIProvider
 
 __all__ = ["build_provider"]
 
@@ -27,19 +27,11 @@ def build_provider(
     ``client`` is shared as given (and left open); without one each provider makes its own
     :func:`~agentroute.providers.transport.default_client` and closes it in ``aclose()``.
     """
-    headers = dict(config.headers)
-    if config.kind == "anthropic":
-        return AnthropicProvider(
-            name=name,
-            base_url=config.base_url or ANTHROPIC_BASE_URL,
-            api_key=config.api_key,
-            client=client,
-            headers=headers,
-        )
-    return OpenAIProvider(
+    cls = AnthropicProvider if config.kind == "anthropic" else OpenAIProvider
+    return cls(
         name=name,
-        base_url=config.base_url or OPENAI_BASE_URL,
+        base_url=config.base_url,  # None: the provider's own default_base_url
         api_key=config.api_key,
         client=client,
-        headers=headers,
+        headers=dict(config.headers),
     )
