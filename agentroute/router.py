@@ -110,14 +110,14 @@ class Router:
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
         )
         self._catalog = Catalog(self.config)
-        self._providers = dict(providers or {})
-        unknown = sorted(set(self._providers) - set(self.config.providers))
+        given = dict(providers or {})
+        unknown = sorted(set(given) - set(self.config.providers))
         if unknown:
             raise ConfigurationError(
                 f"providers: {', '.join(map(repr, unknown))} not in the config's providers "
                 f"({', '.join(self.config.providers)})"
             )
-        self._policy: Policy = policy or ScorePolicy(self.config)
+        chosen: Policy = policy or ScorePolicy(self.config)
         log_events = self.config.telemetry.log_events
         p = self.config.policy
         extractor = SignalExtractor(
@@ -132,7 +132,7 @@ class Router:
         )
         self._middleware: tuple[Middleware, ...] = (
             RoutingMiddleware(
-                self._policy,
+                chosen,
                 self._catalog,
                 extractor,
                 content=classifier or (ContentRules() if p.content_rules else None),
@@ -160,7 +160,7 @@ class Router:
         )
         config = self.config
         self._terminal = ProviderTerminal(
-            self._providers,
+            given,
             self._catalog,
             build=lambda name: build_provider(name, config.providers[name], client=http_client),
         )
