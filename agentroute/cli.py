@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentroute._config_files import load_config
+from agentroute.bench.cli import bench
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.sim.cli import sim
@@ -255,6 +256,7 @@ def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
 
 
 main.add_command(sim)
+main.add_command(bench)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
