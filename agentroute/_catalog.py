@@ -93,6 +93,27 @@ class Catalog:
             self._by_candidates[key] = found
         return found
 
+    def tier_above(self, tier: str) -> str | None:
+        """The next tier up the ladder, or ``None`` at the top."""
+        i = self._tier_index[tier] + 1
+        return self.tiers[i] if i < len(self.tiers) else None
+
+    def larger_window(self, target: Target) -> tuple[Target, ...]:
+        """The deployments of the lowest model — in ``target``'s tier or above, in ladder then
+        config order — whose context window is larger than ``target``'s (empty if none)."""
+        for tier in self.tiers[self._tier_index[target.tier] :]:
+            for model in self._tier_models[tier]:
+                if self.config.models[model].context_window > target.context_window:
+                    return self.targets(tier, (model,))
+        return ()
+
+    def model_targets(self, model: str) -> tuple[Target, ...]:
+        """The deployments of ``model`` in the lowest tier that lists it (empty if none)."""
+        for tier in self.tiers:
+            if model in self._tier_models[tier]:
+                return self.targets(tier, (model,))
+        return ()
+
     def call_kwargs(self, target: Target) -> dict[str, Any]:
         """Keyword arguments configured for ``target``'s deployment, secrets resolved now."""
         merged, secret = self._kwargs[(target.provider, target.deployment)]

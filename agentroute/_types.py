@@ -159,6 +159,11 @@ class Attempt:
     cost_usd: float = 0.0
     error: BaseException | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the attempt was cut short by the caller's cancellation."""
+        return self.outcome == "cancelled"
+
 
 @value_object
 class ToolCall:

@@ -219,11 +219,33 @@ class PolicyConfig(_Strict):
 
 
 class ResilienceConfig(_Strict):
+    """Retries, fallbacks, deadlines and cooldowns (:mod:`agentroute.middleware.recovery`).
+
+    * ``attempt_timeout_s`` bounds one attempt (for a stream: the wait for each chunk);
+      ``deadline_s`` the whole call, every retry and backoff included.
+    * ``max_retries``: retries of one deployment after a transient fault (429, 5xx, timeout,
+      dropped connection) before moving on; ``max_attempts``: attempts of one call in all.
+    * Backoff: full jitter under ``min(backoff_max_s, backoff_base_s·2ⁿ⁻¹)``; a ``Retry-After``
+      is waited as given up to ``retry_after_cap_s``, and above it the deployment is put aside
+      for that long instead.
+    * ``allowed_fails`` failures within ``failure_window_s`` put a deployment aside for
+      ``cooldown_s`` (shared through the state store).
+    * ``content_policy_fallback``: the model tried when a provider refuses the content.
+    * ``escalate_on_exhaustion``: when every deployment of the tier failed, try the tier above.
+    """
+
     attempt_timeout_s: Positive = 60.0
     deadline_s: Positive = 180.0
     max_retries: int = Field(default=2, ge=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_s: NonNeg = 0.5
+    backoff_max_s: NonNeg = 8.0
+    retry_after_cap_s: NonNeg = 30.0
     allowed_fails: int = Field(default=3, ge=1)
+    failure_window_s: Positive = 60.0
     cooldown_s: NonNeg = 30.0
+    content_policy_fallback: str | None = None
+    escalate_on_exhaustion: bool = True
 
 
 class BudgetConfig(_Strict):
@@ -293,6 +315,11 @@ class RouterConfig(_Strict):
         problems.extend(self._check_policy())
         if self.resilience.deadline_s < self.resilience.attempt_timeout_s:
             problems.append("resilience.deadline_s: must be >= resilience.attempt_timeout_s")
+        fallback = self.resilience.content_policy_fallback
+        if fallback is not None and not any(fallback in names for names in self.tiers.values()):
+            problems.append(
+                f"resilience.content_policy_fallback: {fallback!r} is not a model of any tier"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self

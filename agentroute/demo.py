@@ -5,8 +5,8 @@ The agent rebooks a flight, then answers two easy follow-up questions
 process on a free loopback port and plays three providers (two OpenAI-compatible, one
 Anthropic), so every step is a real HTTP call through the built-in providers, yet it needs no
 network and no keys. The scored policy climbs when tool errors show up, the application escalates
-after two tool errors in a row (``session.escalate``), one deployment answers 503 once (the
-call falls back to the other deployment of the same model), the policy steps back down on
+after two tool errors in a row (``session.escalate``), one deployment answers 503 twice (the
+router retries it once, then falls back to the other deployment of the same model), the policy steps back down on
 the calm follow-ups once the saving beats the cache loss, and each deployment's prefix cache
 shows cached input growing while a session stays on it. :func:`run_demo` returns one row per
 step for the CLI to print.
@@ -53,6 +53,8 @@ policy:
   dwell_steps: 2
   expected_steps: 20
 budget: {max_cost_usd: 1.0, max_steps: 30}
+# One retry of a failing deployment (after a short backoff), then its sibling deployment.
+resilience: {max_retries: 1, backoff_base_s: 0.05}
 telemetry: {log_events: null}  # emitted when the app (here: the CLI) configured structlog
 """
 
@@ -62,7 +64,8 @@ SKILLS = {"small-v1": 0, "mid-v1": 1, "large-v1": 2}
 def simulator_config() -> dict[str, Any]:
     """One simulator instance per provider, all playing the airline agent.
 
-    ``fastcloud`` answers its 4th request (the first ``mid-v1`` call) with a 503.
+    ``fastcloud`` answers its 4th request (the first ``mid-v1`` call) and the retry of it with a
+    503.
     """
     scenario = {"kind": "airline", "skills": SKILLS}
     return {
@@ -70,7 +73,7 @@ def simulator_config() -> dict[str, Any]:
             "fastcloud": {
                 "kind": "openai",
                 "scenario": scenario,
-                "faults": {"schedule": {4: "unavailable"}},
+                "faults": {"schedule": {4: "unavailable", 5: "unavailable"}},
             },
             "bigcloud": {"kind": "anthropic", "context_window": 200_000, "scenario": scenario},
             "backup": {"kind": "openai", "scenario": scenario},

@@ -34,6 +34,7 @@ from agentroute._types import (
     ModelResult,
     Provider,
 )
+from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
@@ -60,6 +61,7 @@ from agentroute.session import (
     derive_session_key,
     new_session_state,
 )
+from agentroute.state import MemoryStateStore, StateStore
 
 __all__ = ["Router"]
 
@@ -89,6 +91,12 @@ class Router:
         http_client: an ``httpx.AsyncClient`` shared by the built-in HTTP providers (your
             transport, limits, proxies; left open by the router). Without one each provider
             makes its own (:func:`~agentroute.providers.transport.default_client`).
+        state_store: where deployment failures and cooldowns are kept; pass one store to
+            several routers to share them (default: a
+            :class:`~agentroute.state.MemoryStateStore` of this router's own).
+        clock: time, sleep and jitter for backoff and cooldowns (default:
+            :class:`~agentroute.clock.SystemClock`; tests use
+            :class:`~agentroute.testing.FakeClock`).
 
     Raises:
         ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
@@ -105,6 +113,8 @@ class Router:
         validator: Validator | None = None,
         classifier: HybridClassifier | None = None,
         http_client: httpx.AsyncClient | None = None,
+        state_store: StateStore | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -151,7 +161,13 @@ class Router:
                 if validator is not None
                 else []
             ),
-            FallbackMiddleware(log_events=log_events),
+            FallbackMiddleware(
+                self._catalog,
+                self.config.resilience,
+                store=state_store or _default_store(self.config, clock),
+                clock=clock,
+                log_events=log_events,
+            ),
         )
         state = self.config.state
         self._sessions = SessionTable(
@@ -325,6 +341,15 @@ class Router:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _default_store(config: RouterConfig, clock: Clock | None) -> StateStore:
+    if config.state.kind == "redis":
+        raise ConfigurationError(
+            "state.kind: 'redis' is not available yet; use 'memory' or pass "
+            "Router(..., state_store=...)"
+        )
+    return MemoryStateStore(clock)
 
 
 def _bind(

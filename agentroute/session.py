@@ -20,7 +20,7 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from agentroute._types import EMPTY, Decision, Message, Usage
+from agentroute._types import EMPTY, Attempt, Decision, Message, Usage
 
 if TYPE_CHECKING:
     from agentroute.policy.signals import ScanState
@@ -43,6 +43,7 @@ class SessionState:
         "escalation_reason",
         "explicit",
         "key",
+        "last_attempts",
         "last_decision",
         "last_used",
         "metadata",
@@ -73,6 +74,8 @@ class SessionState:
         self.tier: str | None = None
         self.decisions: list[Decision] = []
         self.last_decision: Decision | None = None
+        self.last_attempts: tuple[Attempt, ...] = ()
+        """Every attempt of the session's latest call (a cancelled one included)."""
         self.escalation_reason: str | None = None
         self.cost_usd = 0.0
         self.usage = Usage()

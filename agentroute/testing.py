@@ -4,6 +4,8 @@
   text, a raw response, or an exception to raise — to drive retry and fallback sequences.
 * :class:`MockProvider` answers through a handler function you write.
 * :class:`CallRecorder` is a middleware that records every call and result passing through.
+* :class:`FakeClock` stands in for the real clock: backoff "sleeps" advance it at once, so
+  retry tests never wait (``Router(config, clock=FakeClock())``).
 * :func:`capture_logs` is structlog's log capture, re-exported.
 * :func:`text_result`, :func:`tool_call_result` and :func:`openai_response` build answers.
 
@@ -16,16 +18,19 @@ from __future__ import annotations
 
 import inspect
 import json
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
+from anyio.lowlevel import checkpoint
 from structlog.testing import capture_logs
 
 from agentroute._types import CallNext, Message, ModelCall, ModelResult, ToolCall, Usage
 
 __all__ = [
     "CallRecorder",
+    "FakeClock",
     "MockProvider",
     "ScriptExhausted",
     "ScriptedProvider",
@@ -37,6 +42,42 @@ __all__ = [
 
 Outcome: TypeAlias = ModelResult | BaseException | str | Mapping[str, Any]
 """A scripted answer: a ModelResult, an exception to raise, a text, or a raw response dict."""
+
+
+class FakeClock:
+    """A :class:`~agentroute.clock.Clock` whose time moves only when something sleeps.
+
+    ``sleep(s)`` records ``s`` in :attr:`sleeps`, advances :attr:`time` by ``s`` and yields
+    to the event loop once (a checkpoint, so cancellation still reaches a sleeping call).
+    ``advance(s)`` moves time forward by hand (to expire a cooldown). Jitter draws come from a
+    seeded RNG, or are the constant ``draw`` when one is given.
+    """
+
+    def __init__(self, start: float = 0.0, *, draw: float | None = None, seed: int = 0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+        self._draw = draw
+        self._rng = random.Random(seed)
+
+    def now(self) -> float:
+        return self.time
+
+    def wall(self) -> float:
+        return 1_700_000_000.0 + self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+        await checkpoint()
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+    def random(self) -> float:
+        return self._rng.random() if self._draw is None else self._draw
+
+    def __repr__(self) -> str:
+        return f"FakeClock(time={self.time:g}, sleeps={len(self.sleeps)})"
 
 
 class ScriptExhausted(AssertionError):

@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from agentroute import Router
+from agentroute.testing import FakeClock
 
 
 def config_dict(**overrides: Any) -> dict[str, Any]:
-    """A small valid config: two providers, three tiers, one model with two deployments."""
+    """A small valid config: two providers, three tiers, one model with two deployments.
+
+    Its resilience settings make one attempt per deployment of the chosen tier (no retries,
+    no tier up), so tests about the chain and the providers see one attempt per deployment;
+    the resilience tests set their own."""
     data: dict[str, Any] = {
         "providers": {
             "alpha": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"},
@@ -36,12 +41,15 @@ def config_dict(**overrides: Any) -> dict[str, Any]:
         },
         "tiers": {"simple": ["small"], "medium": ["mid"], "complex": ["big"]},
         "telemetry": {"log_events": True},
+        "resilience": {"max_retries": 0, "escalate_on_exhaustion": False},
     }
     data.update(overrides)
     return data
 
 
 def make_router(**kwargs: Any) -> Router:
+    """A Router on :func:`config_dict` with a fake clock (nothing really sleeps)."""
+    kwargs.setdefault("clock", FakeClock())
     return Router(config_dict(), **kwargs)
 
 

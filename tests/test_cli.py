@@ -20,7 +20,7 @@ def test_demo_prints_a_row_per_step_and_a_summary() -> None:
         assert heading in out
     assert "escalation_request" in out
     assert "step-down pays" in out
-    assert "fastcloud:503 → backup:ok" in out
+    assert "fastcloud:503 → fastcloud:503 → backup:ok" in out
     assert "solved: yes" in out
     assert "saved:" in out
 

@@ -18,7 +18,7 @@ async def test_demo_session_behaves_as_described() -> None:
     assert [r.tier for r in rows[:3]] == ["simple"] * 3
     # the first tool error lifts the score over the medium threshold: climb at once
     assert (by_step[4].tier, by_step[4].cause) == ("medium", "score")
-    assert by_step[4].attempts == "fastcloud:503 → backup:ok"
+    assert by_step[4].attempts == "fastcloud:503 → fastcloud:503 → backup:ok"
     assert by_step[4].deployment == "backup/mid-v1"
     # two tool errors in a row: the app escalates one tier up
     assert (by_step[5].tier, by_step[5].cause) == ("complex", "escalation_request")

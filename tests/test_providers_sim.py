@@ -30,6 +30,7 @@ from agentroute.providers.anthropic import AnthropicProvider
 from agentroute.providers.openai import OpenAIProvider
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS
 from agentroute.sim.server import Simulator, run_simulator
+from agentroute.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -176,8 +177,9 @@ async def test_a_routed_call_falls_back_across_wire_formats(sim: Simulator) -> N
         },
         "tiers": {"only": ["m"]},
         "telemetry": {"log_events": False},
+        "resilience": {"max_retries": 0},  # move on at once instead of retrying oa
     }
-    async with Router(config) as router:
+    async with Router(config, clock=FakeClock()) as router:
         first = await router.complete(CONVO, tools=TOOLS)  # oa request 1: fine
         second = await router.complete(CONVO, tools=TOOLS)  # oa request 2: 429 → an
     assert first.target is not None and first.target.provider == "oa"
@@ -201,8 +203,18 @@ async def test_all_attempts_failed_over_http(sim: Simulator) -> None:
         "tiers": {"only": ["m"]},
         "telemetry": {"log_events": False},
     }
-    async with Router(config) as router:
+    clock = FakeClock(draw=0.5)
+    async with Router(config, clock=clock) as router:
         await router.complete(CONVO)
         with pytest.raises(AllAttemptsFailed) as info:
             await router.complete(CONVO)
-    assert [a.error_type for a in info.value.attempts] == ["RateLimited"]
+    # request 2: 429 with Retry-After 3 s (waited as given), request 3: 500 (backoff: half of
+    # the first step, 0.5 s), request 4: 503; max_retries (2) spent and no other deployment
+    assert [a.error_type for a in info.value.attempts] == [
+        "RateLimited",
+        "ProviderUnavailable",
+        "ProviderUnavailable",
+    ]
+    assert [a.target.key for a in info.value.attempts] == ["oa/m"] * 3
+    assert clock.sleeps == [3.0, 0.5]
+    assert "no deployment left to try" in str(info.value)

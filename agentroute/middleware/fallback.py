@@ -1,98 +1,222 @@
-"""FallbackMiddleware: try the candidate targets in order, keep a record of every attempt.
+"""FallbackMiddleware: attempts, retries, fallbacks, deadlines and cooldowns of one call.
 
-What happens after a failed attempt is looked up in one table (:data:`ACTIONS`) by error
-class, not decided by scattered ``except`` blocks: ``next`` moves on to the next candidate
-deployment, ``stop`` ends the call. Either way, a call that does not succeed raises
+Each attempt runs under one anyio cancel scope whose deadline is the nearer of
+``attempt_timeout_s`` and the call's ``deadline_s``; a scope that fires is a
+:class:`~agentroute.errors.ProviderTimeout`. What follows a failed attempt comes from the table
+in :mod:`agentroute.middleware.recovery` (retry after a backoff, next deployment, a larger
+window, the content-policy fallback, a tier up, or stop). A call that does not succeed raises
 :class:`~agentroute.errors.AllAttemptsFailed` carrying every attempt's error and
-:class:`~agentroute.Attempt` record — never just the last error. Errors that are not provider
-errors (configuration mistakes, programming errors, cancellation) propagate unchanged and are
-never retried.
+:class:`~agentroute.Attempt` record — never just the last error. Errors outside the tree
+(configuration mistakes, programming errors) propagate unchanged and are never retried.
+
+Cancellation is never swallowed: the in-flight attempt is cancelled with the call (its
+connection closed by the transport), recorded as ``cancelled`` in
+``session.state.last_attempts`` and the log, and the cancellation propagates.
+
+Cooled-down deployments (:mod:`agentroute.state`) are skipped. When every deployment of the
+tier is cooling, the tiers above are tried (if ``escalate_on_exhaustion``); when nothing at all
+is available the tier's deployments are tried anyway, soonest-back first: a cooldown steers
+traffic away from a failing deployment, it never turns a call into a certain failure.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Literal
+__all__ = ["FallbackMiddleware"]
 
-from agentroute._types import Attempt, CallNext, ModelCall, ModelResult
-from agentroute.errors import (
-    AllAttemptsFailed,
-    BadRequest,
-    ConfigurationError,
-    ProviderError,
-)
-from agentroute.telemetry.logs import log_attempt, should_log
+from collections.abc import Sequence
 
-Action = Literal["next", "stop"]
+import anyio
 
-ACTIONS: tuple[tuple[type[ProviderError], Action], ...] = (
-    (BadRequest, "stop"),
-    (ProviderError, "next"),
-)
-"""First matching row wins. A bad request would fail the same way anywhere, so it stops."""
-
-
-def action_for(error: ProviderError) -> Action:
-    for cls, action in ACTIONS:
-        if isinstance(error, cls):
-            return action
-    return "stop"
+from agentroute._catalog import Catalog
+from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
+from agentroute.clock import Clock, SystemClock
+from agentroute.config import ResilienceConfig
+from agentroute.errors import AllAttemptsFailed, ConfigurationError, ProviderError, ProviderTimeout
+from agentroute.middleware.recovery import Action, Backoff, CoolDown, Rule, rule_for
+from agentroute.session import SessionState
+from agentroute.state import MemoryStateStore, StateStore
+from agentroute.telemetry.logs import log_attempt, log_cooldown, should_log
 
 
 class FallbackMiddleware:
-    """One attempt per candidate target until one succeeds or the table says stop."""
+    """Run the attempts of one call until one succeeds or the recovery table says stop.
+
+    Args:
+        catalog: the router's catalog (larger windows, fallback models, tiers above).
+        resilience: timeouts, retries, backoff and cooldown settings.
+        store: where failures and cooldowns are shared (default: in this process's memory).
+        clock: time, sleep and jitter (tests inject :class:`~agentroute.testing.FakeClock`).
+        log_events: structlog events on/off (``None``: when structlog is configured).
+    """
 
     def __init__(
-        self, clock: Callable[[], float] = time.perf_counter, *, log_events: bool | None = None
+        self,
+        catalog: Catalog,
+        resilience: ResilienceConfig | None = None,
+        *,
+        store: StateStore | None = None,
+        clock: Clock | None = None,
+        log_events: bool | None = None,
     ) -> None:
-        self._clock = clock
+        self._catalog = catalog
+        r = self._cfg = resilience or ResilienceConfig()
+        self._clock: Clock = clock or SystemClock()
+        self._store: StateStore = store or MemoryStateStore(self._clock)
         self._log = log_events
+        self._backoff = Backoff(r.backoff_base_s, r.backoff_max_s, r.retry_after_cap_s)
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         if not call.targets:
             raise ConfigurationError("no deployment to try: the decision has no candidates")
+        cfg = self._cfg
+        clock = self._clock
+        deadline = clock.now() + cfg.deadline_s
+        queue = await self._available(call.targets)
+        index = 0
+        target = queue[0]
+        retries = 0
         attempts: list[Attempt] = []
         errors: list[ProviderError] = []
-        clock = self._clock
-        for number, target in enumerate(call.targets, start=1):
-            started = clock()
+        tried: set[Target] = set()
+        stop = ""
+        for number in range(1, cfg.max_attempts + 1):
+            tried.add(target)
+            started = clock.now()
+            limit = min(cfg.attempt_timeout_s, deadline - started)
+            result = None
             try:
-                result = await call_next(call.with_target(target, number))
-            except ProviderError as err:
-                self._note(
-                    call,
-                    attempts,
-                    Attempt(
-                        number=number,
-                        target=target,
-                        outcome="error",
-                        duration_s=clock() - started,
-                        error_type=type(err).__name__,
-                        status_code=err.status_code,
-                        retry_after=err.retry_after,
-                        error=err,
-                    ),
-                )
+                with anyio.move_on_after(limit):
+                    result = await call_next(call.with_target(target, number))
+                if result is None:
+                    which = "attempt timeout" if limit == cfg.attempt_timeout_s else "deadline"
+                    raise ProviderTimeout(f"no answer within {limit:.3g}s ({which})").located(
+                        provider=target.provider, model=target.model, deployment=target.deployment
+                    )
+            except ProviderError as exc:
+                err = exc
+                self._note(call, attempts, _failed(number, target, clock.now() - started, err))
                 errors.append(err)
-                if action_for(err) == "stop":
-                    break
-                continue
-            self._note(
-                call,
-                attempts,
-                Attempt(
+            except anyio.get_cancelled_exc_class() as exc:
+                self._note(call, attempts, _failed(number, target, clock.now() - started, exc))
+                raise
+            else:
+                ok = Attempt(
                     number=number,
                     target=target,
                     outcome="ok",
-                    duration_s=clock() - started,
+                    duration_s=clock.now() - started,
                     usage=result.usage,
                     cost_usd=result.cost_usd,
-                ),
-            )
-            return result.with_attempts(tuple(attempts), call.decision)
-        tried = ", ".join(f"{a.target.key}: {a.error_type}" for a in attempts)
-        raise AllAttemptsFailed(f"all {len(attempts)} attempts failed ({tried})", errors, attempts)
+                )
+                self._note(call, attempts, ok)
+                return result.with_attempts(tuple(attempts), call.decision)
+
+            # What next, by the table -------------------------------------------------------
+            rule = rule_for(err)
+            cooled = await self._cool_down(call.session, target, err, rule)
+            if rule.action is Action.RAISE:
+                stop = f"{type(err).__name__} is not retried"
+                break
+            if number == cfg.max_attempts:
+                stop = f"max_attempts ({cfg.max_attempts}) reached"
+                break
+            if rule.action is Action.RETRY and retries < cfg.max_retries and not cooled:
+                wait = self._backoff.delay(retries + 1, err.retry_after, clock.random())
+                if wait is not None and clock.now() + wait < deadline:
+                    retries += 1
+                    await clock.sleep(wait)
+                    continue
+            retries = 0
+            if rule.action is Action.BIGGER_WINDOW:
+                queue, index = self._fresh(self._catalog.larger_window(target), tried), 0
+            elif rule.action is Action.CONTENT_FALLBACK:
+                model = cfg.content_policy_fallback
+                found = self._catalog.model_targets(model) if model else ()
+                queue, index = self._fresh(found, tried), 0
+            else:
+                index += 1
+                if index >= len(queue):
+                    queue, index = await self._tier_up(target.tier, tried), 0
+            if index >= len(queue):
+                stop = _nowhere(rule, cfg)
+                break
+            if clock.now() >= deadline:
+                stop = f"the deadline ({cfg.deadline_s:g}s) passed"
+                break
+            target = queue[index]
+        tried_list = ", ".join(f"{a.target.key}: {a.error_type}" for a in attempts)
+        raise AllAttemptsFailed(
+            f"all {len(attempts)} attempts failed, {stop} ({tried_list})", errors, attempts
+        )
+
+    # Where to go ---------------------------------------------------------------------------
+
+    async def _available(self, targets: Sequence[Target]) -> tuple[Target, ...]:
+        """The call's first queue: its targets not cooling down; else the tiers above (when
+        allowed); else all of them, soonest-back first."""
+        cooling = await self._store.cooling([t.key for t in targets])
+        if not cooling:
+            return tuple(targets)
+        ready = tuple(t for t in targets if t.key not in cooling)
+        if ready:
+            return ready
+        above = await self._tier_up(targets[0].tier, set(targets))
+        if above:
+            return above
+        return tuple(sorted(targets, key=lambda t: cooling[t.key]))
+
+    async def _tier_up(self, tier: str, tried: set[Target]) -> tuple[Target, ...]:
+        """The first tier above ``tier`` with a deployment not yet tried nor cooling."""
+        if not self._cfg.escalate_on_exhaustion:
+            return ()
+        catalog = self._catalog
+        above = catalog.tier_above(tier)
+        while above is not None:
+            fresh = self._fresh(catalog.targets(above), tried)
+            cooling = await self._store.cooling([t.key for t in fresh]) if fresh else {}
+            ready = tuple(t for t in fresh if t.key not in cooling)
+            if ready:
+                return ready
+            above = catalog.tier_above(above)
+        return ()
+
+    @staticmethod
+    def _fresh(targets: Sequence[Target], tried: set[Target]) -> tuple[Target, ...]:
+        return tuple(t for t in targets if t not in tried)
+
+    # Cooldowns -----------------------------------------------------------------------------
+
+    async def _cool_down(
+        self, state: SessionState | None, target: Target, err: ProviderError, rule: Rule
+    ) -> float | None:
+        """Count the failure against ``target``; put it aside when the table says so. Returns
+        the cooldown in seconds, or ``None`` when the deployment stays in service."""
+        if rule.cooldown is CoolDown.NO:
+            return None
+        cfg = self._cfg
+        key = target.key
+        retry_after = err.retry_after or 0.0
+        if rule.cooldown is CoolDown.AT_ONCE:
+            seconds = max(cfg.cooldown_s, retry_after)
+            why = f"{type(err).__name__}: put aside at once"
+        elif retry_after > cfg.retry_after_cap_s:
+            seconds = retry_after
+            why = f"Retry-After {retry_after:g}s is above the {cfg.retry_after_cap_s:g}s cap"
+        else:
+            failures = await self._store.add_failure(key, cfg.failure_window_s)
+            if failures < cfg.allowed_fails:
+                return None
+            await self._store.clear_failures(key)
+            seconds = max(cfg.cooldown_s, retry_after)
+            why = f"{failures} failures within {cfg.failure_window_s:g}s"
+        if seconds <= 0:
+            return None
+        await self._store.set_cooldown(key, seconds)
+        if state is not None and should_log(self._log):
+            log_cooldown(state, target, seconds, why)
+        return seconds
+
+    # Records -------------------------------------------------------------------------------
 
     def _note(self, call: ModelCall, attempts: list[Attempt], attempt: Attempt) -> None:
         """Record an attempt; a successful one is charged to the session right here, so every
@@ -101,8 +225,42 @@ class FallbackMiddleware:
         state = call.session
         if state is None:
             return
+        state.last_attempts = tuple(attempts)
         if attempt.usage is not None:
             state.cost_usd += attempt.cost_usd
             state.usage = state.usage + attempt.usage
         if should_log(self._log):
             log_attempt(state, state.step, attempt)
+
+
+def _failed(number: int, target: Target, duration_s: float, err: BaseException) -> Attempt:
+    if isinstance(err, ProviderError):
+        return Attempt(
+            number=number,
+            target=target,
+            outcome="error",
+            duration_s=duration_s,
+            error_type=type(err).__name__,
+            status_code=err.status_code,
+            retry_after=err.retry_after,
+            error=err,
+        )
+    return Attempt(
+        number=number,
+        target=target,
+        outcome="cancelled",
+        duration_s=duration_s,
+        error_type="Cancelled",
+        error=err,
+    )
+
+
+def _nowhere(rule: Rule, cfg: ResilienceConfig) -> str:
+    """Why there is no next attempt, in words."""
+    if rule.action is Action.BIGGER_WINDOW:
+        return "no model with a larger context window"
+    if rule.action is Action.CONTENT_FALLBACK:
+        if cfg.content_policy_fallback is None:
+            return "no content_policy_fallback is configured"
+        return f"the content_policy_fallback {cfg.content_policy_fallback!r} was tried"
+    return "no deployment left to try"

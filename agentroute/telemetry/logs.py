@@ -1,4 +1,4 @@
-"""structlog events of the router (``route.decision``, ``route.attempt``).
+"""structlog events of the router (``route.decision``, ``route.attempt``, ``route.cooldown``).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import structlog
 
-from agentroute._types import Attempt, Decision
+from agentroute._types import Attempt, Decision, Target
 from agentroute.session import SessionState
 
 logger = structlog.get_logger("agentroute")
@@ -59,3 +59,15 @@ def log_attempt(state: SessionState, step: int, attempt: Attempt) -> None:
             retry_after=attempt.retry_after,
             error=str(attempt.error) if attempt.error is not None else None,
         )
+
+
+def log_cooldown(state: SessionState, target: Target, seconds: float, reason: str) -> None:
+    logger.warning(
+        "route.cooldown",
+        session_id=state.key,
+        step=state.step,
+        model=target.model,
+        deployment=target.key,
+        cooldown_s=seconds,
+        reason=reason,
+    )

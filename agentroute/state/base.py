@@ -1,0 +1,37 @@
+"""The :class:`StateStore` protocol: what routers share, expressed in durations.
+
+Every operation takes durations (``window_s``, ``seconds``), never absolute times, so a store on
+a server (Redis) can enforce them with its own TTLs and routers on machines whose clocks differ
+still agree. Keys are deployment keys (``provider/deployment``); a store namespaces them itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+__all__ = ["StateStore"]
+
+
+class StateStore(Protocol):
+    """Failure counts and cooldowns of deployments, shared by the routers that use the store."""
+
+    async def add_failure(self, key: str, window_s: float) -> int:
+        """Count one failure of ``key``; return how many it had in the last ``window_s`` s."""
+        ...
+
+    async def clear_failures(self, key: str) -> None:
+        """Forget ``key``'s failures (done when it is put aside, so it starts afresh)."""
+        ...
+
+    async def set_cooldown(self, key: str, seconds: float) -> None:
+        """Put ``key`` aside for ``seconds`` (a longer cooldown already running is kept)."""
+        ...
+
+    async def cooling(self, keys: Sequence[str]) -> Mapping[str, float]:
+        """Those of ``keys`` that are put aside, each with the seconds it still has to wait."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the store's connections (a no-op in memory)."""
+        ...

@@ -1,0 +1,87 @@
+"""The in-memory :class:`~agentroute.state.StateStore`: one process, bounded, expiring.
+
+Failure times are kept per deployment only for the window asked about; cooldowns expire on their
+own. The number of keys is bounded (``max_keys``, least recently touched dropped first), so a
+router that sees many deployments over its life does not grow without end. Time comes from an
+injected :class:`~agentroute.clock.Clock` (tests use a fake one).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+from agentroute.clock import Clock, SystemClock
+
+__all__ = ["MemoryStateStore"]
+
+_NONE: Mapping[str, float] = MappingProxyType({})
+
+
+class MemoryStateStore:
+    """Failures and cooldowns in this process's memory.
+
+    Args:
+        clock: where time comes from (default :class:`~agentroute.clock.SystemClock`).
+        max_keys: how many deployments' failure histories and cooldowns are kept at most.
+    """
+
+    def __init__(self, clock: Clock | None = None, *, max_keys: int = 10_000) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._max_keys = max_keys
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._cooldowns: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStateStore(keys={len(self._failures)}, cooling={len(self._cooldowns)})"
+
+    async def add_failure(self, key: str, window_s: float) -> int:
+        now = self._clock.now()
+        times = self._failures.get(key)
+        if times is None:
+            times = self._failures[key] = deque()
+            if len(self._failures) > self._max_keys:
+                self._failures.popitem(last=False)
+        else:
+            self._failures.move_to_end(key)
+        times.append(now)
+        edge = now - window_s
+        while times and times[0] <= edge:
+            times.popleft()
+        return len(times)
+
+    async def clear_failures(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    async def set_cooldown(self, key: str, seconds: float) -> None:
+        until = self._clock.now() + seconds
+        if until > self._cooldowns.get(key, float("-inf")):
+            self._cooldowns[key] = until
+        if len(self._cooldowns) > self._max_keys:
+            self._expire(self._clock.now())
+
+    async def cooling(self, keys: Sequence[str]) -> Mapping[str, float]:
+        cooldowns = self._cooldowns
+        if not cooldowns:  # the usual case: nothing is put aside
+            return _NONE
+        now = self._clock.now()
+        found: dict[str, float] = {}
+        for key in keys:
+            until = cooldowns.get(key)
+            if until is None:
+                continue
+            if until > now:
+                found[key] = until - now
+            else:
+                del cooldowns[key]
+        return found
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, until in self._cooldowns.items() if until <= now]:
+            del self._cooldowns[key]
+        while len(self._cooldowns) > self._max_keys:  # still too many: drop the soonest over
+            del self._cooldowns[min(self._cooldowns, key=self._cooldowns.__getitem__)]
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
