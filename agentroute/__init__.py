@@ -17,6 +17,7 @@ from agentroute._types import (
     ModelResult,
     Provider,
     Signals,
+    StreamChunk,
     SwitchCost,
     Target,
     ToolCall,
@@ -39,9 +40,11 @@ from agentroute.errors import (
     ProviderUnavailable,
     RateLimited,
     StepLimitExceeded,
+    StreamInterrupted,
 )
 from agentroute.router import Router
 from agentroute.session import Session, SessionState, current_session
+from agentroute.streaming import RoutedStream
 
 __version__ = "0.1.0"
 
@@ -68,12 +71,15 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
+    "RoutedStream",
     "Router",
     "RouterConfig",
     "Session",
     "SessionState",
     "Signals",
     "StepLimitExceeded",
+    "StreamChunk",
+    "StreamInterrupted",
     "SwitchCost",
     "Target",
     "ToolCall",

@@ -9,7 +9,7 @@ whole routing decision); the router never mutates them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import field
 from enum import StrEnum
 from types import MappingProxyType
@@ -219,6 +219,9 @@ class ModelResult:
     cost_usd: float = 0.0
     decision: Decision | None = None
     attempts: tuple[Attempt, ...] = ()
+    stream: AsyncIterator[StreamChunk] | None = field(default=None, compare=False, repr=False)
+    """Set only on the way through the chain of a streamed call (``Router.stream()``): the
+    open stream, its first chunk not yet read by the caller."""
 
     def with_cost(self, target: Target, cost_usd: float) -> ModelResult:
         """A copy located at ``target`` with its cost set (a fast, explicit ``replace``)."""
@@ -233,6 +236,7 @@ class ModelResult:
             cost_usd,
             self.decision,
             self.attempts,
+            self.stream,
         )
 
     def with_attempts(
@@ -250,6 +254,7 @@ class ModelResult:
             self.cost_usd,
             decision,
             attempts,
+            self.stream,
         )
 
 

@@ -6,10 +6,10 @@ process on a free loopback port and plays three providers (two OpenAI-compatible
 Anthropic), so every step is a real HTTP call through the built-in providers, yet it needs no
 network and no keys. The scored policy climbs when tool errors show up, the application escalates
 after two tool errors in a row (``session.escalate``), one deployment answers 503 twice (the
-router retries it once, then falls back to the other deployment of the same model), the policy steps back down on
-the calm follow-ups once the saving beats the cache loss, and each deployment's prefix cache
-shows cached input growing while a session stays on it. :func:`run_demo` returns one row per
-step for the CLI to print.
+router retries it once, then falls back to the other deployment of the same model), the policy
+steps back down on the calm follow-ups once the saving beats the cache loss, and each
+deployment's prefix cache shows cached input growing while a session stays on it.
+:func:`run_demo` returns one row per step for the CLI to print.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@
     │   └── BadRequest               other 4xx: the request itself is wrong; never retried
     ├── BudgetExceeded               the session's cost budget is spent
     ├── StepLimitExceeded            the session reached its step limit
+    ├── StreamInterrupted            a stream failed after its first chunk was delivered;
+    │                                holds the partial output and the cause
     └── AllAttemptsFailed            (also an ExceptionGroup) every attempt failed; holds each
                                      attempt's error and its :class:`~agentroute.Attempt` record
 
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
-    from agentroute._types import Attempt
+    from agentroute._types import Attempt, ModelResult
 
 __all__ = [
     "AgentRouteError",
@@ -45,6 +47,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "StepLimitExceeded",
+    "StreamInterrupted",
 ]
 
 
@@ -144,6 +147,22 @@ class BudgetExceeded(AgentRouteError):
 
 class StepLimitExceeded(AgentRouteError):
     """The session made ``max_steps`` model calls; raised before any network call."""
+
+
+class StreamInterrupted(AgentRouteError):
+    """A routed stream failed after its first chunk had been delivered.
+
+    Chunks already handed to the caller cannot be taken back, so the router does not fall back
+    silently here (before the first chunk it does, like any call). ``partial`` is what arrived:
+    a :class:`~agentroute.ModelResult` with the text and the complete tool calls so far, the
+    target, and every attempt of the call (the interrupted one last, with its error);
+    ``error`` is the cause (a :class:`ProviderError`, also ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, partial: ModelResult, error: ProviderError) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.error = error
 
 
 class AllAttemptsFailed(ExceptionGroup[Exception], AgentRouteError):

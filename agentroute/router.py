@@ -4,7 +4,8 @@
   parameter, same return value.
 * ``await router.complete(messages, ...)`` routes through the providers given to the Router
   (built-in HTTP providers, or test doubles from :mod:`agentroute.testing`) and returns a
-  normalized :class:`~agentroute.ModelResult`.
+  normalized :class:`~agentroute.ModelResult`; ``async with router.stream(messages, ...)``
+  does the same with the answer in chunks (:mod:`agentroute.streaming`).
 
 Both build a :class:`~agentroute.ModelCall` bound to a session and run it through the same
 chain: routing → the user's middlewares → fallback → terminal.
@@ -62,6 +63,7 @@ from agentroute.session import (
     new_session_state,
 )
 from agentroute.state import MemoryStateStore, StateStore
+from agentroute.streaming import RoutedStream
 
 __all__ = ["Router"]
 
@@ -298,6 +300,32 @@ class Router:
         routed.__signature__ = new_sig  # type: ignore[attr-defined]
         return routed
 
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        hints: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> RoutedStream:
+        """Route one call and stream its answer (use with ``async with``; see
+        :mod:`agentroute.streaming`). The call is made when the ``async with`` is entered;
+        a failure before the first chunk falls back like any call.
+
+        Raises:
+            AllAttemptsFailed: (on entering) every attempt failed before its first chunk.
+            StreamInterrupted: (while iterating) the stream broke after its first chunk.
+            ConfigurationError: bad message shape, or a provider that cannot stream.
+        """
+        _check_messages(messages)
+        frozen = MappingProxyType(params)
+        return RoutedStream(
+            self._complete_chain,
+            lambda: self._call(messages, tools, frozen, "stream", hints),
+            prices=self._catalog.prices,
+            chunk_timeout_s=self.config.resilience.attempt_timeout_s,
+        )
+
     async def _run(
         self,
         chain: CallNext,
@@ -307,12 +335,23 @@ class Router:
         mode: CallMode,
         hints: Mapping[str, Any] | None,
     ) -> ModelResult:
+        return await chain(self._call(messages, tools, params, mode, hints))
+
+    def _call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None,
+        params: Mapping[str, Any],
+        mode: CallMode,
+        hints: Mapping[str, Any] | None,
+    ) -> ModelCall:
+        """The session's next step as a ModelCall."""
         state = self._state_for(messages, params.get("system"))
         state.step += 1
         meta = state.metadata
         if meta:
             hints = {**{k: meta[k] for k in HINT_KEYS if k in meta}, **(hints or {})}
-        call = ModelCall(
+        return ModelCall(
             messages=messages,
             tools=tools,
             params=params,
@@ -320,7 +359,6 @@ class Router:
             session=state,
             hints=hints or EMPTY,
         )
-        return await chain(call)
 
     # Lifecycle -----------------------------------------------------------------------------
 

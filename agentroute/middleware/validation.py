@@ -6,7 +6,9 @@ tier up, as a new :class:`~agentroute.Decision` with cause ``validation_failure`
 the session, at most ``policy.max_validation_retries`` times; the session's
 ``validation_failures`` count feeds the score of later steps. When the retries are used up (or
 there is no tier above), the last result is returned as it is — the caller still gets an
-answer, and the session's decisions say it failed its check.
+answer, and the session's decisions say it failed its check. Streamed calls
+(``Router.stream()``) are passed through unchecked: their answer arrives after the chain has
+returned, chunk by chunk, already in the caller's hands.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class ValidationMiddleware:
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         result = await call_next(call)
+        if call.mode == "stream":  # the answer has not arrived yet: nothing to check
+            return result
         retries = 0
         while True:
             verdict = await self._validator(result, call)

@@ -7,12 +7,14 @@ error tree (``raise ... from exc``), located at the target, and scrubbed of secr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+
+import anyio
 
 from agentroute._catalog import Catalog
 from agentroute._secrets import redact
-from agentroute._types import ModelCall, ModelResult, Provider, Target
-from agentroute.errors import ConfigurationError, ProviderError
+from agentroute._types import ModelCall, ModelResult, Provider, StreamChunk, Target
+from agentroute.errors import ConfigurationError, ProviderConnectionError, ProviderError
 from agentroute.pricing import cost_usd
 from agentroute.providers.classify import classify_exception
 
@@ -72,6 +74,8 @@ class ProviderTerminal:
     async def __call__(self, call: ModelCall) -> ModelResult:
         target = require_target(call)
         provider = self.provider(target.provider)
+        if call.mode == "stream":
+            return await self._open_stream(call, provider, target)
         try:
             result = await provider.send(call)
         except ProviderError as err:
@@ -83,3 +87,66 @@ class ProviderTerminal:
                 raise
             raise translated from exc
         return result.with_cost(target, cost_usd(result.usage, self._catalog.prices[target.model]))
+
+    async def _open_stream(
+        self, call: ModelCall, provider: Provider, target: Target
+    ) -> ModelResult:
+        """Open ``provider``'s stream and read its first chunk: a failure up to there is an
+        attempt's failure like any other (the fallback step moves on); after it, the open
+        stream travels back up the chain on the result, for ``Router.stream()`` to read."""
+        open_stream = getattr(provider, "stream", None)
+        if open_stream is None:
+            raise ConfigurationError(
+                f"provider {target.provider!r} ({type(provider).__name__}) cannot stream: "
+                "it has no stream(call) method"
+            )
+        chunks: AsyncIterator[StreamChunk] = open_stream(call)
+        try:
+            first = await chunks.__anext__()
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await _aclose(chunks)
+            if isinstance(exc, StopAsyncIteration):
+                raise ProviderConnectionError("the stream ended before its first chunk").located(
+                    provider=target.provider, model=target.model, deployment=target.deployment
+                ) from None
+            if isinstance(exc, ProviderError):
+                exc.located(
+                    provider=target.provider, model=target.model, deployment=target.deployment
+                )
+                raise
+            translated = translate_error(exc, target) if isinstance(exc, Exception) else None
+            if translated is None:
+                raise
+            raise translated from exc
+        return ModelResult(target=target, stream=_Resumed(first, chunks))
+
+
+class _Resumed:
+    """An open stream whose first chunk was read already: yields it, then the rest."""
+
+    __slots__ = ("_first", "_rest")
+
+    def __init__(self, first: StreamChunk, rest: AsyncIterator[StreamChunk]) -> None:
+        self._first: StreamChunk | None = first
+        self._rest = rest
+
+    def __aiter__(self) -> _Resumed:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first
+        return await self._rest.__anext__()
+
+    async def aclose(self) -> None:
+        self._first = None
+        await _aclose(self._rest)
+
+
+async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
