@@ -71,6 +71,8 @@ class Simulator:
         self.port: int = self.config.port
         self.connections = 0
         """Connections accepted so far (keep-alive reuses one)."""
+        self.open_connections = 0
+        """Connections open right now (a client that leaks sockets keeps this up)."""
         self.internal_errors: deque[Exception] = deque(maxlen=100)
         """Unexpected errors of the simulator itself (answered with a 500); tests check it."""
 
@@ -109,18 +111,22 @@ class Simulator:
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
         self.connections += 1
-        async with stream:
-            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADER)
-            try:
-                while await self._one_exchange(conn, stream):
-                    conn.start_next_cycle()
-            except _CLOSED:
-                pass  # the client went away
-            except h11.RemoteProtocolError as exc:
-                await _refuse(conn, stream, exc.error_status_hint, str(exc))
-            except Exception as exc:  # a simulator bug must not stop the other connections
-                self.internal_errors.append(exc)
-                await _refuse(conn, stream, 500, f"simulator error: {type(exc).__name__}")
+        self.open_connections += 1
+        try:
+            async with stream:
+                conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADER)
+                try:
+                    while await self._one_exchange(conn, stream):
+                        conn.start_next_cycle()
+                except _CLOSED:
+                    pass  # the client went away
+                except h11.RemoteProtocolError as exc:
+                    await _refuse(conn, stream, exc.error_status_hint, str(exc))
+                except Exception as exc:  # a simulator bug must not stop the other connections
+                    self.internal_errors.append(exc)
+                    await _refuse(conn, stream, 500, f"simulator error: {type(exc).__name__}")
+        finally:
+            self.open_connections -= 1
 
     async def _one_exchange(self, conn: h11.Connection, stream: anyio.abc.SocketStream) -> bool:
         """Read one request and answer it; ``False`` when the connection must close."""
