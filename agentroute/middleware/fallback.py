@@ -13,6 +13,11 @@ Cancellation is never swallowed: the in-flight attempt is cancelled with the cal
 connection closed by the transport), recorded as ``cancelled`` in
 ``session.state.last_attempts`` and the log, and the cancellation propagates.
 
+An answer that stopped on a content filter (``finish_reason == "content_filter"``: OpenAI's
+filter, Anthropic's ``refusal``) counts as a :class:`~agentroute.errors.ContentPolicyRefusal`
+when a ``content_policy_fallback`` is configured (it is billed, and recorded so); without one
+it is returned as it is.
+
 Cooled-down deployments (:mod:`agentroute.state`) are skipped. When every deployment of the
 tier is cooling, the tiers above are tried (if ``escalate_on_exhaustion``); when nothing at all
 is available the tier's deployments are tried anyway, soonest-back first: a cooldown steers
@@ -31,7 +36,13 @@ from agentroute._catalog import Catalog
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import ResilienceConfig
-from agentroute.errors import AllAttemptsFailed, ConfigurationError, ProviderError, ProviderTimeout
+from agentroute.errors import (
+    AllAttemptsFailed,
+    ConfigurationError,
+    ContentPolicyRefusal,
+    ProviderError,
+    ProviderTimeout,
+)
 from agentroute.middleware.recovery import Action, Backoff, CoolDown, Rule, rule_for
 from agentroute.session import SessionState
 from agentroute.state import MemoryStateStore, StateStore
@@ -100,16 +111,29 @@ class FallbackMiddleware:
                 self._note(call, attempts, _failed(number, target, clock.now() - started, exc))
                 raise
             else:
-                ok = Attempt(
-                    number=number,
-                    target=target,
-                    outcome="ok",
-                    duration_s=clock.now() - started,
-                    usage=result.usage,
-                    cost_usd=result.cost_usd,
+                refusal = (
+                    _refusal(target)
+                    if result.finish_reason == "content_filter" and self._refusal_fallback(target)
+                    else None
                 )
-                self._note(call, attempts, ok)
-                return result.with_attempts(tuple(attempts), call.decision)
+                self._note(
+                    call,
+                    attempts,
+                    Attempt(
+                        number=number,
+                        target=target,
+                        outcome="ok" if refusal is None else "error",
+                        duration_s=clock.now() - started,
+                        error_type=None if refusal is None else type(refusal).__name__,
+                        usage=result.usage,
+                        cost_usd=result.cost_usd,
+                        error=refusal,
+                    ),
+                )
+                if refusal is None:
+                    return result.with_attempts(tuple(attempts), call.decision)
+                err = refusal
+                errors.append(err)
 
             # What next, by the table -------------------------------------------------------
             rule = rule_for(err)
@@ -148,6 +172,12 @@ class FallbackMiddleware:
         raise AllAttemptsFailed(
             f"all {len(attempts)} attempts failed, {stop} ({tried_list})", errors, attempts
         )
+
+    def _refusal_fallback(self, target: Target) -> bool:
+        """Whether an answer that stopped on a content filter goes to the configured
+        content-policy fallback (one is configured, and this is not it already)."""
+        fallback = self._cfg.content_policy_fallback
+        return fallback is not None and fallback != target.model
 
     # Where to go ---------------------------------------------------------------------------
 
@@ -253,6 +283,12 @@ def _failed(number: int, target: Target, duration_s: float, err: BaseException) 
         error_type="Cancelled",
         error=err,
     )
+
+
+def _refusal(target: Target) -> ContentPolicyRefusal:
+    return ContentPolicyRefusal(
+        "the model refused (finish_reason content_filter); trying the content_policy_fallback"
+    ).located(provider=target.provider, model=target.model, deployment=target.deployment)
 
 
 def _nowhere(rule: Rule, cfg: ResilienceConfig) -> str:
