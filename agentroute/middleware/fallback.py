@@ -91,7 +91,6 @@ class FallbackMiddleware:
         tried: set[Target] = set()
         stop = ""
         for number in range(1, cfg.max_attempts + 1):
-            tried.add(target)
             started = clock.now()
             limit = min(cfg.attempt_timeout_s, deadline - started)
             result = None
@@ -136,6 +135,7 @@ class FallbackMiddleware:
                 errors.append(err)
 
             # What next, by the table -------------------------------------------------------
+            tried.add(target)
             rule = rule_for(err)
             cooled = await self._cool_down(call.session, target, err, rule)
             if rule.action is Action.RAISE:
