@@ -190,7 +190,9 @@ class StreamChunk:
     """One piece of a streamed answer, normalized across providers.
 
     ``usage`` is set on the chunk that carries the provider's usage report (usually the last);
-    ``raw`` is the provider's own event.
+    ``raw`` is the provider's own event. ``restarted`` marks the first chunk of an answer that
+    started over on another deployment after the stream broke (only with
+    ``resilience.stream_restarts``): discard what arrived before it.
     """
 
     text: str = ""
@@ -198,6 +200,7 @@ class StreamChunk:
     finish_reason: str | None = None
     usage: Usage | None = None
     raw: Any = None
+    restarted: bool = False
 
 
 @value_object

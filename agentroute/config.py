@@ -232,6 +232,9 @@ class ResilienceConfig(_Strict):
       ``cooldown_s`` (shared through the state store).
     * ``content_policy_fallback``: the model tried when a provider refuses the content.
     * ``escalate_on_exhaustion``: when every deployment of the tier failed, try the tier above.
+    * ``stream_restarts``: how many times a stream that broke after its first chunk starts over
+      on another deployment (its next chunk says ``restarted``) instead of raising
+      ``StreamInterrupted``; 0 by default, since the caller must then discard what it got.
     """
 
     attempt_timeout_s: Positive = 60.0
@@ -246,6 +249,7 @@ class ResilienceConfig(_Strict):
     cooldown_s: NonNeg = 30.0
     content_policy_fallback: str | None = None
     escalate_on_exhaustion: bool = True
+    stream_restarts: int = Field(default=0, ge=0)
 
 
 class BudgetConfig(_Strict):

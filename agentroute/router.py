@@ -13,6 +13,7 @@ chain: routing → the user's middlewares → fallback → terminal.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,11 +30,13 @@ from agentroute._types import (
     EMPTY,
     CallMode,
     CallNext,
+    Decision,
     Message,
     Middleware,
     ModelCall,
     ModelResult,
     Provider,
+    Target,
 )
 from agentroute.clock import Clock
 from agentroute.config import RouterConfig
@@ -183,6 +186,8 @@ class Router:
             build=lambda name: build_provider(name, config.providers[name], client=http_client),
         )
         self._complete_chain = build_chain(self._middleware, self._terminal)
+        self._attempts_chain = build_chain(self._middleware[-1:], self._terminal)
+        """Fallback → terminal only: a broken stream's restart (the decision is made)."""
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
@@ -319,12 +324,25 @@ class Router:
         """
         _check_messages(messages)
         frozen = MappingProxyType(params)
+        resilience = self.config.resilience
         return RoutedStream(
             self._complete_chain,
             lambda: self._call(messages, tools, frozen, "stream", hints),
             prices=self._catalog.prices,
-            chunk_timeout_s=self.config.resilience.attempt_timeout_s,
+            chunk_timeout_s=resilience.attempt_timeout_s,
+            restart=self._restart_stream,
+            max_restarts=resilience.stream_restarts,
         )
+
+    async def _restart_stream(
+        self, call: ModelCall, decision: Decision, broken: Target, after: int
+    ) -> ModelResult:
+        """Run a broken stream's attempts again: same decision, the broken deployment last,
+        attempts numbered on from ``after``."""
+        targets = self._catalog.targets(decision.tier, decision.candidates)
+        ordered = (*(t for t in targets if t != broken), broken)
+        routed = dataclasses.replace(call.with_route(decision, ordered), attempt=after)
+        return await self._attempts_chain(routed)
 
     async def _run(
         self,

@@ -4,8 +4,13 @@ Opening the stream runs the whole chain — routing, the caller's middlewares, f
 the first chunk, so a failure before any output falls back exactly like a non-streamed call.
 Once a chunk has been handed to the caller it cannot be taken back: a failure after it raises
 :class:`~agentroute.errors.StreamInterrupted` with the partial output, and nothing is retried
-behind the caller's back. Each chunk must arrive within ``resilience.attempt_timeout_s`` of the
-previous one. When the stream ends, its usage and cost are charged to the session and
+behind the caller's back. The one exception is opt-in: with ``resilience.stream_restarts`` set,
+a stream broken by a fault the recovery table would retry starts over on the call's other
+deployments (the same decision; the broken one is tried last), and the first chunk of the new
+answer carries ``restarted=True`` so the caller discards what it had.
+
+Each chunk must arrive within ``resilience.attempt_timeout_s`` of the previous one. When the
+stream ends, its usage and cost are charged to the session and
 :attr:`RoutedStream.result` holds the assembled answer.
 
 Use it as an async context manager, which always closes the HTTP response (also when the loop
@@ -19,7 +24,7 @@ is left early or the task is cancelled)::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -29,6 +34,7 @@ from agentroute._types import (
     Attempt,
     AttemptOutcome,
     CallNext,
+    Decision,
     ModelCall,
     ModelResult,
     StreamChunk,
@@ -38,11 +44,22 @@ from agentroute._types import (
 )
 from agentroute.config import Price
 from agentroute.errors import ConfigurationError, ProviderError, ProviderTimeout, StreamInterrupted
+from agentroute.middleware.recovery import Action, rule_for
 from agentroute.pricing import cost_usd
 from agentroute.providers.base import translate_error
 from agentroute.session import SessionState
 
-__all__ = ["RoutedStream"]
+__all__ = ["Restart", "RoutedStream"]
+
+Restart = Callable[[ModelCall, Decision, Target, int], Awaitable[ModelResult]]
+"""Re-run a streamed call's attempts (same decision; the deployment that broke last), numbered
+on after the given count."""
+
+
+def _marked(chunk: StreamChunk) -> StreamChunk:
+    return StreamChunk(
+        chunk.text, chunk.tool_calls, chunk.finish_reason, chunk.usage, chunk.raw, restarted=True
+    )
 
 
 class RoutedStream:
@@ -60,9 +77,16 @@ class RoutedStream:
         *,
         prices: dict[str, Price],
         chunk_timeout_s: float,
+        restart: Restart | None = None,
+        max_restarts: int = 0,
     ) -> None:
         self._chain = chain
         self._make_call = make_call
+        self._restart = restart
+        self._restarts_left = max_restarts if restart is not None else 0
+        self._call: ModelCall | None = None
+        self._earlier: tuple[Attempt, ...] = ()
+        self._restarted = False
         self._prices = prices
         self._timeout = chunk_timeout_s
         self._opened: ModelResult | None = None
@@ -81,9 +105,12 @@ class RoutedStream:
         return f"RoutedStream({where}, done={self._result is not None})"
 
     async def __aenter__(self) -> RoutedStream:
-        call = self._make_call()
+        call = self._call = self._make_call()
         self._state = call.session
-        opened = await self._chain(call)
+        self._open(await self._chain(call))
+        return self
+
+    def _open(self, opened: ModelResult) -> None:
         if opened.stream is None or opened.target is None or not opened.attempts:
             raise ConfigurationError(
                 "the chain answered a streamed call without an open stream, target and attempts"
@@ -91,7 +118,6 @@ class RoutedStream:
         self._target = opened.target
         self._opened = opened
         self._source = opened.stream
-        return self
 
     async def __aexit__(
         self,
@@ -111,29 +137,60 @@ class RoutedStream:
         return self
 
     async def __anext__(self) -> StreamChunk:
-        source = self._source
-        if source is None:
-            if self._opened is None:
-                raise ConfigurationError("use the stream inside `async with router.stream(...)`")
-            raise StopAsyncIteration
-        chunk: StreamChunk | None = None
-        try:
-            with anyio.move_on_after(self._timeout):
-                chunk = await source.__anext__()
-            if chunk is None:
-                raise ProviderTimeout(f"no chunk within {self._timeout:g}s")
-        except StopAsyncIteration:
-            self._end()
-            raise
-        except ProviderError as err:
-            raise self._interrupted(err) from err
-        except Exception as exc:
-            translated = translate_error(exc, self._where())
-            if translated is None:
+        while True:
+            source = self._source
+            if source is None:
+                if self._opened is None:
+                    raise ConfigurationError(
+                        "use the stream inside `async with router.stream(...)`"
+                    )
+                raise StopAsyncIteration
+            chunk: StreamChunk | None = None
+            try:
+                with anyio.move_on_after(self._timeout):
+                    chunk = await source.__anext__()
+                if chunk is None:
+                    raise ProviderTimeout(f"no chunk within {self._timeout:g}s")
+            except StopAsyncIteration:
+                self._end()
                 raise
-            raise self._interrupted(translated) from exc
-        self._take(chunk)
-        return chunk
+            except ProviderError as err:
+                await self._broken(err, err)
+                continue
+            except Exception as exc:
+                translated = translate_error(exc, self._where())
+                if translated is None:
+                    raise
+                await self._broken(translated, exc)
+                continue
+            if self._restarted:
+                self._restarted = False
+                chunk = _marked(chunk)
+            self._take(chunk)
+            return chunk
+
+    async def _broken(self, err: ProviderError, cause: BaseException) -> None:
+        """The stream broke: start over elsewhere if a restart is left, else raise."""
+        opened = self._opened_result()
+        restart, call = self._restart, self._call
+        if (
+            self._restarts_left <= 0
+            or restart is None
+            or call is None
+            or opened.decision is None
+            or rule_for(err).action is Action.RAISE
+        ):
+            raise self._interrupted(err) from cause
+        self._restarts_left -= 1
+        target = self._where()
+        err.located(provider=target.provider, model=target.model, deployment=target.deployment)
+        self._earlier = self._charge(self._last_attempt("error", err))
+        source, self._source = self._source, None
+        with anyio.CancelScope(shield=True):
+            await source.aclose()
+        self._text, self._calls, self._finish, self._usage = [], {}, None, None
+        self._open(await restart(call, opened.decision, target, len(self._earlier)))
+        self._restarted = True
 
     # What arrived --------------------------------------------------------------------------
 
@@ -212,7 +269,7 @@ class RoutedStream:
 
     def _charge(self, attempt: Attempt) -> tuple[Attempt, ...]:
         """Charge the stream's usage to the session; the call's attempts, this one last."""
-        attempts = (*self._opened_result().attempts[:-1], attempt)
+        attempts = (*self._earlier, *self._opened_result().attempts[:-1], attempt)
         state = self._state
         if state is not None:
             if attempt.usage is not None:

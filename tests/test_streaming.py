@@ -204,3 +204,36 @@ async def test_iterating_outside_async_with_is_a_clear_error() -> None:
     stream = r.stream(CONVERSATION)
     with pytest.raises(ConfigurationError, match="async with"):
         await stream.__anext__()
+
+
+async def test_a_configured_restart_starts_over_on_the_other_deployment() -> None:
+    alpha = StreamingProvider([ANSWER[0], ProviderConnectionError("reset")])
+    beta = StreamingProvider(ANSWER)
+    r = router(alpha, beta, stream_restarts=1)
+    chunks, (stream, session) = await read_all(r)
+    assert [(c.text, c.restarted) for c in chunks[:3]] == [
+        ("Hel", False),
+        ("Hel", True),  # the new answer starts over: discard what came before
+        ("lo", False),
+    ]
+    result = stream.result
+    assert result.text == "Hello"  # the assembled answer is the restarted one only
+    assert [(a.number, a.target.key, a.outcome) for a in result.attempts] == [
+        (1, "alpha/mid-1", "error"),
+        (2, "beta/mid-b", "ok"),
+    ]
+    assert session.state.last_attempts == result.attempts
+    assert len(session.state.decisions) == 1  # the same step, not a new routing decision
+
+
+async def test_restarts_are_bounded_then_the_stream_is_interrupted() -> None:
+    alpha = StreamingProvider([ANSWER[0], ProviderConnectionError("reset")])
+    beta = StreamingProvider([ANSWER[0], ANSWER[1], ProviderConnectionError("reset again")])
+    r = router(alpha, beta, stream_restarts=1)
+    with pytest.raises(StreamInterrupted) as info:
+        await read_all(r)
+    assert info.value.partial.text == "Hello"
+    assert [(a.target.key, a.outcome) for a in info.value.partial.attempts] == [
+        ("alpha/mid-1", "error"),
+        ("beta/mid-b", "error"),
+    ]

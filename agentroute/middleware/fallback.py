@@ -90,7 +90,9 @@ class FallbackMiddleware:
         errors: list[ProviderError] = []
         tried: set[Target] = set()
         stop = ""
-        for number in range(1, cfg.max_attempts + 1):
+        # numbering continues after ``call.attempt`` (a restarted stream's earlier attempts)
+        last = call.attempt + cfg.max_attempts
+        for number in range(call.attempt + 1, last + 1):
             started = clock.now()
             limit = min(cfg.attempt_timeout_s, deadline - started)
             result = None
@@ -141,7 +143,7 @@ class FallbackMiddleware:
             if rule.action is Action.RAISE:
                 stop = f"{type(err).__name__} is not retried"
                 break
-            if number == cfg.max_attempts:
+            if number == last:
                 stop = f"max_attempts ({cfg.max_attempts}) reached"
                 break
             if rule.action is Action.RETRY and retries < cfg.max_retries and not cooled:
