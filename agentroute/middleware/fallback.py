@@ -90,6 +90,9 @@ class FallbackMiddleware:
         errors: list[ProviderError] = []
         tried: set[Target] = set()
         stop = ""
+        waiting_passes_deadline = False
+        if call.session is not None:
+            call.session.last_attempts = ()
         # numbering continues after ``call.attempt`` (a restarted stream's earlier attempts)
         last = call.attempt + cfg.max_attempts
         for number in range(call.attempt + 1, last + 1):
@@ -152,6 +155,7 @@ class FallbackMiddleware:
                     retries += 1
                     await clock.sleep(wait)
                     continue
+                waiting_passes_deadline = wait is not None
             retries = 0
             if rule.action is Action.BIGGER_WINDOW:
                 queue, index = self._fresh(self._catalog.larger_window(target), tried), 0
@@ -164,7 +168,11 @@ class FallbackMiddleware:
                 if index >= len(queue):
                     queue, index = await self._tier_up(target.tier, tried), 0
             if index >= len(queue):
-                stop = _nowhere(rule, cfg)
+                stop = (
+                    f"the deadline ({cfg.deadline_s:g}s) would pass before the next retry"
+                    if waiting_passes_deadline
+                    else _nowhere(rule, cfg)
+                )
                 break
             if clock.now() >= deadline:
                 stop = f"the deadline ({cfg.deadline_s:g}s) passed"

@@ -24,6 +24,11 @@ def translate_error(exc: BaseException, target: Target) -> ProviderError | None:
     err = classify_exception(exc)
     if err is None:
         return None
+    return scrubbed(err, target)
+
+
+def scrubbed(err: ProviderError, target: Target) -> ProviderError:
+    """``err`` located at ``target``, its message cleared of every secret value known."""
     clean = redact(err.message)
     if clean != err.message:
         err.message = clean
@@ -79,7 +84,7 @@ class ProviderTerminal:
         try:
             result = await provider.send(call)
         except ProviderError as err:
-            err.located(provider=target.provider, model=target.model, deployment=target.deployment)
+            scrubbed(err, target)  # a custom provider's own error may quote a key
             raise
         except Exception as exc:
             translated = translate_error(exc, target)
@@ -111,9 +116,7 @@ class ProviderTerminal:
                     provider=target.provider, model=target.model, deployment=target.deployment
                 ) from None
             if isinstance(exc, ProviderError):
-                exc.located(
-                    provider=target.provider, model=target.model, deployment=target.deployment
-                )
+                scrubbed(exc, target)
                 raise
             translated = translate_error(exc, target) if isinstance(exc, Exception) else None
             if translated is None:

@@ -1,0 +1,166 @@
+"""The contract every :class:`~agentroute.state.StateStore` keeps, as a reusable test class.
+
+A store's test module subclasses :class:`StateStoreContract` and provides two fixtures:
+
+* ``store``: a fresh, empty store (its teardown may ``aclose`` it again: ``aclose`` must be
+  idempotent); a shared backend (Redis) gives each test its own namespace;
+* ``advance``: an async callable moving the store's time forward by some seconds (a FakeClock
+  for the memory store; a real ``anyio.sleep`` for a server with real TTLs).
+
+Every duration below is a multiple of :attr:`StateStoreContract.UNIT` seconds, and remaining
+cooldowns are compared within :attr:`StateStoreContract.TOLERANCE`, so a store on real time sets
+``UNIT`` to a short real interval (e.g. 0.2 s) and ``TOLERANCE`` to its timing slack. Windows
+and cooldowns are never probed at their exact edge, so timer resolution does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from agentroute.state import StateStore
+
+__all__ = ["Advance", "StateStoreContract"]
+
+Advance = Callable[[float], Awaitable[None]]
+"""Moves the store's notion of time forward by the given seconds."""
+
+A = "alpha/mid-1"
+B = "beta/mid-b"
+C = "beta/big-b"
+
+
+@pytest.mark.anyio
+class StateStoreContract:
+    """Behaviour shared by all state stores (failure counting, cooldowns, keys, closing)."""
+
+    UNIT: float = 1.0
+    """Seconds in one unit of the durations used below."""
+    TOLERANCE: float = 0.0
+    """Absolute slack, in seconds, when comparing a remaining cooldown."""
+
+    def approx(self, units: float) -> object:
+        return pytest.approx(units * self.UNIT, abs=self.TOLERANCE)
+
+    async def wait(self, advance: Advance, units: float) -> None:
+        await advance(units * self.UNIT)
+
+    # Failures ------------------------------------------------------------------------------
+
+    async def test_add_failure_counts_failures_within_the_window(
+        self, store: StateStore, advance: Advance
+    ) -> None:
+        window = 10 * self.UNIT
+        assert await store.add_failure(A, window) == 1
+        await self.wait(advance, 1)
+        assert await store.add_failure(A, window) == 2
+        await self.wait(advance, 1)
+        assert await store.add_failure(A, window) == 3
+
+    async def test_add_failure_forgets_failures_outside_the_window(
+        self, store: StateStore, advance: Advance
+    ) -> None:
+        window = 3 * self.UNIT
+        assert await store.add_failure(A, window) == 1  # t = 0
+        await self.wait(advance, 2)
+        assert await store.add_failure(A, window) == 2  # t = 2: both inside
+        await self.wait(advance, 2)
+        assert await store.add_failure(A, window) == 2  # t = 4: the one at 0 is out
+        await self.wait(advance, 5)
+        assert await store.add_failure(A, window) == 1  # t = 9: only this one
+
+    async def test_clear_failures_starts_afresh(self, store: StateStore) -> None:
+        window = 10 * self.UNIT
+        await store.add_failure(A, window)
+        await store.add_failure(A, window)
+        await store.clear_failures(A)
+        assert await store.add_failure(A, window) == 1
+
+    async def test_clear_failures_of_an_unknown_key_is_a_no_op(self, store: StateStore) -> None:
+        await store.clear_failures("nobody/never-seen")
+        assert await store.add_failure("nobody/never-seen", 10 * self.UNIT) == 1
+
+    # Cooldowns -----------------------------------------------------------------------------
+
+    async def test_cooling_reports_the_remaining_seconds(
+        self, store: StateStore, advance: Advance
+    ) -> None:
+        await store.set_cooldown(A, 10 * self.UNIT)
+        assert dict(await store.cooling([A])) == {A: self.approx(10)}
+        await self.wait(advance, 4)
+        assert dict(await store.cooling([A])) == {A: self.approx(6)}
+
+    async def test_a_longer_running_cooldown_is_kept(
+        self, store: StateStore, advance: Advance
+    ) -> None:
+        await store.set_cooldown(A, 10 * self.UNIT)
+        await store.set_cooldown(A, 3 * self.UNIT)
+        assert dict(await store.cooling([A])) == {A: self.approx(10)}
+        await self.wait(advance, 5)
+        assert dict(await store.cooling([A])) == {A: self.approx(5)}
+
+    async def test_a_longer_cooldown_replaces_a_shorter_one(self, store: StateStore) -> None:
+        await store.set_cooldown(A, 3 * self.UNIT)
+        await store.set_cooldown(A, 10 * self.UNIT)
+        assert dict(await store.cooling([A])) == {A: self.approx(10)}
+
+    async def test_cooldowns_expire(self, store: StateStore, advance: Advance) -> None:
+        await store.set_cooldown(A, 2 * self.UNIT)
+        await self.wait(advance, 3)
+        assert dict(await store.cooling([A])) == {}
+
+    async def test_an_expired_longer_cooldown_is_not_kept(
+        self, store: StateStore, advance: Advance
+    ) -> None:
+        await store.set_cooldown(A, 4 * self.UNIT)
+        await self.wait(advance, 5)
+        await store.set_cooldown(A, 2 * self.UNIT)
+        assert dict(await store.cooling([A])) == {A: self.approx(2)}
+
+    async def test_cooling_of_unknown_keys_is_empty(self, store: StateStore) -> None:
+        assert dict(await store.cooling([A, B])) == {}
+        assert dict(await store.cooling([])) == {}
+        await store.set_cooldown(A, 5 * self.UNIT)
+        assert dict(await store.cooling(["nobody/never-seen"])) == {}
+        assert dict(await store.cooling([])) == {}
+
+    async def test_cooling_lists_only_the_keys_put_aside(self, store: StateStore) -> None:
+        await store.set_cooldown(A, 5 * self.UNIT)
+        await store.set_cooldown(C, 8 * self.UNIT)
+        assert dict(await store.cooling([A, B, C])) == {A: self.approx(5), C: self.approx(8)}
+
+    # Keys ----------------------------------------------------------------------------------
+
+    async def test_failures_of_keys_are_independent(self, store: StateStore) -> None:
+        window = 10 * self.UNIT
+        await store.add_failure(A, window)
+        await store.add_failure(A, window)
+        assert await store.add_failure(B, window) == 1
+        await store.clear_failures(A)
+        assert await store.add_failure(B, window) == 2
+        assert await store.add_failure(A, window) == 1
+
+    async def test_cooldowns_of_keys_are_independent(
+        self, store: StateStore, advance: Advance
+    ) -> None:
+        await store.set_cooldown(A, 10 * self.UNIT)
+        await store.set_cooldown(B, 2 * self.UNIT)
+        await self.wait(advance, 3)
+        assert dict(await store.cooling([A, B])) == {A: self.approx(7)}
+
+    async def test_failures_and_cooldowns_do_not_mix(self, store: StateStore) -> None:
+        """Counting failures does not put a key aside, and a cooldown counts no failure."""
+        window = 10 * self.UNIT
+        await store.add_failure(A, window)
+        await store.add_failure(A, window)
+        assert dict(await store.cooling([A])) == {}
+        await store.set_cooldown(B, 5 * self.UNIT)
+        assert await store.add_failure(B, window) == 1
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    async def test_aclose_works_and_is_idempotent(self, store: StateStore) -> None:
+        await store.set_cooldown(A, 5 * self.UNIT)
+        await store.aclose()
+        await store.aclose()

@@ -1,0 +1,111 @@
+"""MemoryStateStore: the StateStore contract on a FakeClock, plus its bounds and expiry."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agentroute.state import MemoryStateStore, StateStore
+from agentroute.testing import FakeClock
+from tests.state_contract import Advance, StateStoreContract
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=1000.0)
+
+
+class TestMemoryStateStoreContract(StateStoreContract):
+    @pytest.fixture
+    async def store(self, clock: FakeClock) -> AsyncIterator[StateStore]:
+        store = MemoryStateStore(clock)
+        yield store
+        await store.aclose()
+
+    @pytest.fixture
+    def advance(self, clock: FakeClock) -> Advance:
+        async def advance(seconds: float) -> None:
+            clock.advance(seconds)
+
+        return advance
+
+
+def sizes(store: MemoryStateStore) -> tuple[int, int]:
+    """(failure histories kept, cooldowns kept), as the store's repr reports them."""
+    found = re.fullmatch(r"MemoryStateStore\(keys=(\d+), cooling=(\d+)\)", repr(store))
+    assert found is not None, repr(store)
+    return int(found[1]), int(found[2])
+
+
+def keys(n: int) -> list[str]:
+    return [f"p/dep-{i}" for i in range(n)]
+
+
+async def test_failure_histories_never_exceed_max_keys(clock: FakeClock) -> None:
+    store = MemoryStateStore(clock, max_keys=3)
+    for key in keys(10):
+        await store.add_failure(key, 60.0)
+        assert sizes(store)[0] <= 3
+    assert sizes(store) == (3, 0)
+
+
+async def test_the_least_recently_touched_failure_history_is_dropped(clock: FakeClock) -> None:
+    store = MemoryStateStore(clock, max_keys=3)
+    a, b, c, d = keys(4)
+    for key in (a, a, b, c):
+        await store.add_failure(key, 60.0)
+    assert await store.add_failure(a, 60.0) == 3  # a is touched again: b is now the oldest
+    await store.add_failure(d, 60.0)  # one too many: b goes
+    assert await store.add_failure(a, 60.0) == 4
+    assert await store.add_failure(b, 60.0) == 1  # forgotten
+
+
+async def test_cooldowns_never_exceed_max_keys(clock: FakeClock) -> None:
+    store = MemoryStateStore(clock, max_keys=3)
+    names = keys(10)
+    for i, key in enumerate(names):
+        await store.set_cooldown(key, 10.0 + i)
+        assert sizes(store)[1] <= 3
+    # over the bound, the cooldowns that end soonest go first
+    assert dict(await store.cooling(names)) == {names[7]: 17.0, names[8]: 18.0, names[9]: 19.0}
+
+
+async def test_over_the_bound_expired_cooldowns_go_before_running_ones(clock: FakeClock) -> None:
+    store = MemoryStateStore(clock, max_keys=3)
+    old1, old2, new1, new2, new3 = keys(5)
+    await store.set_cooldown(old1, 1.0)
+    await store.set_cooldown(old2, 1.0)
+    clock.advance(2.0)
+    for key in (new1, new2, new3):
+        await store.set_cooldown(key, 100.0)
+    assert sizes(store)[1] == 3
+    assert dict(await store.cooling([old1, old2, new1, new2, new3])) == {
+        new1: 100.0,
+        new2: 100.0,
+        new3: 100.0,
+    }
+
+
+async def test_expired_cooldowns_are_dropped(clock: FakeClock) -> None:
+    store = MemoryStateStore(clock)
+    a, b = keys(2)
+    await store.set_cooldown(a, 5.0)
+    await store.set_cooldown(b, 50.0)
+    assert sizes(store) == (0, 2)
+    clock.advance(6.0)
+    assert dict(await store.cooling([a, b])) == {b: 44.0}
+    assert sizes(store) == (0, 1)  # a's entry is gone, not merely hidden
+    clock.advance(50.0)
+    assert dict(await store.cooling([a, b])) == {}
+    assert sizes(store) == (0, 0)
+
+
+async def test_default_clock_is_the_event_loop_clock() -> None:
+    store = MemoryStateStore()
+    await store.set_cooldown("p/dep", 60.0)
+    remaining = (await store.cooling(["p/dep"]))["p/dep"]
+    assert 59.0 < remaining <= 60.0
