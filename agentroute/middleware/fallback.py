@@ -135,6 +135,10 @@ class FallbackMiddleware:
                     ),
                 )
                 if refusal is None:
+                    for failed in errors:
+                        # a recovered error's traceback would keep this frame (and the result
+                        # it returns) in a reference cycle only the garbage collector frees
+                        failed.__traceback__ = None
                     return result.with_attempts(tuple(attempts), call.decision)
                 err = refusal
                 errors.append(err)
