@@ -75,7 +75,9 @@ class SessionState:
         self.decisions: list[Decision] = []
         self.last_decision: Decision | None = None
         self.last_attempts: tuple[Attempt, ...] = ()
-        """Every attempt of the session's latest call (a cancelled one included)."""
+        """Every attempt of the session's latest call (a cancelled one included). After a
+        failed or cancelled call they are records only (``error`` is ``None``): the errors
+        themselves went to the caller in the raised exception."""
         self.escalation_reason: str | None = None
         self.cost_usd = 0.0
         self.usage = Usage()

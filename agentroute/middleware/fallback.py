@@ -28,6 +28,7 @@ from __future__ import annotations
 
 __all__ = ["FallbackMiddleware"]
 
+import dataclasses
 from collections.abc import Sequence
 
 import anyio
@@ -113,6 +114,7 @@ class FallbackMiddleware:
                 errors.append(err)
             except anyio.get_cancelled_exc_class() as exc:
                 self._note(call, attempts, _failed(number, target, clock.now() - started, exc))
+                _settle(call.session, attempts)
                 raise
             else:
                 refusal = (
@@ -182,6 +184,7 @@ class FallbackMiddleware:
                 stop = f"the deadline ({cfg.deadline_s:g}s) passed"
                 break
             target = queue[index]
+        _settle(call.session, attempts)
         tried_list = ", ".join(f"{a.target.key}: {a.error_type}" for a in attempts)
         raise AllAttemptsFailed(
             f"all {len(attempts)} attempts failed, {stop} ({tried_list})", errors, attempts
@@ -297,6 +300,14 @@ def _failed(number: int, target: Target, duration_s: float, err: BaseException) 
         error_type="Cancelled",
         error=err,
     )
+
+
+def _settle(state: SessionState | None, attempts: list[Attempt]) -> None:
+    """Keep a failed or cancelled call's attempts on the session as records only: their
+    errors (with tracebacks and chained transport errors, ~10 KiB a call) go to the caller in
+    the raised exception, and need not stay alive as long as an idle session does."""
+    if state is not None:
+        state.last_attempts = tuple(dataclasses.replace(a, error=None) for a in attempts)
 
 
 def _refusal(target: Target) -> ContentPolicyRefusal:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import re
 from array import array
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,9 +74,11 @@ class ScanState:
     ids: array[int] = field(default_factory=lambda: array("Q"))
     message_tokens: int = 0
     tool_errors_total: int = 0
-    turn_errors: deque[int] = field(default_factory=deque)
-    turn_calls: deque[frozenset[str]] = field(default_factory=deque)
-    turn_repeats: deque[int] = field(default_factory=deque)
+    # The last few assistant turns, oldest first, trimmed to their windows by the scan (lists,
+    # not deques: an idle session keeps three of them, and an empty deque costs ~760 bytes).
+    turn_errors: list[int] = field(default_factory=list)
+    turn_calls: list[frozenset[str]] = field(default_factory=list)
+    turn_repeats: list[int] = field(default_factory=list)
     escalate_called: bool = False
     escalate_reason: str = ""
     last_user_text: str = ""
@@ -124,11 +125,7 @@ class SignalExtractor:
             or messages[state.seen - 1] is not state.last
             or array("Q", map(id, messages[: state.seen])) != state.ids
         ):
-            state = ScanState(
-                turn_errors=deque(maxlen=self._cfg.recent_window),
-                turn_calls=deque(maxlen=self._cfg.repeat_window),
-                turn_repeats=deque(maxlen=self._cfg.repeat_window),
-            )
+            state = ScanState()
         state.fresh_user = state.fresh_escalate = False
         for i in range(state.seen, len(messages)):
             m = messages[i]
@@ -178,6 +175,14 @@ class SignalExtractor:
         s.turn_repeats.append(sum(1 for sig in signatures if sig in earlier))
         s.turn_calls.append(signatures)
         s.turn_errors.append(0)
+        cfg = self._cfg
+        for window, turns in (
+            (cfg.repeat_window, s.turn_repeats),
+            (cfg.repeat_window, s.turn_calls),
+            (cfg.recent_window, s.turn_errors),
+        ):
+            if len(turns) > window:
+                del turns[0]
 
     @staticmethod
     def _tool_result(is_error: bool, s: ScanState) -> None:

@@ -123,7 +123,8 @@ class Instance:
             prompt_tokens = self.cache.tokens(req.prompt()[0])
             detail = replace(detail, retry_after_s=spec.retry_after_s, prompt_tokens=prompt_tokens)
             return self._error(as_error, detail, number, fault=spec.kind, stream=req.stream)
-        self._fault_count[spec.kind] += 1
+        if spec.kind != "drop_mid_response":  # a cut is counted where it is applied
+            self._fault_count[spec.kind] += 1
         if spec.kind == "drop" or (spec.kind == "timeout" and spec.delay_s is None):
             self.records.append(RequestRecord(number, req.model, req.stream, 0, spec.kind))
             return Drop() if spec.kind == "drop" else Hold(None)
@@ -193,6 +194,8 @@ class Instance:
         )
         request_id = "x-request-id" if not anthropic else "request-id"
         cut = fault == "drop_mid_response"
+        if cut:
+            self._fault_count["drop_mid_response"] += 1
         per_token_s = self.config.latency.per_output_token_ms / 1000.0
         delay = self.faults.first_byte_s()
         if not req.stream:
