@@ -36,7 +36,7 @@ class TestMemoryStateStoreContract(StateStoreContract):
 
 def sizes(store: MemoryStateStore) -> tuple[int, int]:
     """(failure histories kept, cooldowns kept), as the store's repr reports them."""
-    found = re.fullmatch(r"MemoryStateStore\(keys=(\d+), cooling=(\d+)\)", repr(store))
+    found = re.fullmatch(r"MemoryStateStore\(keys=(\d+), cooling=(\d+), pins=\d+\)", repr(store))
     assert found is not None, repr(store)
     return int(found[1]), int(found[2])
 

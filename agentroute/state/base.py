@@ -1,4 +1,5 @@
-"""The :class:`StateStore` protocol: what routers share, expressed in durations.
+"""The :class:`StateStore` protocol: what routers share (deployment failures, cooldowns and
+session × model → deployment pins), expressed in durations.
 
 Every operation takes durations (``window_s``, ``seconds``), never absolute times, so a store on
 a server (Redis) can enforce them with its own TTLs and routers on machines whose clocks differ
@@ -30,6 +31,19 @@ class StateStore(Protocol):
 
     async def cooling(self, keys: Sequence[str]) -> Mapping[str, float]:
         """Those of ``keys`` that are put aside, each with the seconds it still has to wait."""
+        ...
+
+    async def get_pin(self, session: str, model: str) -> str | None:
+        """The deployment key ``session``'s calls to ``model`` are pinned to, if still fresh."""
+        ...
+
+    async def set_pin(self, session: str, model: str, deployment: str, ttl_s: float) -> None:
+        """Pin ``session`` × ``model`` to ``deployment`` for ``ttl_s`` idle seconds (setting it
+        again refreshes the TTL: a pin lives as long as its prompt cache would)."""
+        ...
+
+    async def drop_pin(self, session: str, model: str) -> None:
+        """Forget the pin (the deployment failed or is cooling down)."""
         ...
 
     async def aclose(self) -> None:

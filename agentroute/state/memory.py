@@ -1,8 +1,9 @@
 """The in-memory :class:`~agentroute.state.StateStore`: one process, bounded, expiring.
 
-Failure times are kept per deployment only for the window asked about; cooldowns expire on their
-own. The number of keys is bounded (``max_keys``, least recently touched dropped first), so a
-router that sees many deployments over its life does not grow without end. Time comes from an
+Failure times are kept per deployment only for the window asked about; cooldowns and pins
+expire on their own. The number of keys is bounded (``max_keys``, ``max_pins``; the least
+recently touched go first), so a router that sees many deployments and sessions over its life
+does not grow without end. Time comes from an
 injected :class:`~agentroute.clock.Clock` (tests use a fake one).
 """
 
@@ -25,16 +26,25 @@ class MemoryStateStore:
     Args:
         clock: where time comes from (default :class:`~agentroute.clock.SystemClock`).
         max_keys: how many deployments' failure histories and cooldowns are kept at most.
+        max_pins: how many session × model pins are kept at most (the least recently
+            refreshed goes first; an expired pin is dropped when next read).
     """
 
-    def __init__(self, clock: Clock | None = None, *, max_keys: int = 10_000) -> None:
+    def __init__(
+        self, clock: Clock | None = None, *, max_keys: int = 10_000, max_pins: int = 100_000
+    ) -> None:
         self._clock: Clock = clock or SystemClock()
         self._max_keys = max_keys
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._cooldowns: dict[str, float] = {}
+        self._pins: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._max_pins = max_pins
 
     def __repr__(self) -> str:
-        return f"MemoryStateStore(keys={len(self._failures)}, cooling={len(self._cooldowns)})"
+        return (
+            f"MemoryStateStore(keys={len(self._failures)}, cooling={len(self._cooldowns)}, "
+            f"pins={len(self._pins)})"
+        )
 
     async def add_failure(self, key: str, window_s: float) -> int:
         now = self._clock.now()
@@ -76,6 +86,28 @@ class MemoryStateStore:
             else:
                 del cooldowns[key]
         return found
+
+    async def get_pin(self, session: str, model: str) -> str | None:
+        key = (session, model)
+        found = self._pins.get(key)
+        if found is None:
+            return None
+        deployment, until = found
+        if until <= self._clock.now():
+            del self._pins[key]
+            return None
+        return deployment
+
+    async def set_pin(self, session: str, model: str, deployment: str, ttl_s: float) -> None:
+        key = (session, model)
+        pins = self._pins
+        pins[key] = (deployment, self._clock.now() + ttl_s)
+        pins.move_to_end(key)
+        if len(pins) > self._max_pins:
+            pins.popitem(last=False)  # the least recently refreshed pin
+
+    async def drop_pin(self, session: str, model: str) -> None:
+        self._pins.pop((session, model), None)
 
     def _expire(self, now: float) -> None:
         for key in [k for k, until in self._cooldowns.items() if until <= now]:
