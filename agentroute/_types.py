@@ -301,6 +301,21 @@ class ModelCall:
             self.attempt,
         )
 
+    def with_targets(self, targets: tuple[Target, ...]) -> ModelCall:
+        """A copy with the candidate targets in another order (the decision unchanged)."""
+        return ModelCall(
+            self.messages,
+            self.tools,
+            self.params,
+            self.mode,
+            self.session,
+            self.hints,
+            self.decision,
+            targets,
+            self.target,
+            self.attempt,
+        )
+
     def with_target(self, target: Target, attempt: int) -> ModelCall:
         """A copy aimed at one target, as attempt number ``attempt``."""
         return ModelCall(

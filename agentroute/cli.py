@@ -72,6 +72,7 @@ def demo(max_steps: int, verbose: bool) -> None:
         ("cached", "right", 6),
         ("out", "right", 3),
         ("cost $", "right", 7),
+        ("pin", "left", 3),
     ]:
         table.add_column(
             col,
@@ -92,13 +93,19 @@ def demo(max_steps: int, verbose: bool) -> None:
             f"{r.usage.cache_read_tokens:,}",
             f"{r.usage.output_tokens:,}",
             f"{r.cost_usd:.5f}",
+            r.pin,
         )
     console.print(table)
-    console.print("\neach step: attempts (provider:outcome), then what the agent did")
+    console.print(
+        "\npin: the session's deployment for that model (new, hit: its prompt cache is warm, "
+        "break)\neach step: attempts (provider:outcome), then what the agent did"
+    )
     for r in report.rows:
         why = f"; {r.cause}: {r.reason}" if r.reason else ""
         if r.switch:
             why += f" ({r.switch})"
+        if r.pin == "break":
+            why += f"; pin broken: {r.pin_reason}"
         console.print(f" {r.step:>2}  {r.attempts}{why}\n     agent: {r.action}", highlight=False)
     u = report.usage
     cached_share = u.cache_read_tokens / u.input_tokens if u.input_tokens else 0.0

@@ -41,6 +41,7 @@ from agentroute._secrets import ENV_PREFIX, Secret
 from agentroute.errors import ConfigurationError
 
 __all__ = [
+    "AffinityConfig",
     "BudgetConfig",
     "DeploymentConfig",
     "MemoryStateConfig",
@@ -269,6 +270,23 @@ class RedisStateConfig(_Strict):
     namespace: str = Field(default="agentroute", min_length=1)
 
 
+class AffinityConfig(_Strict):
+    """Which deployment of a model serves a call (DESIGN §5).
+
+    * ``sticky``: once a deployment served a session's call for a model, the session's later
+      calls for that model go there first while the pin is fresh — its idle TTL is the
+      provider's ``cache_ttl_s``, the life of its prompt cache. Only for models whose
+      ``cache_read`` price is below their ``input`` price (else a warm cache saves nothing).
+    * ``strategy`` orders the candidates that are not pinned: ``order`` (as configured),
+      ``price`` (cheapest model first: input price, then output), ``latency`` (lowest observed
+      latency first, an exponentially weighted mean per deployment; unmeasured ones first so
+      each gets measured), ``weighted`` (random, by each deployment's ``weight``).
+    """
+
+    sticky: bool = True
+    strategy: Literal["order", "price", "latency", "weighted"] = "order"
+
+
 class TelemetryConfig(_Strict):
     capture_content: bool = False
     log_events: bool | None = None
@@ -285,6 +303,7 @@ class RouterConfig(_Strict):
     tiers: dict[str, list[str]] = Field(min_length=1)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    affinity: AffinityConfig = Field(default_factory=AffinityConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     state: Annotated[MemoryStateConfig | RedisStateConfig, Field(discriminator="kind")] = Field(
         default_factory=MemoryStateConfig

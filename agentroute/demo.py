@@ -6,9 +6,11 @@ process on a free loopback port and plays three providers (two OpenAI-compatible
 Anthropic), so every step is a real HTTP call through the built-in providers, yet it needs no
 network and no keys. The scored policy climbs when tool errors show up, the application escalates
 after two tool errors in a row (``session.escalate``), one deployment answers 503 twice (the
-router retries it once, then falls back to the other deployment of the same model), the policy
-steps back down on the calm follow-ups once the saving beats the cache loss, and each
-deployment's prefix cache shows cached input growing while a session stays on it.
+router retries it once, then falls back to the other deployment of the same model), the
+session stays pinned to the deployment whose prompt cache is warm until a fault there breaks
+the pin, the policy steps back down on the calm follow-ups once the saving beats the cache
+loss, and each deployment's prefix cache shows cached input growing while a session stays on
+it.
 :func:`run_demo` returns one row per step for the CLI to print.
 """
 
@@ -65,7 +67,8 @@ def simulator_config() -> dict[str, Any]:
     """One simulator instance per provider, all playing the airline agent.
 
     ``fastcloud`` answers its 4th request (the first ``mid-v1`` call) and the retry of it with a
-    503.
+    503; ``bigcloud`` answers its 4th request and the retry with a 529 (overloaded), which
+    breaks the session's pin to it.
     """
     scenario = {"kind": "airline", "skills": SKILLS}
     return {
@@ -75,7 +78,12 @@ def simulator_config() -> dict[str, Any]:
                 "scenario": scenario,
                 "faults": {"schedule": {4: "unavailable", 5: "unavailable"}},
             },
-            "bigcloud": {"kind": "anthropic", "context_window": 200_000, "scenario": scenario},
+            "bigcloud": {
+                "kind": "anthropic",
+                "context_window": 200_000,
+                "scenario": scenario,
+                "faults": {"schedule": {4: "overloaded", 5: "overloaded"}},
+            },
             "backup": {"kind": "openai", "scenario": scenario},
         }
     }
@@ -95,6 +103,9 @@ class StepRow:
     action: str
     score: float
     switch: str
+    pin: str = ""
+    """What affinity did: ``new``, ``hit`` or ``break`` (empty for a model without pins)."""
+    pin_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +194,7 @@ async def _session(router: Router, max_steps: int) -> DemoReport:
             if errors_in_a_row >= 2:
                 session.escalate(f"{errors_in_a_row} tool errors in a row")
             decision, target = result.decision, result.target
+            pin = session.state.last_pin
             if decision is None or target is None:  # pragma: no cover - the chain always sets them
                 raise RuntimeError("routed result without decision or target")
             rows.append(
@@ -204,6 +216,8 @@ async def _session(router: Router, max_steps: int) -> DemoReport:
                         if decision.switch
                         else ""
                     ),
+                    pin=pin.kind if pin else "",
+                    pin_reason=pin.reason if pin else "",
                 )
             )
             if not result.tool_calls:

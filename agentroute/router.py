@@ -8,7 +8,7 @@
   does the same with the answer in chunks (:mod:`agentroute.streaming`).
 
 Both build a :class:`~agentroute.ModelCall` bound to a session and run it through the same
-chain: routing → the user's middlewares → fallback → terminal.
+chain: routing → the user's middlewares → (validation) → affinity → fallback → terminal.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
+from agentroute.middleware.affinity import AffinityMiddleware
 from agentroute.middleware.validation import ValidationMiddleware, Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
@@ -145,6 +146,8 @@ class Router:
             ),
             tool_error_detector or default_tool_error_detector,
         )
+        store = self._store = state_store or _default_store(self.config, clock)
+        self._owns_store = state_store is None
         self._middleware: tuple[Middleware, ...] = (
             RoutingMiddleware(
                 chosen,
@@ -166,10 +169,13 @@ class Router:
                 if validator is not None
                 else []
             ),
+            AffinityMiddleware(
+                self._catalog, self.config.affinity, store, clock=clock, log_events=log_events
+            ),
             FallbackMiddleware(
                 self._catalog,
                 self.config.resilience,
-                store=state_store or _default_store(self.config, clock),
+                store=store,
                 clock=clock,
                 log_events=log_events,
             ),

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from agentroute._types import EMPTY, Attempt, Decision, Message, Usage
 
 if TYPE_CHECKING:
+    from agentroute.middleware.affinity import PinEvent
     from agentroute.policy.signals import ScanState
 
 __all__ = ["Session", "SessionState", "SessionTable", "current_session", "derive_session_key"]
@@ -45,6 +46,7 @@ class SessionState:
         "key",
         "last_attempts",
         "last_decision",
+        "last_pin",
         "last_used",
         "metadata",
         "scan",
@@ -74,6 +76,8 @@ class SessionState:
         self.tier: str | None = None
         self.decisions: list[Decision] = []
         self.last_decision: Decision | None = None
+        self.last_pin: PinEvent | None = None
+        """What affinity did on the latest call (new pin, hit, or break and why)."""
         self.last_attempts: tuple[Attempt, ...] = ()
         """Every attempt of the session's latest call (a cancelled one included). After a
         failed or cancelled call they are records only (``error`` is ``None``): the errors

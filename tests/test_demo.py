@@ -1,4 +1,5 @@
-"""The demo's session, checked row by row: climb, fallback, escalation, hold, step-down."""
+"""The demo's session, checked row by row: climb, fallback, escalation, hold, step-down,
+pins."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ async def test_demo_session_behaves_as_described() -> None:
     assert cached[0] == 0 and 0 < cached[1] <= cached[2]
     # a switch of deployment starts cold
     assert by_step[4].usage.cache_read_tokens == 0
-    assert down.usage.cache_read_tokens == 0
+    # affinity: pins are made, hit while fresh, and broken by a fault (the retry included)
+    assert [r.pin for r in rows[:3]] == ["new", "hit", "hit"]
+    assert by_step[8].attempts == "bigcloud:529 → bigcloud:529 → backup:ok"
+    assert (by_step[8].pin, by_step[8].deployment) == ("break", "backup/large-v1")
+    assert "bigcloud/large-v1" in by_step[8].pin_reason
+    assert by_step[8].usage.cache_read_tokens == 0  # the new deployment starts cold
+    assert by_step[9].pin == "hit" and by_step[9].usage.cache_read_tokens > 0
+    # the step-down returns to the deployment mid was pinned to at step 4: its cache is warm
+    assert (down.deployment, down.pin) == ("backup/mid-v1", "hit")
+    assert down.usage.cache_read_tokens > 0
     assert report.total_cost_usd == pytest.approx(sum(r.cost_usd for r in rows))
     assert report.total_cost_usd < report.top_model_cost_usd

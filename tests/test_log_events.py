@@ -30,8 +30,10 @@ async def test_events_flow_once_the_app_configured_structlog() -> None:
     with capture_logs() as events:
         await router(None).complete(CONVERSATION)
     names = [e["event"] for e in events]
-    assert names == ["route.decision", "route.attempt"]
+    assert names == ["route.decision", "route.attempt", "route.affinity"]
     assert events[0]["tier"] == "simple" and events[1]["outcome"] == "ok"
+    # small has a cache_read price below its input price: the first call pins its deployment
+    assert (events[2]["pin"], events[2]["deployment"]) == ("new", "alpha/small-1")
 
 
 async def test_forced_on_and_off(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""structlog events of the router (``route.decision``, ``route.attempt``, ``route.cooldown``).
+"""structlog events of the router (``route.decision``, ``route.attempt``, ``route.cooldown``,
+``route.affinity``).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
@@ -71,3 +72,25 @@ def log_cooldown(state: SessionState, target: Target, seconds: float, reason: st
         cooldown_s=seconds,
         reason=reason,
     )
+
+
+def log_pin(
+    state: SessionState,
+    kind: str,
+    model: str,
+    deployment: str,
+    previous: str | None,
+    reason: str,
+) -> None:
+    fields = {
+        "session_id": state.key,
+        "step": state.step,
+        "pin": kind,
+        "model": model,
+        "deployment": deployment,
+        "previous": previous,
+    }
+    if kind == "break":
+        logger.info("route.affinity", **fields, reason=reason)
+    else:
+        logger.debug("route.affinity", **fields)

@@ -1,0 +1,200 @@
+"""AffinityMiddleware: keep a session on the deployment whose prompt cache is warm (DESIGN §5).
+
+Runs just before the fallback step, so it sees the decision's candidate deployments and the
+outcome of every attempt. For each candidate model it looks up the session's pin
+(:class:`~agentroute.state.StateStore`, shared by every router on the store) and puts the
+pinned deployment first; the others are ordered by ``affinity.strategy``. After the call:
+
+* the deployment that served becomes (or stays) the model's pin, its idle TTL refreshed to
+  the provider's ``cache_ttl_s`` (a pin lives as long as the prompt cache it protects);
+* a pin whose deployment failed in this call, or was skipped because it is cooling down, is
+  **broken**: dropped (or moved to the deployment that served), with the reason recorded on
+  ``session.state.last_pin`` and logged as ``route.affinity``.
+
+Pins apply only to models whose ``cache_read`` price is below their ``input`` price: where a
+cache read costs what fresh input costs, staying put saves nothing and only narrows the
+choice. A provider with ``cache_ttl_s: 0`` gets no pins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from agentroute._catalog import Catalog
+from agentroute._frozen import value_object
+from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
+from agentroute.clock import Clock, SystemClock
+from agentroute.config import AffinityConfig
+from agentroute.errors import AllAttemptsFailed
+from agentroute.session import SessionState
+from agentroute.state import StateStore
+from agentroute.telemetry.logs import log_pin, should_log
+
+__all__ = ["AffinityMiddleware", "PinEvent"]
+
+PinKind = Literal["new", "hit", "break"]
+
+_EWMA = 0.2
+"""Weight of the newest latency sample in a deployment's running mean."""
+
+
+@value_object
+class PinEvent:
+    """What affinity did for one call: a new pin, a hit (the pinned deployment served), or a
+    break (the pinned deployment failed or was cooling down; ``reason`` says which)."""
+
+    kind: PinKind
+    model: str
+    deployment: str
+    """The deployment key now pinned (for a break: where the session moved, or ``""``)."""
+    previous: str | None = None
+    reason: str = ""
+
+
+class AffinityMiddleware:
+    """Pinned deployment first, then the configured strategy; pins kept fresh or broken."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: AffinityConfig,
+        store: StateStore,
+        *,
+        clock: Clock | None = None,
+        log_events: bool | None = None,
+    ) -> None:
+        cfg = catalog.config
+        self._prices = catalog.prices
+        self._strategy = config.strategy
+        self._store = store
+        self._clock: Clock = clock or SystemClock()
+        self._log = log_events
+        self._sticky = (
+            frozenset(
+                name
+                for name, price in catalog.prices.items()
+                if price.cache_read is not None and price.cache_read < price.input
+            )
+            if config.sticky
+            else frozenset()
+        )
+        self._ttl = {name: p.cache_ttl_s for name, p in cfg.providers.items()}
+        self._weights = {
+            (dep.provider, dep.name): dep.weight
+            for model in cfg.models.values()
+            for dep in model.deployments
+        }
+        self._latency: dict[str, float] = {}
+
+    async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
+        state = call.session
+        targets = call.targets
+        pins: dict[str, str] = {}
+        if state is not None and self._sticky:
+            seen: set[str] = set()
+            for t in targets:
+                model = t.model
+                if model in self._sticky and model not in seen:
+                    seen.add(model)
+                    pin = await self._store.get_pin(state.key, model)
+                    if pin is not None and any(c.key == pin for c in targets):
+                        pins[model] = pin  # (a pin to a deployment no longer listed is stale)
+        ordered = self._order(targets, pins)
+        routed = call if ordered is targets else call.with_targets(ordered)
+        try:
+            result = await call_next(routed)
+        except AllAttemptsFailed as group:
+            if state is not None and pins:
+                await self._settle(state, pins, group.attempts, None)
+            raise
+        if state is not None:
+            await self._settle(state, pins, result.attempts, result.target)
+        if self._strategy == "latency" and result.target is not None and result.attempts:
+            self._observe(result.target.key, result.attempts[-1].duration_s)
+        return result
+
+    # Order ---------------------------------------------------------------------------------
+
+    def _order(self, targets: tuple[Target, ...], pins: dict[str, str]) -> tuple[Target, ...]:
+        strategy = self._strategy
+        if strategy == "order":
+            ordered = targets
+        elif strategy == "price":
+            prices = self._prices
+            ordered = tuple(
+                sorted(targets, key=lambda t: (prices[t.model].input, prices[t.model].output))
+            )
+        elif strategy == "latency":
+            latency = self._latency
+            ordered = tuple(sorted(targets, key=lambda t: latency.get(t.key, -1.0)))
+        else:
+            ordered = self._weighted(targets)
+        if not pins:
+            return ordered
+        first = tuple(t for t in ordered if pins.get(t.model) == t.key)
+        if not first or ordered[: len(first)] == first:
+            return ordered
+        return first + tuple(t for t in ordered if t not in first)
+
+    def _weighted(self, targets: tuple[Target, ...]) -> tuple[Target, ...]:
+        """Each model's deployments in a random order drawn by weight (models keep theirs):
+        sorting by ``-log(u)/w`` draws a weighted permutation (Efraimidis–Spirakis)."""
+        weights = self._weights
+        draw = self._clock.random
+        models: dict[str, list[tuple[float, Target]]] = {}
+        for t in targets:
+            key = -math.log(1.0 - draw()) / weights.get((t.provider, t.deployment), 1.0)
+            models.setdefault(t.model, []).append((key, t))
+        return tuple(t for group in models.values() for _, t in sorted(group, key=_first))
+
+    def _observe(self, key: str, seconds: float) -> None:
+        old = self._latency.get(key)
+        self._latency[key] = seconds if old is None else old + _EWMA * (seconds - old)
+
+    # After the call ------------------------------------------------------------------------
+
+    async def _settle(
+        self,
+        state: SessionState,
+        pins: dict[str, str],
+        attempts: Sequence[Attempt],
+        served: Target | None,
+    ) -> None:
+        """Keep, move, or break pins after a call (see the module docstring)."""
+        failed = {a.target.key: a.error_type for a in attempts if a.outcome != "ok"}
+        tried = {a.target.key for a in attempts}
+        event: PinEvent | None = None
+        for model, pinned in pins.items():
+            if served is not None and served.model == model:
+                continue  # settled below
+            if pinned in failed or (served is not None and pinned not in tried):
+                await self._store.drop_pin(state.key, model)
+                event = PinEvent("break", model, "", pinned, _why(pinned, failed))
+        if served is not None and served.model in self._sticky:
+            ttl = self._ttl.get(served.provider, 0.0)
+            previous = pins.get(served.model)
+            if ttl > 0:
+                await self._store.set_pin(state.key, served.model, served.key, ttl)
+            if previous is None:
+                event = PinEvent("new", served.model, served.key) if ttl > 0 else event
+            elif previous == served.key:
+                event = PinEvent("hit", served.model, served.key, previous)
+            else:
+                event = PinEvent(
+                    "break", served.model, served.key, previous, _why(previous, failed)
+                )
+        state.last_pin = event
+        if event is not None and should_log(self._log):
+            log_pin(state, event.kind, event.model, event.deployment, event.previous, event.reason)
+
+
+def _why(pinned: str, failed: dict[str, str | None]) -> str:
+    if pinned in failed:
+        return f"{failed[pinned]} on {pinned}"
+    return f"{pinned} is cooling down"
+
+
+def _first(pair: tuple[float, Target]) -> float:
+    return pair[0]
