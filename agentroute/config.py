@@ -223,7 +223,10 @@ class ResilienceConfig(_Strict):
     """Retries, fallbacks, deadlines and cooldowns (:mod:`agentroute.middleware.recovery`).
 
     * ``attempt_timeout_s`` bounds one attempt (for a stream: the wait for each chunk);
-      ``deadline_s`` the whole call, every retry and backoff included.
+      ``deadline_s`` the whole call, every retry and backoff included. Each is enforced with
+      an anyio cancel scope, which costs ~10 µs per call (asyncio; ~13 on trio,
+      ``benchmarks/results/overhead.md``); ``null`` turns one off, and with both off no scope
+      is entered (the HTTP client's own timeouts still apply).
     * ``max_retries``: retries of one deployment after a transient fault (429, 5xx, timeout,
       dropped connection) before moving on; ``max_attempts``: attempts of one call in all.
     * Backoff: full jitter under ``min(backoff_max_s, backoff_base_s·2ⁿ⁻¹)``; a ``Retry-After``
@@ -238,8 +241,8 @@ class ResilienceConfig(_Strict):
       ``StreamInterrupted``; 0 by default, since the caller must then discard what it got.
     """
 
-    attempt_timeout_s: Positive = 60.0
-    deadline_s: Positive = 180.0
+    attempt_timeout_s: Positive | None = 60.0
+    deadline_s: Positive | None = 180.0
     max_retries: int = Field(default=2, ge=0)
     max_attempts: int = Field(default=8, ge=1)
     backoff_base_s: NonNeg = 0.5
@@ -336,7 +339,12 @@ class RouterConfig(_Strict):
             if len(set(names)) != len(names):
                 problems.append(f"tiers.{tier}: a model is listed twice")
         problems.extend(self._check_policy())
-        if self.resilience.deadline_s < self.resilience.attempt_timeout_s:
+        r = self.resilience
+        if (
+            r.deadline_s is not None
+            and r.attempt_timeout_s is not None
+            and (r.deadline_s < r.attempt_timeout_s)
+        ):
             problems.append("resilience.deadline_s: must be >= resilience.attempt_timeout_s")
         fallback = self.resilience.content_policy_fallback
         if fallback is not None and not any(fallback in names for names in self.tiers.values()):

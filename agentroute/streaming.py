@@ -76,7 +76,7 @@ class RoutedStream:
         make_call: Callable[[], ModelCall],
         *,
         prices: dict[str, Price],
-        chunk_timeout_s: float,
+        chunk_timeout_s: float | None,
         restart: Restart | None = None,
         max_restarts: int = 0,
     ) -> None:
@@ -147,8 +147,11 @@ class RoutedStream:
                 raise StopAsyncIteration
             chunk: StreamChunk | None = None
             try:
-                with anyio.move_on_after(self._timeout):
+                if self._timeout is None:
                     chunk = await source.__anext__()
+                else:
+                    with anyio.move_on_after(self._timeout):
+                        chunk = await source.__anext__()
                 if chunk is None:
                     raise ProviderTimeout(f"no chunk within {self._timeout:g}s")
             except StopAsyncIteration:

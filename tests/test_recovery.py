@@ -463,3 +463,19 @@ async def test_cooldown_events_carry_no_secret(monkeypatch: pytest.MonkeyPatch) 
     assert (cooldown["deployment"], cooldown["cooldown_s"]) == (S1, 15.0)
     assert cooldown["reason"] == "AuthenticationFailed: put aside at once"
     assert key not in repr(events) and key not in str(info.value)
+
+
+async def test_timeouts_can_be_turned_off_and_then_no_attempt_is_cut_short() -> None:
+    async def slow() -> str:
+        await anyio.sleep(0.05)  # longer than the tiny timeout below, when it is on
+        return "late but fine"
+
+    fleet = Fleet({M1: [slow]})
+    off = build(fleet, attempt_timeout_s=None, deadline_s=None, **QUIET)
+    result = await off.complete(CONVERSATION, hints=MEDIUM)
+    assert result.text == "late but fine"
+    assert trail(result.attempts) == [(M1, "ok")]
+
+    on = build(Fleet({M1: [slow], MB: ["quick"]}), attempt_timeout_s=0.01, **QUIET)
+    result = await on.complete(CONVERSATION, hints=MEDIUM)
+    assert trail(result.attempts)[0] == (M1, "ProviderTimeout")

@@ -87,19 +87,23 @@ class AffinityMiddleware:
             for dep in model.deployments
         }
         self._latency: dict[str, float] = {}
+        self._keys = {
+            name: frozenset(f"{dep.provider}/{dep.name}" for dep in model.deployments)
+            for name, model in cfg.models.items()
+        }
+        self._hits: dict[tuple[str, str], PinEvent] = {}
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         state = call.session
         targets = call.targets
         pins: dict[str, str] = {}
         if state is not None and self._sticky:
-            seen: set[str] = set()
-            for t in targets:
-                model = t.model
-                if model in self._sticky and model not in seen:
-                    seen.add(model)
+            decision = call.decision
+            models = decision.candidates if decision is not None else _models(targets)
+            for model in models:
+                if model in self._sticky:
                     pin = await self._store.get_pin(state.key, model)
-                    if pin is not None and any(c.key == pin for c in targets):
+                    if pin is not None and pin in self._keys.get(model, ()):
                         pins[model] = pin  # (a pin to a deployment no longer listed is stale)
         ordered = self._order(targets, pins)
         routed = call if ordered is targets else call.with_targets(ordered)
@@ -163,6 +167,17 @@ class AffinityMiddleware:
         served: Target | None,
     ) -> None:
         """Keep, move, or break pins after a call (see the module docstring)."""
+        if served is not None and len(attempts) == 1 and len(pins) <= 1:
+            key = served.key
+            if pins.get(served.model) == key:  # the usual case: the pin served at once
+                await self._store.set_pin(state.key, served.model, key, self._ttl[served.provider])
+                hit = self._hits.get((served.model, key))
+                if hit is None:
+                    hit = self._hits[(served.model, key)] = PinEvent("hit", served.model, key, key)
+                state.last_pin = hit
+                if should_log(self._log):
+                    log_pin(state, "hit", served.model, key, key, "")
+                return
         failed = {a.target.key: a.error_type for a in attempts if a.outcome != "ok"}
         tried = {a.target.key for a in attempts}
         event: PinEvent | None = None
@@ -194,6 +209,10 @@ def _why(pinned: str, failed: dict[str, str | None]) -> str:
     if pinned in failed:
         return f"{failed[pinned]} on {pinned}"
     return f"{pinned} is cooling down"
+
+
+def _models(targets: Sequence[Target]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t.model for t in targets))
 
 
 def _first(pair: tuple[float, Target]) -> float:

@@ -29,6 +29,7 @@ from __future__ import annotations
 __all__ = ["FallbackMiddleware"]
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import anyio
@@ -82,7 +83,8 @@ class FallbackMiddleware:
             raise ConfigurationError("no deployment to try: the decision has no candidates")
         cfg = self._cfg
         clock = self._clock
-        deadline = clock.now() + cfg.deadline_s
+        deadline = clock.now() + (cfg.deadline_s or math.inf)
+        per_attempt = cfg.attempt_timeout_s or math.inf
         queue = await self._available(call.targets)
         index = 0
         target = queue[0]
@@ -98,13 +100,16 @@ class FallbackMiddleware:
         last = call.attempt + cfg.max_attempts
         for number in range(call.attempt + 1, last + 1):
             started = clock.now()
-            limit = min(cfg.attempt_timeout_s, deadline - started)
+            limit = min(per_attempt, deadline - started)
             result = None
             try:
-                with anyio.move_on_after(limit):
+                if limit == math.inf:  # no timeout configured: no cancel scope to pay for
                     result = await call_next(call.with_target(target, number))
+                else:
+                    with anyio.move_on_after(limit):
+                        result = await call_next(call.with_target(target, number))
                 if result is None:
-                    which = "attempt timeout" if limit == cfg.attempt_timeout_s else "deadline"
+                    which = "attempt timeout" if limit == per_attempt else "deadline"
                     raise ProviderTimeout(f"no answer within {limit:.3g}s ({which})").located(
                         provider=target.provider, model=target.model, deployment=target.deployment
                     )
@@ -175,13 +180,14 @@ class FallbackMiddleware:
                     queue, index = await self._tier_up(target.tier, tried), 0
             if index >= len(queue):
                 stop = (
-                    f"the deadline ({cfg.deadline_s:g}s) would pass before the next retry"
+                    f"the deadline ({cfg.deadline_s or math.inf:g}s) would pass before the "
+                    "next retry"
                     if waiting_passes_deadline
                     else _nowhere(rule, cfg)
                 )
                 break
             if clock.now() >= deadline:
-                stop = f"the deadline ({cfg.deadline_s:g}s) passed"
+                stop = f"the deadline ({cfg.deadline_s or math.inf:g}s) passed"
                 break
             target = queue[index]
         _settle(call.session, attempts)
