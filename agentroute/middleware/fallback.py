@@ -168,16 +168,7 @@ class FallbackMiddleware:
                     continue
                 waiting_passes_deadline = wait is not None
             retries = 0
-            if rule.action is Action.BIGGER_WINDOW:
-                queue, index = self._fresh(self._catalog.larger_window(target), tried), 0
-            elif rule.action is Action.CONTENT_FALLBACK:
-                model = cfg.content_policy_fallback
-                found = self._catalog.model_targets(model) if model else ()
-                queue, index = self._fresh(found, tried), 0
-            else:
-                index += 1
-                if index >= len(queue):
-                    queue, index = await self._tier_up(target.tier, tried), 0
+            queue, index = await self._advance(rule, target, queue, index, tried)
             if index >= len(queue):
                 stop = (
                     f"the deadline ({cfg.deadline_s or math.inf:g}s) would pass before the "
@@ -203,6 +194,25 @@ class FallbackMiddleware:
         return fallback is not None and fallback != target.model
 
     # Where to go ---------------------------------------------------------------------------
+
+    async def _advance(
+        self,
+        rule: Rule,
+        target: Target,
+        queue: tuple[Target, ...],
+        index: int,
+        tried: set[Target],
+    ) -> tuple[tuple[Target, ...], int]:
+        """The queue and position of the next attempt by the table's action (a position past
+        the end of the queue: nowhere left to go)."""
+        if rule.action is Action.BIGGER_WINDOW:
+            return self._fresh(self._catalog.larger_window(target), tried), 0
+        if rule.action is Action.CONTENT_FALLBACK:
+            model = self._cfg.content_policy_fallback
+            return self._fresh(self._catalog.model_targets(model) if model else (), tried), 0
+        if index + 1 < len(queue):
+            return queue, index + 1
+        return await self._tier_up(target.tier, tried), 0
 
     async def _available(self, targets: Sequence[Target]) -> tuple[Target, ...]:
         """The call's first queue: its targets not cooling down; else the tiers above (when
