@@ -38,6 +38,8 @@ PinKind = Literal["new", "hit", "break"]
 
 _EWMA = 0.2
 """Weight of the newest latency sample in a deployment's running mean."""
+_FAILURE_PENALTY_S = 5.0
+"""Seconds a failed attempt adds to its deployment's latency sample."""
 
 
 @value_object
@@ -110,13 +112,15 @@ class AffinityMiddleware:
         try:
             result = await call_next(routed)
         except AllAttemptsFailed as group:
+            if self._strategy == "latency":
+                self._observe(group.attempts)
             if state is not None and pins:
                 await self._settle(state, pins, group.attempts, None)
             raise
+        if self._strategy == "latency":
+            self._observe(result.attempts)
         if state is not None:
             await self._settle(state, pins, result.attempts, result.target)
-        if self._strategy == "latency" and result.target is not None and result.attempts:
-            self._observe(result.target.key, result.attempts[-1].duration_s)
         return result
 
     # Order ---------------------------------------------------------------------------------
@@ -137,10 +141,24 @@ class AffinityMiddleware:
             ordered = self._weighted(targets)
         if not pins:
             return ordered
-        first = tuple(t for t in ordered if pins.get(t.model) == t.key)
-        if not first or ordered[: len(first)] == first:
+        # A pin moves its deployment ahead of the other deployments of its model, into the
+        # place the strategy gave that model: it never reorders models (the strategy's call).
+        pinned = {t for t in ordered if pins.get(t.model) == t.key}
+        if not pinned:
             return ordered
-        return first + tuple(t for t in ordered if t not in first)
+        out: list[Target] = []
+        placed: set[str] = set()
+        for t in ordered:
+            if t in pinned:
+                continue
+            model = t.model
+            if model in pins and model not in placed:
+                placed.add(model)
+                out.extend(p for p in pinned if p.model == model)
+            out.append(t)
+        out.extend(p for p in pinned if p.model not in placed)  # a model with one deployment
+        result = tuple(out)
+        return ordered if result == ordered else result
 
     def _weighted(self, targets: tuple[Target, ...]) -> tuple[Target, ...]:
         """Each model's deployments in a random order drawn by weight (models keep theirs):
@@ -153,9 +171,16 @@ class AffinityMiddleware:
             models.setdefault(t.model, []).append((key, t))
         return tuple(t for group in models.values() for _, t in sorted(group, key=_first))
 
-    def _observe(self, key: str, seconds: float) -> None:
-        old = self._latency.get(key)
-        self._latency[key] = seconds if old is None else old + _EWMA * (seconds - old)
+    def _observe(self, attempts: Sequence[Attempt]) -> None:
+        """Fold each attempt's duration into its deployment's running mean; a failed attempt
+        counts ``_FAILURE_PENALTY_S`` more (it costs the caller another attempt elsewhere), so
+        a deployment that keeps failing fast does not stay first."""
+        latency = self._latency
+        for a in attempts:
+            seconds = a.duration_s + (0.0 if a.outcome == "ok" else _FAILURE_PENALTY_S)
+            key = a.target.key
+            old = latency.get(key)
+            latency[key] = seconds if old is None else old + _EWMA * (seconds - old)
 
     # After the call ------------------------------------------------------------------------
 
@@ -181,10 +206,13 @@ class AffinityMiddleware:
         failed = {a.target.key: a.error_type for a in attempts if a.outcome != "ok"}
         tried = {a.target.key for a in attempts}
         event: PinEvent | None = None
+        reached = {a.target.model for a in attempts}
         for model, pinned in pins.items():
             if served is not None and served.model == model:
                 continue  # settled below
-            if pinned in failed or (served is not None and pinned not in tried):
+            # broken: the pinned deployment failed, or its model was reached without it (it
+            # was skipped: cooling down); a model the call never reached keeps its pin
+            if pinned in failed or (model in reached and pinned not in tried):
                 await self._store.drop_pin(state.key, model)
                 event = PinEvent("break", model, "", pinned, _why(pinned, failed))
         if served is not None and served.model in self._sticky:
