@@ -14,7 +14,8 @@ Decisions where the design is silent:
   increasing in tier order.
 * Prices are USD per million tokens. ``cache_read`` defaults to ``input`` (no discount) and
   ``cache_write`` to ``input`` (no premium) when a provider has no caching price;
-  ``cache_write_1h`` defaults to ``cache_write``.
+  ``cache_write_1h`` defaults to ``cache_write``. A model without a price gets one from the
+  genai-prices database (:class:`ModelConfig`).
 * Files are read by :mod:`agentroute._config_files` (``load_config``); duplicate YAML keys
   are an error there.
 """
@@ -32,6 +33,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -152,12 +154,18 @@ class ProviderConfig(_Strict):
     ``kind`` is the wire format (``openai``: Chat Completions and compatible servers;
     ``anthropic``: Messages API). ``kwargs`` are passed to a wrapped call function for every
     deployment of this provider (string values ``env:NAME`` are resolved at call time).
+    ``cache_breakpoints`` (``kind: anthropic``): automatic ``cache_control`` breakpoints on the
+    tools, system prompt and last message (``None``: on). ``prompt_cache_key`` (``kind:
+    openai``): send the session key as ``prompt_cache_key`` (``None``: on for the official API,
+    i.e. no ``base_url`` or ``api.openai.com``, off for other servers, which may reject it).
     """
 
     kind: Literal["openai", "anthropic"] = "openai"
     base_url: str | None = None
     api_key: Secret | None = None
     cache_ttl_s: NonNeg = 300.0
+    cache_breakpoints: bool | None = None
+    prompt_cache_key: bool | None = None
     headers: dict[str, Secret] = Field(default_factory=dict)
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
@@ -178,10 +186,48 @@ class DeploymentConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    """A model: its window, its deployments (in order of preference) and its price.
+
+    ``price`` may be omitted: it is then looked up in the genai-prices database when the
+    config is validated (needs ``pip install 'agentroute[prices]'``), by ``price_ref`` —
+    ``"provider:model"`` with a genai-prices provider id (``anthropic``, ``openai``,
+    ``openrouter``, ``deepseek``, …), or a bare ``"model"`` whose provider is guessed from the
+    name — else by the first deployment's ``provider:name`` (the provider's name in this config
+    taken as the id; when genai-prices knows no such provider, guessed from the model name).
+    A configured price always wins. No price anywhere is an error naming
+    ``models.<name>.price``. See :func:`agentroute.pricing.lookup_price`.
+    """
+
     context_window: int = Field(gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
-    price: Price
+    price_ref: str | None = Field(default=None, min_length=1)
     deployments: list[DeploymentConfig] = Field(min_length=1)
+    # After ``price_ref`` and ``deployments``: its lookup reads them. Always a Price once
+    # validated (the validator fills it in or fails).
+    price: Price = Field(default=None, validate_default=True)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _look_up_price(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            return value
+        from agentroute.pricing import PriceNotFound, lookup_price
+
+        ref: str | None = info.data.get("price_ref")
+        guess = False
+        if ref is None:
+            deployments: list[DeploymentConfig] = info.data.get("deployments") or []
+            if not deployments:
+                raise ValueError("no price configured, and no deployment to look one up by")
+            first = deployments[0]
+            ref, guess = f"{first.provider}:{first.name}", True
+        try:
+            return lookup_price(ref, guess_provider=guess)
+        except PriceNotFound as exc:
+            raise ValueError(
+                f"no price configured, and none found for {ref!r}: {exc}; set the price "
+                "(input, output, … USD per million tokens) or a price_ref"
+            ) from None
 
 
 class PolicyConfig(_Strict):
@@ -257,8 +303,24 @@ class ResilienceConfig(_Strict):
 
 
 class BudgetConfig(_Strict):
+    """Per-session limits (:mod:`agentroute.middleware.budget`), checked before each call.
+
+    * ``max_cost_usd``: once a session has spent this much (every billed attempt counted),
+      its next call raises :class:`~agentroute.errors.BudgetExceeded`.
+    * ``max_steps``: a session's call beyond this many raises
+      :class:`~agentroute.errors.StepLimitExceeded`.
+    * ``cap_tier_at_fraction``: once this share of ``max_cost_usd`` is spent, calls go no
+      higher than ``cap_tier`` (default: the start tier); the decision's cause is
+      ``budget_cap``. ``null``: never cap.
+
+    A session overrides ``max_cost_usd`` / ``max_steps`` with the same keys in its metadata
+    (``router.session(metadata={"max_cost_usd": 0.5})``; ``null`` there lifts the limit).
+    """
+
     max_cost_usd: Positive | None = None
     max_steps: int | None = Field(default=None, ge=1)
+    cap_tier_at_fraction: float | None = Field(default=0.8, gt=0, le=1)
+    cap_tier: str | None = None
 
 
 class MemoryStateConfig(_Strict):
@@ -351,6 +413,9 @@ class RouterConfig(_Strict):
             problems.append(
                 f"resilience.content_policy_fallback: {fallback!r} is not a model of any tier"
             )
+        cap_tier = self.budget.cap_tier
+        if cap_tier is not None and cap_tier not in self.tiers:
+            problems.append(f"budget.cap_tier: unknown tier {cap_tier!r}")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -173,14 +173,10 @@ async def run_demo(max_steps: int = 20) -> DemoReport:
 async def _session(router: Router, max_steps: int) -> DemoReport:
     rows: list[StepRow] = []
     messages: list[dict[str, Any]] = [
-        # The stable system prompt carries a cache breakpoint: Anthropic deployments cache up to
-        # it; the marker is removed for OpenAI-compatible ones (their caching is automatic).
-        {
-            "role": "system",
-            "content": [
-                {"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}
-            ],
-        },
+        # No cache markers here: the router puts Anthropic's cache_control breakpoints on the
+        # stable prefix itself (tools, system, the last message); OpenAI-compatible
+        # deployments cache prefixes automatically.
+        {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": USER_REQUEST},
     ]
     errors_in_a_row = 0

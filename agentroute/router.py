@@ -8,7 +8,8 @@
   does the same with the answer in chunks (:mod:`agentroute.streaming`).
 
 Both build a :class:`~agentroute.ModelCall` bound to a session and run it through the same
-chain: routing → the user's middlewares → (validation) → affinity → fallback → terminal.
+chain: budget → routing → the user's middlewares → (validation) → affinity → fallback →
+terminal.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
 from agentroute.middleware.affinity import AffinityMiddleware
+from agentroute.middleware.budget import BudgetMiddleware
 from agentroute.middleware.validation import ValidationMiddleware, Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
@@ -149,6 +151,7 @@ class Router:
         store = self._store = state_store or _default_store(self.config, clock)
         self._owns_store = state_store is None
         self._middleware: tuple[Middleware, ...] = (
+            BudgetMiddleware(self.config.budget, self.config.start_tier, log_events=log_events),
             RoutingMiddleware(
                 chosen,
                 self._catalog,
@@ -387,11 +390,14 @@ class Router:
     # Lifecycle -----------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the HTTP providers the router built (never the ones it was given)."""
+        """Close the HTTP providers and the state store the router built (never the ones it
+        was given)."""
         for provider in self._terminal.built:
             close = getattr(provider, "aclose", None)
             if close is not None:
                 await close()
+        if self._owns_store:
+            await self._store.aclose()
 
     async def __aenter__(self) -> Router:
         return self
@@ -406,11 +412,11 @@ class Router:
 
 
 def _default_store(config: RouterConfig, clock: Clock | None) -> StateStore:
-    if config.state.kind == "redis":
-        raise ConfigurationError(
-            "state.kind: 'redis' is not available yet; use 'memory' or pass "
-            "Router(..., state_store=...)"
-        )
+    state = config.state
+    if state.kind == "redis":
+        from agentroute.state.redis import RedisStateStore  # imports redis: only when asked
+
+        return RedisStateStore(state.url.resolve("state.url"), namespace=state.namespace)
     return MemoryStateStore(clock)
 
 

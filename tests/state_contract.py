@@ -33,7 +33,7 @@ C = "beta/big-b"
 
 @pytest.mark.anyio
 class StateStoreContract:
-    """Behaviour shared by all state stores (failure counting, cooldowns, keys, closing)."""
+    """Behaviour shared by all state stores (failure counting, cooldowns, pins, keys, closing)."""
 
     UNIT: float = 1.0
     """Seconds in one unit of the durations used below."""
@@ -156,6 +156,82 @@ class StateStoreContract:
         await store.add_failure(A, window)
         assert dict(await store.cooling([A])) == {}
         await store.set_cooldown(B, 5 * self.UNIT)
+        assert await store.add_failure(B, window) == 1
+
+    # Pins ----------------------------------------------------------------------------------
+
+    async def test_get_pin_of_an_unknown_pin_is_none(self, store: StateStore) -> None:
+        assert await store.get_pin("s1", "mid") is None
+
+    async def test_set_pin_then_get_pin(self, store: StateStore) -> None:
+        await store.set_pin("s1", "mid", A, 10 * self.UNIT)
+        assert await store.get_pin("s1", "mid") == A
+
+    async def test_setting_a_pin_again_refreshes_it_and_may_move_it(
+        self, store: StateStore, advance: Advance
+    ) -> None:
+        await store.set_pin("s1", "mid", A, 3 * self.UNIT)  # t = 0: fresh until 3
+        await self.wait(advance, 2)
+        await store.set_pin("s1", "mid", B, 3 * self.UNIT)  # t = 2: fresh until 5
+        await self.wait(advance, 2)
+        assert await store.get_pin("s1", "mid") == B  # t = 4: past the first TTL
+        await self.wait(advance, 2)
+        assert await store.get_pin("s1", "mid") is None  # t = 6: past the second
+
+    async def test_pins_expire_after_their_ttl(self, store: StateStore, advance: Advance) -> None:
+        await store.set_pin("s1", "mid", A, 2 * self.UNIT)
+        await self.wait(advance, 1)
+        assert await store.get_pin("s1", "mid") == A
+        await self.wait(advance, 2)
+        assert await store.get_pin("s1", "mid") is None
+
+    async def test_drop_pin_forgets_it(self, store: StateStore) -> None:
+        await store.set_pin("s1", "mid", A, 10 * self.UNIT)
+        await store.drop_pin("s1", "mid")
+        assert await store.get_pin("s1", "mid") is None
+        await store.drop_pin("s1", "mid")  # again, and of an unknown pin: no-ops
+        await store.drop_pin("nobody", "never")
+        assert await store.get_pin("nobody", "never") is None
+
+    async def test_pins_are_independent_per_session_and_per_model(self, store: StateStore) -> None:
+        ttl = 10 * self.UNIT
+        await store.set_pin("s1", "mid", A, ttl)
+        await store.set_pin("s1", "big", C, ttl)
+        await store.set_pin("s2", "mid", B, ttl)
+        assert await store.get_pin("s1", "mid") == A
+        assert await store.get_pin("s1", "big") == C
+        assert await store.get_pin("s2", "mid") == B
+        assert await store.get_pin("s2", "big") is None
+        await store.drop_pin("s1", "mid")
+        assert await store.get_pin("s1", "mid") is None
+        assert await store.get_pin("s1", "big") == C
+        assert await store.get_pin("s2", "mid") == B
+
+    async def test_separators_in_sessions_and_models_do_not_mix_pins(
+        self, store: StateStore
+    ) -> None:
+        ttl = 10 * self.UNIT
+        await store.set_pin("a:b", "c", A, ttl)
+        await store.set_pin("a", "b:c", B, ttl)
+        await store.set_pin("a%3Ab", "c", C, ttl)
+        assert await store.get_pin("a:b", "c") == A
+        assert await store.get_pin("a", "b:c") == B
+        assert await store.get_pin("a%3Ab", "c") == C
+        assert await store.get_pin("a:b:c", "") is None
+
+    async def test_pins_do_not_mix_with_failures_and_cooldowns(self, store: StateStore) -> None:
+        """A pin to a deployment outlives its failures and cooldown (the router drops it), and
+        setting or dropping a pin counts no failure and puts nothing aside."""
+        window = 10 * self.UNIT
+        await store.set_pin("s1", "mid", A, 10 * self.UNIT)
+        await store.add_failure(A, window)
+        await store.set_cooldown(A, 5 * self.UNIT)
+        await store.clear_failures(A)
+        assert await store.get_pin("s1", "mid") == A
+        await store.drop_pin("s1", "mid")
+        assert dict(await store.cooling([A])) == {A: self.approx(5)}
+        await store.set_pin("s1", "mid", B, 10 * self.UNIT)
+        assert dict(await store.cooling([B])) == {}
         assert await store.add_failure(B, window) == 1
 
     # Lifecycle -----------------------------------------------------------------------------

@@ -16,7 +16,9 @@ reaches, never below ``policy.start_tier``. Then, in this order:
    its figures are recorded on the decision (``switch``). Otherwise the tier is held (cause
    ``hysteresis_hold``).
 4. **Hints**: ``min_tier`` / ``task_type`` raise the floor, ``max_tier`` / ``plan`` cap it (a
-   cap wins over a floor: it is usually a budget or plan limit).
+   cap wins over a floor: it is usually a budget or plan limit). Last, ``budget_max_tier``
+   (set by :mod:`agentroute.middleware.budget` once a session has spent most of its budget)
+   caps it with cause ``budget_cap`` and the hint ``budget_reason`` as the reason.
 5. **Context window**: a model whose window (less ``context_margin``) cannot hold the call is
    never a candidate; if the chosen tier has none, the lowest tier above it with a model that
    fits is used (else the nearest below), cause ``context_window``; if no model fits at all,
@@ -38,6 +40,11 @@ from agentroute._types import Cause, Decision, Signals, SwitchCost
 from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError, ContextWindowExceeded
 from agentroute.session import SessionState
+
+BUDGET_MAX_TIER = "budget_max_tier"
+"""Hint: the highest tier the session's budget allows now (cause ``budget_cap``)."""
+BUDGET_REASON = "budget_reason"
+"""Hint: why the budget caps the tier (the spend), recorded as the decision's reason."""
 
 
 class ScorePolicy:
@@ -190,6 +197,10 @@ class ScorePolicy:
             if cap is not None and level > cap:
                 level, cause = cap, Cause.HINT
                 reason = f"{why}={self._tiers[cap]}" if why == "max_tier" else why
+        budget = self._hint(hints.get(BUDGET_MAX_TIER), BUDGET_MAX_TIER)
+        if budget is not None and level > budget:
+            level, cause = budget, Cause.BUDGET_CAP
+            reason = str(hints.get(BUDGET_REASON) or f"budget cap at {self._tiers[budget]}")
         return level, cause, reason
 
     def _hint(self, value: object, name: str) -> int | None:

@@ -18,6 +18,19 @@ is the call's ``max_tokens``, else ``max_completion_tokens``, else ``default_max
 (``prompt_cache_key``, ``seed``, ``n``, ``response_format``, penalties, …). A ``base_url``
 ending in ``/v1`` is accepted as well as the bare host.
 
+Automatic cache breakpoints (``cache_breakpoints=True``; on by default for ``kind: anthropic``
+providers built from the config, DESIGN §5): ``cache_control`` goes on the last tool definition,
+the last system block (a string system prompt becomes one text block to carry it) and the last
+content block of the last message that can carry one (not a thinking block), so the next step
+reads the whole conversation so far from cache, and the tools and system prompt stay cached when
+the messages change. That is at most three of Anthropic's four. The marker is
+``{"type": "ephemeral", "ttl": "1h"}`` when ``cache_ttl_s >= 3600``, else plain
+``{"type": "ephemeral"}`` (the API's 5-minute default, which compatible servers without ``ttl``
+support also accept). When the caller placed any ``cache_control`` itself (tools, system, message
+blocks, tool-result contents, or the top-level ``cache_control`` param) none is added: the caller
+manages caching. The caller's messages and tools are never modified (marked blocks are copies;
+:mod:`agentroute.providers.convert_cache`).
+
 Streaming reads ``message_start`` (input usage), ``content_block_start``/``_delta``/``_stop``
 (text, ``tool_use`` with ``input_json_delta`` pieces), ``message_delta`` (stop reason, output
 usage), ``message_stop``, ``ping`` and ``error``; the usage of the whole answer (start and delta
@@ -30,12 +43,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
+from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta, Usage
 from agentroute.errors import ConfigurationError
 from agentroute.providers.convert import (
     messages_to_anthropic,
     tool_choice_to_anthropic,
     tools_to_anthropic,
+)
+from agentroute.providers.convert_cache import (
+    add_cache_breakpoints,
+    cache_marker,
+    has_cache_control,
 )
 from agentroute.providers.http_provider import HTTPProvider
 from agentroute.providers.transport import Endpoint, SSEEvent
@@ -105,6 +126,9 @@ class AnthropicProvider(HTTPProvider):
         headers: extra headers (e.g. ``anthropic-beta``), Secret values resolved per call; they
             override the defaults.
         default_max_tokens: ``max_tokens`` when the call sets none.
+        cache_breakpoints: add ``cache_control`` breakpoints on the stable prefix (see the
+            module docstring); off unless asked for (the config turns it on for Anthropic).
+        cache_ttl_s: the cache lifetime wanted; 3600 or more asks for ``ttl: "1h"`` markers.
 
     Raises (from :meth:`send` and :meth:`stream`): the :class:`~agentroute.errors.ProviderError`
     classes for HTTP errors (529 overloaded included), timeouts and dropped connections;
@@ -112,6 +136,29 @@ class AnthropicProvider(HTTPProvider):
     """
 
     default_base_url = ANTHROPIC_BASE_URL
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str | None,
+        api_key: Secret | str | None,
+        client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, Secret | str] | None = None,
+        default_max_tokens: int = 4096,
+        cache_breakpoints: bool = False,
+        cache_ttl_s: float = 300.0,
+    ) -> None:
+        super().__init__(
+            name=name,
+            base_url=base_url,
+            api_key=api_key,
+            client=client,
+            headers=headers,
+            default_max_tokens=default_max_tokens,
+        )
+        self.cache_breakpoints = cache_breakpoints
+        self._cache_mark = cache_marker(cache_ttl_s)
 
     def endpoint_url(self, root: str) -> str:
         return root + ("/messages" if root.endswith("/v1") else "/v1/messages")
@@ -170,6 +217,8 @@ class AnthropicProvider(HTTPProvider):
             body["tool_choice"] = choice
         if stream:
             body["stream"] = True
+        if self.cache_breakpoints and not has_cache_control(body):
+            add_cache_breakpoints(body, self._cache_mark)
         return body
 
     def parse_response(self, data: object) -> ModelResult:

@@ -5,9 +5,17 @@
 :class:`~agentroute.providers.openai.OpenAIProvider`, ``kind: anthropic`` →
 :class:`~agentroute.providers.anthropic.AnthropicProvider`. Secrets stay ``env:`` references
 until a request needs them.
+
+Cache markers (DESIGN §5) are resolved here from the config's ``None`` = auto: Anthropic
+providers add ``cache_control`` breakpoints unless ``cache_breakpoints: false`` (with a 1-hour
+TTL when ``cache_ttl_s >= 3600``); OpenAI providers send ``prompt_cache_key`` when
+``prompt_cache_key: true``, or by default when they talk to the official API (no ``base_url``,
+or one on ``api.openai.com``): other compatible servers often reject unknown fields.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -27,11 +35,26 @@ def build_provider(
     ``client`` is shared as given (and left open); without one each provider makes its own
     :func:`~agentroute.providers.transport.default_client` and closes it in ``aclose()``.
     """
-    cls = AnthropicProvider if config.kind == "anthropic" else OpenAIProvider
-    return cls(
+    if config.kind == "anthropic":
+        return AnthropicProvider(
+            name=name,
+            base_url=config.base_url,  # None: the provider's own default_base_url
+            api_key=config.api_key,
+            client=client,
+            headers=dict(config.headers),
+            cache_breakpoints=config.cache_breakpoints is not False,
+            cache_ttl_s=config.cache_ttl_s,
+        )
+    cache_key = config.prompt_cache_key
+    return OpenAIProvider(
         name=name,
-        base_url=config.base_url,  # None: the provider's own default_base_url
+        base_url=config.base_url,
         api_key=config.api_key,
         client=client,
         headers=dict(config.headers),
+        prompt_cache_key=_official_openai(config.base_url) if cache_key is None else cache_key,
     )
+
+
+def _official_openai(base_url: str | None) -> bool:
+    return base_url is None or urlsplit(base_url).hostname == "api.openai.com"

@@ -14,14 +14,24 @@ message, an Anthropic ``tool_choice`` → OpenAI's plus ``parallel_tool_calls``,
 ``parallel_tool_calls`` are sent only with tools (OpenAI rejects them otherwise). No
 ``max_tokens`` is added: the server's default applies (reasoning models reject ``max_tokens``).
 Streaming asks for ``stream_options: {"include_usage": true}`` so the last chunk carries usage.
+
+``prompt_cache_key`` (``prompt_cache_key=True``; by default on for the official API when built
+from the config, DESIGN §5): a call bound to a session carries ``prompt_cache_key`` = the session
+key, which routes the session's steps to the same cache shard; a key the caller passed in its
+params is sent as given instead. OpenAI caps the field at 64 characters: a longer session key is
+sent as a digest of itself (``ar-`` + 32 hex digits), stable across steps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
+from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta
 from agentroute.errors import ConfigurationError
 from agentroute.providers.convert import messages_to_openai, tool_choice_to_openai, tools_to_openai
@@ -47,6 +57,7 @@ _ANTHROPIC_ONLY = frozenset(
     }
 )
 _FINISH = {"function_call": "tool_calls"}
+_PROMPT_CACHE_KEY_MAX = 64  # OpenAI: "string too long. Expected … maximum length 64"
 
 
 def _finish_reason(value: object) -> str | None:
@@ -66,6 +77,14 @@ def _arguments_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value or {})
 
 
+def _cache_key_for(session_key: str) -> str:
+    """``session_key`` as a ``prompt_cache_key``: itself when it fits OpenAI's 64 characters,
+    else ``ar-`` and a 32-hex-digit digest of it (the same for every step of the session)."""
+    if len(session_key) <= _PROMPT_CACHE_KEY_MAX:
+        return session_key
+    return "ar-" + hashlib.blake2b(session_key.encode(), digest_size=16).hexdigest()
+
+
 class OpenAIProvider(HTTPProvider):
     """A :class:`~agentroute.Provider` for one OpenAI-compatible account.
 
@@ -80,6 +99,9 @@ class OpenAIProvider(HTTPProvider):
         headers: extra headers (e.g. OpenRouter's ``HTTP-Referer``), Secret values resolved per
             call; they override the defaults.
         default_max_tokens: kept for symmetry with the Anthropic provider; not sent.
+        prompt_cache_key: send the session key as ``prompt_cache_key`` (see the module
+            docstring); off unless asked for, since many compatible servers reject unknown
+            fields (the config turns it on for the official API).
 
     Raises (from :meth:`send` and :meth:`stream`): the :class:`~agentroute.errors.ProviderError`
     classes for HTTP errors, timeouts and dropped connections; ProviderUnavailable for an
@@ -87,6 +109,27 @@ class OpenAIProvider(HTTPProvider):
     """
 
     default_base_url = OPENAI_BASE_URL
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str | None,
+        api_key: Secret | str | None,
+        client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, Secret | str] | None = None,
+        default_max_tokens: int = 4096,
+        prompt_cache_key: bool = False,
+    ) -> None:
+        super().__init__(
+            name=name,
+            base_url=base_url,
+            api_key=api_key,
+            client=client,
+            headers=headers,
+            default_max_tokens=default_max_tokens,
+        )
+        self.prompt_cache_key = prompt_cache_key
 
     def endpoint_url(self, root: str) -> str:
         return f"{root}/chat/completions"
@@ -126,6 +169,8 @@ class OpenAIProvider(HTTPProvider):
                 continue  # Anthropic's value; OpenAI's tiers differ
             else:
                 body[key] = value
+        if self.prompt_cache_key and call.session is not None:
+            body.setdefault("prompt_cache_key", _cache_key_for(call.session.key))
         if not tools:
             body.pop("tool_choice", None)
             body.pop("parallel_tool_calls", None)

@@ -1,0 +1,92 @@
+"""Automatic Anthropic ``cache_control`` breakpoints on a built Messages request (DESIGN §5).
+
+An agent loop resends the same tools, system prompt and growing conversation at every step; with
+a breakpoint at the end of each, Anthropic reads the longest cached prefix (it also checks the 20
+block boundaries before a breakpoint, so a breakpoint that moves to the newest message reads the
+previous step's entry) and writes the rest. The tool and system breakpoints keep those cached
+when the messages change (a rewritten history, or more than 20 new blocks in one step). That is
+three of the four breakpoints Anthropic allows.
+
+The OpenAI side needs nothing here: :func:`~agentroute.providers.convert_tools.strip_cache_control`
+removes every marker from what goes to an OpenAI-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["add_cache_breakpoints", "cache_marker", "has_cache_control"]
+
+HOUR_S = 3600.0
+_UNMARKABLE = frozenset({"thinking", "redacted_thinking"})  # Anthropic rejects a marker there
+
+
+def cache_marker(ttl_s: float) -> dict[str, str]:
+    """The ``cache_control`` for a cache meant to live ``ttl_s`` seconds.
+
+    ``{"type": "ephemeral", "ttl": "1h"}`` from an hour up; below, plain ``{"type":
+    "ephemeral"}``: the API's 5-minute default, also accepted by compatible servers that do not
+    know ``ttl`` (a 5-minute entry is refreshed by every read, so a busy session keeps it).
+    """
+    return {"type": "ephemeral", "ttl": "1h"} if ttl_s >= HOUR_S else {"type": "ephemeral"}
+
+
+def _marked(blocks: object) -> bool:
+    if not isinstance(blocks, list):
+        return False
+    for block in blocks:
+        if isinstance(block, Mapping):
+            if "cache_control" in block:
+                return True
+            if block.get("type") == "tool_result" and _marked(block.get("content")):
+                return True
+    return False
+
+
+def has_cache_control(body: Mapping[str, Any]) -> bool:
+    """Whether a Messages request body carries a ``cache_control`` already: at the top level, on
+    a tool, a system block, a message block or a block inside a ``tool_result``."""
+    return (
+        "cache_control" in body
+        or _marked(body.get("tools"))
+        or _marked(body.get("system"))
+        or any(isinstance(m, Mapping) and _marked(m.get("content")) for m in body["messages"])
+    )
+
+
+def add_cache_breakpoints(body: dict[str, Any], marker: Mapping[str, str]) -> None:
+    """Put ``marker`` on the last tool, the last system block and the last block of the last
+    message that can carry one (not a thinking block, not empty text).
+
+    A string system prompt (or last message content) becomes one text block to carry it. Only
+    ``body``'s own entries are replaced, with copies: the dicts and lists the caller passed (which
+    the conversion to Anthropic's shape may share) are left as they were.
+    """
+    tools = body.get("tools")
+    if tools:
+        body["tools"] = [*tools[:-1], {**tools[-1], "cache_control": dict(marker)}]
+    system = body.get("system")
+    if isinstance(system, str) and system:
+        body["system"] = [{"type": "text", "text": system, "cache_control": dict(marker)}]
+    elif isinstance(system, list) and system and isinstance(system[-1], Mapping):
+        body["system"] = [*system[:-1], {**system[-1], "cache_control": dict(marker)}]
+    messages: list[dict[str, Any]] = body["messages"]
+    last = messages[-1] if messages else None
+    if not isinstance(last, Mapping):
+        return
+    content = last.get("content")
+    if isinstance(content, str):
+        blocks: list[Any] = [{"type": "text", "text": content}] if content else []
+    else:
+        blocks = list(content) if isinstance(content, list) else []
+    for index in range(len(blocks) - 1, -1, -1):
+        block = blocks[index]
+        if (
+            isinstance(block, Mapping)
+            and block.get("type") not in _UNMARKABLE
+            and not (block.get("type") == "text" and not block.get("text"))
+        ):
+            blocks[index] = {**block, "cache_control": dict(marker)}
+            body["messages"] = [*messages[:-1], {**last, "content": blocks}]
+            return

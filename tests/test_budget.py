@@ -1,0 +1,263 @@
+"""Per-session budgets: cost and step limits refused before any network call, the tier cap
+near the cost limit, per-session overrides, billed failed attempts counted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from agentroute import (
+    BudgetExceeded,
+    ConfigurationError,
+    ModelResult,
+    Router,
+    StepLimitExceeded,
+    Usage,
+)
+from agentroute.config import Price
+from agentroute.pricing import cost_usd
+from agentroute.testing import FakeClock, ScriptedProvider
+from tests.helpers import CONVERSATION, config_dict
+
+pytestmark = pytest.mark.anyio
+
+SMALL = Price(input=1.0, output=2.0, cache_read=0.1)  # config_dict()'s "small" (simple tier)
+TENTH = Usage(100_000, 0)  # 100,000 input tokens at $1/M on small: $0.10 a call
+TENTH_COST = cost_usd(TENTH, SMALL)
+
+
+def _answer(usage: Usage = TENTH, finish_reason: str = "stop") -> ModelResult:
+    return ModelResult(text="ok", finish_reason=finish_reason, usage=usage)
+
+
+def _router(
+    provider: ScriptedProvider, budget: dict[str, Any] | None = None, **overrides: Any
+) -> Router:
+    cfg = config_dict(budget=budget or {}, **overrides)
+    return Router(cfg, providers={"alpha": provider, "beta": provider}, clock=FakeClock())
+
+
+async def test_cost_limit_refuses_the_next_call_before_any_model_call() -> None:
+    provider = ScriptedProvider(default=_answer())
+    router = _router(provider, {"max_cost_usd": 0.25, "cap_tier_at_fraction": None})
+    async with router.session("run-1") as session:
+        await router.complete(CONVERSATION)  # $0.10
+        await router.complete(CONVERSATION)  # $0.20: under the limit, so the next call runs
+        await router.complete(CONVERSATION)  # $0.30: the call that crosses the limit completes
+        assert len(provider.calls) == 3
+        with pytest.raises(BudgetExceeded) as info:
+            await router.complete(CONVERSATION)
+        assert len(provider.calls) == 3  # refused before the provider
+        # the refused call made no decision and is not a step
+        assert session.step == 3 and len(session.decisions) == 3
+        with pytest.raises(BudgetExceeded):
+            await router.complete(CONVERSATION)
+        assert len(provider.calls) == 3
+    message = str(info.value)
+    assert "'run-1'" in message and "$0.25" in message and "$0.300000" in message
+
+
+@pytest.mark.parametrize(
+    ("limit", "calls_made"),
+    [
+        # the spend equals the limit exactly: reached, the next call is refused
+        pytest.param(TENTH_COST + TENTH_COST, 2, id="equal"),
+        # a hair over what two calls spend: the third call still runs, the fourth is refused
+        pytest.param((TENTH_COST + TENTH_COST) * 1.000001, 3, id="just-above"),
+        # ten sums of $0.0999… make 0.9999999999999999 in floating point: $1 reached all the same
+        pytest.param(1.0, 10, id="float-drift"),
+    ],
+)
+async def test_exact_boundary(limit: float, calls_made: int) -> None:
+    provider = ScriptedProvider(default=_answer())
+    router = _router(provider, {"max_cost_usd": limit, "cap_tier_at_fraction": None})
+    async with router.session() as session:
+        for _ in range(calls_made):
+            await router.complete(CONVERSATION)
+        with pytest.raises(BudgetExceeded):
+            await router.complete(CONVERSATION)
+        assert len(provider.calls) == calls_made
+        assert session.step == calls_made
+
+
+async def test_step_limit() -> None:
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = _router(provider, {"max_steps": 2})
+    async with router.session("steps") as session:
+        await router.complete(CONVERSATION)
+        await router.complete(CONVERSATION)
+        with pytest.raises(StepLimitExceeded) as info:
+            await router.complete(CONVERSATION)
+        assert len(provider.calls) == 2
+        assert session.step == 2
+        with pytest.raises(StepLimitExceeded):
+            await router.complete(CONVERSATION)
+        assert len(provider.calls) == 2
+    message = str(info.value)
+    assert "'steps'" in message and "max_steps limit of 2" in message and "spent" in message
+
+
+async def test_limits_apply_to_implicit_sessions_and_wrap() -> None:
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = _router(provider, {"max_steps": 1})
+    call_llm = router.wrap(provider.as_function())
+    await call_llm(CONVERSATION)
+    with pytest.raises(StepLimitExceeded):
+        await call_llm(CONVERSATION)  # the same conversation: the same implicit session
+    assert len(provider.calls) == 1
+
+
+async def test_a_stream_is_refused_on_opening() -> None:
+    provider = ScriptedProvider(default=_answer())
+    router = _router(provider, {"max_cost_usd": 0.1, "cap_tier_at_fraction": None})
+    async with router.session():
+        await router.complete(CONVERSATION)
+        with pytest.raises(BudgetExceeded):
+            async with router.stream(CONVERSATION):
+                pass  # pragma: no cover - never entered
+    assert len(provider.calls) == 1
+
+
+# The tier cap ------------------------------------------------------------------------------
+
+BIG_QUARTER = Usage(25_000, 0)  # on "big" ($10/M input): $0.25 a call
+
+
+async def test_tier_cap_kicks_in_at_the_fraction() -> None:
+    provider = ScriptedProvider(default=_answer(BIG_QUARTER))
+    router = _router(provider, {"max_cost_usd": 1.0, "cap_tier_at_fraction": 0.5})
+    hints = {"min_tier": "complex"}  # the app wants the strong tier on every call
+    async with router.session("capped") as session:
+        first = await router.complete(CONVERSATION, hints=hints)  # $0.25
+        second = await router.complete(CONVERSATION, hints=hints)  # $0.50: half spent
+        third = await router.complete(CONVERSATION, hints=hints)
+    assert first.decision is not None and second.decision is not None
+    assert [first.decision.tier, second.decision.tier] == ["complex", "complex"]
+    decision = third.decision
+    assert decision is not None
+    assert (decision.tier, decision.cause) == ("simple", "budget_cap")  # the start tier
+    assert "spent $0.500000 of the $1 budget" in decision.reason
+    assert "capped at simple" in decision.reason
+    assert third.target is not None and third.target.model == "small"
+    assert session.decisions[-1].cause == "budget_cap"
+
+
+async def test_cap_tier_is_configurable_and_only_lowers() -> None:
+    provider = ScriptedProvider(default=_answer(BIG_QUARTER))
+    router = _router(
+        provider, {"max_cost_usd": 1.0, "cap_tier_at_fraction": 0.25, "cap_tier": "medium"}
+    )
+    async with router.session():
+        await router.complete(CONVERSATION, hints={"min_tier": "complex"})  # $0.25
+        capped = await router.complete(CONVERSATION, hints={"min_tier": "complex"})
+        below = await router.complete(CONVERSATION)  # the score wants simple: no cap needed
+    assert capped.decision is not None and below.decision is not None
+    assert (capped.decision.tier, capped.decision.cause) == ("medium", "budget_cap")
+    assert below.decision.cause != "budget_cap"
+
+
+async def test_cap_gives_way_to_the_context_window() -> None:
+    provider = ScriptedProvider(default=_answer(BIG_QUARTER))
+    router = _router(provider, {"max_cost_usd": 1.0, "cap_tier_at_fraction": 0.1})
+    long = [*CONVERSATION, {"role": "user", "content": "word " * 20_000}]  # > small's 16k
+    async with router.session():
+        await router.complete(CONVERSATION, hints={"min_tier": "complex"})  # $0.25
+        result = await router.complete(long, hints={"min_tier": "complex"})
+    assert result.decision is not None
+    assert result.decision.cause == "context_window" and result.decision.tier != "simple"
+
+
+async def test_unknown_cap_tier_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"budget\.cap_tier: unknown tier 'huge'"):
+        _router(ScriptedProvider(), {"max_cost_usd": 1.0, "cap_tier": "huge"})
+
+
+# Per-session overrides --------------------------------------------------------------------
+
+
+async def test_session_metadata_overrides_the_limits() -> None:
+    provider = ScriptedProvider(default=_answer())
+    router = _router(provider, {"max_steps": 1})
+    async with router.session(metadata={"max_cost_usd": 0.2, "max_steps": None}):
+        await router.complete(CONVERSATION)
+        await router.complete(CONVERSATION)  # max_steps lifted for this session
+        with pytest.raises(BudgetExceeded, match=r"\$0\.2 budget"):
+            await router.complete(CONVERSATION)
+    assert len(provider.calls) == 2
+    async with router.session(metadata={"max_steps": 3}):
+        for _ in range(3):
+            await router.complete(CONVERSATION)
+        with pytest.raises(StepLimitExceeded, match="max_steps limit of 3"):
+            await router.complete(CONVERSATION)
+    assert len(provider.calls) == 5
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"max_cost_usd": -1}, {"max_cost_usd": "1"}, {"max_steps": 0}, {"max_steps": True}],
+)
+async def test_bad_session_override_is_a_configuration_error(metadata: dict[str, Any]) -> None:
+    provider = ScriptedProvider(default=_answer())
+    router = _router(provider)
+    async with router.session(metadata=metadata):
+        with pytest.raises(ConfigurationError, match="session metadata"):
+            await router.complete(CONVERSATION)
+    assert provider.calls == []
+
+
+# What counts --------------------------------------------------------------------------------
+
+
+async def test_a_failed_attempts_billed_cost_counts() -> None:
+    # big refuses on content grounds (a billed answer: 25,000 in at $10/M = $0.25); the
+    # content_policy_fallback "mid" answers (5,000 in at $2/M = $0.01). $0.26 in all.
+    provider = ScriptedProvider(
+        [_answer(BIG_QUARTER, "content_filter"), _answer(Usage(5_000, 0))],
+        default=_answer(Usage(10, 5)),
+    )
+    router = _router(
+        provider,
+        {"max_cost_usd": 0.26, "cap_tier_at_fraction": None},
+        resilience={"max_retries": 0, "content_policy_fallback": "mid"},
+    )
+    async with router.session() as session:
+        result = await router.complete(CONVERSATION, hints={"min_tier": "complex"})
+        assert result.cost_usd == pytest.approx(0.01)
+        assert session.cost_usd == pytest.approx(0.26)  # the refused answer is paid for
+        with pytest.raises(BudgetExceeded):
+            await router.complete(CONVERSATION)
+    assert len(provider.calls) == 2
+
+
+async def test_a_refusal_is_logged() -> None:
+    provider = ScriptedProvider(default=_answer())
+    router = _router(provider, {"max_steps": 1})
+    async with router.session("logged"):
+        await router.complete(CONVERSATION)
+        with capture_logs() as logs, pytest.raises(StepLimitExceeded):
+            await router.complete(CONVERSATION)
+    events = [e for e in logs if e["event"] == "route.budget"]
+    assert events == [
+        {
+            "event": "route.budget",
+            "log_level": "warning",
+            "session_id": "logged",
+            "step": 2,
+            "action": "refused",
+            "limit": "max_steps",
+            "limit_value": 1,
+            "cost_usd": pytest.approx(TENTH_COST),
+        }
+    ]
+
+
+async def test_no_budget_no_interference() -> None:
+    provider = ScriptedProvider(default=_answer(Usage(10_000_000, 0)))  # $10 a call
+    router = _router(provider)
+    async with router.session() as session:
+        for _ in range(5):
+            result = await router.complete(CONVERSATION)
+            assert result.decision is not None and result.decision.cause != "budget_cap"
+    assert session.cost_usd == pytest.approx(50.0)

@@ -1,0 +1,493 @@
+"""RedisStateStore against a real ``redis-server``: the StateStore contract, two OS processes
+sharing one Redis (store to store, and router to router), secrets, closing, lazy import.
+
+A session fixture starts its own ``redis-server`` (loopback, a free port, no persistence, a
+password) and stops it by PID at the end. Without the binary these tests skip, unless
+``AGENTROUTE_REQUIRE_REDIS=1`` (as in CI), where they fail. Each test gets its own namespace.
+Time is real: the contract runs on short real TTLs (``UNIT`` below).
+
+The async tests run on asyncio only: ``redis.asyncio`` does not run under trio (it needs a
+running asyncio loop), so the store refuses trio with a ConfigurationError — tested below by
+running it on trio on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agentroute import Router
+from agentroute.errors import ConfigurationError, ProviderUnavailable
+from agentroute.middleware.affinity import PinEvent
+from agentroute.state import MemoryStateStore, StateStore
+from agentroute.testing import MockProvider, capture_logs, text_result
+from tests.helpers import CONVERSATION, config_dict
+from tests.state_contract import Advance, StateStoreContract
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+M1, MB = "alpha/mid-1", "beta/mid-b"
+MEDIUM = {"min_tier": "medium", "max_tier": "medium"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """asyncio only (see the module docstring)."""
+    return "asyncio"
+
+
+# The server ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+    password: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("AGENTROUTE_REQUIRE_REDIS") == "1":
+        pytest.fail(f"{reason} (AGENTROUTE_REQUIRE_REDIS=1: the Redis tests must run)")
+    pytest.skip(f"{reason}; install redis-server to run the Redis state store tests")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _unavailable("redis-server is not on PATH")
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _unavailable("the 'redis' package is not installed (pip install 'agentroute[redis]')")
+    assert binary is not None
+    workdir = tmp_path_factory.mktemp("redis")
+    password = f"pw-{uuid.uuid4().hex}"
+    for _ in range(3):  # a free port may be taken between the probe and the start
+        port = _free_port()
+        log = workdir / f"redis-{port}.log"
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+        args += ["no", "--requirepass", password, "--dir", str(workdir), "--logfile", str(log)]
+        proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10.0
+        while proc.poll() is None and time.monotonic() < deadline and not _listening(port):
+            time.sleep(0.02)
+        if proc.poll() is None and _listening(port):
+            break
+        proc.kill()
+        proc.wait()
+    else:
+        text = log.read_text() if log.exists() else ""
+        pytest.fail(f"redis-server did not start:\n{text[-2000:]}")
+    try:
+        yield Server(port, password)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def redis_store(server: Server, namespace: str) -> Any:
+    from agentroute.state import RedisStateStore
+
+    return RedisStateStore(server.url, namespace=namespace)
+
+
+# The contract --------------------------------------------------------------------------------
+
+
+class TestRedisStateStoreContract(StateStoreContract):
+    UNIT = 0.1
+    TOLERANCE = 0.05
+
+    @pytest.fixture
+    async def store(self, redis_server: Server, namespace: str) -> AsyncIterator[StateStore]:
+        store: StateStore = redis_store(redis_server, namespace)
+        yield store
+        await store.aclose()
+
+    @pytest.fixture
+    def advance(self) -> Advance:
+        return anyio.sleep
+
+
+async def test_keys_are_namespaced_and_carry_server_side_ttls(
+    redis_server: Server, namespace: str
+) -> None:
+    store = redis_store(redis_server, namespace)
+    try:
+        await store.add_failure(M1, 30.0)
+        await store.set_cooldown(MB, 20.0)
+        await store.set_pin("s:1", "mid", M1, 10.0)
+        client = store._client
+        ours = sorted(k.decode() for k in await client.keys(f"{namespace}:*"))
+        ns = namespace
+        assert ours == [f"{ns}:cool:{MB}", f"{ns}:fail:{M1}", f"{ns}:pin:s%3A1:mid"]
+        ttls = [await client.pttl(k) for k in ours]
+        assert 19_000 < ttls[0] <= 20_000
+        assert 29_000 < ttls[1] <= 30_001
+        assert 9_000 < ttls[2] <= 10_000
+    finally:
+        await store.aclose()
+
+
+async def test_namespaces_do_not_share_state(redis_server: Server) -> None:
+    a = redis_store(redis_server, f"a-{uuid.uuid4().hex[:8]}")
+    b = redis_store(redis_server, f"b-{uuid.uuid4().hex[:8]}")
+    try:
+        await a.set_cooldown(M1, 10.0)
+        await a.set_pin("s1", "mid", M1, 10.0)
+        assert await a.add_failure(MB, 10.0) == 1
+        assert dict(await b.cooling([M1])) == {}
+        assert await b.get_pin("s1", "mid") is None
+        assert await b.add_failure(MB, 10.0) == 1
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+# Two processes, one Redis --------------------------------------------------------------------
+
+PEER = """
+import asyncio, json, sys
+from agentroute.state import RedisStateStore
+
+async def main(url, namespace, action):
+    store = RedisStateStore(url, namespace=namespace)
+    try:
+        if action == "write":
+            await store.set_pin("s-a", "mid", "alpha/mid-1", 30.0)
+            await store.set_cooldown("alpha/mid-1", 30.0)
+            print(json.dumps({"done": True}))
+        else:
+            cooling = await store.cooling(["alpha/mid-1", "beta/mid-b"])
+            pin = await store.get_pin("s-b", "mid")
+            print(json.dumps({"cooling": dict(cooling), "pin": pin}))
+    finally:
+        await store.aclose()
+
+url, namespace, action = sys.stdin.read().split()
+asyncio.run(main(url, namespace, action))
+"""
+
+
+async def run_peer(script: str, stdin: str) -> Any:
+    """Run ``script`` in another Python process (the URL goes in on stdin, not argv)."""
+    result = await anyio.run_process(
+        [sys.executable, "-c", script], input=stdin.encode(), cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+
+
+async def test_two_processes_see_each_others_pins_and_cooldowns(
+    redis_server: Server, namespace: str
+) -> None:
+    assert await run_peer(PEER, f"{redis_server.url} {namespace} write") == {"done": True}
+    store = redis_store(redis_server, namespace)
+    try:
+        assert await store.get_pin("s-a", "mid") == M1
+        cooling = dict(await store.cooling([M1, MB]))
+        assert list(cooling) == [M1] and 25.0 < cooling[M1] <= 30.0
+        await store.set_pin("s-b", "mid", MB, 30.0)
+        await store.set_cooldown(MB, 20.0)
+    finally:
+        await store.aclose()
+    seen = await run_peer(PEER, f"{redis_server.url} {namespace} read")
+    assert seen["pin"] == MB
+    assert set(seen["cooling"]) == {M1, MB}
+    assert 15.0 < seen["cooling"][MB] <= 20.0
+
+
+def shared_config(namespace: str) -> dict[str, Any]:
+    """mid's deployments are sticky (a cheap cache read); one failure cools one down for 60 s;
+    state lives in Redis (the URL from the environment, as an application would)."""
+    data = config_dict(
+        state={"kind": "redis", "url": "env:AGENTROUTE_TEST_REDIS_URL", "namespace": namespace},
+        resilience={
+            "max_retries": 0,
+            "allowed_fails": 1,
+            "cooldown_s": 60.0,
+            "escalate_on_exhaustion": False,
+        },
+    )
+    data["models"]["mid"]["price"]["cache_read"] = 0.2
+    return data
+
+
+ROUTER_A = """
+import asyncio, json, sys
+from agentroute import Router
+from agentroute.errors import ProviderUnavailable
+from agentroute.testing import MockProvider, text_result
+from tests.helpers import CONVERSATION
+from tests.test_state_redis import MEDIUM, shared_config
+
+async def answer(call):
+    if call.target.key == "alpha/mid-1":
+        raise ProviderUnavailable("alpha/mid-1 is down")
+    return text_result("from A")
+
+async def main(namespace):
+    provider = MockProvider(answer)
+    config = shared_config(namespace)
+    async with Router(config, providers={"alpha": provider, "beta": provider}) as router:
+        async with router.session(id="s1"):
+            result = await router.complete(CONVERSATION, hints=MEDIUM)
+    trail = [(a.target.key, a.error_type or a.outcome) for a in result.attempts]
+    print(json.dumps({"trail": trail, "text": result.text}))
+
+asyncio.run(main(sys.stdin.read().strip()))
+"""
+
+
+async def test_two_routers_in_two_processes_share_cooldowns_and_pins(
+    redis_server: Server, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Router A (another process) fails on alpha/mid-1, which is put aside, and pins session s1
+    to beta/mid-b; router B (this process) skips alpha/mid-1 and finds s1's pin."""
+    monkeypatch.setenv("AGENTROUTE_TEST_REDIS_URL", redis_server.url)
+    seen = await run_peer(ROUTER_A, namespace)
+    assert seen == {"trail": [[M1, "ProviderUnavailable"], [MB, "ok"]], "text": "from A"}
+
+    calls: list[str] = []
+
+    async def answer(call: Any) -> Any:
+        calls.append(call.target.key)
+        return text_result("from B")
+
+    provider = MockProvider(answer)
+    async with Router(shared_config(namespace), providers={"alpha": provider, "beta": provider}):
+        pass  # building and closing one with nothing done is fine too
+    async with Router(
+        shared_config(namespace), providers={"alpha": provider, "beta": provider}
+    ) as router:
+        result = await router.complete(CONVERSATION, hints=MEDIUM)  # no session: no pin
+        assert result.text == "from B" and calls == [MB]  # alpha/mid-1 is cooling down
+        session = router.session(id="s1")
+        async with session:
+            await router.complete(CONVERSATION, hints=MEDIUM)
+        assert session.state.last_pin == PinEvent("hit", "mid", MB, MB)  # A's pin
+        assert calls == [MB, MB]
+
+
+# Building, closing, secrets --------------------------------------------------------------------
+
+
+async def connected_clients(server: Server) -> int:
+    import redis.asyncio
+
+    admin = redis.asyncio.Redis.from_url(server.url)
+    try:
+        info = await admin.info("clients")
+        return int(info["connected_clients"]) - 1  # not counting this one
+    finally:
+        await admin.aclose()
+
+
+async def test_the_router_builds_a_redis_store_from_the_config_and_closes_it(
+    redis_server: Server, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentroute.state import RedisStateStore
+
+    monkeypatch.setenv("AGENTROUTE_TEST_REDIS_URL", redis_server.url)
+    before = await connected_clients(redis_server)
+    provider = MockProvider(lambda call: text_result("ok"))
+    router = Router(shared_config(namespace), providers={"alpha": provider, "beta": provider})
+    assert isinstance(router._store, RedisStateStore)
+    await router.complete(CONVERSATION, hints=MEDIUM)
+    assert await connected_clients(redis_server) > before  # the store's connection
+    await router.aclose()
+    for _ in range(100):  # the server notices the closed connection soon, not at once
+        if await connected_clients(redis_server) == before:
+            break
+        await anyio.sleep(0.02)
+    assert await connected_clients(redis_server) == before
+
+
+async def test_the_router_leaves_a_given_store_open() -> None:
+    closed: list[int] = []
+
+    class Spy(MemoryStateStore):
+        async def aclose(self) -> None:
+            closed.append(1)
+
+    store = Spy()
+    async with Router(config_dict(), state_store=store):
+        pass
+    assert closed == []
+
+
+async def test_a_given_client_is_left_open(redis_server: Server, namespace: str) -> None:
+    import redis.asyncio
+
+    from agentroute.state import RedisStateStore
+
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    store = RedisStateStore(client=client, namespace=namespace)
+    try:
+        await store.set_cooldown(M1, 10.0)
+        await store.aclose()
+        await store.aclose()
+        assert await client.pttl(f"{namespace}:cool:{M1}") > 0
+        assert "client=<given>" in repr(store)
+    finally:
+        await client.aclose()
+
+
+def test_url_and_client_are_exclusive_and_namespace_is_not_empty() -> None:
+    from agentroute.state import RedisStateStore
+
+    with pytest.raises(ConfigurationError, match="url or client"):
+        RedisStateStore()
+    with pytest.raises(ConfigurationError, match="namespace"):
+        RedisStateStore("redis://127.0.0.1:1/0", namespace="")
+
+
+def test_an_unset_url_variable_names_state_url() -> None:
+    data = config_dict(state={"kind": "redis", "url": "env:AGENTROUTE_TEST_NO_SUCH_URL"})
+    os.environ.pop("AGENTROUTE_TEST_NO_SUCH_URL", None)
+    with pytest.raises(ConfigurationError, match=r"AGENTROUTE_TEST_NO_SUCH_URL.*state\.url"):
+        Router(data)
+
+
+def test_a_missing_redis_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentroute.state import RedisStateStore
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ConfigurationError, match=r"pip install 'agentroute\[redis\]'"):
+        RedisStateStore("redis://127.0.0.1:6379/0")
+
+
+def test_importing_agentroute_does_not_import_redis() -> None:
+    code = "import agentroute, agentroute.state, sys; assert 'redis' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+SECRET = "hunter2-is-the-redis-password"
+
+
+def test_the_password_never_shows_in_a_repr_or_a_url_error() -> None:
+    from agentroute.state import RedisStateStore
+
+    store = RedisStateStore(f"redis://user:{SECRET}@127.0.0.1:6379/0?password={SECRET}")
+    assert SECRET not in repr(store) and "user:**********@127.0.0.1" in repr(store)
+    for bad in (f"redis://:{SECRET}@127.0.0.1:port/0", f"http://:{SECRET}@127.0.0.1/0"):
+        with pytest.raises(ConfigurationError) as info:
+            RedisStateStore(bad)
+        assert SECRET not in str(info.value) and info.value.__cause__ is None
+        assert info.value.__suppress_context__
+
+
+def chain(exc: BaseException | None) -> str:
+    """Every message and repr along an exception's causes and contexts."""
+    out = []
+    while exc is not None:
+        out += [str(exc), repr(exc), repr(exc.args)]
+        exc = exc.__cause__ or exc.__context__
+    return "\n".join(out)
+
+
+async def test_the_password_never_shows_in_connection_errors(
+    redis_server: Server, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from agentroute.state import RedisStateStore
+
+    caplog.set_level("DEBUG")
+    wrong = RedisStateStore(
+        f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0", namespace=namespace
+    )
+    refused = RedisStateStore(f"redis://:{SECRET}@127.0.0.1:{_free_port()}/0")
+    for store in (wrong, refused):
+        with pytest.raises(Exception) as info:  # noqa: PT011 - redis's own errors
+            await store.cooling([M1])
+        assert SECRET not in chain(info.value)
+        await store.aclose()
+    assert SECRET not in caplog.text
+
+
+async def test_the_password_never_shows_in_router_logs(
+    redis_server: Server, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    data = shared_config(namespace)
+    data["state"]["url"] = redis_server.url  # a literal URL in the config this time
+
+    async def answer(call: Any) -> Any:
+        if call.target.key == M1:
+            raise ProviderUnavailable("down")
+        return text_result("ok")
+
+    provider = MockProvider(answer)
+    with capture_logs() as events:
+        async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
+            assert redis_server.password not in repr(router.config.state)
+            async with router.session(id="s1"):
+                await router.complete(CONVERSATION, hints=MEDIUM)
+                await router.complete(CONVERSATION, hints=MEDIUM)
+    assert {e["event"] for e in events} >= {"route.cooldown"}
+    assert redis_server.password not in repr(events)
+    assert redis_server.password not in caplog.text
+
+
+# trio ------------------------------------------------------------------------------------------
+
+
+def test_on_trio_the_store_raises_a_clear_configuration_error(
+    redis_server: Server, namespace: str
+) -> None:
+    from agentroute.state import RedisStateStore
+
+    async def main() -> None:
+        store = RedisStateStore(redis_server.url, namespace=namespace)
+        with pytest.raises(ConfigurationError, match="needs asyncio"):
+            await store.cooling([M1])
+        with pytest.raises(ConfigurationError, match="needs asyncio"):
+            await store.set_pin("s1", "mid", M1, 1.0)
+        await store.aclose()  # nothing was opened: a quiet no-op
+        provider = MockProvider(lambda call: text_result("ok"))
+        data = config_dict(state={"kind": "redis", "url": redis_server.url})
+        async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
+            with pytest.raises(ConfigurationError, match="needs asyncio"):
+                await router.complete(CONVERSATION)
+
+    anyio.run(main, backend="trio")
