@@ -69,6 +69,7 @@ from agentroute.session import (
     new_session_state,
 )
 from agentroute.state import MemoryStateStore, StateStore
+from agentroute.state.failopen import FailOpenStore
 from agentroute.streaming import RoutedStream
 
 __all__ = ["Router"]
@@ -99,9 +100,10 @@ class Router:
         http_client: an ``httpx.AsyncClient`` shared by the built-in HTTP providers (your
             transport, limits, proxies; left open by the router). Without one each provider
             makes its own (:func:`~agentroute.providers.transport.default_client`).
-        state_store: where deployment failures and cooldowns are kept; pass one store to
-            several routers to share them (default: a
-            :class:`~agentroute.state.MemoryStateStore` of this router's own).
+        state_store: where deployment failures, cooldowns and pins are kept; pass one store
+            to several routers to share them (default: from ``config.state``, in memory or
+            Redis). A store other than the in-memory one is used fail-open
+            (:mod:`agentroute.state.failopen`): if it is unreachable, calls still succeed.
         clock: time, sleep and jitter for backoff and cooldowns (default:
             :class:`~agentroute.clock.SystemClock`; tests use
             :class:`~agentroute.testing.FakeClock`).
@@ -148,7 +150,10 @@ class Router:
             ),
             tool_error_detector or default_tool_error_detector,
         )
-        store = self._store = state_store or _default_store(self.config, clock)
+        store = state_store or _default_store(self.config, clock)
+        if not isinstance(store, MemoryStateStore):  # a shared store's outage fails no call
+            store = FailOpenStore(store)
+        self._store: StateStore = store
         self._owns_store = state_store is None
         self._middleware: tuple[Middleware, ...] = (
             BudgetMiddleware(self.config.budget, self.config.start_tier, log_events=log_events),

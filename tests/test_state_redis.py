@@ -33,6 +33,7 @@ from agentroute import Router
 from agentroute.errors import ConfigurationError, ProviderUnavailable
 from agentroute.middleware.affinity import PinEvent
 from agentroute.state import MemoryStateStore, StateStore
+from agentroute.state.failopen import FailOpenStore
 from agentroute.testing import MockProvider, capture_logs, text_result
 from tests.helpers import CONVERSATION, config_dict
 from tests.state_contract import Advance, StateStoreContract
@@ -332,7 +333,8 @@ async def test_the_router_builds_a_redis_store_from_the_config_and_closes_it(
     before = await connected_clients(redis_server)
     provider = MockProvider(lambda call: text_result("ok"))
     router = Router(shared_config(namespace), providers={"alpha": provider, "beta": provider})
-    assert isinstance(router._store, RedisStateStore)
+    assert isinstance(router._store, FailOpenStore)  # used fail-open: see test_state_failopen
+    assert isinstance(router._store.store, RedisStateStore)
     await router.complete(CONVERSATION, hints=MEDIUM)
     assert await connected_clients(redis_server) > before  # the store's connection
     await router.aclose()
