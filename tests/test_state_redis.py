@@ -84,6 +84,14 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server ``.ci/run`` started (``AGENTROUTE_REDIS_PORT``/``_PASSWORD``), or one of
+    our own on a free loopback port, stopped by its PID at the end."""
+    given = os.environ.get("AGENTROUTE_REDIS_PORT")
+    if given:
+        if not _listening(int(given)):
+            pytest.fail(f"AGENTROUTE_REDIS_PORT={given}: no redis-server listens there")
+        yield Server(int(given), os.environ.get("AGENTROUTE_REDIS_PASSWORD", ""))
+        return
     binary = shutil.which("redis-server")
     if binary is None:
         _unavailable("redis-server is not on PATH")
