@@ -97,7 +97,10 @@ class Signals:
 
 @value_object
 class SwitchCost:
-    """The arithmetic behind a step-down: saving expected vs. the prompt-cache loss (USD)."""
+    """The price of a tier switch (USD): the saving expected over the remaining steps
+    (negative for a climb: what the stronger tier costs more) vs. the prompt-cache loss (the
+    cached prefix re-read at the new model's full input price, plus its cache-write premium).
+    A step-down is made only when the saving exceeds the loss; other switches record it."""
 
     expected_saving: float
     cache_loss: float

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from agentroute._types import Attempt, ModelResult, Usage
+from agentroute._types import Attempt, ModelResult, SwitchCost, Usage
 from agentroute.config import RouterConfig
 from agentroute.pricing import cost_usd
 from agentroute.router import Router
@@ -155,6 +155,14 @@ def _action(result: ModelResult, messages: list[dict[str, Any]]) -> tuple[str, i
     return "; ".join(summary), errors
 
 
+def _switch_text(switch: SwitchCost | None) -> str:
+    if switch is None:
+        return ""
+    if switch.expected_saving < 0:
+        return f"+${-switch.expected_saving:.5f} to the end, cache loss ${switch.cache_loss:.5f}"
+    return f"saving ${switch.expected_saving:.5f} vs cache loss ${switch.cache_loss:.5f}"
+
+
 def _attempt_label(attempt: Attempt) -> str:
     outcome = "ok" if attempt.outcome == "ok" else attempt.status_code or attempt.error_type
     return f"{attempt.target.provider}:{outcome}"
@@ -206,12 +214,7 @@ async def _session(router: Router, max_steps: int) -> DemoReport:
                     cost_usd=result.cost_usd,
                     action=action,
                     score=decision.score,
-                    switch=(
-                        f"saving ${decision.switch.expected_saving:.5f} vs cache loss "
-                        f"${decision.switch.cache_loss:.5f}"
-                        if decision.switch
-                        else ""
-                    ),
+                    switch=_switch_text(decision.switch),
                     pin=pin.kind if pin else "",
                     pin_reason=pin.reason if pin else "",
                 )

@@ -33,8 +33,13 @@ async def test_demo_session_behaves_as_described() -> None:
     # while a session stays on one deployment, its prefix cache serves more and more input
     cached = [r.usage.cache_read_tokens for r in rows[:3]]
     assert cached[0] == 0 and 0 < cached[1] <= cached[2]
-    # a switch of deployment starts cold
+    # a switch of deployment starts cold; a climb's price is recorded on its decision too
     assert by_step[4].usage.cache_read_tokens == 0
+    assert by_step[4].switch.startswith("+$")
+    assert "cache loss $" in by_step[5].switch
+    # the automatic cache breakpoints: on the pinned Anthropic deployment the cached prefix
+    # grows with the conversation (the whole conversation so far, not just the system prompt)
+    assert 0 < by_step[6].usage.cache_read_tokens < by_step[7].usage.cache_read_tokens
     # affinity: pins are made, hit while fresh, and broken by a fault (the retry included)
     assert [r.pin for r in rows[:3]] == ["new", "hit", "hit"]
     assert by_step[8].attempts == "bigcloud:529 → bigcloud:529 → backup:ok"

@@ -107,6 +107,9 @@ class ScorePolicy:
             )
         level, cause, reason = self._apply_hints(signals, level, cause, reason)
         tier, candidates, cause, reason = self._fit_window(signals, level, cause, reason)
+        if switch is None and current is not None and tier != previous:
+            # any other switch (a climb, a hint, a window) is priced too: what it throws away
+            switch = self.switch_cost(signals, state, current, self._index[tier])
         return Decision(
             tier,
             previous,
@@ -163,9 +166,10 @@ class ScorePolicy:
     def switch_cost(
         self, signals: Signals, state: SessionState, current: int, target: int
     ) -> SwitchCost:
-        """Saving of running the remaining steps on ``target`` vs the cache it throws away."""
-        cur = self._prices[self._fitting(self._tiers[current], signals)[0]]
-        low = self._prices[self._fitting(self._tiers[target], signals)[0]]
+        """Saving of running the remaining steps on ``target`` instead of ``current``
+        (negative when ``target`` costs more: a climb) vs the cache the switch throws away."""
+        cur = self._prices[self._first_fitting(current, signals)]
+        low = self._prices[self._first_fitting(target, signals)]
         prefix = signals.context_tokens
         completed = state.step - 1  # the current call is counted in state.step already
         out = state.usage.output_tokens / completed if completed > 0 else self._output_guess
@@ -211,6 +215,12 @@ class ScorePolicy:
                 f"hint {name}={value!r} is not a tier (tiers: {', '.join(self._tiers)})"
             )
         return self._index[value]
+
+    def _first_fitting(self, level: int, signals: Signals) -> str:
+        """The tier's first model that holds the call (else its first model)."""
+        tier = self._tiers[level]
+        fits = self._fitting(tier, signals)
+        return fits[0] if fits else self._models[tier][0]
 
     def _fitting(self, tier: str, signals: Signals) -> tuple[str, ...]:
         return self._catalog.fitting(tier, signals.context_tokens)
