@@ -24,8 +24,6 @@ the limit); a bad value there is a :class:`~agentroute.errors.ConfigurationError
 
 from __future__ import annotations
 
-__all__ = ["BudgetMiddleware"]
-
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -37,6 +35,8 @@ from agentroute.errors import BudgetExceeded, ConfigurationError, StepLimitExcee
 from agentroute.policy.score import BUDGET_MAX_TIER, BUDGET_REASON
 from agentroute.session import SessionState
 from agentroute.telemetry.logs import logger, should_log
+
+__all__ = ["BudgetMiddleware"]
 
 
 class BudgetMiddleware:

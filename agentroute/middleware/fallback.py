@@ -26,8 +26,6 @@ traffic away from a failing deployment, it never turns a call into a certain fai
 
 from __future__ import annotations
 
-__all__ = ["FallbackMiddleware"]
-
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -49,6 +47,8 @@ from agentroute.middleware.recovery import Action, Backoff, CoolDown, Rule, rule
 from agentroute.session import SessionState
 from agentroute.state import MemoryStateStore, StateStore
 from agentroute.telemetry.logs import log_attempt, log_cooldown, should_log
+
+__all__ = ["FallbackMiddleware"]
 
 
 class FallbackMiddleware:
