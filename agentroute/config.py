@@ -29,8 +29,6 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -39,6 +37,17 @@ from pydantic import (
     model_validator,
 )
 
+from agentroute._config_sections import (
+    AffinityConfig,
+    BudgetConfig,
+    MemoryStateConfig,
+    NonNeg,
+    Positive,
+    RedisStateConfig,
+    ResilienceConfig,
+    TelemetryConfig,
+    _Strict,
+)
 from agentroute._secrets import ENV_PREFIX, Secret
 from agentroute.errors import ConfigurationError
 
@@ -68,18 +77,11 @@ SIGNAL_NAMES = (
     "escalation_requested",
 )
 
-NonNeg = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
-
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
 
 
 _STATE_KINDS = ("memory", "redis")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _protect(value: Any, key: str = "") -> Any:
@@ -263,101 +265,6 @@ class PolicyConfig(_Strict):
     max_validation_retries: int = Field(default=1, ge=0)
     content_rules: bool = False
     """Score the first turn's content (length, code, hard-task keywords) as signal ``content``."""
-
-
-class ResilienceConfig(_Strict):
-    """Retries, fallbacks, deadlines and cooldowns (:mod:`agentroute.middleware.recovery`).
-
-    * ``attempt_timeout_s`` bounds one attempt (for a stream: the wait for each chunk);
-      ``deadline_s`` the whole call, every retry and backoff included. Each is enforced with
-      an anyio cancel scope, which costs ~10 µs per call (asyncio; ~13 on trio,
-      ``benchmarks/results/overhead.md``); ``null`` turns one off, and with both off no scope
-      is entered (the HTTP client's own timeouts still apply).
-    * ``max_retries``: retries of one deployment after a transient fault (429, 5xx, timeout,
-      dropped connection) before moving on; ``max_attempts``: attempts of one call in all.
-    * Backoff: full jitter under ``min(backoff_max_s, backoff_base_s·2ⁿ⁻¹)``; a ``Retry-After``
-      is waited as given up to ``retry_after_cap_s``, and above it the deployment is put aside
-      for that long instead.
-    * ``allowed_fails`` failures within ``failure_window_s`` put a deployment aside for
-      ``cooldown_s`` (shared through the state store).
-    * ``content_policy_fallback``: the model tried when a provider refuses the content.
-    * ``escalate_on_exhaustion``: when every deployment of the tier failed, try the tier above.
-    * ``stream_restarts``: how many times a stream that broke after its first chunk starts over
-      on another deployment (its next chunk says ``restarted``) instead of raising
-      ``StreamInterrupted``; 0 by default, since the caller must then discard what it got.
-    """
-
-    attempt_timeout_s: Positive | None = 60.0
-    deadline_s: Positive | None = 180.0
-    max_retries: int = Field(default=2, ge=0)
-    max_attempts: int = Field(default=8, ge=1)
-    backoff_base_s: NonNeg = 0.5
-    backoff_max_s: NonNeg = 8.0
-    retry_after_cap_s: NonNeg = 30.0
-    allowed_fails: int = Field(default=3, ge=1)
-    failure_window_s: Positive = 60.0
-    cooldown_s: NonNeg = 30.0
-    content_policy_fallback: str | None = None
-    escalate_on_exhaustion: bool = True
-    stream_restarts: int = Field(default=0, ge=0)
-
-
-class BudgetConfig(_Strict):
-    """Per-session limits (:mod:`agentroute.middleware.budget`), checked before each call.
-
-    * ``max_cost_usd``: once a session has spent this much (every billed attempt counted),
-      its next call raises :class:`~agentroute.errors.BudgetExceeded`.
-    * ``max_steps``: a session's call beyond this many raises
-      :class:`~agentroute.errors.StepLimitExceeded`.
-    * ``cap_tier_at_fraction``: once this share of ``max_cost_usd`` is spent, calls go no
-      higher than ``cap_tier`` (default: the start tier); the decision's cause is
-      ``budget_cap``. ``null``: never cap.
-
-    A session overrides ``max_cost_usd`` / ``max_steps`` with the same keys in its metadata
-    (``router.session(metadata={"max_cost_usd": 0.5})``; ``null`` there lifts the limit).
-    """
-
-    max_cost_usd: Positive | None = None
-    max_steps: int | None = Field(default=None, ge=1)
-    cap_tier_at_fraction: float | None = Field(default=0.8, gt=0, le=1)
-    cap_tier: str | None = None
-
-
-class MemoryStateConfig(_Strict):
-    kind: Literal["memory"] = "memory"
-    max_sessions: int = Field(default=10_000, ge=1)
-    session_ttl_s: Positive = 3600.0
-
-
-class RedisStateConfig(_Strict):
-    kind: Literal["redis"]
-    url: Secret
-    namespace: str = Field(default="agentroute", min_length=1)
-
-
-class AffinityConfig(_Strict):
-    """Which deployment of a model serves a call (DESIGN §5).
-
-    * ``sticky``: once a deployment served a session's call for a model, the session's later
-      calls for that model go there first while the pin is fresh — its idle TTL is the
-      provider's ``cache_ttl_s``, the life of its prompt cache. Only for models whose
-      ``cache_read`` price is below their ``input`` price (else a warm cache saves nothing).
-    * ``strategy`` orders the candidates that are not pinned: ``order`` (as configured),
-      ``price`` (cheapest model first: input price, then output), ``latency`` (lowest observed
-      latency first, an exponentially weighted mean per deployment; unmeasured ones first so
-      each gets measured), ``weighted`` (random, by each deployment's ``weight``).
-    """
-
-    sticky: bool = True
-    strategy: Literal["order", "price", "latency", "weighted"] = "order"
-
-
-class TelemetryConfig(_Strict):
-    capture_content: bool = False
-    log_events: bool | None = None
-    """structlog events: ``None`` (auto) emits them once the application has configured
-    structlog, so an unconfigured app gets no output from the library; ``true``/``false``
-    force them on or off."""
 
 
 class RouterConfig(_Strict):
