@@ -8,8 +8,8 @@
   does the same with the answer in chunks (:mod:`agentroute.streaming`).
 
 Both build a :class:`~agentroute.ModelCall` bound to a session and run it through the same
-chain: budget → routing → the user's middlewares → (validation) → affinity → fallback →
-terminal.
+chain: (route span) → budget → routing → the user's middlewares → (validation) → affinity →
+fallback → (attempt span) → terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import httpx
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
@@ -71,6 +73,7 @@ from agentroute.session import (
 from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.failopen import FailOpenStore
 from agentroute.streaming import RoutedStream
+from agentroute.telemetry.spans import AttemptTelemetry, RouteTelemetry, Telemetry
 
 __all__ = ["Router"]
 
@@ -107,6 +110,12 @@ class Router:
         clock: time, sleep and jitter for backoff and cooldowns (default:
             :class:`~agentroute.clock.SystemClock`; tests use
             :class:`~agentroute.testing.FakeClock`).
+        tracer_provider: the OpenTelemetry ``TracerProvider`` for the router's spans
+            (``invoke_agent`` → ``agentroute.route`` → ``chat``; :mod:`agentroute.telemetry.spans`).
+            Default: the global one, a no-op unless the application configured it; the router
+            never configures a global provider.
+        meter_provider: the OpenTelemetry ``MeterProvider`` for the router's metrics
+            (:mod:`agentroute.telemetry.metrics`); default: the global one.
 
     Raises:
         ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
@@ -125,6 +134,8 @@ class Router:
         http_client: httpx.AsyncClient | None = None,
         state_store: StateStore | None = None,
         clock: Clock | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -155,7 +166,11 @@ class Router:
             store = FailOpenStore(store)
         self._store: StateStore = store
         self._owns_store = state_store is None
+        self._telemetry = Telemetry(
+            self.config, self._catalog.tiers, tracer_provider, meter_provider, clock
+        )
         self._middleware: tuple[Middleware, ...] = (
+            RouteTelemetry(self._telemetry),
             BudgetMiddleware(self.config.budget, self.config.start_tier, log_events=log_events),
             RoutingMiddleware(
                 chosen,
@@ -187,6 +202,7 @@ class Router:
                 clock=clock,
                 log_events=log_events,
             ),
+            AttemptTelemetry(self._telemetry),  # after the fallback step: once per attempt
         )
         state = self.config.state
         self._sessions = SessionTable(
@@ -200,8 +216,9 @@ class Router:
             build=lambda name: build_provider(name, config.providers[name], client=http_client),
         )
         self._complete_chain = build_chain(self._middleware, self._terminal)
-        self._attempts_chain = build_chain(self._middleware[-1:], self._terminal)
-        """Fallback → terminal only: a broken stream's restart (the decision is made)."""
+        self._attempts_chain = build_chain(self._middleware[-2:], self._terminal)
+        """Fallback → attempt spans → terminal only: a broken stream's restart (the decision is
+        made)."""
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
@@ -222,7 +239,8 @@ class Router:
         metadata: Mapping[str, Any] | None = None,
     ) -> Session:
         """A session for one agent run; ``async with`` it around the run's calls."""
-        return Session(new_session_state(id, agent=agent, user=user, metadata=metadata), self)
+        state = new_session_state(id, agent=agent, user=user, metadata=metadata)
+        return Session(state, self, self._telemetry)
 
     def _state_for(self, messages: Sequence[Message], system: Any) -> SessionState:
         session = current_session()

@@ -25,6 +25,7 @@ from agentroute._types import EMPTY, Attempt, Decision, Message, Usage
 if TYPE_CHECKING:
     from agentroute.middleware.affinity import PinEvent
     from agentroute.policy.signals import ScanState
+    from agentroute.telemetry.spans import AgentScope, Telemetry
 
 __all__ = ["Session", "SessionState", "SessionTable", "current_session", "derive_session_key"]
 
@@ -120,10 +121,14 @@ class Session:
     help" button); ``decisions`` lists every routing decision made so far, in order.
     """
 
-    def __init__(self, state: SessionState, owner: object) -> None:
+    def __init__(
+        self, state: SessionState, owner: object, telemetry: Telemetry | None = None
+    ) -> None:
         self.state = state
         self._owner = owner
         self._tokens: list[Token[Session | None]] = []
+        self._telemetry = telemetry
+        self._scopes: list[AgentScope | None] = []
 
     @property
     def id(self) -> str:
@@ -159,6 +164,8 @@ class Session:
         self.state.escalation_reason = reason
 
     async def __aenter__(self) -> Session:
+        if self._telemetry is not None:  # the ``invoke_agent`` span, current inside the block
+            self._scopes.append(self._telemetry.enter_agent(self.state))
         self._tokens.append(_current.set(self))
         return self
 
@@ -169,6 +176,10 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         _current.reset(self._tokens.pop())
+        if self._telemetry is not None:
+            scope = self._scopes.pop()
+            if scope is not None:
+                self._telemetry.exit_agent(scope, self.state, exc)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, step={self.step}, tier={self.tier!r})"

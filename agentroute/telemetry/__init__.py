@@ -1,1 +1,3 @@
-"""Telemetry: structlog events now; OpenTelemetry spans and metrics (DESIGN §7)."""
+"""Telemetry (DESIGN §7): structlog events (:mod:`.logs`), OpenTelemetry spans (:mod:`.spans`)
+and metrics (:mod:`.metrics`); every attribute name in :mod:`.attributes`. The library uses the
+OpenTelemetry API only and never configures a global provider."""

@@ -1,0 +1,110 @@
+"""Every span name, attribute key and metric name the router emits (DESIGN §7).
+
+GenAI keys follow the OpenTelemetry GenAI semantic conventions (v1.41); ``openinference.*``
+makes Arize Phoenix draw the tree; the router's own keys live under ``agentroute.*``. The
+route span never carries ``gen_ai.operation.name`` or ``gen_ai.request.model`` (a backend
+would count it as a model call).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Span names ---------------------------------------------------------------------------------
+
+AGENT_SPAN_PREFIX: Final = "invoke_agent"
+ROUTE_SPAN: Final = "agentroute.route"
+CHAT_OPERATION: Final = "chat"
+AGENT_OPERATION: Final = "invoke_agent"
+
+# OpenTelemetry GenAI / general -------------------------------------------------------------
+
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+"""The newer name of the cache-creation count; both are set."""
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+OI_AGENT: Final = "AGENT"
+OI_CHAIN: Final = "CHAIN"
+OI_LLM: Final = "LLM"
+
+PROVIDER_NAMES: Final = {"openai": "openai", "anthropic": "anthropic"}
+"""Provider ``kind`` → the GenAI well-known ``gen_ai.provider.name`` value."""
+
+CANCELLED: Final = "cancelled"
+"""``error.type`` of an attempt cut short by a cancellation (the caller's, or the fallback
+step's per-attempt timeout, which the route span then reports as ``ProviderTimeout``)."""
+
+# agentroute.* (route and agent spans) -------------------------------------------------------
+
+DECISION_TIER: Final = "agentroute.decision.tier"
+DECISION_PREVIOUS_TIER: Final = "agentroute.decision.previous_tier"
+DECISION_CAUSE: Final = "agentroute.decision.cause"
+DECISION_SCORE: Final = "agentroute.decision.score"
+DECISION_CONTRIBUTION_PREFIX: Final = "agentroute.decision.contribution."
+DECISION_CANDIDATES: Final = "agentroute.decision.candidates"
+DECISION_REASON: Final = "agentroute.decision.reason"
+AFFINITY_HIT: Final = "agentroute.affinity.hit"
+AFFINITY_KIND: Final = "agentroute.affinity.kind"
+AFFINITY_DEPLOYMENT: Final = "agentroute.affinity.deployment"
+AFFINITY_PREVIOUS: Final = "agentroute.affinity.previous"
+AFFINITY_BREAK_REASON: Final = "agentroute.affinity.break_reason"
+SWITCH_EXPECTED_SAVING: Final = "agentroute.switch.expected_saving"
+SWITCH_CACHE_LOSS: Final = "agentroute.switch.cache_loss"
+COST_USD: Final = "agentroute.cost.usd"
+ATTEMPT_COUNT: Final = "agentroute.attempt.count"
+ATTEMPT_NUMBER: Final = "agentroute.attempt.number"
+SESSION_STEP: Final = "agentroute.session.step"
+MODEL: Final = "agentroute.model"
+"""The router's model name (a config key; the deployment is ``gen_ai.request.model``)."""
+OUTCOME: Final = "agentroute.outcome"
+
+# Metrics ------------------------------------------------------------------------------------
+
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_DECISIONS: Final = "agentroute.decisions"
+METRIC_ESCALATIONS: Final = "agentroute.escalations"
+METRIC_FALLBACKS: Final = "agentroute.fallbacks"
+METRIC_AFFINITY_HITS: Final = "agentroute.affinity.hits"
+METRIC_AFFINITY_BREAKS: Final = "agentroute.affinity.breaks"
+METRIC_COST: Final = "agentroute.cost"
+
+TOKEN_USAGE_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+
+METRIC_ATTRIBUTES: Final = frozenset(
+    {
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_PROVIDER_NAME,
+        GEN_AI_REQUEST_MODEL,
+        GEN_AI_TOKEN_TYPE,
+        ERROR_TYPE,
+        SERVER_ADDRESS,
+        DECISION_TIER,
+        DECISION_CAUSE,
+        MODEL,
+        OUTCOME,
+    }
+)
+"""The only attribute keys metrics may carry: all bounded by the config (never session ids)."""

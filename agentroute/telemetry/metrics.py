@@ -1,0 +1,107 @@
+"""OpenTelemetry metrics of the router (DESIGN §7): the two GenAI client histograms per
+attempt, and the router's own counters (decisions, escalations, fallbacks, affinity, cost).
+
+Attributes are low-cardinality only (:data:`~agentroute.telemetry.attributes.METRIC_ATTRIBUTES`:
+tier, cause, model, provider, outcome, error type): never a session id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opentelemetry import metrics
+from opentelemetry.metrics import MeterProvider
+
+from agentroute._types import Decision, Target, Usage
+from agentroute.telemetry import attributes as A
+
+__all__ = ["RouterMetrics"]
+
+_Attrs = Mapping[str, str]
+
+
+def target_attributes(target: Target) -> dict[str, str]:
+    """The GenAI metric attributes of one deployment."""
+    return {
+        A.GEN_AI_OPERATION_NAME: A.CHAT_OPERATION,
+        A.GEN_AI_PROVIDER_NAME: A.PROVIDER_NAMES.get(target.provider_kind, target.provider_kind),
+        A.GEN_AI_REQUEST_MODEL: target.deployment,
+        A.MODEL: target.model,
+    }
+
+
+class RouterMetrics:
+    """The router's instruments, made once from a meter provider (default: the global one)."""
+
+    def __init__(self, meter_provider: MeterProvider | None, tiers: tuple[str, ...]) -> None:
+        from agentroute import __version__
+
+        meter = metrics.get_meter("agentroute", __version__, meter_provider=meter_provider)
+        self._rank = {t: i for i, t in enumerate(tiers)}
+        self.tokens = meter.create_histogram(
+            A.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=A.TOKEN_USAGE_BUCKETS,
+        )
+        self.duration = meter.create_histogram(
+            A.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=A.DURATION_BUCKETS,
+        )
+        self.decisions = meter.create_counter(
+            A.METRIC_DECISIONS, unit="{decision}", description="Routing decisions."
+        )
+        self.escalations = meter.create_counter(
+            A.METRIC_ESCALATIONS, unit="{decision}", description="Decisions to a higher tier."
+        )
+        self.fallbacks = meter.create_counter(
+            A.METRIC_FALLBACKS, unit="{attempt}", description="Attempts after a call's first."
+        )
+        self.affinity_hits = meter.create_counter(
+            A.METRIC_AFFINITY_HITS, unit="{call}", description="Calls served by their pin."
+        )
+        self.affinity_breaks = meter.create_counter(
+            A.METRIC_AFFINITY_BREAKS, unit="{call}", description="Pins broken by a call."
+        )
+        self.cost = meter.create_counter(
+            A.METRIC_COST, unit="USD", description="Estimated cost of the attempts."
+        )
+
+    def attempt(
+        self,
+        target: Target,
+        number: int,
+        duration_s: float,
+        usage: Usage | None,
+        cost_usd: float,
+        error_type: str | None,
+    ) -> None:
+        """Record one attempt (its duration, tokens, cost; a fallback if not the first)."""
+        attrs = target_attributes(target)
+        if error_type is not None:
+            attrs[A.ERROR_TYPE] = error_type
+        self.duration.record(duration_s, attrs)
+        if number > 1:
+            self.fallbacks.add(1, attrs)
+        if usage is not None:
+            self.tokens.record(usage.input_tokens, {**attrs, A.GEN_AI_TOKEN_TYPE: "input"})
+            self.tokens.record(usage.output_tokens, {**attrs, A.GEN_AI_TOKEN_TYPE: "output"})
+        if cost_usd:
+            self.cost.add(cost_usd, attrs)
+
+    def decision(self, decision: Decision) -> None:
+        """Record a routing decision (and an escalation when it climbed tiers)."""
+        attrs: _Attrs = {A.DECISION_TIER: decision.tier, A.DECISION_CAUSE: str(decision.cause)}
+        self.decisions.add(1, attrs)
+        previous = decision.previous_tier
+        if previous is not None and self._rank.get(decision.tier, 0) > self._rank.get(previous, 0):
+            self.escalations.add(1, attrs)
+
+    def pin(self, kind: str, model: str) -> None:
+        """Record an affinity hit or break (a new pin is neither)."""
+        if kind == "hit":
+            self.affinity_hits.add(1, {A.MODEL: model})
+        elif kind == "break":
+            self.affinity_breaks.add(1, {A.MODEL: model})
