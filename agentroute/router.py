@@ -26,6 +26,7 @@ import httpx
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
+from agentroute._call_args import bind_arguments, check_messages
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
@@ -71,6 +72,7 @@ from agentroute.session import (
     new_session_state,
 )
 from agentroute.state import MemoryStateStore, StateStore
+from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenStore
 from agentroute.streaming import RoutedStream
 from agentroute.telemetry.spans import AttemptTelemetry, RouteTelemetry, Telemetry
@@ -161,7 +163,7 @@ class Router:
             ),
             tool_error_detector or default_tool_error_detector,
         )
-        store = state_store or _default_store(self.config, clock)
+        store = state_store or store_from_config(self.config, clock)
         if not isinstance(store, MemoryStateStore):  # a shared store's outage fails no call
             store = FailOpenStore(store)
         self._store: StateStore = store
@@ -264,7 +266,7 @@ class Router:
             AllAttemptsFailed: every attempt failed (holds each attempt's error and record).
             ConfigurationError: bad message shape, unknown tier hint, no provider registered.
         """
-        _check_messages(messages)
+        check_messages(messages)
         return await self._run(
             self._complete_chain, messages, tools, MappingProxyType(params), "complete", hints
         )
@@ -326,8 +328,8 @@ class Router:
             if positional and len(args) == 1:
                 messages, call_params = args[0], kwargs
             else:
-                messages, call_params = _bind(new_sig, msg_name, args, kwargs)
-            _check_messages(messages)
+                messages, call_params = bind_arguments(new_sig, msg_name, args, kwargs)
+            check_messages(messages)
             result = await self._run(
                 chain, messages, call_params.get(tools_param), call_params, "wrap", None
             )
@@ -354,7 +356,7 @@ class Router:
             StreamInterrupted: (while iterating) the stream broke after its first chunk.
             ConfigurationError: bad message shape, or a provider that cannot stream.
         """
-        _check_messages(messages)
+        check_messages(messages)
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
@@ -432,46 +434,3 @@ class Router:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-def _default_store(config: RouterConfig, clock: Clock | None) -> StateStore:
-    state = config.state
-    if state.kind == "redis":
-        from agentroute.state.redis import RedisStateStore  # imports redis: only when asked
-
-        return RedisStateStore(state.url.resolve("state.url"), namespace=state.namespace)
-    return MemoryStateStore(clock)
-
-
-def _bind(
-    sig: inspect.Signature, messages_param: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, dict[str, Any]]:
-    """Slow path of wrap(): name every argument, then take the messages out."""
-    try:
-        bound = sig.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ConfigurationError(f"bad arguments for the wrapped function: {exc}") from None
-    named: dict[str, Any] = {}
-    for key, value in bound.arguments.items():
-        kind = sig.parameters[key].kind
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            named.update(value)
-        elif kind is inspect.Parameter.VAR_POSITIONAL:
-            if value:
-                raise ConfigurationError("wrap() cannot route a function called with *args")
-        else:
-            named[key] = value
-    if messages_param not in named:
-        raise ConfigurationError(f"the wrapped function was called without {messages_param!r}")
-    return named.pop(messages_param), named
-
-
-def _check_messages(messages: Any) -> None:
-    """Reject anything that is not a sequence of messages; each message's own shape is checked
-    when the routing step first reads it (once per session, see the signal extractor)."""
-    if type(messages) is not list and (
-        isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence)
-    ):
-        raise ConfigurationError(
-            f"messages must be a list of message mappings, got {type(messages).__name__}"
-        )
