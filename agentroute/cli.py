@@ -17,6 +17,7 @@ import click
 import structlog
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agentroute._config_files import load_config
@@ -46,12 +47,43 @@ def main() -> None:
     "--max-steps", default=20, show_default=True, help="Stop the agent loop after N steps."
 )
 @click.option("-v", "--verbose", is_flag=True, help="Print every routing event (structlog).")
-def demo(max_steps: int, verbose: bool) -> None:
+@click.option(
+    "--otlp",
+    metavar="URL",
+    envvar="OTEL_EXPORTER_OTLP_ENDPOINT",
+    help="Export the spans over OTLP/HTTP to URL (<URL>/v1/traces) instead of printing a "
+    "span tree [env: OTEL_EXPORTER_OTLP_ENDPOINT].",
+)
+def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
     """Run a support agent on simulated providers and show each step's routing."""
     from agentroute.demo import run_demo
+    from agentroute.telemetry.setup import format_span_tree, otlp_traces_url, tracer_provider_for
 
     _configure_logging(verbose)
-    report = anyio.run(run_demo, max_steps)
+    try:
+        provider, memory = tracer_provider_for(otlp or None)
+    except ConfigurationError as exc:
+        if otlp:  # exporting was asked for: say why it cannot be done
+            Console().print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise SystemExit(1) from None
+        provider, memory = None, None  # no SDK installed: the demo runs without a span tree
+    try:
+        report = anyio.run(run_demo, max_steps, provider)
+    finally:
+        flushed = provider.force_flush() if provider is not None else False
+        if provider is not None:
+            provider.shutdown()
+    if provider is None:
+        traces = [
+            "\nspans: install the OpenTelemetry SDK to see them (pip install 'agentroute\\[otel]')"
+        ]
+    elif memory is not None:
+        traces = ["\nspans (set --otlp URL or OTEL_EXPORTER_OTLP_ENDPOINT to export them):"]
+        traces += format_span_tree(memory.get_finished_spans())
+    else:
+        assert otlp
+        verb = "exported" if flushed else "export not confirmed (see the errors above)"
+        traces = [f"\nspans: {verb} over OTLP/HTTP to {otlp_traces_url(otlp)}"]
     console = Console()
     table = Table(
         title="agentroute demo: support agent, session demo-ticket-42",
@@ -119,6 +151,8 @@ def demo(max_steps: int, verbose: bool) -> None:
         f"cost: ${report.total_cost_usd:.5f}   the same tokens on {report.top_model} at every "
         f"step: ${report.top_model_cost_usd:.5f}   saved: {saving:.0%}"
     )
+    for line in traces:
+        console.print(line, highlight=False, soft_wrap=True)
     if not report.solved:
         raise SystemExit(1)
 

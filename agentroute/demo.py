@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from opentelemetry.trace import TracerProvider
 
 from agentroute._types import Attempt, ModelResult, SwitchCost, Usage
 from agentroute.config import RouterConfig
@@ -168,13 +169,16 @@ def _attempt_label(attempt: Attempt) -> str:
     return f"{attempt.target.provider}:{outcome}"
 
 
-async def run_demo(max_steps: int = 20) -> DemoReport:
-    """Run the support-agent session; one :class:`StepRow` per routed call."""
+async def run_demo(
+    max_steps: int = 20, tracer_provider: TracerProvider | None = None
+) -> DemoReport:
+    """Run the support-agent session; one :class:`StepRow` per routed call. Spans go to
+    ``tracer_provider`` (else the global provider)."""
     async with run_simulator(simulator_config()) as sim:
         config = demo_config(
             {name: sim.base_url(name) for name in ("fastcloud", "bigcloud", "backup")}
         )
-        async with Router(config) as router:
+        async with Router(config, tracer_provider=tracer_provider) as router:
             return await _session(router, max_steps)
 
 
