@@ -36,19 +36,19 @@ its virtualenv, which has no agentroute.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from _litellm import Worker, block_network, quiet_litellm, start_worker, timed_batch
 from _report import publish
-from http_throughput import LITELLM_VENV, litellm_env, litellm_python
 
 MESSAGES: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a terse assistant."},
@@ -66,24 +66,11 @@ def litellm_worker(warmup: int) -> None:
     """Read batch sizes from stdin; print each round's per-call seconds of both calls as JSON."""
     import asyncio
     import importlib.metadata
-    import socket
 
-    connects: list[str] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        connects.append(repr(args[1:2] or args[:1])[:80])
-        raise OSError("fallback_hop.py: no network in this benchmark")
-
-    socket.socket.connect = socket.socket.connect_ex = refuse  # type: ignore[method-assign]
-    socket.getaddrinfo = refuse
+    connects = block_network("fallback_hop.py")
+    logs = quiet_litellm()
     import litellm
 
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    try:
-        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER as logs
-    except ImportError:
-        logs = None
     model_list = [
         {"model_name": name, "litellm_params": {"model": f"openai/{name}", "mock_response": mock}}
         for name, mock in (("primary", "litellm.InternalServerError"), ("backup", "ok"))
@@ -92,19 +79,6 @@ def litellm_worker(warmup: int) -> None:
 
     async def call(group: str) -> Any:
         return await router.acompletion(model=group, messages=MESSAGES, api_key="sk-bench")
-
-    async def batch(group: str, n: int, steady: set[asyncio.Task[Any]]) -> float:
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(n):
-            await call(group)
-        for _ in range(5):  # the logging this batch scheduled in the background
-            if not (pending := asyncio.all_tasks() - steady):
-                break
-            await asyncio.wait(pending, timeout=5)
-            if logs is not None:
-                await logs.flush()
-        return (time.perf_counter() - start) / n
 
     async def main() -> None:
         headers = (await call("primary"))._hidden_params.get("additional_headers") or {}
@@ -120,39 +94,29 @@ def litellm_worker(warmup: int) -> None:
         while line := sys.stdin.readline():
             turn += 1
             order = ((BASE, "backup"), (HOP, "primary"))[:: 1 if turn % 2 else -1]
-            print(json.dumps({k: await batch(g, int(line), steady) for k, g in order}), flush=True)
+            seconds = {
+                k: await timed_batch(functools.partial(call, g), int(line), steady, logs)
+                for k, g in order
+            }
+            print(json.dumps(seconds), flush=True)
         print(json.dumps({"connects": connects}), flush=True)
 
     asyncio.run(main())
 
 
-class LiteLLM:
+class LiteLLM(Worker):
     """The worker subprocess; :meth:`round` runs one batch of each LiteLLM call."""
 
     def __init__(self, python: Path, per_batch: int, warmup: int) -> None:
-        env = litellm_env() | {"SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD": str(10**9)}
-        args = [str(python), __file__, "--litellm-worker", str(warmup)]
-        self.proc = subprocess.Popen(args, stdin=-1, stdout=-1, text=True, env=env)
-        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
-        self.per_batch, self.samples = per_batch, {BASE: [], HOP: []}
-        ready, self.connects = self._read(), []
-        self.version, self.fell_back = ready["version"], ready["fell_back"]
-
-    def _read(self) -> Any:
-        if not (line := self.stdout.readline()):  # type: ignore[union-attr]
-            raise RuntimeError("the LiteLLM worker exited (see its output above)")
-        return json.loads(line)
+        # LiteLLM would cool its one-deployment group down after 1,000 failures a minute
+        no_cooldown = {"SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD": str(10**9)}
+        super().__init__(python, __file__, per_batch, warmup, no_cooldown)
+        self.samples: dict[str, list[float]] = {BASE: [], HOP: []}
+        self.version, self.fell_back = self.ready["version"], self.ready["fell_back"]
 
     def round(self) -> None:
-        self.stdin.write(f"{self.per_batch}\n")  # type: ignore[union-attr]
-        self.stdin.flush()  # type: ignore[union-attr]
-        for name, seconds in self._read().items():
+        for name, seconds in self.ask().items():
             self.samples[name].append(seconds)
-
-    def close(self) -> None:
-        self.stdin.close()  # type: ignore[union-attr]
-        self.connects = self._read()["connects"]
-        self.proc.wait(timeout=30)
 
 
 # agentroute ----------------------------------------------------------------------------------
@@ -368,17 +332,7 @@ def main() -> None:
 
     if args.quick:
         args.rounds, args.per_batch, args.litellm_batch = 3, 200, 2
-    litellm, why, python = None, "left out (--no-litellm)", LITELLM_VENV / "bin" / "python"
-    if args.no_litellm:
-        pass
-    elif args.quick and not python.exists():
-        why = f"quick run and no virtualenv at {LITELLM_VENV} (a full run makes it)"
-    else:
-        found, why = (python, "") if args.quick else litellm_python()
-        try:
-            litellm = LiteLLM(found, args.litellm_batch, 1 if args.quick else 20) if found else None
-        except (RuntimeError, OSError, ValueError) as exc:
-            why = f"its worker failed to start: {exc}"
+    litellm, why = start_worker(args, LiteLLM)
     if litellm is None:
         print(f"LiteLLM skipped: {why}")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

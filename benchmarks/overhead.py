@@ -40,7 +40,6 @@ its virtualenv, which has no agentroute.
 from __future__ import annotations
 
 import argparse
-import gc
 import inspect
 import json
 import platform
@@ -52,8 +51,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from _litellm import Worker, block_network, quiet_litellm, start_worker, timed_batch
 from _report import publish
-from http_throughput import LITELLM_VENV, litellm_env, litellm_python
 
 CONFIG: dict[str, Any] = {
     "providers": {"p": {"kind": "openai"}},
@@ -110,24 +109,11 @@ def litellm_worker(warmup: int) -> None:
     """Read batch sizes from stdin; print each batch's per-call seconds as JSON."""
     import asyncio
     import importlib.metadata
-    import socket
 
-    connects: list[str] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        connects.append(repr(args[1:2] or args[:1])[:80])
-        raise OSError("overhead.py: no network in this benchmark")
-
-    socket.socket.connect = socket.socket.connect_ex = refuse  # type: ignore[method-assign]
-    socket.getaddrinfo = refuse
+    connects = block_network("overhead.py")
+    logs = quiet_litellm()
     import litellm
 
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    try:
-        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER as logs
-    except ImportError:
-        logs = None
     model_list = [{"model_name": "small", "litellm_params": {"model": "openai/small-1"}}]
     router = litellm.Router(model_list)
 
@@ -135,19 +121,6 @@ def litellm_worker(warmup: int) -> None:
         return await router.acompletion(
             model="small", messages=MESSAGES, mock_response="ok", api_key="sk-bench"
         )
-
-    async def batch(n: int, steady: set[asyncio.Task[Any]]) -> float:
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(n):
-            await call()
-        for _ in range(5):  # the logging this batch scheduled in the background
-            if not (pending := asyncio.all_tasks() - steady):
-                break
-            await asyncio.wait(pending, timeout=5)
-            if logs is not None:
-                await logs.flush()
-        return (time.perf_counter() - start) / n
 
     async def main() -> None:
         answer = (await call()).choices[0].message.content
@@ -158,52 +131,22 @@ def litellm_worker(warmup: int) -> None:
         version = importlib.metadata.version("litellm")
         print(json.dumps({"version": version, "answer": answer}), flush=True)
         while line := sys.stdin.readline():
-            print(json.dumps(await batch(int(line), steady)), flush=True)
+            print(json.dumps(await timed_batch(call, int(line), steady, logs)), flush=True)
         print(json.dumps({"connects": connects}), flush=True)
 
     asyncio.run(main())
 
 
-class LiteLLM:
+class LiteLLM(Worker):
     """The worker subprocess; :meth:`round` runs one batch of LiteLLM calls."""
 
     def __init__(self, python: Path, per_batch: int, warmup: int) -> None:
-        args = [str(python), __file__, "--litellm-worker", str(warmup)]
-        self.proc = subprocess.Popen(args, stdin=-1, stdout=-1, text=True, env=litellm_env())
-        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
-        self.per_batch, self.samples = per_batch, []
-        ready, self.connects = self._read(), []
-        self.version, self.answer = ready["version"], ready["answer"]
-
-    def _read(self) -> Any:
-        if not (line := self.stdout.readline()):  # type: ignore[union-attr]
-            raise RuntimeError("the LiteLLM worker exited (see its output above)")
-        return json.loads(line)
+        super().__init__(python, __file__, per_batch, warmup)
+        self.samples: list[float] = []
+        self.version, self.answer = self.ready["version"], self.ready["answer"]
 
     def round(self) -> None:
-        self.stdin.write(f"{self.per_batch}\n")  # type: ignore[union-attr]
-        self.stdin.flush()  # type: ignore[union-attr]
-        self.samples.append(self._read())
-
-    def close(self) -> None:
-        self.stdin.close()  # type: ignore[union-attr]
-        self.connects = self._read()["connects"]
-        self.proc.wait(timeout=30)
-
-
-def start_litellm(args: argparse.Namespace) -> tuple[LiteLLM | None, str]:
-    python = LITELLM_VENV / "bin" / "python"
-    if args.no_litellm:
-        return None, "left out (--no-litellm)"
-    if args.quick and not python.exists():
-        return None, f"quick run and no virtualenv at {LITELLM_VENV} (a full run makes it)"
-    found, why = (python, "") if args.quick else litellm_python()
-    if found is None:
-        return None, why
-    try:
-        return LiteLLM(found, args.litellm_batch, 1 if args.quick else 20), ""
-    except (RuntimeError, OSError, ValueError) as exc:
-        return None, f"its worker failed to start: {exc}"
+        self.samples.append(self.ask())
 
 
 # agentroute ----------------------------------------------------------------------------------
@@ -593,7 +536,7 @@ def main() -> None:
         args.rounds, args.per_batch, args.litellm_batch = 3, 200, 2
     if not tracing_wired():
         print("spans not wired yet: skipped (Router takes no tracer_provider)")
-    litellm, why = start_litellm(args)
+    litellm, why = start_worker(args, LiteLLM)
     if litellm is None:
         print(f"LiteLLM skipped: {why}")
     backends = ("asyncio", "trio")
