@@ -289,8 +289,9 @@ class ModelCall:
     # Explicit copies: the hot path makes two per call, and ``dataclasses.replace`` costs
     # several times more than a direct construction.
 
-    def with_route(self, decision: Decision, targets: tuple[Target, ...]) -> ModelCall:
-        """A copy with the routing decision and its ordered candidate targets."""
+    def with_route(self, decision: Decision | None, targets: tuple[Target, ...]) -> ModelCall:
+        """A copy with the routing decision and its ordered candidate targets (also used to
+        reorder the targets of a decision made already)."""
         return ModelCall(
             self.messages,
             self.tools,
@@ -299,21 +300,6 @@ class ModelCall:
             self.session,
             self.hints,
             decision,
-            targets,
-            self.target,
-            self.attempt,
-        )
-
-    def with_targets(self, targets: tuple[Target, ...]) -> ModelCall:
-        """A copy with the candidate targets in another order (the decision unchanged)."""
-        return ModelCall(
-            self.messages,
-            self.tools,
-            self.params,
-            self.mode,
-            self.session,
-            self.hints,
-            self.decision,
             targets,
             self.target,
             self.attempt,

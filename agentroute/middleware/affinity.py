@@ -108,7 +108,7 @@ class AffinityMiddleware:
                     if pin is not None and pin in self._keys.get(model, ()):
                         pins[model] = pin  # (a pin to a deployment no longer listed is stale)
         ordered = self._order(targets, pins)
-        routed = call if ordered is targets else call.with_targets(ordered)
+        routed = call if ordered is targets else call.with_route(call.decision, ordered)
         try:
             result = await call_next(routed)
         except AllAttemptsFailed as group:
