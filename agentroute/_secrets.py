@@ -11,6 +11,7 @@ scrubbed of them with :func:`redact`.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler
@@ -97,9 +98,16 @@ class Secret:
         )
 
 
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
+"""The password of a URL quoted in a message (``redis://user:pw@host``)."""
+
+
 def redact(text: str) -> str:
-    """Replace every secret value resolved so far in this process with a mask."""
+    """Replace every secret value resolved so far in this process with a mask, and the
+    password of any URL quoted in ``text`` (one that was never a resolved secret, too)."""
     for value in _seen_values:
         if value in text:
             text = text.replace(value, _MASK)
+    if "@" in text:
+        text = _URL_PASSWORD.sub(rf"\1{_MASK}@", text)
     return text

@@ -11,7 +11,6 @@ used on trio) and cancellation still propagate.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -26,8 +25,6 @@ __all__ = ["FailOpenStore"]
 
 _NONE: Mapping[str, float] = MappingProxyType({})
 _QUIET_S = 60.0
-_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
-"""The password of a URL quoted in an error message (``redis://user:pw@host``)."""
 
 logger = structlog.get_logger("agentroute")
 
@@ -55,7 +52,7 @@ class FailOpenStore:
                 "route.state_error",
                 operation=operation,
                 error_type=type(exc).__name__,
-                error=_URL_PASSWORD.sub(r"\1***@", redact(str(exc))),
+                error=redact(str(exc)),
                 errors_so_far=self.errors,
                 effect="routing continues without cooldowns and pins",
             )

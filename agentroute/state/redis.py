@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import sniffio
 
-from agentroute._secrets import Secret, redact
+from agentroute._secrets import _MASK, Secret, redact
 from agentroute.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisStateStore"]
 
 _NONE: Mapping[str, float] = MappingProxyType({})
-_MASK = "**********"
 _INSTALL = "the Redis state store needs the 'redis' package: pip install 'agentroute[redis]'"
 
 # KEYS[1]: the failure set; ARGV: window (µs), a unique member suffix, the set's TTL (ms).
