@@ -87,7 +87,7 @@ class RoundRobin:
     async def __call__(self, call: ModelCall, call_next: CallNext, /) -> ModelResult:
         i = self.calls % len(call.targets)
         self.calls += 1
-        return await call_next(call.with_targets(call.targets[i:] + call.targets[:i]))
+        return await call_next(call.with_route(call.decision, call.targets[i:] + call.targets[:i]))
 
 
 class HashPin:
@@ -96,7 +96,7 @@ class HashPin:
     async def __call__(self, call: ModelCall, call_next: CallNext, /) -> ModelResult:
         assert call.session is not None
         i = zlib.crc32(call.session.key.encode()) % len(call.targets)
-        return await call_next(call.with_targets(call.targets[i:] + call.targets[:i]))
+        return await call_next(call.with_route(call.decision, call.targets[i:] + call.targets[:i]))
 
 
 POLICIES: dict[str, tuple[dict[str, Any], type[RoundRobin] | type[HashPin] | None]] = {
