@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import click
@@ -25,6 +26,9 @@ from agentroute.bench.cli import bench
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.sim.cli import sim
+
+if TYPE_CHECKING:
+    from agentroute.telemetry.setup import Tracing
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -42,6 +46,29 @@ def main() -> None:
     """Route every model call of an AI agent's tool-calling loop."""
 
 
+def _traces_summary(tracing: Tracing | None, otlp: str | None) -> list[str]:
+    """What the demo prints after its table about its spans: the tree, where they went, or how
+    to see them."""
+    from agentroute.telemetry.setup import format_span_tree, otlp_traces_url
+
+    if tracing is None:
+        return [
+            "\nspans: install the OpenTelemetry SDK to see them (pip install 'agentroute\\[otel]')"
+        ]
+    if tracing.memory is not None:
+        lines = ["\nspans (set --otlp URL or OTEL_EXPORTER_OTLP_ENDPOINT to export them):"]
+        return lines + format_span_tree(tracing.memory.get_finished_spans())
+    assert otlp
+    assert tracing.tally is not None
+    url, tally = otlp_traces_url(otlp), tracing.tally
+    if tally.failed:
+        return [
+            f"\n[red]spans: {tally.failed} of {tally.sent + tally.failed} not exported to {url}"
+            " (the exporter's errors are above)[/red]"
+        ]
+    return [f"\nspans: {tally.sent} exported over OTLP/HTTP to {url}"]
+
+
 @main.command()
 @click.option(
     "--max-steps", default=20, show_default=True, help="Stop the agent loop after N steps."
@@ -57,33 +84,23 @@ def main() -> None:
 def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
     """Run a support agent on simulated providers and show each step's routing."""
     from agentroute.demo import run_demo
-    from agentroute.telemetry.setup import format_span_tree, otlp_traces_url, tracer_provider_for
+    from agentroute.telemetry.setup import tracer_provider_for
 
     _configure_logging(verbose)
     try:
-        provider, memory = tracer_provider_for(otlp or None)
+        tracing = tracer_provider_for(otlp or None)
     except ConfigurationError as exc:
         if otlp:  # exporting was asked for: say why it cannot be done
             Console().print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise SystemExit(1) from None
-        provider, memory = None, None  # no SDK installed: the demo runs without a span tree
+        tracing = None  # no SDK installed: the demo runs without a span tree
     try:
-        report = anyio.run(run_demo, max_steps, provider)
+        report = anyio.run(run_demo, max_steps, tracing.provider if tracing else None)
     finally:
-        flushed = provider.force_flush() if provider is not None else False
-        if provider is not None:
-            provider.shutdown()
-    if provider is None:
-        traces = [
-            "\nspans: install the OpenTelemetry SDK to see them (pip install 'agentroute\\[otel]')"
-        ]
-    elif memory is not None:
-        traces = ["\nspans (set --otlp URL or OTEL_EXPORTER_OTLP_ENDPOINT to export them):"]
-        traces += format_span_tree(memory.get_finished_spans())
-    else:
-        assert otlp
-        verb = "exported" if flushed else "export not confirmed (see the errors above)"
-        traces = [f"\nspans: {verb} over OTLP/HTTP to {otlp_traces_url(otlp)}"]
+        if tracing is not None:
+            tracing.provider.force_flush()
+            tracing.provider.shutdown()
+    traces = _traces_summary(tracing, otlp)
     console = Console()
     table = Table(
         title="agentroute demo: support agent, session demo-ticket-42",
@@ -153,7 +170,7 @@ def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
     )
     for line in traces:
         console.print(line, highlight=False, soft_wrap=True)
-    if not report.solved:
+    if not report.solved or (tracing and tracing.tally and tracing.tally.failed):
         raise SystemExit(1)
 
 

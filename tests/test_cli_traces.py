@@ -6,6 +6,7 @@ every POST to ``/v1/traces``; nothing leaves the loopback interface.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,7 @@ ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 
 class _Collector(ThreadingHTTPServer):
     posts: list[tuple[str, str, bytes]]
+    status: int
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -33,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.posts.append((self.path, self.headers.get("Content-Type", ""), body))
-        self.send_response(200)
+        self.send_response(self.server.status)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -46,6 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
 def collector() -> Iterator[tuple[str, _Collector]]:
     server = _Collector(("127.0.0.1", 0), _Handler)
     server.posts = []
+    server.status = 200
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -105,7 +108,9 @@ def test_demo_exports_over_otlp_with_the_option(
     url, server = collector
     result = CliRunner().invoke(main, ["demo", "--otlp", url], env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output
-    assert f"spans: exported over OTLP/HTTP to {url}/v1/traces" in result.output
+    sent = re.search(rf"spans: (\d+) exported over OTLP/HTTP to {url}/v1/traces", result.output)
+    assert sent is not None, result.output
+    assert int(sent[1]) >= 1 + 2 * 11  # the agent span, then per step a route and a chat span
     assert "spans (set --otlp" not in result.output
     bodies = _trace_posts(server)
     assert bodies
@@ -123,6 +128,20 @@ def test_demo_exports_over_otlp_with_the_env_var(collector: tuple[str, _Collecto
     assert _trace_posts(server)
 
 
+def test_demo_says_so_and_exits_1_when_the_backend_refuses_the_spans(
+    monkeypatch: pytest.MonkeyPatch, collector: tuple[str, _Collector]
+) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    url, server = collector
+    server.status = 400  # a refusal the exporter does not retry
+    result = CliRunner().invoke(main, ["demo", "--otlp", url], env={"COLUMNS": "220"})
+    assert result.exit_code == 1, result.output
+    assert "solved: yes" in result.output
+    assert re.search(rf"spans: (\d+) of \1 not exported to {url}/v1/traces", result.output)
+    assert "exported over OTLP/HTTP" not in result.output
+    assert _trace_posts(server)
+
+
 def test_otlp_traces_url() -> None:
     assert otlp_traces_url("http://h:4318") == "http://h:4318/v1/traces"
     assert otlp_traces_url("http://h:4318/") == "http://h:4318/v1/traces"
@@ -130,13 +149,41 @@ def test_otlp_traces_url() -> None:
 
 
 def test_tracer_provider_for_memory_keeps_spans() -> None:
-    provider, memory = tracer_provider_for(None, service_name="svc")
-    assert memory is not None
-    provider.get_tracer("t").start_span("x").end()
-    spans = memory.get_finished_spans()
+    tracing = tracer_provider_for(None, service_name="svc")
+    assert tracing.memory is not None
+    assert tracing.tally is None
+    tracing.provider.get_tracer("t").start_span("x").end()
+    spans = tracing.memory.get_finished_spans()
     assert [s.name for s in spans] == ["x"]
     assert spans[0].resource.attributes["service.name"] == "svc"
-    provider.shutdown()
+    assert spans[0].resource.attributes[A.OPENINFERENCE_PROJECT_NAME] == "svc"
+    tracing.provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("env", "service", "project"),
+    [
+        ({"OTEL_SERVICE_NAME": "billing-agent"}, "billing-agent", "billing-agent"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": f"{A.OPENINFERENCE_PROJECT_NAME}=p%201"}, "svc", "p 1"),
+        (
+            {"OTEL_SERVICE_NAME": "a", "OTEL_RESOURCE_ATTRIBUTES": "service.name=b,team=x"},
+            "a",  # the SDK's rule: OTEL_SERVICE_NAME wins over the attribute list
+            "a",
+        ),
+    ],
+)
+def test_tracer_provider_for_takes_the_resource_from_the_otel_env_vars(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], service: str, project: str
+) -> None:
+    for key in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    tracing = tracer_provider_for(None, service_name="svc")
+    attributes = tracing.provider.resource.attributes
+    tracing.provider.shutdown()
+    assert attributes["service.name"] == service
+    assert attributes[A.OPENINFERENCE_PROJECT_NAME] == project
 
 
 def test_format_span_tree_indents_children_by_start_time() -> None:

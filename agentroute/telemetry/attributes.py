@@ -43,6 +43,9 @@ OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
 OI_AGENT: Final = "AGENT"
 OI_CHAIN: Final = "CHAIN"
 OI_LLM: Final = "LLM"
+OPENINFERENCE_PROJECT_NAME: Final = "openinference.project.name"
+"""Resource attribute: the Phoenix project the spans are filed under (the CLI sets it to the
+service name)."""
 
 PROVIDER_NAMES: Final = {"openai": "openai", "anthropic": "anthropic"}
 """Provider ``kind`` → the GenAI well-known ``gen_ai.provider.name`` value."""

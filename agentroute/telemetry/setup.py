@@ -1,14 +1,16 @@
 """Tracing set-up for applications and the CLI (the library itself never calls these).
 
-:func:`tracer_provider_for` builds an SDK ``TracerProvider`` that exports over OTLP/HTTP, or
-keeps the spans in memory; :func:`format_span_tree` turns finished spans into a compact,
-indented tree for a terminal. Both need the OpenTelemetry SDK (``pip install
-'agentroute[otel]'``), imported when called, so importing this module costs nothing.
+:func:`tracer_provider_for` builds an SDK ``TracerProvider`` that exports over OTLP/HTTP
+(counting what it sent and lost), or keeps the spans in memory; :func:`format_span_tree`
+turns finished spans into a compact, indented tree for a terminal. Both need the OpenTelemetry
+SDK (``pip install 'agentroute[otel]'``), imported when called, so importing this module
+costs nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentroute.errors import ConfigurationError
@@ -16,9 +18,16 @@ from agentroute.telemetry import attributes as A
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-__all__ = ["format_span_tree", "otlp_traces_url", "tracer_provider_for"]
+__all__ = [
+    "ExportTally",
+    "Tracing",
+    "format_span_tree",
+    "otlp_traces_url",
+    "tracer_provider_for",
+]
 
 _INSTALL = "pip install 'agentroute[otel]'"
 TRACES_PATH = "/v1/traces"
@@ -31,14 +40,58 @@ def otlp_traces_url(endpoint: str) -> str:
     return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
 
 
+class ExportTally:
+    """Counts what an exporter it wraps sent and failed to send, so a command line can say
+    whether the spans reached the backend (the SDK only logs a failed batch)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.failed = 0
+
+
+def _tallied(exporter: SpanExporter, tally: ExportTally) -> SpanExporter:
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class _Tallied(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            result = exporter.export(spans)
+            if result is SpanExportResult.SUCCESS:
+                tally.sent += len(spans)
+            else:
+                tally.failed += len(spans)
+            return result
+
+        def shutdown(self) -> None:
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            return exporter.force_flush(timeout_millis)
+
+    return _Tallied()
+
+
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    """An SDK provider with where its spans go: ``memory`` (no endpoint) or OTLP/HTTP, whose
+    ``tally`` counts spans sent and lost. Call ``provider.force_flush()`` and
+    ``provider.shutdown()`` when done."""
+
+    provider: TracerProvider
+    memory: InMemorySpanExporter | None = None
+    tally: ExportTally | None = None
+
+
 def tracer_provider_for(
     otlp_endpoint: str | None, *, service_name: str = "agentroute-demo"
-) -> tuple[TracerProvider, InMemorySpanExporter | None]:
+) -> Tracing:
     """An SDK provider exporting to ``otlp_endpoint`` over OTLP/HTTP (batched), or, with no
-    endpoint, to an in-memory exporter returned alongside it. Call ``force_flush()`` and
-    ``shutdown()`` on the provider when done."""
+    endpoint, to an in-memory exporter.
+
+    The resource names the service ``service_name`` (or ``OTEL_SERVICE_NAME``) and files the
+    spans under the Phoenix project of the same name (``openinference.project.name``);
+    ``OTEL_RESOURCE_ATTRIBUTES`` adds to or overrides both, as in the SDK's own set-up."""
     try:
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -48,7 +101,10 @@ def tracer_provider_for(
         raise ConfigurationError(
             f"tracing needs the OpenTelemetry SDK: {_INSTALL} ({exc})"
         ) from None
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    from_env = OTELResourceDetector().detect().attributes
+    service = from_env.get(SERVICE_NAME, service_name)
+    defaults = {SERVICE_NAME: service, A.OPENINFERENCE_PROJECT_NAME: service}
+    provider = TracerProvider(resource=Resource.create({**defaults, **from_env}))
     if otlp_endpoint:
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -57,12 +113,13 @@ def tracer_provider_for(
                 f"exporting spans over OTLP/HTTP needs opentelemetry-exporter-otlp-proto-http: "
                 f"{_INSTALL} ({exc})"
             ) from None
+        tally = ExportTally()
         exporter = OTLPSpanExporter(endpoint=otlp_traces_url(otlp_endpoint))
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-        return provider, None
+        provider.add_span_processor(BatchSpanProcessor(_tallied(exporter, tally)))
+        return Tracing(provider, tally=tally)
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    return provider, memory
+    return Tracing(provider, memory=memory)
 
 
 def _fmt(value: Any) -> str:
