@@ -160,6 +160,8 @@ async def test_a_session_with_an_escalation_a_fallback_and_a_pin_break(
     assert small[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
     assert small[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 0
     assert failed[A.ERROR_TYPE] == "ProviderUnavailable"
+    assert (failed[A.DEPLOYMENT], served[A.DEPLOYMENT]) == ("alpha/mid-1", "beta/mid-b")
+    assert failed[A.MODEL] == served[A.MODEL] == "mid"
     assert chats[2].status.status_code is StatusCode.ERROR
     assert [e.name for e in chats[2].events] == ["exception"]
     assert served[A.GEN_AI_PROVIDER_NAME] == "anthropic"

@@ -75,7 +75,10 @@ ATTEMPT_COUNT: Final = "agentroute.attempt.count"
 ATTEMPT_NUMBER: Final = "agentroute.attempt.number"
 SESSION_STEP: Final = "agentroute.session.step"
 MODEL: Final = "agentroute.model"
-"""The router's model name (a config key; the deployment is ``gen_ai.request.model``)."""
+"""The router's model name (a config key; the provider's own name is ``gen_ai.request.model``)."""
+DEPLOYMENT: Final = "agentroute.deployment"
+"""On a chat span, the deployment tried, ``provider/model`` as in the config
+(``bigcloud/large-v1``): what tells two attempts at the same model apart."""
 OUTCOME: Final = "agentroute.outcome"
 
 # Metrics ------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def _details(span: ReadableSpan) -> str:
         add(A.ATTEMPT_COUNT, "attempts")
         add(A.COST_USD, "cost$")
     elif attrs.get(A.GEN_AI_OPERATION_NAME) == A.CHAT_OPERATION:
-        add(A.GEN_AI_PROVIDER_NAME, "provider")
+        add(A.DEPLOYMENT, "at")
         add(A.GEN_AI_USAGE_INPUT_TOKENS, "in")
         add(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "cached")
         add(A.GEN_AI_USAGE_OUTPUT_TOKENS, "out")

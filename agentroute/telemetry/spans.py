@@ -285,6 +285,7 @@ class AttemptTelemetry:
             A.GEN_AI_REQUEST_MODEL: target.deployment,
             A.OPENINFERENCE_SPAN_KIND: A.OI_LLM,
             A.MODEL: target.model,
+            A.DEPLOYMENT: target.key,
             A.ATTEMPT_NUMBER: call.attempt,
         }
         server = self._t.servers.get(target.provider)
