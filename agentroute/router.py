@@ -75,7 +75,8 @@ from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenStore
 from agentroute.streaming import RoutedStream
-from agentroute.telemetry.spans import AttemptTelemetry, RouteTelemetry, Telemetry
+from agentroute.telemetry.attempt_spans import AttemptTelemetry
+from agentroute.telemetry.spans import RouteTelemetry, Telemetry
 
 __all__ = ["Router"]
 

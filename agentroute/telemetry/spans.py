@@ -2,10 +2,10 @@
 
 ``invoke_agent {agent}`` (INTERNAL; opened by ``async with router.session(..., agent=...)``,
 ended when the block exits, its context current inside it) → ``agentroute.route`` (INTERNAL;
-one per routed call, opened by :class:`RouteTelemetry`, first in the chain) → ``chat
-{deployment}`` (CLIENT; one per attempt, opened by :class:`AttemptTelemetry`, placed after the
-fallback step). Each span is a child of whatever span is current, so an implicit session's
-route span is a root, or the child of the application's own span.
+one per routed call, opened by :class:`RouteTelemetry`, first in the chain) → ``chat {model}``
+(CLIENT; one per attempt, opened by :mod:`~agentroute.telemetry.attempt_spans`, placed after
+the fallback step). Each span is a child of whatever span is current, so an implicit
+session's route span is a root, or the child of the application's own span.
 
 The library uses the OpenTelemetry API only: with no provider configured, the tracer hands out
 non-recording spans and nothing below ``span.is_recording()`` runs. Message content is recorded
@@ -14,9 +14,8 @@ only when opted in, passed through :func:`~agentroute._secrets.redact`.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,7 +37,7 @@ from opentelemetry.trace import (
 )
 
 from agentroute._secrets import redact
-from agentroute._types import Attempt, CallNext, Decision, Message, ModelCall, ModelResult
+from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
 from agentroute.errors import AllAttemptsFailed
@@ -46,7 +45,7 @@ from agentroute.session import SessionState
 from agentroute.telemetry import attributes as A
 from agentroute.telemetry.metrics import RouterMetrics
 
-__all__ = ["AgentScope", "AttemptTelemetry", "RouteTelemetry", "Telemetry"]
+__all__ = ["AgentScope", "RouteTelemetry", "Telemetry", "error_type_of", "fail_span"]
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
@@ -89,6 +88,7 @@ class Telemetry:
         env = os.environ.get(CAPTURE_ENV, "").strip().lower() == "true"
         self.capture_content = config.telemetry.capture_content or env
         self.refusal_fallback = config.resilience.content_policy_fallback
+        self.prices = {name: model.price for name, model in config.models.items()}
         self.servers: dict[str, tuple[str, int | None]] = {}
         for name, provider in config.providers.items():
             if provider.base_url:
@@ -132,7 +132,7 @@ class Telemetry:
         if span.is_recording():
             span.set_attributes({A.SESSION_STEP: state.step, A.COST_USD: state.cost_usd})
             if exc is not None:
-                _fail(span, exc, _error_type(exc))
+                fail_span(span, exc, error_type_of(exc))
         span.end()
 
 
@@ -162,7 +162,7 @@ class RouteTelemetry:
             attempts = exc.attempts if isinstance(exc, AllAttemptsFailed) else ()
             self._finish(span, state, decision, attempts or _attempts_of(state), 0.0)
             if recording:
-                _fail(span, exc, _error_type(exc))
+                fail_span(span, exc, error_type_of(exc))
             raise
         else:
             self._finish(span, state, result.decision, result.attempts, result.cost_usd)
@@ -223,112 +223,6 @@ class RouteTelemetry:
         span.set_attributes(attrs)
 
 
-class AttemptTelemetry:
-    """After the fallback step: one ``chat {deployment}`` span and GenAI metrics per attempt."""
-
-    def __init__(self, telemetry: Telemetry) -> None:
-        self._t = telemetry
-
-    async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
-        t = self._t
-        target = call.target
-        tracing = t.tracing()
-        if target is None or not (tracing or t.measuring()):  # unrouted, or telemetry off
-            return await call_next(call)
-        span = (
-            t.tracer.start_span(f"{A.CHAT_OPERATION} {target.deployment}", kind=SpanKind.CLIENT)
-            if tracing
-            else INVALID_SPAN
-        )
-        recording = span.is_recording()
-        token = None
-        if recording:
-            span.set_attributes(self._request_attributes(call))
-            token = context.attach(trace.set_span_in_context(span))
-        started = t.clock.now()
-        try:
-            result = await call_next(call)
-        except BaseException as exc:
-            # a per-attempt timeout is a cancellation here too: the fallback step reports it
-            error = _error_type(exc)
-            t.metrics.attempt(target, call.attempt, t.clock.now() - started, None, 0.0, error)
-            if recording:
-                _fail(span, exc, error)
-            raise
-        else:
-            refused = (
-                result.finish_reason == "content_filter"
-                and t.refusal_fallback is not None
-                and t.refusal_fallback != target.model
-            )
-            error_type = "ContentPolicyRefusal" if refused else None
-            elapsed = t.clock.now() - started
-            t.metrics.attempt(
-                target, call.attempt, elapsed, result.usage, result.cost_usd, error_type
-            )
-            if recording:
-                self._set_response(span, result, error_type)
-            return result
-        finally:
-            if token is not None:
-                context.detach(token)
-            span.end()
-
-    def _request_attributes(self, call: ModelCall) -> dict[str, Any]:
-        target = call.target
-        assert target is not None
-        attrs: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: A.CHAT_OPERATION,
-            A.GEN_AI_PROVIDER_NAME: A.PROVIDER_NAMES.get(
-                target.provider_kind, target.provider_kind
-            ),
-            A.GEN_AI_REQUEST_MODEL: target.deployment,
-            A.OPENINFERENCE_SPAN_KIND: A.OI_LLM,
-            A.MODEL: target.model,
-            A.DEPLOYMENT: target.key,
-            A.ATTEMPT_NUMBER: call.attempt,
-        }
-        server = self._t.servers.get(target.provider)
-        if server is not None:
-            attrs[A.SERVER_ADDRESS] = server[0]
-            if server[1] is not None:
-                attrs[A.SERVER_PORT] = server[1]
-        if call.session is not None:
-            attrs[A.GEN_AI_CONVERSATION_ID] = call.session.key
-        if self._t.capture_content:
-            attrs[A.GEN_AI_INPUT_MESSAGES] = _dumps([_message(m) for m in call.messages])
-        return attrs
-
-    def _set_response(self, span: Span, result: ModelResult, error_type: str | None) -> None:
-        usage = result.usage
-        attrs: dict[str, Any] = {
-            A.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
-            A.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
-            A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
-            A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_write_tokens,
-            A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: usage.cache_write_tokens,
-            A.COST_USD: result.cost_usd,
-        }
-        if result.response_model:
-            attrs[A.GEN_AI_RESPONSE_MODEL] = result.response_model
-        if result.finish_reason:
-            attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [result.finish_reason]
-        if self._t.capture_content:
-            parts: list[dict[str, Any]] = []
-            if result.text:
-                parts.append({"type": "text", "content": result.text})
-            for tc in result.tool_calls:
-                parts.append(
-                    {"type": "tool_call", "id": tc.id, "name": tc.name, "arguments": tc.arguments}
-                )
-            message = {"role": "assistant", "parts": parts, "finish_reason": result.finish_reason}
-            attrs[A.GEN_AI_OUTPUT_MESSAGES] = _dumps([message])
-        if error_type is not None:
-            attrs[A.ERROR_TYPE] = error_type
-            span.set_status(Status(StatusCode.ERROR, error_type))
-        span.set_attributes(attrs)
-
-
 def _noop(provider: object) -> bool:
     return isinstance(provider, _NOOP)
 
@@ -356,13 +250,13 @@ def _attempts_of(state: SessionState | None) -> tuple[Attempt, ...]:
     return state.last_attempts if state is not None else ()
 
 
-def _error_type(exc: BaseException) -> str:
+def error_type_of(exc: BaseException) -> str:
     if isinstance(exc, anyio.get_cancelled_exc_class()):
         return A.CANCELLED
     return type(exc).__name__
 
 
-def _fail(span: Span, exc: BaseException, error_type: str) -> None:
+def fail_span(span: Span, exc: BaseException, error_type: str) -> None:
     """ERROR status, ``error.type`` and an exception event whose message is redacted."""
     span.set_attribute(A.ERROR_TYPE, error_type)
     span.set_status(Status(StatusCode.ERROR, error_type))
@@ -370,26 +264,3 @@ def _fail(span: Span, exc: BaseException, error_type: str) -> None:
         "exception",
         {"exception.type": type(exc).__qualname__, "exception.message": redact(str(exc))},
     )
-
-
-def _message(message: Message) -> dict[str, Any]:
-    """One message in the GenAI input-message shape (``role`` and ``parts``)."""
-    content = message.get("content")
-    parts: list[Any] = []
-    if isinstance(content, str):
-        parts.append({"type": "text", "content": content})
-    elif isinstance(content, Sequence):
-        for block in content:
-            if isinstance(block, Mapping) and block.get("type") == "text":
-                parts.append({"type": "text", "content": block.get("text", "")})
-            else:
-                parts.append(block)
-    for tc in message.get("tool_calls") or ():
-        fn = tc.get("function", {}) if isinstance(tc, Mapping) else {}
-        parts.append({"type": "tool_call", "id": tc.get("id"), "name": fn.get("name"),
-                      "arguments": fn.get("arguments")})  # fmt: skip
-    return {"role": message.get("role", "user"), "parts": parts}
-
-
-def _dumps(value: Any) -> str:
-    return redact(json.dumps(value, default=str, ensure_ascii=False))

@@ -1,0 +1,57 @@
+"""Message content for spans, recorded only when the application opts in (DESIGN §7).
+
+The shapes follow the GenAI semantic conventions' ``gen_ai.input.messages`` and
+``gen_ai.output.messages`` (a role and a list of parts); the JSON is passed through
+:func:`~agentroute._secrets.redact`, so a key pasted into a prompt does not reach a backend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from agentroute._secrets import redact
+from agentroute._types import Message, ToolCall
+
+__all__ = ["input_messages", "output_messages"]
+
+
+def input_messages(messages: Iterable[Message]) -> str:
+    """The call's messages as redacted ``gen_ai.input.messages`` JSON."""
+    return _dumps([_message(m) for m in messages])
+
+
+def output_messages(
+    text: str | None, tool_calls: Iterable[ToolCall], finish_reason: str | None
+) -> str:
+    """The answer as redacted ``gen_ai.output.messages`` JSON (one assistant message)."""
+    parts: list[dict[str, Any]] = []
+    if text:
+        parts.append({"type": "text", "content": text})
+    for tc in tool_calls:
+        parts.append({"type": "tool_call", "id": tc.id, "name": tc.name, "arguments": tc.arguments})
+    return _dumps([{"role": "assistant", "parts": parts, "finish_reason": finish_reason}])
+
+
+def _message(message: Message) -> dict[str, Any]:
+    """One message in the GenAI input-message shape (``role`` and ``parts``)."""
+    content = message.get("content")
+    parts: list[Any] = []
+    if isinstance(content, str):
+        parts.append({"type": "text", "content": content})
+    elif isinstance(content, Sequence):
+        for block in content:
+            if isinstance(block, Mapping) and block.get("type") == "text":
+                parts.append({"type": "text", "content": block.get("text", "")})
+            else:
+                parts.append(block)
+    for tc in message.get("tool_calls") or ():
+        fn = tc.get("function", {}) if isinstance(tc, Mapping) else {}
+        parts.append({"type": "tool_call", "id": tc.get("id"), "name": fn.get("name"),
+                      "arguments": fn.get("arguments")})  # fmt: skip
+    return {"role": message.get("role", "user"), "parts": parts}
+
+
+def _dumps(value: Any) -> str:
+    return redact(json.dumps(value, default=str, ensure_ascii=False))
