@@ -9,6 +9,9 @@ pinned ``mid-1`` fails and ``beta/mid-b`` serves (a fallback and a pin break).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -176,6 +179,28 @@ async def test_a_session_with_an_escalation_a_fallback_and_a_pin_break(
     assert KEY not in repr(logs)
     assert mid1[A.GEN_AI_REQUEST_MODEL] == "mid-1"
 
+    # the structlog events tell the same story, each with the session id and the step
+    assert {(e["session_id"], type(e["step"])) for e in logs} == {("s-1", int)}
+    decisions = [e for e in logs if e["event"] == "route.decision"]
+    assert [(e["step"], e["tier"], e["cause"], e["score"]) for e in decisions] == [
+        (r[A.SESSION_STEP], r[A.DECISION_TIER], r[A.DECISION_CAUSE], r[A.DECISION_SCORE])
+        for r in (first, second, third)
+    ]
+    attempts = [e for e in logs if e["event"] == "route.attempt"]
+    assert [(e["step"], e["deployment"]) for e in attempts] == [
+        (1, "alpha/small-1"),
+        (2, "alpha/mid-1"),
+        (3, "alpha/mid-1"),
+        (3, "beta/mid-b"),
+    ]
+    assert [e.get("error_type") for e in attempts] == [None, None, "ProviderUnavailable", None]
+    pins = [(e["step"], e["pin"], e["deployment"]) for e in logs if e["event"] == "route.affinity"]
+    assert pins == [
+        (1, "new", "alpha/small-1"),
+        (2, "new", "alpha/mid-1"),
+        (3, "break", "beta/mid-b"),
+    ]
+
 
 @pytest.mark.parametrize("how", ["config", "env"])
 async def test_content_is_recorded_only_when_opted_in(
@@ -293,3 +318,36 @@ async def test_a_cancelled_attempt_ends_its_span_as_cancelled() -> None:
         assert (span.attributes or {})[A.ERROR_TYPE] == "cancelled"
         assert span.status.status_code is StatusCode.ERROR
     assert parent_id(chat) == span_id(route)
+
+
+NEVER_CONFIGURES = """
+import anyio, structlog
+from opentelemetry import trace
+from opentelemetry.metrics import _internal as metrics_globals
+from agentroute import Router
+from agentroute.testing import ScriptedProvider
+from tests.helpers import CONVERSATION, config_dict
+
+async def main() -> None:
+    config = config_dict(telemetry={"log_events": None})  # the default
+    router = Router(config, providers={"alpha": ScriptedProvider(default="ok")})
+    async with router.session("s", agent="a"):
+        await router.complete(CONVERSATION)
+
+anyio.run(main)
+print(structlog.is_configured(), trace._TRACER_PROVIDER, metrics_globals._METER_PROVIDER)
+"""
+
+
+def test_the_library_never_configures_structlog_or_a_global_otel_provider() -> None:
+    # in a fresh interpreter: this test process configures both for other tests
+    done = subprocess.run(
+        [sys.executable, "-c", NEVER_CONFIGURES],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "None", "None"]
