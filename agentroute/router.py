@@ -119,6 +119,9 @@ class Router:
             never configures a global provider.
         meter_provider: the OpenTelemetry ``MeterProvider`` for the router's metrics
             (:mod:`agentroute.telemetry.metrics`); default: the global one.
+        capture_content: record message content on the ``chat`` spans (redacted); default:
+            ``config.telemetry.capture_content`` or
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
 
     Raises:
         ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
@@ -139,6 +142,7 @@ class Router:
         clock: Clock | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        capture_content: bool | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -170,7 +174,12 @@ class Router:
         self._store: StateStore = store
         self._owns_store = state_store is None
         self._telemetry = Telemetry(
-            self.config, self._catalog.tiers, tracer_provider, meter_provider, clock
+            self.config,
+            self._catalog.tiers,
+            tracer_provider,
+            meter_provider,
+            clock,
+            capture_content=capture_content,
         )
         self._middleware: tuple[Middleware, ...] = (
             RouteTelemetry(self._telemetry),

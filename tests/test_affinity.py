@@ -405,7 +405,8 @@ async def test_route_affinity_events_carry_the_pin_and_no_content() -> None:
         await rig.call()
         rig.backends.down = {M1}
         await rig.call()
-    events = [e for e in logs if e["event"] == "route.affinity"]
+    events = [e for e in logs if e["event"] in ("route.affinity", "route.affinity_break")]
+    assert [e["event"] for e in events] == ["route.affinity"] * 2 + ["route.affinity_break"]
     assert [(e["pin"], e["deployment"], e["previous"]) for e in events] == [
         ("new", M1, None),
         ("hit", M1, M1),

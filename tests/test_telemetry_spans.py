@@ -35,7 +35,7 @@ KEY = "sk-telemetry-test-0123456789"
 
 
 def traced(
-    provider: TracerProvider | None = None, **config: Any
+    provider: TracerProvider | None = None, capture_content: bool | None = None, **config: Any
 ) -> tuple[Router, InMemorySpanExporter, ScriptedProvider, ScriptedProvider]:
     exporter = InMemorySpanExporter()
     provider = provider or TracerProvider()
@@ -49,6 +49,7 @@ def traced(
         providers={"alpha": alpha, "beta": beta},
         clock=FakeClock(),
         tracer_provider=provider,
+        capture_content=capture_content,
     )
     return router, exporter, alpha, beta
 
@@ -194,15 +195,23 @@ async def test_a_session_with_an_escalation_a_fallback_and_a_pin_break(
         (3, "beta/mid-b"),
     ]
     assert [e.get("error_type") for e in attempts] == [None, None, "ProviderUnavailable", None]
-    pins = [(e["step"], e["pin"], e["deployment"]) for e in logs if e["event"] == "route.affinity"]
+    pins = [(e["event"], e["step"], e["pin"], e["deployment"]) for e in logs if "pin" in e]
     assert pins == [
-        (1, "new", "alpha/small-1"),
-        (2, "new", "alpha/mid-1"),
-        (3, "break", "beta/mid-b"),
+        ("route.affinity", 1, "new", "alpha/small-1"),
+        ("route.affinity", 2, "new", "alpha/mid-1"),
+        ("route.affinity_break", 3, "break", "beta/mid-b"),
     ]
+    (fallback,) = [e for e in logs if e["event"] == "route.fallback"]
+    assert (fallback["step"], fallback["deployment"], fallback["to_deployment"]) == (
+        3,
+        "alpha/mid-1",
+        "beta/mid-b",
+    )
+    assert fallback["error_type"] == "ProviderUnavailable"
+    assert fallback["action"] == "next_deployment"
 
 
-@pytest.mark.parametrize("how", ["config", "env"])
+@pytest.mark.parametrize("how", ["config", "env", "parameter"])
 async def test_content_is_recorded_only_when_opted_in(
     how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -210,6 +219,9 @@ async def test_content_is_recorded_only_when_opted_in(
     if how == "env":
         monkeypatch.setenv(CAPTURE_ENV, "true")
         router, exporter, alpha, beta = traced()
+    elif how == "parameter":
+        monkeypatch.delenv(CAPTURE_ENV, raising=False)
+        router, exporter, alpha, beta = traced(capture_content=True)
     else:
         monkeypatch.delenv(CAPTURE_ENV, raising=False)
         router, exporter, alpha, beta = traced(telemetry={"capture_content": True})
@@ -231,6 +243,19 @@ async def test_content_is_recorded_only_when_opted_in(
         if not span.name.startswith("chat "):
             assert A.GEN_AI_INPUT_MESSAGES not in (span.attributes or {})
     assert KEY not in everything(spans)
+
+
+async def test_the_parameter_turns_capture_off_whatever_the_env_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(CAPTURE_ENV, "true")
+    opted_in = {"capture_content": True}
+    router, exporter, alpha, beta = traced(capture_content=False, telemetry=opted_in)
+    await three_steps(router, alpha, beta)
+    text = everything(exporter.get_finished_spans())
+    assert A.GEN_AI_INPUT_MESSAGES not in text
+    assert A.GEN_AI_OUTPUT_MESSAGES not in text
 
 
 async def test_secrets_in_captured_content_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,8 @@ pinned deployment first; the others are ordered by ``affinity.strategy``. After 
   the provider's ``cache_ttl_s`` (a pin lives as long as the prompt cache it protects);
 * a pin whose deployment failed in this call, or was skipped because it is cooling down, is
   **broken**: dropped (or moved to the deployment that served), with the reason recorded on
-  ``session.state.last_pin`` and logged as ``route.affinity``.
+  ``session.state.last_pin`` and logged as ``route.affinity_break`` (a new or kept pin as
+  ``route.affinity``).
 
 Pins apply only to models whose ``cache_read`` price is below their ``input`` price: where a
 cache read costs what fresh input costs, staying put saves nothing and only narrows the

@@ -46,7 +46,7 @@ from agentroute.errors import (
 from agentroute.middleware.recovery import Action, Backoff, CoolDown, Rule, rule_for
 from agentroute.session import SessionState
 from agentroute.state import MemoryStateStore, StateStore
-from agentroute.telemetry.logs import log_attempt, log_cooldown, should_log
+from agentroute.telemetry.logs import log_attempt, log_cooldown, log_fallback, should_log
 
 __all__ = ["FallbackMiddleware"]
 
@@ -181,6 +181,9 @@ class FallbackMiddleware:
                 stop = f"the deadline ({cfg.deadline_s or math.inf:g}s) passed"
                 break
             target = queue[index]
+            if call.session is not None and should_log(self._log):
+                moved = Action.NEXT_DEPLOYMENT if rule.action is Action.RETRY else rule.action
+                log_fallback(call.session, attempts[-1], target, moved.value)
         _settle(call.session, attempts)
         tried_list = ", ".join(f"{a.target.key}: {a.error_type}" for a in attempts)
         raise AllAttemptsFailed(

@@ -1,5 +1,7 @@
-"""structlog events of the router (``route.decision``, ``route.attempt``, ``route.cooldown``,
-``route.affinity``).
+"""structlog events of the router: ``route.decision``, ``route.attempt``, ``route.fallback``
+(the call moves to another deployment), ``route.cooldown``, ``route.affinity`` (a pin made or
+kept), ``route.affinity_break`` and, from the budget step, ``route.budget``. Every event carries
+``session_id`` and ``step``, and the same values as the spans' attributes.
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
@@ -62,6 +64,20 @@ def log_attempt(state: SessionState, step: int, attempt: Attempt) -> None:
         )
 
 
+def log_fallback(state: SessionState, failed: Attempt, to: Target, action: str) -> None:
+    logger.info(
+        "route.fallback",
+        session_id=state.key,
+        step=state.step,
+        attempt=failed.number,
+        error_type=failed.error_type,
+        deployment=failed.target.key,
+        to_deployment=to.key,
+        to_model=to.model,
+        action=action,
+    )
+
+
 def log_cooldown(state: SessionState, target: Target, seconds: float, reason: str) -> None:
     logger.warning(
         "route.cooldown",
@@ -91,6 +107,6 @@ def log_pin(
         "previous": previous,
     }
     if kind == "break":
-        logger.info("route.affinity", **fields, reason=reason)
+        logger.info("route.affinity_break", **fields, reason=reason)
     else:
         logger.debug("route.affinity", **fields)

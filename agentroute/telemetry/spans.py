@@ -73,6 +73,8 @@ class Telemetry:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         clock: Clock | None = None,
+        *,
+        capture_content: bool | None = None,
     ) -> None:
         from agentroute import __version__
 
@@ -85,8 +87,10 @@ class Telemetry:
         self._traces = None if tracer_provider is None else not _noop(tracer_provider)
         self._measures = None if meter_provider is None else not _noop(meter_provider)
         self.clock: Clock = clock or SystemClock()
-        env = os.environ.get(CAPTURE_ENV, "").strip().lower() == "true"
-        self.capture_content = config.telemetry.capture_content or env
+        if capture_content is None:  # not given: the config, or the GenAI env variable
+            env = os.environ.get(CAPTURE_ENV, "").strip().lower() == "true"
+            capture_content = config.telemetry.capture_content or env
+        self.capture_content = capture_content
         self.refusal_fallback = config.resilience.content_policy_fallback
         self.prices = {name: model.price for name, model in config.models.items()}
         self.servers: dict[str, tuple[str, int | None]] = {}
