@@ -194,7 +194,7 @@ def _as_text(content: Any) -> str:
 
 
 _KEY_CACHE_SIZE = 4096
-_key_cache: dict[tuple[int, int], tuple[str, str, str]] = {}
+_key_cache: dict[tuple[int, int], tuple[int, int, str]] = {}
 
 
 def derive_session_key(messages: Sequence[Message], system: Any = None) -> str:
@@ -202,8 +202,10 @@ def derive_session_key(messages: Sequence[Message], system: Any = None) -> str:
 
     ``system`` is Anthropic's top-level system prompt, used when given; otherwise the first
     message with role ``system`` or ``developer``. An agent loop sends the same two strings
-    on every step, so keys of string contents are cached by object identity; the cache holds
-    the strings themselves, so an identity cannot be reused while its entry lives.
+    on every step, so keys of string contents are cached by object identity. The cache keeps
+    the strings' hashes, not the strings (it must not keep conversations alive): a string
+    dropped by the caller may leave its address to a new one, which then also needs the same
+    hash to be taken for it (Python caches a string's hash, so checking costs nothing).
     """
     first_system: Message | None = None
     first_user: Message | None = None
@@ -223,12 +225,12 @@ def derive_session_key(messages: Sequence[Message], system: Any = None) -> str:
     if type(sys_content) is str and type(user_content) is str:
         ids = (id(sys_content), id(user_content))
         hit = _key_cache.get(ids)
-        if hit is not None and hit[0] is sys_content and hit[1] is user_content:
+        if hit is not None and hit[0] == hash(sys_content) and hit[1] == hash(user_content):
             return hit[2]
         key = _hash_key(sys_content, user_content)
         if len(_key_cache) >= _KEY_CACHE_SIZE:
             del _key_cache[next(iter(_key_cache))]
-        _key_cache[ids] = (sys_content, user_content, key)
+        _key_cache[ids] = (hash(sys_content), hash(user_content), key)
         return key
     return _hash_key(_as_text(sys_content), _as_text(user_content))
 

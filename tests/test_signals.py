@@ -856,6 +856,35 @@ def test_a_rewritten_middle_message_is_rescanned() -> None:
     assert signals_from(ex, again) == full_signals(rewritten)
 
 
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_message_edited_in_place_is_rescanned(where: str) -> None:
+    # the same dict object, its content changed: identities alone would keep the stale counts
+    ex = extractor()
+    messages = _grown()
+    state = ex.scan(messages, None)
+    edited = messages[0 if where == "first" else -1]
+    edited["content"] = "Error: edited in place. " + "x" * 400
+    again = ex.scan(messages, state)
+    assert signals_from(ex, again) == full_signals(messages)
+
+
+def test_the_scan_state_keeps_no_message_alive() -> None:
+    import gc
+    import weakref
+
+    class Probe(dict[str, Any]):
+        """A message that can be weakly referenced (a plain dict cannot)."""
+
+    ex = extractor()
+    messages: list[Msg] = [Probe(m) for m in _grown()]
+    alive = [weakref.ref(m) for m in messages]
+    state = ex.scan(messages, None)
+    del messages
+    gc.collect()
+    assert [r() for r in alive] == [None] * len(alive)
+    assert state.seen == len(alive)
+
+
 # Hypothesis: incremental == full at every prefix ----------------------------------------------
 
 NAMES = ("search", "lookup", "book", "escalate")

@@ -64,13 +64,42 @@ def default_tool_error_detector(content: Any) -> bool:
     return False
 
 
+def content_mark(message: object) -> int:
+    """A hash of a message's identity and text, cheap to recompute for the same objects
+    (Python caches a string's hash in the string).
+
+    The scan keeps this of the first and last message it read instead of the messages
+    themselves, so an idle session does not keep the caller's conversation alive. An identity
+    alone is not enough: once the caller drops a message, a new one may get its address.
+    """
+    if type(message) is not dict:
+        return hash((id(message),))
+    return hash((id(message), message.get("role"), _text_hash(message.get("content"))))
+
+
+def _text_hash(content: object) -> int:
+    if type(content) is str:
+        return hash(content)
+    if type(content) is list:
+        return hash(
+            tuple(
+                _text_hash(b.get("text", b.get("content"))) if type(b) is dict else id(b)
+                for b in content
+            )
+        )
+    return hash(type(content))
+
+
 @dataclass(slots=True)
 class ScanState:
-    """Progress of the incremental scan of one session's conversation."""
+    """Progress of the incremental scan of one session's conversation. It holds no message
+    and no message text: only identities, counts and :func:`content_mark` hashes."""
 
     seen: int = 0
-    first: object | None = None
-    last: object | None = None
+    first: int = 0
+    """:func:`content_mark` of the first message read."""
+    last: int = 0
+    """:func:`content_mark` of the last message read."""
     ids: array[int] = field(default_factory=lambda: array("Q"))
     message_tokens: int = 0
     tool_errors_total: int = 0
@@ -81,7 +110,8 @@ class ScanState:
     turn_repeats: list[int] = field(default_factory=list)
     escalate_called: bool = False
     escalate_reason: str = ""
-    last_user_text: str = ""
+    user_keyword: bool = False
+    """The last user message contains an escalation keyword."""
     fresh_user: bool = False
     """A user message arrived since the previous step (keywords count only then)."""
     fresh_escalate: bool = False
@@ -121,9 +151,9 @@ class SignalExtractor:
             state is None
             or state.seen == 0
             or len(messages) < state.seen
-            or messages[0] is not state.first
-            or messages[state.seen - 1] is not state.last
             or array("Q", map(id, messages[: state.seen])) != state.ids
+            or content_mark(messages[0]) != state.first
+            or content_mark(messages[state.seen - 1]) != state.last
         ):
             state = ScanState()
         state.fresh_user = state.fresh_escalate = False
@@ -135,8 +165,8 @@ class SignalExtractor:
         if len(messages) > state.seen:
             state.ids.extend(map(id, messages[state.seen :]))
             state.seen = len(messages)
-            state.first = messages[0]
-            state.last = messages[-1]
+            state.first = content_mark(messages[0])
+            state.last = content_mark(messages[-1])
         return state
 
     def _read(self, m: Message, s: ScanState) -> None:
@@ -156,11 +186,16 @@ class SignalExtractor:
                     else:
                         texts.append(b)
                 if texts:
-                    s.last_user_text = message_text({"content": texts})
+                    s.user_keyword = self._has_keyword({"content": texts})
                     s.fresh_user = True
             else:
-                s.last_user_text = message_text(m)
+                s.user_keyword = self._has_keyword(m)
                 s.fresh_user = True
+
+    def _has_keyword(self, m: Message) -> bool:
+        """Whether the user's text contains an escalation keyword (checked once, when read:
+        the scan state keeps no message text)."""
+        return self._keywords is not None and self._keywords.search(message_text(m)) is not None
 
     def _assistant_turn(self, m: Message, s: ScanState) -> None:
         calls = _tool_calls(m)
@@ -228,7 +263,7 @@ class SignalExtractor:
         content: float = 0.0,
     ) -> Signals:
         context = s.message_tokens + tools_tokens + extra_tokens
-        keyword = bool(s.fresh_user and self._keywords and self._keywords.search(s.last_user_text))
+        keyword = s.fresh_user and s.user_keyword
         return Signals(
             step,
             s.tool_errors_total,
