@@ -142,11 +142,43 @@ class BadRequest(ProviderError):
 
 
 class BudgetExceeded(AgentRouteError):
-    """The session's ``max_cost_usd`` is spent; raised before any network call."""
+    """The session's ``max_cost_usd`` is spent; raised before any network call.
+
+    ``session_id``, ``spent_usd`` and ``limit_usd`` say whose budget and how far (None when
+    the error was built without them)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        spent_usd: float | None = None,
+        limit_usd: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
 
 
 class StepLimitExceeded(AgentRouteError):
-    """The session made ``max_steps`` model calls; raised before any network call."""
+    """The session made ``max_steps`` model calls; raised before any network call.
+
+    ``session_id``, ``steps`` (calls made) and ``limit`` say whose limit and where it stands
+    (None when the error was built without them)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        steps: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.steps = steps
+        self.limit = limit
 
 
 class StreamInterrupted(AgentRouteError):

@@ -57,6 +57,9 @@ async def test_cost_limit_refuses_the_next_call_before_any_model_call() -> None:
         assert len(provider.calls) == 3
     message = str(info.value)
     assert "'run-1'" in message and "$0.25" in message and "$0.300000" in message
+    assert info.value.session_id == "run-1"
+    assert info.value.limit_usd == 0.25
+    assert info.value.spent_usd == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +100,7 @@ async def test_step_limit() -> None:
         assert len(provider.calls) == 2
     message = str(info.value)
     assert "'steps'" in message and "max_steps limit of 2" in message and "spent" in message
+    assert (info.value.session_id, info.value.steps, info.value.limit) == ("steps", 2, 2)
 
 
 async def test_limits_apply_to_implicit_sessions_and_wrap() -> None:

@@ -71,7 +71,10 @@ class BudgetMiddleware:
             self._refuse(state, "max_steps", max_steps)
             raise StepLimitExceeded(
                 f"session {state.key!r} reached its max_steps limit of {max_steps} "
-                f"(${state.cost_usd:.6f} spent); the call was refused before any model call"
+                f"(${state.cost_usd:.6f} spent); the call was refused before any model call",
+                session_id=state.key,
+                steps=state.step,
+                limit=max_steps,
             )
         if max_cost is not None:
             spent = state.cost_usd
@@ -80,7 +83,10 @@ class BudgetMiddleware:
                 self._refuse(state, "max_cost_usd", max_cost)
                 raise BudgetExceeded(
                     f"session {state.key!r} spent ${spent:.6f} of its max_cost_usd "
-                    f"${max_cost:g} budget; the call was refused before any model call"
+                    f"${max_cost:g} budget; the call was refused before any model call",
+                    session_id=state.key,
+                    spent_usd=spent,
+                    limit_usd=max_cost,
                 )
             fraction = self._fraction
             if fraction is not None and _reached(spent, fraction * max_cost):
