@@ -9,9 +9,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from agentroute import (
+    AllAttemptsFailed,
     BudgetExceeded,
     ConfigurationError,
     ModelResult,
+    ProviderUnavailable,
     Router,
     StepLimitExceeded,
     Usage,
@@ -171,6 +173,55 @@ async def test_cap_gives_way_to_the_context_window() -> None:
         result = await router.complete(long, hints={"min_tier": "complex"})
     assert result.decision is not None
     assert result.decision.cause == "context_window" and result.decision.tier != "simple"
+
+
+SMALL_QUARTER = Usage(250_000, 0)  # on "small" ($1/M input): $0.25 a call
+
+
+@pytest.mark.parametrize("capped", [True, False], ids=["capped", "no-cap"])
+async def test_the_cap_holds_when_the_output_check_rejects(capped: bool) -> None:
+    async def reject(result: ModelResult, call: Any) -> bool | str:
+        return call.session.step == 1 or "not good enough"  # accepts step 1 only
+
+    provider = ScriptedProvider(default=_answer(SMALL_QUARTER))
+    budget = {"max_cost_usd": 1.0, "cap_tier_at_fraction": 0.25 if capped else None}
+    router = Router(
+        config_dict(budget=budget, policy={"max_validation_retries": 1}),
+        providers={"alpha": provider, "beta": provider},
+        clock=FakeClock(),
+        validator=reject,
+    )
+    async with router.session() as session:
+        await router.complete(CONVERSATION)  # $0.25 on small
+        provider.calls.clear()
+        result = await router.complete(CONVERSATION)  # a quarter of the budget is spent
+    models = [c.target.model for c in provider.calls if c.target is not None]
+    if capped:  # the rejected answer is returned: climbing would break the cap
+        assert models == ["small"]
+        assert result.target is not None and result.target.model == "small"
+        assert session.decisions[-1].cause != "validation_failure"
+    else:  # the control: without the cap the rejected step runs one tier up
+        assert models == ["small", "mid"]
+        assert session.decisions[-1].cause == "validation_failure"
+
+
+@pytest.mark.parametrize("capped", [True, False], ids=["capped", "no-cap"])
+async def test_the_cap_holds_when_the_capped_tier_runs_out_of_deployments(capped: bool) -> None:
+    provider = ScriptedProvider(
+        [_answer(SMALL_QUARTER), ProviderUnavailable("down")], default=_answer(SMALL_QUARTER)
+    )
+    budget = {"max_cost_usd": 1.0, "cap_tier_at_fraction": 0.25 if capped else None}
+    resilience = {"max_retries": 0, "escalate_on_exhaustion": True}
+    router = _router(provider, budget, resilience=resilience)
+    async with router.session():
+        await router.complete(CONVERSATION)  # $0.25 on small
+        if capped:
+            with pytest.raises(AllAttemptsFailed) as info:
+                await router.complete(CONVERSATION)
+            assert [a.target.model for a in info.value.attempts] == ["small"]
+        else:  # the control: the tier above serves
+            result = await router.complete(CONVERSATION)
+            assert result.target is not None and result.target.model == "mid"
 
 
 async def test_unknown_cap_tier_is_a_configuration_error() -> None:

@@ -12,9 +12,11 @@ It sits right before routing, so a refused call makes no decision and no network
 * **Tier cap**: once ``budget.cap_tier_at_fraction`` of the budget is spent, the call carries
   the hints ``budget_max_tier`` (``budget.cap_tier``, default the start tier) and
   ``budget_reason``; the scored policy then goes no higher than that tier, with cause
-  ``budget_cap`` and the spend as its reason. A custom policy sees the same hints. A call that
-  no model of the capped tier can hold still goes to a larger window (cause
-  ``context_window``): refusing it would not save money, it would fail the run.
+  ``budget_cap`` and the spend as its reason. A custom policy sees the same hints. The cap
+  also bounds the climbs made inside a call: a re-run after a rejected output check
+  (``ValidationMiddleware``) and ``resilience.escalate_on_exhaustion`` (``FallbackMiddleware``)
+  go no higher. A call that no model of the capped tier can hold still goes to a larger
+  window (cause ``context_window``): refusing it would not save money, it would fail the run.
 
 A refused call is not a step: the session's step count (raised when the call was made) is put
 back. Limits are never checked inside a call, so no attempt is cut short by them. A session

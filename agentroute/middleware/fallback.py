@@ -44,6 +44,7 @@ from agentroute.errors import (
     ProviderTimeout,
 )
 from agentroute.middleware.recovery import Action, Backoff, CoolDown, Rule, rule_for
+from agentroute.policy.score import BUDGET_MAX_TIER
 from agentroute.session import SessionState
 from agentroute.state import MemoryStateStore, StateStore
 from agentroute.telemetry.logs import log_attempt, log_cooldown, log_fallback, should_log
@@ -85,7 +86,9 @@ class FallbackMiddleware:
         clock = self._clock
         deadline = clock.now() + (cfg.deadline_s or math.inf)
         per_attempt = cfg.attempt_timeout_s or math.inf
-        queue = await self._available(call.targets)
+        cap = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
+        ceiling = self._catalog.index(cap) if cap else len(self._catalog.tiers) - 1
+        queue = await self._available(call.targets, ceiling)
         index = 0
         target = queue[0]
         retries = 0
@@ -168,7 +171,7 @@ class FallbackMiddleware:
                     continue
                 waiting_passes_deadline = wait is not None
             retries = 0
-            queue, index = await self._advance(rule, target, queue, index, tried)
+            queue, index = await self._advance(rule, target, queue, index, tried, ceiling)
             if index >= len(queue):
                 stop = (
                     f"the deadline ({cfg.deadline_s or math.inf:g}s) would pass before the "
@@ -205,6 +208,7 @@ class FallbackMiddleware:
         queue: tuple[Target, ...],
         index: int,
         tried: set[Target],
+        ceiling: int,
     ) -> tuple[tuple[Target, ...], int]:
         """The queue and position of the next attempt by the table's action (a position past
         the end of the queue: nowhere left to go)."""
@@ -215,29 +219,30 @@ class FallbackMiddleware:
             return self._fresh(self._catalog.model_targets(model) if model else (), tried), 0
         if index + 1 < len(queue):
             return queue, index + 1
-        return await self._tier_up(target.tier, tried), 0
+        return await self._tier_up(target.tier, tried, ceiling), 0
 
-    async def _available(self, targets: Sequence[Target]) -> tuple[Target, ...]:
+    async def _available(self, targets: Sequence[Target], ceiling: int) -> tuple[Target, ...]:
         """The call's first queue: its targets not cooling down; else the tiers above (when
-        allowed); else all of them, soonest-back first."""
+        allowed, up to ``ceiling``); else all of them, soonest-back first."""
         cooling = await self._store.cooling([t.key for t in targets])
         if not cooling:
             return tuple(targets)
         ready = tuple(t for t in targets if t.key not in cooling)
         if ready:
             return ready
-        above = await self._tier_up(targets[0].tier, set(targets))
+        above = await self._tier_up(targets[0].tier, set(targets), ceiling)
         if above:
             return above
         return tuple(sorted(targets, key=lambda t: cooling[t.key]))
 
-    async def _tier_up(self, tier: str, tried: set[Target]) -> tuple[Target, ...]:
-        """The first tier above ``tier`` with a deployment not yet tried nor cooling."""
+    async def _tier_up(self, tier: str, tried: set[Target], ceiling: int) -> tuple[Target, ...]:
+        """The first tier above ``tier``, up to the ladder position ``ceiling`` (the budget's
+        tier cap, else the top), with a deployment not yet tried nor cooling."""
         if not self._cfg.escalate_on_exhaustion:
             return ()
         catalog = self._catalog
         above = catalog.tier_above(tier)
-        while above is not None:
+        while above is not None and catalog.index(above) <= ceiling:
             fresh = self._fresh(catalog.targets(above), tried)
             cooling = await self._store.cooling([t.key for t in fresh]) if fresh else {}
             ready = tuple(t for t in fresh if t.key not in cooling)

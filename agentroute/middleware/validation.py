@@ -5,8 +5,9 @@ result; ``False`` or a string (the reason) rejects it. A rejected result is re-r
 tier up, as a new :class:`~agentroute.Decision` with cause ``validation_failure`` recorded on
 the session, at most ``policy.max_validation_retries`` times; the session's
 ``validation_failures`` count feeds the score of later steps. When the retries are used up (or
-there is no tier above), the last result is returned as it is — the caller still gets an
-answer, and the session's decisions say it failed its check. Streamed calls
+there is no tier above, or none up to the budget's tier cap ``budget_max_tier``), the last
+result is returned as it is — the caller still gets an answer, and the session's decisions
+say it failed its check. Streamed calls
 (``Router.stream()``) are passed through unchecked: their answer arrives after the chain has
 returned, chunk by chunk, already in the caller's hands.
 """
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from agentroute._catalog import Catalog
 from agentroute._types import CallNext, Cause, Decision, ModelCall, ModelResult
+from agentroute.policy.score import BUDGET_MAX_TIER
 from agentroute.telemetry.logs import log_decision, should_log
 
 Validator = Callable[[ModelResult, ModelCall], Awaitable[bool | str]]
@@ -50,7 +52,8 @@ class ValidationMiddleware:
             state = call.session
             if state is not None:
                 state.validation_failures += 1
-            up = self._next_decision(call.decision, verdict)
+            cap = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
+            up = self._next_decision(call.decision, verdict, cap)
             if up is None or state is None or retries >= self._max_retries:
                 return result
             retries += 1
@@ -60,13 +63,17 @@ class ValidationMiddleware:
             call = call.with_route(up, self._catalog.targets(up.tier, up.candidates))
             result = await call_next(call)
 
-    def _next_decision(self, decision: Decision | None, verdict: bool | str) -> Decision | None:
+    def _next_decision(
+        self, decision: Decision | None, verdict: bool | str, cap: str | None
+    ) -> Decision | None:
+        """The decision one tier up that fits the call (none above the budget's ``cap``)."""
         if decision is None:
             return None
         tiers = self._catalog.tiers
         level = self._catalog.index(decision.tier)
+        top = self._catalog.index(cap) if cap else len(tiers) - 1
         tokens = decision.signals.context_tokens if decision.signals else 0
-        for up in tiers[level + 1 :]:
+        for up in tiers[level + 1 : top + 1]:
             fits = self._catalog.fitting(up, tokens)
             if fits:
                 return Decision(
