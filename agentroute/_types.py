@@ -228,6 +228,9 @@ class ModelResult:
     stream: AsyncIterator[StreamChunk] | None = field(default=None, compare=False, repr=False)
     """Set only on the way through the chain of a streamed call (``Router.stream()``): the
     open stream, its first chunk not yet read by the caller."""
+    usage_estimated: bool = False
+    """The response carried no usage (a ``wrap()``-ed function's): ``usage`` holds the
+    router's count of the request's input tokens, and no output tokens."""
 
     def with_cost(self, target: Target, cost_usd: float) -> ModelResult:
         """A copy located at ``target`` with its cost set (a fast, explicit ``replace``)."""
@@ -243,6 +246,7 @@ class ModelResult:
             self.decision,
             self.attempts,
             self.stream,
+            self.usage_estimated,
         )
 
     def with_attempts(
@@ -261,6 +265,7 @@ class ModelResult:
             decision,
             attempts,
             self.stream,
+            self.usage_estimated,
         )
 
 

@@ -17,7 +17,9 @@ from agentroute import (
     AllAttemptsFailed,
     AuthenticationFailed,
     BadRequest,
+    BudgetExceeded,
     ConfigurationError,
+    ModelResult,
     ProviderConnectionError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -25,6 +27,7 @@ from agentroute import (
     Router,
     Usage,
 )
+from agentroute.testing import CallRecorder
 from tests.helpers import CONVERSATION, config_dict, make_router
 
 pytestmark = pytest.mark.anyio
@@ -119,6 +122,38 @@ async def test_usage_of_callable_reads_custom_shapes() -> None:
     async with router.session() as s:
         await routed(CONVERSATION)
     assert s.usage == Usage(10, 2)
+
+
+async def test_a_response_without_usage_is_charged_the_counted_input() -> None:
+    router = make_router()
+    body = {k: v for k, v in OPENAI_BODY.items() if k != "usage"}
+    routed = router.wrap(returning(body))
+    async with router.session(metadata={"max_cost_usd": 1e-9}) as s:
+        assert await routed(CONVERSATION) is body
+        decision = s.decisions[-1]
+        assert decision.signals is not None
+        counted = decision.signals.context_tokens
+        assert counted > 0
+        assert s.usage == Usage(input_tokens=counted)
+        assert s.cost_usd > 0
+        assert s.state.last_attempts[-1].usage == Usage(input_tokens=counted)
+        # not free: a budget sees the spend and refuses the next call
+        with pytest.raises(BudgetExceeded):
+            await routed(CONVERSATION)
+
+
+@pytest.mark.parametrize(("drop_usage", "flag"), [(True, True), (False, False)])
+async def test_the_result_says_whether_its_usage_was_estimated(
+    drop_usage: bool, flag: bool
+) -> None:
+    recorder = CallRecorder()
+    router = make_router(middleware=[recorder])
+    body = {k: v for k, v in OPENAI_BODY.items() if not (drop_usage and k == "usage")}
+    await router.wrap(returning(body))(CONVERSATION)
+    (result,) = recorder.results
+    assert isinstance(result, ModelResult)
+    assert result.usage_estimated is flag
+    assert (result.usage.output_tokens == 0) is flag
 
 
 async def test_signature_drops_the_model_parameter() -> None:

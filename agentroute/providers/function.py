@@ -4,7 +4,10 @@ The function gets the router's choice as its model parameter (the deployment's m
 the deployment's configured keyword arguments (``base_url``, ``api_key``, …; they win over the
 caller's), and everything the caller passed. Its return value is handed back to the caller
 untouched; usage is read from it (OpenAI and Anthropic shapes, objects or dicts) or through a
-``usage_of`` callable.
+``usage_of`` callable. A response with no usage is not taken as free, which would let a
+session's budget run unchecked: it is charged the input tokens the router counted for its
+decision (messages, tools, system prompt), no output tokens, and the result says
+``usage_estimated``.
 """
 
 from __future__ import annotations
@@ -77,15 +80,20 @@ class FunctionTerminal:
                 raise
             raise translated from exc
         try:
-            usage = self._usage_of(response) or Usage()
+            usage = self._usage_of(response)
         except (ValueError, TypeError, AttributeError) as exc:
             raise ConfigurationError(
                 f"cannot read token usage from the response of {target.key}: {exc}"
             ) from exc
+        estimated = usage is None
+        if usage is None:  # not free: charge the input the router counted for its decision
+            signals = call.decision.signals if call.decision is not None else None
+            usage = Usage(input_tokens=signals.context_tokens if signals is not None else 0)
         return ModelResult(
             raw=response,
             usage=usage,
             response_model=_response_model(response),
             target=target,
             cost_usd=cost_usd(usage, self._catalog.prices[target.model]),
+            usage_estimated=estimated,
         )

@@ -92,6 +92,8 @@ class AttemptTelemetry:
                 )
                 if result.response_model:
                     span.set_attribute(A.GEN_AI_RESPONSE_MODEL, result.response_model)
+                if result.usage_estimated:
+                    span.set_attribute(A.USAGE_ESTIMATED, True)
             return result
         finally:
             if token is not None:

@@ -79,6 +79,8 @@ MODEL: Final = "agentroute.model"
 DEPLOYMENT: Final = "agentroute.deployment"
 """On a chat span, the deployment tried, ``provider/model`` as in the config
 (``bigcloud/large-v1``): what tells two attempts at the same model apart."""
+USAGE_ESTIMATED: Final = "agentroute.usage.estimated"
+"""On a chat span: the response carried no usage; the tokens are the router's input count."""
 OUTCOME: Final = "agentroute.outcome"
 
 # Metrics ------------------------------------------------------------------------------------
