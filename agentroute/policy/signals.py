@@ -72,7 +72,7 @@ def content_mark(message: object) -> int:
     themselves, so an idle session does not keep the caller's conversation alive. An identity
     alone is not enough: once the caller drops a message, a new one may get its address.
     """
-    if type(message) is not dict:
+    if type(message) is not dict and not isinstance(message, Mapping):
         return hash((id(message),))
     return hash((id(message), message.get("role"), _text_hash(message.get("content"))))
 
