@@ -79,6 +79,11 @@ class Catalog:
                 f"unknown tier {tier!r} (tiers: {', '.join(self.tiers)})"
             ) from None
 
+    def ceiling(self, cap: str | None) -> int:
+        """Ladder position of the highest tier a call may climb to inside itself (a validation
+        re-run, ``escalate_on_exhaustion``): the budget's tier cap ``cap``, else the top."""
+        return self.index(cap) if cap else len(self.tiers) - 1
+
     def targets(self, tier: str, models: Sequence[str] | None = None) -> tuple[Target, ...]:
         """Every deployment of ``models`` (default: the tier's models), in preference order."""
         names = self.config.tiers[tier] if models is None else models

@@ -86,9 +86,8 @@ class FallbackMiddleware:
         clock = self._clock
         deadline = clock.now() + (cfg.deadline_s or math.inf)
         per_attempt = cfg.attempt_timeout_s or math.inf
-        cap = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
-        ceiling = self._catalog.index(cap) if cap else len(self._catalog.tiers) - 1
-        queue = await self._available(call.targets, ceiling)
+        cap: str | None = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
+        queue = await self._available(call.targets, cap)
         index = 0
         target = queue[0]
         retries = 0
@@ -171,7 +170,7 @@ class FallbackMiddleware:
                     continue
                 waiting_passes_deadline = wait is not None
             retries = 0
-            queue, index = await self._advance(rule, target, queue, index, tried, ceiling)
+            queue, index = await self._advance(rule, target, queue, index, tried, cap)
             if index >= len(queue):
                 stop = (
                     f"the deadline ({cfg.deadline_s or math.inf:g}s) would pass before the "
@@ -208,7 +207,7 @@ class FallbackMiddleware:
         queue: tuple[Target, ...],
         index: int,
         tried: set[Target],
-        ceiling: int,
+        cap: str | None,
     ) -> tuple[tuple[Target, ...], int]:
         """The queue and position of the next attempt by the table's action (a position past
         the end of the queue: nowhere left to go)."""
@@ -219,28 +218,29 @@ class FallbackMiddleware:
             return self._fresh(self._catalog.model_targets(model) if model else (), tried), 0
         if index + 1 < len(queue):
             return queue, index + 1
-        return await self._tier_up(target.tier, tried, ceiling), 0
+        return await self._tier_up(target.tier, tried, cap), 0
 
-    async def _available(self, targets: Sequence[Target], ceiling: int) -> tuple[Target, ...]:
+    async def _available(self, targets: Sequence[Target], cap: str | None) -> tuple[Target, ...]:
         """The call's first queue: its targets not cooling down; else the tiers above (when
-        allowed, up to ``ceiling``); else all of them, soonest-back first."""
+        allowed, up to the budget's ``cap``); else all of them, soonest-back first."""
         cooling = await self._store.cooling([t.key for t in targets])
         if not cooling:
             return tuple(targets)
         ready = tuple(t for t in targets if t.key not in cooling)
         if ready:
             return ready
-        above = await self._tier_up(targets[0].tier, set(targets), ceiling)
+        above = await self._tier_up(targets[0].tier, set(targets), cap)
         if above:
             return above
         return tuple(sorted(targets, key=lambda t: cooling[t.key]))
 
-    async def _tier_up(self, tier: str, tried: set[Target], ceiling: int) -> tuple[Target, ...]:
-        """The first tier above ``tier``, up to the ladder position ``ceiling`` (the budget's
-        tier cap, else the top), with a deployment not yet tried nor cooling."""
+    async def _tier_up(self, tier: str, tried: set[Target], cap: str | None) -> tuple[Target, ...]:
+        """The first tier above ``tier``, up to the budget's tier ``cap`` (else the top), with a
+        deployment not yet tried nor cooling."""
         if not self._cfg.escalate_on_exhaustion:
             return ()
         catalog = self._catalog
+        ceiling = catalog.ceiling(cap)
         above = catalog.tier_above(tier)
         while above is not None and catalog.index(above) <= ceiling:
             fresh = self._fresh(catalog.targets(above), tried)

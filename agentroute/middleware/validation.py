@@ -71,7 +71,7 @@ class ValidationMiddleware:
             return None
         tiers = self._catalog.tiers
         level = self._catalog.index(decision.tier)
-        top = self._catalog.index(cap) if cap else len(tiers) - 1
+        top = self._catalog.ceiling(cap)
         tokens = decision.signals.context_tokens if decision.signals else 0
         for up in tiers[level + 1 : top + 1]:
             fits = self._catalog.fitting(up, tokens)
