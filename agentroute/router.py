@@ -175,7 +175,7 @@ class Router:
         self._owns_store = state_store is None
         self._telemetry = Telemetry(
             self.config,
-            self._catalog.tiers,
+            self._catalog,
             tracer_provider,
             meter_provider,
             clock,

@@ -114,7 +114,7 @@ class AttemptTelemetry:
             if span.is_recording():
                 if usage is not None:
                     content = output_messages(text, (), finish) if text is not None else None
-                    self._set_response(span, usage, cost, finish, content, error)
+                    self._set_response(span, usage, cost, finish, content, None)
                 if closed:  # the caller's choice, not a fault: no exception event
                     span.set_attribute(A.ERROR_TYPE, A.CANCELLED)
                     span.set_status(Status(StatusCode.ERROR, A.CANCELLED))

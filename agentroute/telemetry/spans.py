@@ -36,6 +36,7 @@ from opentelemetry.trace import (
     TracerProvider,
 )
 
+from agentroute._catalog import Catalog
 from agentroute._secrets import redact
 from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult
 from agentroute.clock import Clock, SystemClock
@@ -69,7 +70,7 @@ class Telemetry:
     def __init__(
         self,
         config: RouterConfig,
-        tiers: tuple[str, ...],
+        catalog: Catalog,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         clock: Clock | None = None,
@@ -79,7 +80,7 @@ class Telemetry:
         from agentroute import __version__
 
         self.tracer = trace.get_tracer("agentroute", __version__, tracer_provider=tracer_provider)
-        self.metrics = RouterMetrics(meter_provider, tiers)
+        self.metrics = RouterMetrics(meter_provider, catalog.tiers)
         # None: follow the global provider, checked per call (an app may set it later);
         # asking for it once loads one named by OTEL_PYTHON_*_PROVIDER, as the API does
         trace.get_tracer_provider()
@@ -92,7 +93,7 @@ class Telemetry:
             capture_content = config.telemetry.capture_content or env
         self.capture_content = capture_content
         self.refusal_fallback = config.resilience.content_policy_fallback
-        self.prices = {name: model.price for name, model in config.models.items()}
+        self.prices = catalog.prices
         self.servers: dict[str, tuple[str, int | None]] = {}
         for name, provider in config.providers.items():
             if provider.base_url:
