@@ -9,7 +9,7 @@
 
 Both build a :class:`~agentroute.ModelCall` bound to a session and run it through the same
 chain: (route span) → budget → routing → the user's middlewares → (validation) → affinity →
-fallback → (attempt span) → terminal.
+fallback → (attempt span) → terminal (assembled in :mod:`agentroute._steps`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from agentroute._call_args import bind_arguments, check_messages
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
+from agentroute._steps import router_steps
 from agentroute._types import (
     EMPTY,
     CallMode,
@@ -45,21 +46,10 @@ from agentroute._types import (
 from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
-from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
-from agentroute.middleware.affinity import AffinityMiddleware
-from agentroute.middleware.budget import BudgetMiddleware
-from agentroute.middleware.validation import ValidationMiddleware, Validator
+from agentroute.middleware.validation import Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
-from agentroute.policy.content import ContentRules
-from agentroute.policy.score import ScorePolicy
-from agentroute.policy.signals import (
-    SignalConfig,
-    SignalExtractor,
-    ToolErrorDetector,
-    default_tool_error_detector,
-)
-from agentroute.policy.tokens import make_counter
+from agentroute.policy.signals import ToolErrorDetector
 from agentroute.providers.base import ProviderTerminal
 from agentroute.providers.factory import build_provider
 from agentroute.providers.function import FunctionTerminal, UsageOf
@@ -75,8 +65,7 @@ from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenStore
 from agentroute.streaming import RoutedStream
-from agentroute.telemetry.attempt_spans import AttemptTelemetry
-from agentroute.telemetry.spans import RouteTelemetry, Telemetry
+from agentroute.telemetry.spans import Telemetry
 
 __all__ = ["Router"]
 
@@ -155,19 +144,6 @@ class Router:
                 f"providers: {', '.join(map(repr, unknown))} not in the config's providers "
                 f"({', '.join(self.config.providers)})"
             )
-        chosen: Policy = policy or ScorePolicy(self.config)
-        log_events = self.config.telemetry.log_events
-        p = self.config.policy
-        extractor = SignalExtractor(
-            make_counter(p.token_counter),
-            SignalConfig(
-                recent_window=p.recent_window,
-                repeat_window=p.repeat_window,
-                escalate_tool=p.escalate_tool,
-                escalation_keywords=tuple(p.escalation_keywords),
-            ),
-            tool_error_detector or default_tool_error_detector,
-        )
         store = state_store or store_from_config(self.config, clock)
         if not isinstance(store, MemoryStateStore):  # a shared store's outage fails no call
             store = FailOpenStore(store)
@@ -181,40 +157,17 @@ class Router:
             clock,
             capture_content=capture_content,
         )
-        self._middleware: tuple[Middleware, ...] = (
-            RouteTelemetry(self._telemetry),
-            BudgetMiddleware(self.config.budget, self.config.start_tier, log_events=log_events),
-            RoutingMiddleware(
-                chosen,
-                self._catalog,
-                extractor,
-                content=classifier or (ContentRules() if p.content_rules else None),
-                log_events=log_events,
-            ),
-            *middleware,
-            *(
-                [
-                    ValidationMiddleware(
-                        validator,
-                        self._catalog,
-                        max_retries=p.max_validation_retries,
-                        log_events=log_events,
-                    )
-                ]
-                if validator is not None
-                else []
-            ),
-            AffinityMiddleware(
-                self._catalog, self.config.affinity, store, clock=clock, log_events=log_events
-            ),
-            FallbackMiddleware(
-                self._catalog,
-                self.config.resilience,
-                store=store,
-                clock=clock,
-                log_events=log_events,
-            ),
-            AttemptTelemetry(self._telemetry),  # after the fallback step: once per attempt
+        self._middleware = router_steps(
+            self.config,
+            self._catalog,
+            self._telemetry,
+            store,
+            clock=clock,
+            policy=policy,
+            tool_error_detector=tool_error_detector,
+            classifier=classifier,
+            validator=validator,
+            middleware=middleware,
         )
         state = self.config.state
         self._sessions = SessionTable(

@@ -1,0 +1,93 @@
+"""The router's steps, built from a config and put in their fixed order (DESIGN §2–§3).
+
+(route span) → budget → routing → the user's middlewares → (validation) → affinity →
+fallback → (attempt span). The order is the design: the route span sees the whole call, the
+budget refuses before a decision is made, the user's middlewares see the decision and wrap
+every attempt, validation re-runs a step through affinity and fallback, and the attempt span
+sits after the fallback step so it sees each attempt. :class:`~agentroute.Router` adds the
+terminal; a broken stream's restart runs only the last two steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentroute._catalog import Catalog
+from agentroute._types import Middleware
+from agentroute.clock import Clock
+from agentroute.config import RouterConfig
+from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
+from agentroute.middleware.affinity import AffinityMiddleware
+from agentroute.middleware.budget import BudgetMiddleware
+from agentroute.middleware.validation import ValidationMiddleware, Validator
+from agentroute.policy import Policy
+from agentroute.policy.classifier import HybridClassifier
+from agentroute.policy.content import ContentRules
+from agentroute.policy.score import ScorePolicy
+from agentroute.policy.signals import (
+    SignalConfig,
+    SignalExtractor,
+    ToolErrorDetector,
+    default_tool_error_detector,
+)
+from agentroute.policy.tokens import make_counter
+from agentroute.state import StateStore
+from agentroute.telemetry.attempt_spans import AttemptTelemetry
+from agentroute.telemetry.spans import RouteTelemetry, Telemetry
+
+__all__ = ["router_steps"]
+
+
+def router_steps(
+    config: RouterConfig,
+    catalog: Catalog,
+    telemetry: Telemetry,
+    store: StateStore,
+    *,
+    clock: Clock | None,
+    policy: Policy | None,
+    tool_error_detector: ToolErrorDetector | None,
+    classifier: HybridClassifier | None,
+    validator: Validator | None,
+    middleware: Sequence[Middleware],
+) -> tuple[Middleware, ...]:
+    """Every step of a router's chain, in order (the arguments as for ``Router``)."""
+    log_events = config.telemetry.log_events
+    p = config.policy
+    extractor = SignalExtractor(
+        make_counter(p.token_counter),
+        SignalConfig(
+            recent_window=p.recent_window,
+            repeat_window=p.repeat_window,
+            escalate_tool=p.escalate_tool,
+            escalation_keywords=tuple(p.escalation_keywords),
+        ),
+        tool_error_detector or default_tool_error_detector,
+    )
+    validation: list[Middleware] = (
+        [
+            ValidationMiddleware(
+                validator, catalog, max_retries=p.max_validation_retries, log_events=log_events
+            )
+        ]
+        if validator is not None
+        else []
+    )
+    return (
+        RouteTelemetry(telemetry),
+        BudgetMiddleware(config.budget, config.start_tier, log_events=log_events),
+        RoutingMiddleware(
+            policy or ScorePolicy(config),
+            catalog,
+            extractor,
+            content=classifier or (ContentRules() if p.content_rules else None),
+            log_events=log_events,
+        ),
+        *middleware,
+        *validation,
+        AffinityMiddleware(catalog, config.affinity, store, clock=clock, log_events=log_events),
+        FallbackMiddleware(
+            catalog, config.resilience, store=store, clock=clock, log_events=log_events
+        ),
+        AttemptTelemetry(telemetry),  # after the fallback step: once per attempt
+    )
