@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agentroute.config import format_validation_error
+from agentroute._validation_errors import format_validation_error
 from agentroute.errors import ConfigurationError
 
 __all__ = [
