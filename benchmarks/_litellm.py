@@ -86,8 +86,9 @@ class Worker:
         per_batch: int,
         warmup: int,
         env: dict[str, str] | None = None,
+        flag: tuple[str, ...] = ("--litellm-worker",),
     ) -> None:
-        args = [str(python), script, "--litellm-worker", str(warmup)]
+        args = [str(python), script, *flag, str(warmup)]
         full_env = litellm_env() | (env or {})
         self.proc = subprocess.Popen(args, stdin=-1, stdout=-1, text=True, env=full_env)
         self.per_batch = per_batch
@@ -97,7 +98,7 @@ class Worker:
     def _read(self) -> Any:
         assert self.proc.stdout is not None
         if not (line := self.proc.stdout.readline()):
-            raise RuntimeError("the LiteLLM worker exited (see its output above)")
+            raise RuntimeError("the worker exited (see its output above)")
         return json.loads(line)
 
     def ask(self) -> Any:

@@ -30,7 +30,12 @@ median and minimum over rounds reported. Overhead = routed median − bare media
 Then, each in fresh subprocesses of this interpreter: the time of ``import agentroute``
 (median of 5) and the resident memory after ``import agentroute`` and building a Router.
 
+``--baseline REF`` adds a before/after table: the same variants, timed against the
+``agentroute`` of git revision ``REF`` in a worker subprocess per backend whose batches
+interleave with this process's rounds (:mod:`_baseline`), and import time and RSS of both.
+
     python benchmarks/overhead.py            # full run, writes benchmarks/results/overhead.md
+    python benchmarks/overhead.py --baseline main~3   # ... with a before/after table
     python benchmarks/overhead.py --quick    # smoke run (CI), writes nothing
 
 Only the standard library is imported at module level: the LiteLLM worker runs this file in
@@ -43,6 +48,7 @@ import argparse
 import inspect
 import json
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +57,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from _baseline import Baseline, baseline_env, extract
 from _litellm import Worker, block_network, quiet_litellm, start_worker, timed_batch
 from _report import publish
 
@@ -152,18 +159,28 @@ class LiteLLM(Worker):
 # agentroute ----------------------------------------------------------------------------------
 
 
+async def time_batch(fn: Variant, n: int, resets: tuple[Callable[[], Any], ...]) -> float:
+    """Seconds per call of ``n`` calls of ``fn``, after the ``resets`` (untimed)."""
+    for reset in resets:
+        reset()
+    start = time.perf_counter()
+    for _ in range(n):
+        await fn()
+    return (time.perf_counter() - start) / n
+
+
 async def measure(
     fns: dict[str, Variant],
     rounds: int,
     per_batch: int,
     resets: tuple[Callable[[], Any], ...] = (),
-    litellm: LiteLLM | None = None,
+    workers: tuple[LiteLLM | Baseline, ...] = (),
 ) -> Result:
     """(median, min) per-call seconds of each variant over ``rounds`` interleaved batches.
 
-    Each round runs one batch of every variant (and of LiteLLM's, in its worker, while this
-    loop waits), so machine noise lands on all of them alike. ``resets`` run, untimed, before
-    each batch.
+    Each round runs one batch of every variant (and one of each worker's — LiteLLM's, the
+    baseline's — while this loop waits), so machine noise lands on all of them alike.
+    ``resets`` run, untimed, before each batch.
     """
     for fn in fns.values():  # warm-up
         for _ in range(per_batch):
@@ -171,14 +188,13 @@ async def measure(
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            for reset in resets:
-                reset()
-            start = time.perf_counter()
-            for _ in range(per_batch):
-                await fn()
-            samples[name].append((time.perf_counter() - start) / per_batch)
-        if litellm is not None:
-            litellm.round()
+            samples[name].append(await time_batch(fn, per_batch, resets))
+        for worker in workers:
+            worker.round()
+    return {name: (statistics.median(s), min(s)) for name, s in samples.items()}
+
+
+def summary(samples: dict[str, list[float]]) -> Result:
     return {name: (statistics.median(s), min(s)) for name, s in samples.items()}
 
 
@@ -318,20 +334,50 @@ async def variants(log_events: bool, notes: dict[str, Any]) -> tuple[dict[str, V
     return fns, tuple(resets)
 
 
-async def run(
-    rounds: int, per_batch: int, litellm: LiteLLM | None, notes: dict[str, Any]
-) -> Result:
+async def all_variants(notes: dict[str, Any]) -> tuple[dict[str, Variant], Any]:
+    """Every variant, under an application's structlog set-up that drops debug events."""
     import logging
 
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    fns, resets = await variants(False, notes)
+    fns["complete(), log events on"] = (await variants(True, notes))[0]["complete()"]
+    return fns, resets
+
+
+async def run(
+    rounds: int, per_batch: int, workers: tuple[LiteLLM | Baseline, ...], notes: dict[str, Any]
+) -> Result:
+    import structlog
+
     try:
-        fns, resets = await variants(False, notes)
-        fns["complete(), log events on"] = (await variants(True, notes))[0]["complete()"]
-        return await measure(fns, rounds, per_batch, resets, litellm)
+        fns, resets = await all_variants(notes)
+        return await measure(fns, rounds, per_batch, resets, workers)
     finally:
         structlog.reset_defaults()
+
+
+def baseline_worker(backend: str, warmup: int) -> None:
+    """In the baseline's worker: read batch sizes from stdin; print each batch's per-call
+    seconds of every variant as one JSON line."""
+    import anyio
+
+    async def main() -> None:
+        import agentroute
+
+        fns, resets = await all_variants({})
+        for fn in fns.values():
+            for _ in range(warmup):
+                await fn()
+        print(json.dumps({"package": str(Path(agentroute.__file__).parent)}), flush=True)
+        while line := sys.stdin.readline():
+            n = int(line)
+            batch = {name: await time_batch(fn, n, resets) for name, fn in fns.items()}
+            print(json.dumps(batch), flush=True)
+        print(json.dumps({"connects": []}), flush=True)
+
+    anyio.run(main, backend=backend)
 
 
 # Import time and memory ----------------------------------------------------------------------
@@ -349,18 +395,21 @@ print(*(int(status.split(key)[1].split()[0]) for key in ("VmRSS:", "VmHWM:")))
 BASE_CODE = "print(int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]), 0)"
 
 
-def python_out(code: str, *flags: str) -> subprocess.CompletedProcess[str]:
+def python_out(
+    code: str, *flags: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, env=env
     )
 
 
-def footprint(repeats: int) -> dict[str, Any]:
-    """Import time (fresh interpreters; median and min) and RSS after import + Router."""
-    times = [float(python_out(IMPORT_CODE).stdout) for _ in range(repeats)]
+def footprint(repeats: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Import time (fresh interpreters; median and min) and RSS after import + Router
+    (``env``: the baseline's, to measure its package instead)."""
+    times = [float(python_out(IMPORT_CODE, env=env).stdout) for _ in range(repeats)]
     heavy: dict[str, float] = {}  # top-level package: seconds, imported under agentroute
     under: dict[str, float] = {}
-    for line in python_out("import agentroute", "-X", "importtime").stderr.splitlines():
+    for line in python_out("import agentroute", "-X", "importtime", env=env).stderr.splitlines():
         parts = line.split("|")
         if len(parts) != 3 or not parts[1].strip().isdigit():
             continue
@@ -373,7 +422,7 @@ def footprint(repeats: int) -> dict[str, Any]:
             under[top] = max(under.get(top, 0.0), seconds)
             if name.strip() == "httpx._main":
                 under["httpx._main"] = seconds
-    rss, peak = map(int, python_out(RSS_CODE).stdout.split())
+    rss, peak = map(int, python_out(RSS_CODE, env=env).stdout.split())
     base, _ = map(int, python_out(BASE_CODE).stdout.split())
     return {
         "import": (statistics.median(times), min(times), repeats),
@@ -519,6 +568,48 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def before_after(
+    results: dict[str, Result],
+    baselines: dict[str, Baseline],
+    fp: dict[str, Any],
+    base_fp: dict[str, Any],
+    described: str,
+) -> str:
+    """The before/after section: each variant's median and minimum, this checkout against the
+    baseline's package, measured in the same interleaved rounds."""
+    lines = [
+        "",
+        f"## Before/after: this checkout against `{described}`",
+        "",
+        "The same variants in the same rounds; the baseline ran in a worker subprocess per "
+        "backend (the baseline's package on `PYTHONPATH`), one batch of it after each round "
+        "here. after/before < 1 is faster.",
+        "",
+        "| backend | variant | before median µs | after median µs | after/before (median)"
+        " | before min µs | after min µs | after/before (min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for backend, ours in results.items():
+        theirs = summary(baselines[backend].samples)
+        for name, (median, low) in ours.items():
+            if name not in theirs:
+                continue
+            b_med, b_min = theirs[name]
+            lines.append(
+                f"| {backend} | {name} | {b_med * 1e6:.1f} | {median * 1e6:.1f} | "
+                f"{median / b_med:.2f} | {b_min * 1e6:.1f} | {low * 1e6:.1f} | {low / b_min:.2f} |"
+            )
+    (a_imp, _, _), (b_imp, _, _) = fp["import"], base_fp["import"]
+    a_rss, b_rss = fp["rss"][0], base_fp["rss"][0]
+    lines += [
+        "",
+        f"`import agentroute`: before {b_imp:.3f} s, after {a_imp:.3f} s median "
+        f"({a_imp / b_imp:.2f}×). RSS after import + Router: before {b_rss:.1f} MiB, after "
+        f"{a_rss:.1f} MiB ({a_rss - b_rss:+.1f} MiB).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run; write no result file")
@@ -527,9 +618,15 @@ def main() -> None:
     parser.add_argument("--litellm-batch", type=int, default=20)
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
     parser.add_argument("--litellm-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline", metavar="REF", help="also time the agentroute of git revision REF"
+    )
+    parser.add_argument("--baseline-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.litellm_worker is not None:
         return litellm_worker(args.litellm_worker)
+    if args.baseline_worker is not None:
+        return baseline_worker(args.baseline_worker[0], int(args.baseline_worker[1]))
     import anyio
 
     if args.quick:
@@ -541,26 +638,39 @@ def main() -> None:
         print(f"LiteLLM skipped: {why}")
     backends = ("asyncio", "trio")
     notes: dict[str, Any] = {}
+    baselines: dict[str, Baseline] = {}
+    folder: Path | None = None
+    if args.baseline:
+        folder, described = extract(args.baseline)
+        warmup = args.per_batch * (1 if args.quick else 5)
+        baselines = {b: Baseline(__file__, folder, b, args.per_batch, warmup) for b in backends}
+        print(f"baseline {described}: {baselines['asyncio'].package}")
     if not args.quick:
         # The first run in a process was measured ~60% slower than later ones whichever
         # backend went first (warm-up), so one discarded pass per backend comes first.
         for backend in backends:
-            anyio.run(run, 5, args.per_batch, None, notes, backend=backend)
-    results = {
-        backend: anyio.run(
-            run,
-            args.rounds,
-            args.per_batch,
-            litellm if backend == "asyncio" else None,
-            notes,
-            backend=backend,
+            anyio.run(run, 5, args.per_batch, (), notes, backend=backend)
+    results = {}
+    for backend in backends:
+        workers: list[LiteLLM | Baseline] = [baselines[backend]] if baselines else []
+        if litellm is not None and backend == "asyncio":
+            workers.append(litellm)
+        results[backend] = anyio.run(
+            run, args.rounds, args.per_batch, tuple(workers), notes, backend=backend
         )
-        for backend in backends
-    }
     if litellm is not None:
         litellm.close()
-    fp = footprint(2 if args.quick else 5)
-    publish("overhead", report(results, notes, fp, litellm, why, args), write=not args.quick)
+    repeats = 2 if args.quick else 5
+    fp = footprint(repeats)
+    text = report(results, notes, fp, litellm, why, args)
+    if folder is not None:
+        for worker in baselines.values():
+            worker.close()
+        text += before_after(
+            results, baselines, fp, footprint(repeats, baseline_env(folder)), described
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+    publish("overhead", text, write=not args.quick)
 
 
 if __name__ == "__main__":
