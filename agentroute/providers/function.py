@@ -7,7 +7,8 @@ untouched; usage is read from it (OpenAI and Anthropic shapes, objects or dicts)
 ``usage_of`` callable. A response with no usage is not taken as free, which would let a
 session's budget run unchecked: it is charged the input tokens the router counted for its
 decision (messages, tools, system prompt), no output tokens, and the result says
-``usage_estimated``.
+``usage_estimated``. Before the call, the prompt-cache markers the built-in providers would send
+are added to the function's arguments (:mod:`agentroute.providers.function_cache`).
 """
 
 from __future__ import annotations
