@@ -160,6 +160,8 @@ class ProviderConfig(_Strict):
     tools, system prompt and last message (``None``: on). ``prompt_cache_key`` (``kind:
     openai``): send the session key as ``prompt_cache_key`` (``None``: on for the official API,
     i.e. no ``base_url`` or ``api.openai.com``, off for other servers, which may reject it).
+    Both apply to a ``wrap()``-ed function's call too (see
+    :mod:`agentroute.providers.function_cache`).
     """
 
     kind: Literal["openai", "anthropic"] = "openai"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["add_cache_breakpoints", "cache_marker", "has_cache_control"]
+__all__ = ["add_cache_breakpoints", "cache_marker", "has_cache_control", "mark_last_block"]
 
 HOUR_S = 3600.0
 _UNMARKABLE = frozenset({"thinking", "redacted_thinking"})  # Anthropic rejects a marker there
@@ -32,27 +32,35 @@ def cache_marker(ttl_s: float) -> dict[str, str]:
     return {"type": "ephemeral", "ttl": "1h"} if ttl_s >= HOUR_S else {"type": "ephemeral"}
 
 
+def _field(item: object, name: str) -> Any:
+    """``item[name]`` of a mapping, else the attribute (an SDK object), else ``None``."""
+    if type(item) is dict:  # the common case, without an ABC check
+        return item.get(name)
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
 def _marked(blocks: object) -> bool:
-    if not isinstance(blocks, list):
+    if type(blocks) is not list and not isinstance(blocks, tuple):
         return False
     for block in blocks:
-        if isinstance(block, Mapping):
-            if "cache_control" in block:
-                return True
-            if block.get("type") == "tool_result" and _marked(block.get("content")):
-                return True
+        if _field(block, "cache_control") is not None:
+            return True
+        if _field(block, "type") == "tool_result" and _marked(_field(block, "content")):
+            return True
     return False
 
 
 def has_cache_control(body: Mapping[str, Any]) -> bool:
     """Whether a Messages request body carries a ``cache_control`` already: at the top level, on
-    a tool, a system block, a message block or a block inside a ``tool_result``."""
-    return (
-        "cache_control" in body
-        or _marked(body.get("tools"))
-        or _marked(body.get("system"))
-        or any(isinstance(m, Mapping) and _marked(m.get("content")) for m in body["messages"])
-    )
+    a tool, a system block, a message block or a block inside a ``tool_result``. Tools, blocks
+    and messages may be mappings or SDK objects (read by attribute)."""
+    if "cache_control" in body or _marked(body.get("tools")) or _marked(body.get("system")):
+        return True
+    for message in body["messages"]:
+        content = _field(message, "content")
+        if type(content) is not str and _marked(content):
+            return True
+    return False
 
 
 def add_cache_breakpoints(body: dict[str, Any], marker: Mapping[str, str]) -> None:
@@ -61,25 +69,34 @@ def add_cache_breakpoints(body: dict[str, Any], marker: Mapping[str, str]) -> No
 
     A string system prompt (or last message content) becomes one text block to carry it. Only
     ``body``'s own entries are replaced, with copies: the dicts and lists the caller passed (which
-    the conversion to Anthropic's shape may share) are left as they were.
+    the conversion to Anthropic's shape may share) are left as they were. A tool, system block or
+    message that is not a mapping (an SDK object) gets no marker.
     """
     tools = body.get("tools")
-    if tools:
+    if isinstance(tools, list | tuple) and tools and isinstance(tools[-1], Mapping):
         body["tools"] = [*tools[:-1], {**tools[-1], "cache_control": dict(marker)}]
     system = body.get("system")
     if isinstance(system, str) and system:
         body["system"] = [{"type": "text", "text": system, "cache_control": dict(marker)}]
-    elif isinstance(system, list) and system and isinstance(system[-1], Mapping):
+    elif isinstance(system, list | tuple) and system and isinstance(system[-1], Mapping):
         body["system"] = [*system[:-1], {**system[-1], "cache_control": dict(marker)}]
     messages: list[dict[str, Any]] = body["messages"]
-    last = messages[-1] if messages else None
-    if not isinstance(last, Mapping):
-        return
-    content = last.get("content")
+    marked = mark_last_block(messages[-1], marker) if messages else None
+    if marked is not None:
+        body["messages"] = [*messages[:-1], marked]
+
+
+def mark_last_block(message: object, marker: Mapping[str, str]) -> dict[str, Any] | None:
+    """A copy of ``message`` whose last block that can carry a marker (not a thinking block,
+    not empty text, not an SDK object) has ``marker``; ``None`` when none can (or ``message`` is
+    not a mapping). A string content becomes one text block; ``message`` itself is unchanged."""
+    if not isinstance(message, Mapping):
+        return None
+    content = message.get("content")
     if isinstance(content, str):
         blocks: list[Any] = [{"type": "text", "text": content}] if content else []
     else:
-        blocks = list(content) if isinstance(content, list) else []
+        blocks = list(content) if isinstance(content, list | tuple) else []
     for index in range(len(blocks) - 1, -1, -1):
         block = blocks[index]
         if (
@@ -88,5 +105,5 @@ def add_cache_breakpoints(body: dict[str, Any], marker: Mapping[str, str]) -> No
             and not (block.get("type") == "text" and not block.get("text"))
         ):
             blocks[index] = {**block, "cache_control": dict(marker)}
-            body["messages"] = [*messages[:-1], {**last, "content": blocks}]
-            return
+            return {**message, "content": blocks}
+    return None

@@ -7,7 +7,8 @@ untouched; usage is read from it (OpenAI and Anthropic shapes, objects or dicts)
 ``usage_of`` callable. A response with no usage is not taken as free, which would let a
 session's budget run unchecked: it is charged the input tokens the router counted for its
 decision (messages, tools, system prompt), no output tokens, and the result says
-``usage_estimated``.
+``usage_estimated``. Before the call, the prompt-cache markers the built-in providers would send
+are added to the function's arguments (:mod:`agentroute.providers.function_cache`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from agentroute._types import ModelCall, ModelResult, Usage
 from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
 from agentroute.pricing import cost_usd
 from agentroute.providers.base import require_target, translate_error
+from agentroute.providers.function_cache import WrapCacheMarkers
 from agentroute.providers.usage import usage_from_response
 
 UsageOf = Callable[[Any], Usage | None]
@@ -50,12 +52,14 @@ class FunctionTerminal:
         self._model_param = model_param
         self._messages_param = messages_param
         self._usage_of = usage_of or usage_from_response
+        self._cache_markers = WrapCacheMarkers(catalog, fn)
 
     async def __call__(self, call: ModelCall) -> ModelResult:
         target = require_target(call)
         kwargs = dict(call.params)
         kwargs.update(self._catalog.call_kwargs(target))
         kwargs[self._model_param] = target.deployment
+        call = self._cache_markers.prepare(call, target, kwargs)  # prompt-cache markers
         try:
             if self._messages_param is None:
                 pending = self._fn(call.messages, **kwargs)
