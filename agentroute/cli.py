@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 import structlog
-from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from agentroute._cli_tables import add_row, cli_table, print_table
 from agentroute._config_files import load_config
 from agentroute.bench.cli import bench
 from agentroute.config import RouterConfig
@@ -28,6 +29,7 @@ from agentroute.errors import ConfigurationError
 from agentroute.sim.cli import sim
 
 if TYPE_CHECKING:
+    from agentroute.demo import DemoReport
     from agentroute.telemetry.setup import Tracing
 
 
@@ -102,67 +104,14 @@ def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
             tracing.provider.shutdown()
     traces = _traces_summary(tracing, otlp)
     console = Console()
-    table = Table(
-        title="agentroute demo: support agent, session demo-ticket-42",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        padding=(0, 1),
-        collapse_padding=True,
-    )
-    # Sized to fit an 80-column terminal: numbers never wrap, names fold only when narrower.
-    for col, justify, min_width in [
-        ("#", "right", 2),
-        ("tier", "left", 7),
-        ("model", "left", 5),
-        ("deployment", "left", 9),
-        ("cause", "left", 10),
-        ("score", "right", 5),
-        ("in", "right", 5),
-        ("cached", "right", 6),
-        ("out", "right", 3),
-        ("cost $", "right", 7),
-        ("pin", "left", 3),
-    ]:
-        table.add_column(
-            col,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=justify == "right",
-            overflow="fold",
-            min_width=min_width,
-        )
-    for r in report.rows:
-        table.add_row(
-            str(r.step),
-            r.tier,
-            r.model,
-            r.deployment,
-            r.cause,
-            f"{r.score:.2f}",
-            f"{r.usage.input_tokens:,}",
-            f"{r.usage.cache_read_tokens:,}",
-            f"{r.usage.output_tokens:,}",
-            f"{r.cost_usd:.5f}",
-            r.pin,
-        )
-    console.print(table)
-    console.print(
-        "\npin: the session's deployment for that model (new, hit: its prompt cache is warm, "
-        "break)\neach step: attempts (provider:outcome), then what the agent did"
-    )
-    for r in report.rows:
-        why = f"; {r.cause}: {r.reason}" if r.reason else ""
-        if r.switch:
-            why += f" ({r.switch})"
-        if r.pin == "break":
-            why += f"; pin broken: {r.pin_reason}"
-        console.print(f" {r.step:>2}  {r.attempts}{why}\n     agent: {r.action}", highlight=False)
+    _print_steps(console, report)
     u = report.usage
     cached_share = u.cache_read_tokens / u.input_tokens if u.input_tokens else 0.0
     saving = (
         1 - report.total_cost_usd / report.top_model_cost_usd if report.top_model_cost_usd else 0.0
     )
     console.print(
-        f"steps: {len(report.rows)}   solved: {'yes' if report.solved else 'no'}   "
+        f"\nsteps: {len(report.rows)}   solved: {'yes' if report.solved else 'no'}   "
         f"tokens in/out: {u.input_tokens:,}/{u.output_tokens:,} "
         f"({cached_share:.0%} of input from cache)\n"
         f"cost: ${report.total_cost_usd:.5f}   the same tokens on {report.top_model} at every "
@@ -172,6 +121,51 @@ def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
         console.print(line, highlight=False, soft_wrap=True)
     if not report.solved or (tracing and tracing.tally and tracing.tally.failed):
         raise SystemExit(1)
+
+
+DEMO_COLUMNS = ("#", "tier", "model", "provider", "score", "in", "cached", "out", "cost $", "pin")
+"""The demo table's columns: one line per step in 80 columns. Why each step went where it did
+(the decision's cause and reason, the attempts, the switch's price) is printed under the table,
+a few lines per step, where it has the whole width."""
+
+
+def _print_steps(console: Console, report: DemoReport) -> None:
+    """The demo's table (one row per step), then each step's cause, attempts and action."""
+    table = cli_table(DEMO_COLUMNS, numeric={"#", "score", "in", "cached", "out", "cost $"})
+    for r in report.rows:
+        add_row(
+            table,
+            str(r.step),
+            r.tier,
+            r.model,
+            r.provider,
+            f"{r.score:.2f}",
+            f"{r.usage.input_tokens:,}",
+            f"{r.usage.cache_read_tokens:,}",
+            f"{r.usage.output_tokens:,}",
+            f"{r.cost_usd:.5f}",
+            r.pin,
+        )
+    print_table(console, "agentroute demo: support agent, session demo-ticket-42", table)
+    console.print(
+        "\npin: the session's deployment of that model (new, hit: cache warm, break)\n"
+        "each step: cause · attempts (provider:outcome), then what the agent did",
+        highlight=False,
+    )
+    # A grid: a long line wraps at a word under its own column, the step number stays alone.
+    steps = Table.grid(padding=(0, 2, 0, 0))
+    steps.add_column(justify="right", min_width=3, no_wrap=True)
+    steps.add_column()
+    for r in report.rows:
+        why = f"{r.cause}: {r.reason}" if r.reason else r.cause
+        lines = [f"{why} · {r.attempts}"]
+        if r.switch:
+            lines.append(f"switch: {r.switch}")
+        if r.pin == "break":
+            lines.append(f"pin broken: {r.pin_reason}")
+        lines.append(f"agent: {r.action}")
+        steps.add_row(Text(str(r.step)), Text("\n".join(lines)))
+    console.print(steps)
 
 
 @main.command()
@@ -228,12 +222,10 @@ def replay(
         cfg, replays, command=command, source=str(file), tools_tokens=tools_tokens
     )
     s = summarize(cfg, replays)
-    table = Table(title=f"policy replay: {s.runs} runs, {s.calls} calls", box=box.SIMPLE_HEAD)
-    for col in ("tier", "calls", "share"):
-        table.add_column(col, justify="left" if col == "tier" else "right")
+    table = cli_table(("tier", "calls", "share"), numeric={"calls", "share"})
     for tier, n in s.tier_calls.items():
-        table.add_row(tier, str(n), f"{n / s.calls:.1%}" if s.calls else "-")
-    console.print(table)
+        add_row(table, tier, f"{n:,}", f"{n / s.calls:.1%}" if s.calls else "-")
+    print_table(console, f"policy replay: {s.runs:,} runs, {s.calls:,} calls", table)
     for line in summary_lines(cfg, s):
         console.print(line, highlight=False, soft_wrap=True)
     if output is not None:
@@ -261,49 +253,50 @@ def config_check(file: Path) -> None:
 
 
 def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
-    console.print(f"[green]✓[/green] {file}: valid", highlight=False)
-    providers = Table(title="providers")
-    for col in ("name", "kind", "base_url", "api key", "cache TTL s"):
-        providers.add_column(col)
+    console.print(f"[green]✓[/green] {escape(str(file))}: valid", highlight=False)
+    # base_url and api key share a cell, one line each: a URL gets most of an 80-column line.
+    providers = cli_table(
+        ("name", "kind", "cache TTL s", "base_url, api key"), numeric={"cache TTL s"}
+    )
     missing: list[str] = []
     for name, p in cfg.providers.items():
-        key = "—"
+        key = "(no api key)"
         if p.api_key is not None:
             key = p.api_key.display
             if not p.api_key.is_available():
-                key += " (not set here)"
+                key += " (not set)"
                 missing.append(f"providers.{name}.api_key: {p.api_key.env}")
-        providers.add_row(name, p.kind, p.base_url or "(default)", key, f"{p.cache_ttl_s:g}")
-    console.print(providers)
-    ladder = Table(title="tiers (cheap → strong)")
-    for col in (
-        "tier",
-        "starts at score",
-        "model",
-        "window",
-        "$/M in",
-        "$/M out",
-        "$/M cached",
-        "deployments",
-    ):
-        ladder.add_column(col)
+        endpoint = f"{p.base_url or '(default base_url)'}\n{key}"
+        add_row(providers, name, p.kind, f"{p.cache_ttl_s:g}", endpoint)
+    print_table(console, "providers", providers)
+    console.print()
+    prices = ("$/M in", "$/M out", "$/M cached")
+    ladder = cli_table(
+        ("tier", "from score", "model", "window", *prices),
+        numeric={"from score", "window", *prices},
+    )
     thresholds = cfg.thresholds
     for tier, models in cfg.tiers.items():
         for i, name in enumerate(models):
             m = cfg.models[name]
-            ladder.add_row(
+            starts = "start" if tier == cfg.start_tier else f"{thresholds.get(tier, 0):g}"
+            add_row(
+                ladder,
                 tier if i == 0 else "",
-                ("start" if tier == cfg.start_tier else f"{thresholds.get(tier, 0):g}")
-                if i == 0
-                else "",
+                starts if i == 0 else "",
                 name,
                 f"{m.context_window:,}",
                 f"{m.price.input:g}",
                 f"{m.price.output:g}",
                 f"{m.price.cache_read_or_input:g}",
-                ", ".join(f"{d.provider}/{d.name}" for d in m.deployments),
             )
-    console.print(ladder)
+    print_table(console, "tiers (cheap → strong)", ladder)
+    console.print()
+    deployments = cli_table(("model", "provider", "name", "weight"), numeric={"weight"})
+    for name, m in cfg.models.items():
+        for i, d in enumerate(m.deployments):
+            add_row(deployments, name if i == 0 else "", d.provider, d.name, f"{d.weight:g}")
+    print_table(console, "deployments (in order of preference)", deployments)
     unused = sorted(set(cfg.models) - {m for ms in cfg.tiers.values() for m in ms})
     if unused:
         console.print(f"note: models in no tier: {', '.join(unused)}")

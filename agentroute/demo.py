@@ -96,6 +96,8 @@ class StepRow:
     tier: str
     model: str
     deployment: str
+    """The deployment that served the step, ``provider/name``."""
+    provider: str
     cause: str
     reason: str
     attempts: str
@@ -211,6 +213,7 @@ async def _session(router: Router, max_steps: int) -> DemoReport:
                     tier=decision.tier,
                     model=target.model,
                     deployment=target.key,
+                    provider=target.provider,
                     cause=str(decision.cause),
                     reason=decision.reason,
                     attempts=" → ".join(_attempt_label(a) for a in result.attempts),

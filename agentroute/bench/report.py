@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from agentroute._cli_tables import add_row, cli_table, print_table
 from agentroute.bench.cascade import Evaluation, Totals, pareto
 
 __all__ = [
@@ -131,36 +130,27 @@ def _details(ev: Evaluation) -> list[str]:
     return lines
 
 
-def _table(title: str, columns: Sequence[str], rows: list[tuple[str, ...]]) -> Table:
-    table = Table(
-        title=Text(title),
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        padding=(0, 1),
-        show_edge=False,
-    )
-    for i, col in enumerate(columns):
-        numeric = col in _NUMERIC
-        # names never wrap (an 80-column terminal fits every table); only model lists fold
-        table.add_column(
-            col, justify="right" if numeric and i else "left", no_wrap=col != LADDER_COLUMNS[1]
-        )
+def _table(columns: Sequence[str], rows: list[tuple[str, ...]]) -> Table:
+    """A terminal table: numbers and headers are never cut; names fold onto a second line
+    only when longer than the room an 80-column terminal leaves them."""
+    table = cli_table(columns, numeric=_NUMERIC)
     for row in rows:
-        table.add_row(*map(Text, row))  # Text: names and paths are never read as markup
+        add_row(table, *row)
     return table
 
 
 def print_report(console: Console, ev: Evaluation, source: str, about: Sequence[str] = ()) -> None:
     """The whole result on the terminal, the headline last (where the eye lands)."""
     frontier = "frontier: each tier left after k calls on it"
-    console.print(_table("tier ladder (policy)", LADDER_COLUMNS, ladder_rows(ev)))
+    print_table(console, "tier ladder (policy)", _table(LADDER_COLUMNS, ladder_rows(ev)))
     console.print()
-    console.print(_table(frontier, FRONTIER_COLUMNS, frontier_rows(ev)))
+    print_table(console, frontier, _table(FRONTIER_COLUMNS, frontier_rows(ev)))
     console.print()
     for line in [*about, *_details(ev)]:
         console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
     console.print()
-    console.print(_table(f"cost vs solved: {source}", CONTENDER_COLUMNS, contender_rows(ev)))
+    contenders = _table(CONTENDER_COLUMNS, contender_rows(ev))
+    print_table(console, f"cost vs solved: {source}", contenders)
     for line in headline(ev):
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
