@@ -36,8 +36,9 @@ USER = "Please repeat the marker R5-7f3c back to me"
 ECHO = "You said: " + USER
 OVERLOADED = -1
 """Stands for the wire's overload status: 503 at OpenAI (it has no 529), 529 at Anthropic."""
-SHORT = {"attempt_timeout_s": 0.2, "deadline_s": 2.0}
-"""For the held requests of ``timeout``: the attempt gives up after 0.2 s of real time."""
+SHORT = {"attempt_timeout_s": 1.0, "deadline_s": 5.0}
+"""For the held requests of ``timeout``: the attempt gives up after 1 s of real time (20× the
+0.05 s of ``timeout-answered-late``, so a loaded machine does not turn that answer late)."""
 
 Expected = tuple[str, str, int | None, float | None]
 """(deployment key, ``ok`` or the error class, status code, retry_after) of one attempt."""
@@ -92,7 +93,7 @@ CASES = (
          (AOVER, AOVER, ok("a/m")), (0.25, 0.5)),
     Case("overloaded-max-attempts", "overloaded", each("overloaded", 1, 2, 3), (AOVER, AOVER),
          (0.25,), failed="max_attempts (2) reached", resilience={"max_attempts": 2}),
-    # Held without an answer: the 0.2 s attempt timeout fires, then the retry is answered.
+    # Held without an answer: the 1 s attempt timeout fires, then the retry is answered.
     Case("timeout", "timeout", each("timeout", 1),
          (("a/m", "ProviderTimeout", None, None), ok("a/m")), (0.25,), resilience=SHORT),
     # Held 0.05 s, then answered: within the attempt timeout, so it is no failure at all.
