@@ -17,8 +17,13 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
+from agentroute.sim import wire_responses
+from agentroute.sim.cache import MarkedOutcome
+from agentroute.sim.faults import InvalidRequest, Reply
+from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, Move, run_tool
 from agentroute.sim.server import Simulator, run_simulator
 
 pytestmark = pytest.mark.anyio
@@ -551,6 +556,12 @@ MALFORMED: list[tuple[dict[str, Any], str | None, str | None, str]] = [
         "Invalid value: 'sometimes'. Supported values are: 'none', 'auto', and 'required'.",
     ),
     (
+        {"model": "m", "input": "hi", "tool_choice": {"type": "function", "name": 3}},
+        "tool_choice.name",
+        "invalid_type",
+        "Invalid type for 'tool_choice.name': expected a string, but got an integer instead.",
+    ),
+    (
         {"model": "m", "input": "hi", "max_output_tokens": 5},
         "max_output_tokens",
         "integer_below_min_value",
@@ -680,3 +691,100 @@ async def test_only_openai_instances_serve_the_responses_api(sim: Simulator) -> 
     async with httpx.AsyncClient() as c:
         r = await c.post(sim.url + "/an/v1/responses", json={"model": "m", "input": "hi"})
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+
+
+# ---- any body at all ----------------------------------------------------------------------
+
+_scalars = st.none() | st.booleans() | st.integers(-5, 100) | st.floats(0, 3) | st.text(max_size=8)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_text = st.text(max_size=12)
+_call_id = st.sampled_from(["c1", "c2"])
+_caller_part = st.builds(lambda t: {"type": "input_text", "text": t}, _text) | st.just(
+    {"type": "input_image", "image_url": "data:image/png;base64,AA=="}
+)
+_assistant_part = st.builds(lambda t: {"type": "output_text", "text": t, "annotations": []}, _text)
+_valid_items = st.one_of(
+    st.builds(
+        lambda role, content: {"role": role, "content": content},
+        st.sampled_from(["user", "system", "developer"]),
+        _text | st.lists(_caller_part, max_size=2),
+    ),
+    st.builds(
+        lambda content: {"type": "message", "role": "assistant", "content": content},
+        _text | st.lists(_assistant_part, max_size=2),
+    ),
+    st.builds(
+        lambda c, n, a: {"type": "function_call", "call_id": c, "name": n, "arguments": a},
+        _call_id,
+        _text,
+        _text,
+    ),
+    st.builds(
+        lambda c, o: {"type": "function_call_output", "call_id": c, "output": o},
+        _call_id,
+        _text | st.lists(_caller_part, max_size=2),
+    ),
+    st.just({"type": "reasoning", "id": "rs_1", "summary": []}),
+)
+
+
+@st.composite
+def _items(draw: st.DrawFn) -> list[Any]:
+    """Mostly well-formed items; now and then one field of one item is anything at all."""
+    items: list[Any] = draw(st.lists(_valid_items, min_size=1, max_size=6))
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(items) - 1))
+        key = draw(st.sampled_from(["type", "role", "content", "call_id", "arguments", "output"]))
+        items[at] = {**items[at], key: draw(_json)}
+    return items
+
+
+def _mostly(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``valid`` nine times in ten, else any JSON value."""
+    return st.integers(0, 9).flatmap(lambda n: valid if n else _json)
+
+
+_tool = st.fixed_dictionaries(
+    {"type": st.just("function"), "name": _text.filter(bool)},
+    optional={"parameters": _mostly(st.just({"type": "object"})), "strict": st.booleans()},
+)
+_body = st.fixed_dictionaries(
+    {"model": _mostly(st.just("m")), "input": _mostly(_items() | _text)},
+    optional={
+        "instructions": _mostly(_text),
+        "tools": _mostly(st.lists(_tool, max_size=2)),
+        "tool_choice": _mostly(st.sampled_from(["auto", "none", "required"])),
+        "max_output_tokens": _mostly(st.integers(16, 100)),
+        "temperature": _mostly(st.floats(0, 2)),
+        "metadata": _mostly(st.dictionaries(_text, _text, max_size=2)),
+        "store": _mostly(st.booleans()),
+        "stream": _mostly(st.booleans()),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(body=_body | _json)
+def test_any_body_is_answered_or_refused_with_an_invalid_request(body: Any) -> None:
+    """Whatever a caller sends, the parser answers it or raises the 400 naming a param (never
+    another exception: that would be a 500), and what it accepts can be rendered."""
+    try:
+        req = wire_responses.parse(body)
+    except InvalidRequest as exc:
+        assert exc.message
+        return
+    assert req.model and req.items
+    scenario_view = req.conversation
+    assert all(isinstance(m.get("content"), str | None) for m in scenario_view)
+    json.loads(req.prompt()[0])
+    reply = Reply(
+        Move(text="t", tool="f", arguments={}), "resp_x", "call_x", 0, MarkedOutcome(1, 0, 0), 1
+    )
+    json.loads(req.body(reply))
+    assert req.events(reply)

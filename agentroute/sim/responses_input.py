@@ -259,8 +259,7 @@ def _tool_choice(value: object) -> str | Mapping[str, Any]:
             ("function",),
             " The simulator runs only function tools.",
         )
-    if not isinstance(value.get("name"), str):
-        raise _missing("tool_choice.name")
+    _text_field(value, "name", "tool_choice")
     return {"type": "function", "name": value["name"]}
 
 
