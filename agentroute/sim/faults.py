@@ -10,9 +10,10 @@ seeded ``rates``. One random draw is made for every request whatever the schedul
 probabilistic faults of request *n* do not depend on the schedule: a run is reproducible from its
 seed. Latency jitter has its own RNG for the same reason.
 
-The wire formats (:mod:`.wire_openai`, :mod:`.wire_anthropic`) are handed to the instance as a
-:class:`Wire` (dependency injection keeps this module free of either format); they share the
-vocabulary defined here: :class:`ErrorDetail`, :class:`InvalidRequest`, :class:`Reply`.
+The wire formats (:mod:`.wire_openai`, :mod:`.wire_responses`, :mod:`.wire_anthropic`) are
+handed to the instance as :class:`Wire` modules (dependency injection keeps this module free of
+any format); they share the vocabulary defined here: :class:`ErrorDetail`,
+:class:`InvalidRequest`, :class:`Reply`.
 """
 
 from __future__ import annotations
@@ -110,7 +111,13 @@ class WireRequest(Protocol):
 
 
 class Wire(Protocol):
-    """A wire-format module: parse a request body, render an error."""
+    """A wire-format module: the endpoint ``PATH`` it answers (after the instance name), the
+    shapes of its ids (prefix, random characters), and how to parse a request body and render an
+    error."""
+
+    PATH: str
+    RESPONSE_ID: tuple[str, int]
+    CALL_ID: tuple[str, int]
 
     def parse(self, data: object) -> WireRequest: ...
     def error(self, kind: ErrorKind, detail: ErrorDetail) -> tuple[int, Headers, bytes]: ...

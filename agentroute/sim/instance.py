@@ -1,5 +1,9 @@
 """One simulated provider instance: a request in, an action out (answer, hold or drop).
 
+An instance serves one endpoint per wire format it is given (``kind: openai``: Chat Completions
+and the Responses API; ``kind: anthropic``: Messages); they share its request counter (so a fault
+``schedule`` counts requests to either), fault plan, prompt caches and records.
+
 The order of checks is: path, API key, request shape (400), scheduled or probabilistic fault
 (:class:`~agentroute.sim.faults.Faults`), context window (the whole prompt counted with the
 prefix cache's chars-per-token), content-policy trigger in the last user message, then the
@@ -17,7 +21,7 @@ import random
 import string
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -52,16 +56,17 @@ _STATUS_FAULTS: Mapping[str, ErrorKind] = {
 """Faults answered with an HTTP error status (the others act on the connection)."""
 _ALNUM = string.ascii_letters + string.digits
 
-_ENDPOINTS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
-
 
 class Instance:
-    """One named simulated provider: its config, cache, faults, counters and wire format."""
+    """One named simulated provider: its config, cache, faults, counters and wire formats
+    (``wires``: one per endpoint; the first also renders errors that come before the endpoint
+    is known: an unknown path, a body too large)."""
 
-    def __init__(self, name: str, config: InstanceConfig, wire: Wire) -> None:
+    def __init__(self, name: str, config: InstanceConfig, wires: Sequence[Wire]) -> None:
         self.name = name
         self.config = config
-        self.wire = wire
+        self.wire = wires[0]
+        self.endpoints: Mapping[str, Wire] = MappingProxyType({w.PATH: w for w in wires})
         self.cache = self._new_cache()
         # One prompt cache per model, as real providers keep: a prefix cached for one model
         # is no hit for another model on the same endpoint.
@@ -101,34 +106,37 @@ class Instance:
         self._count["requests"] += 1
         number = self._count["requests"]
         detail = ErrorDetail(request_id=self._id("req_", 24))
-        if method != "POST" or path != _ENDPOINTS[self.config.kind]:
+        wire = self.endpoints.get(path) if method == "POST" else None
+        if wire is None:
             message = f"Invalid URL ({method} /{self.name}{path})"
             return self._error("not_found", replace(detail, message=message), number)
         if self.config.api_key is not None and not self._authorized(headers):
-            return self._error("authentication", detail, number)
+            return self._error("authentication", detail, number, wire=wire)
         try:
-            req = self.wire.parse(json.loads(body))
+            req = wire.parse(json.loads(body))
         except InvalidRequest as exc:
             detail = replace(detail, message=exc.message, param=exc.param, code=exc.code)
-            return self._error("invalid_request", detail, number)
+            return self._error("invalid_request", detail, number, wire=wire)
         except ValueError:
             detail = replace(detail, message="We could not parse the JSON body of your request.")
-            return self._error("invalid_request", detail, number)
+            return self._error("invalid_request", detail, number, wire=wire)
         detail = replace(detail, model=req.model, window=self.config.window(req.model))
         spec = self.faults.pick(number)
         if spec is None:
-            return self._answer(req, detail, number, None)
+            return self._answer(req, wire, detail, number, None)
         as_error = _STATUS_FAULTS.get(spec.kind)
         if as_error is not None:
             prompt_tokens = self.cache.tokens(req.prompt()[0])
             detail = replace(detail, retry_after_s=spec.retry_after_s, prompt_tokens=prompt_tokens)
-            return self._error(as_error, detail, number, fault=spec.kind, stream=req.stream)
+            return self._error(
+                as_error, detail, number, fault=spec.kind, stream=req.stream, wire=wire
+            )
         if spec.kind != "drop_mid_response":  # a cut is counted where it is applied
             self._fault_count[spec.kind] += 1
         if spec.kind == "drop" or (spec.kind == "timeout" and spec.delay_s is None):
             self.records.append(RequestRecord(number, req.model, req.stream, 0, spec.kind))
             return Drop() if spec.kind == "drop" else Hold(None)
-        answer = self._answer(req, detail, number, spec.kind)
+        answer = self._answer(req, wire, detail, number, spec.kind)
         return Hold(spec.delay_s, answer) if spec.kind == "timeout" else answer
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
@@ -144,26 +152,26 @@ class Instance:
         *,
         fault: str | None = None,
         stream: bool = False,
+        wire: Wire | None = None,
     ) -> Answer:
         if fault is not None or kind in ("context_window", "content_policy"):
             self._fault_count[kind] += 1
-        status, headers, body = self.wire.error(kind, detail)
+        status, headers, body = (wire or self.wire).error(kind, detail)
         self.records.append(RequestRecord(number, detail.model, stream, status, fault or kind))
         return Answer(status, headers, ((body, 0),))
 
     def _answer(
-        self, req: WireRequest, detail: ErrorDetail, number: int, fault: str | None
+        self, req: WireRequest, wire: Wire, detail: ErrorDetail, number: int, fault: str | None
     ) -> Answer:
         text, marks = req.prompt()
         prompt_tokens = self.cache.tokens(text)
         if prompt_tokens > detail.window:
-            return self._error(
-                "context_window", replace(detail, prompt_tokens=prompt_tokens), number
-            )
+            too_long = replace(detail, prompt_tokens=prompt_tokens)
+            return self._error("context_window", too_long, number, wire=wire)
         refused = False
         if self.faults.trigger(last_user_text(req.conversation)) is not None:
             if self.config.faults.refusal == "error":
-                return self._error("content_policy", detail, number)
+                return self._error("content_policy", detail, number, wire=wire)
             self._fault_count["content_policy"] += 1
             refused = True
         usage = self._lookup(req.model, text, marks)
@@ -173,8 +181,8 @@ class Instance:
         anthropic = self.config.kind == "anthropic"
         rendered = Reply(
             move=move,
-            response_id=self._id("msg_01", 22) if anthropic else self._id("chatcmpl-", 29),
-            call_id=self._id("toolu_01", 22) if anthropic else self._id("call_", 24),
+            response_id=self._id(*wire.RESPONSE_ID),
+            call_id=self._id(*wire.CALL_ID),
             created=int(time.time()),
             usage=usage,
             output_tokens=output_tokens,

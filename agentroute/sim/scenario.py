@@ -9,8 +9,8 @@ so the demo and examples can run whole loops against any provider that serves th
 
 :func:`reply` is what the HTTP simulator's model says for any configured scenario (this airline
 agent, a scripted list of steps, or an echo). Conversations are read in the OpenAI Chat shape
-(``tool_calls`` on assistant messages, ``role: tool`` results); the Anthropic wire module converts
-its messages to that shape first.
+(``tool_calls`` on assistant messages, ``role: tool`` results); the Anthropic and Responses wire
+modules convert their messages and input items to that shape first.
 """
 
 from __future__ import annotations

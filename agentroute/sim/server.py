@@ -1,5 +1,6 @@
-"""``agentroute sim serve``: a local HTTP/1.1 server speaking the OpenAI Chat Completions and the
-Anthropic Messages wire formats, for tests, the demo and benchmarks (DESIGN §9).
+"""``agentroute sim serve``: a local HTTP/1.1 server speaking the OpenAI Chat Completions, the
+OpenAI Responses and the Anthropic Messages wire formats, for tests, the demo and benchmarks
+(DESIGN §9).
 
 Built on ``anyio.create_tcp_listener`` and ``h11`` (no web framework, no new dependency), so it
 runs on asyncio and trio. Each connection is one task reading requests with h11 (keep-alive;
@@ -10,9 +11,10 @@ task: nothing outlives it.
 
 Requests are routed by path to named instances (each an
 :class:`~agentroute.sim.instance.Instance`, which decides the fault or the answer):
-``/<name>/v1/chat/completions`` (``kind: openai``; SDK ``base_url`` ``http://HOST:PORT/<name>/v1``)
-and ``/<name>/v1/messages`` (``kind: anthropic``; SDK
-``base_url`` ``http://HOST:PORT/<name>``). ``GET /`` lists the instances.
+``/<name>/v1/chat/completions`` and ``/<name>/v1/responses`` (``kind: openai``; SDK ``base_url``
+``http://HOST:PORT/<name>/v1``; :mod:`.wire_openai`, :mod:`.wire_responses`) and
+``/<name>/v1/messages`` (``kind: anthropic``; SDK ``base_url`` ``http://HOST:PORT/<name>``;
+:mod:`.wire_anthropic`). ``GET /`` lists the instances.
 
 What each fault does on the socket:
 
@@ -43,12 +45,18 @@ import anyio.abc
 import h11
 from anyio.abc import SocketAttribute
 
-from agentroute.sim import wire_anthropic, wire_openai
+from agentroute.sim import wire_anthropic, wire_openai, wire_responses
 from agentroute.sim.config import SimConfig
-from agentroute.sim.faults import Answer, Drop, Hold, InstanceStats, RequestRecord
+from agentroute.sim.faults import Answer, Drop, Hold, InstanceStats, RequestRecord, Wire
 from agentroute.sim.instance import Instance
 
 __all__ = ["Simulator", "run_simulator"]
+
+_WIRES: Mapping[str, tuple[Wire, ...]] = {
+    "openai": (wire_openai, wire_responses),
+    "anthropic": (wire_anthropic,),
+}
+"""The wire formats (one per endpoint) an instance of each kind serves."""
 
 _READ = 65536
 _MAX_HEADER = 64 * 1024
@@ -65,8 +73,7 @@ class Simulator:
     def __init__(self, config: SimConfig | Mapping[str, Any]) -> None:
         self.config = config if isinstance(config, SimConfig) else SimConfig.from_mapping(config)
         self.instances = {
-            name: Instance(name, c, wire_openai if c.kind == "openai" else wire_anthropic)
-            for name, c in self.config.instances.items()
+            name: Instance(name, c, _WIRES[c.kind]) for name, c in self.config.instances.items()
         }
         self.port: int = self.config.port
         self.connections = 0

@@ -38,7 +38,11 @@ from agentroute.sim.cache import Breakpoint, MarkedOutcome
 from agentroute.sim.faults import ErrorDetail, ErrorKind, InvalidRequest, Reply
 from agentroute.sim.scenario import Move, text_of
 
-__all__ = ["MessagesRequest", "error", "parse", "to_chat_shape"]
+__all__ = ["CALL_ID", "PATH", "RESPONSE_ID", "MessagesRequest", "error", "parse", "to_chat_shape"]
+
+PATH = "/v1/messages"
+RESPONSE_ID = ("msg_01", 22)
+CALL_ID = ("toolu_01", 22)
 
 Headers = list[tuple[str, str]]
 MAX_BREAKPOINTS = 4

@@ -33,7 +33,11 @@ from agentroute.sim.cache import Breakpoint, MarkedOutcome
 from agentroute.sim.faults import ErrorDetail, ErrorKind, InvalidRequest, Reply
 from agentroute.sim.scenario import Move
 
-__all__ = ["ChatRequest", "error", "parse"]
+__all__ = ["CALL_ID", "PATH", "RESPONSE_ID", "ChatRequest", "error", "parse"]
+
+PATH = "/v1/chat/completions"
+RESPONSE_ID = ("chatcmpl-", 29)
+CALL_ID = ("call_", 24)
 
 Headers = list[tuple[str, str]]
 JSON_TYPE = ("content-type", "application/json")
