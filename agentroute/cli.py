@@ -254,14 +254,14 @@ def config_check(file: Path) -> None:
     console = Console()
     try:
         cfg = load_config(file)
-    except ConfigurationError as exc:
-        console.print(f"[red]✗[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+    except ConfigurationError as exc:  # the message as it is: a path may hold "[...]"
+        console.print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
     _print_summary(console, cfg, file)
 
 
 def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
-    console.print(f"[green]✓[/green] {file}: valid", highlight=False)
+    console.print(f"[green]✓[/green] {escape(str(file))}: valid", highlight=False)
     providers = Table(title="providers")
     for col in ("name", "kind", "base_url", "api key", "cache TTL s"):
         providers.add_column(col)
