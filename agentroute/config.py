@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     ValidationError,
     ValidationInfo,
@@ -39,8 +40,10 @@ from pydantic import (
 from agentroute._config_sections import (
     AffinityConfig,
     BudgetConfig,
+    Integer,
     MemoryStateConfig,
     NonNeg,
+    Number,
     Positive,
     RedisStateConfig,
     ResilienceConfig,
@@ -82,6 +85,15 @@ _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
 
 
 _STATE_KINDS = ("memory", "redis")
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank (it would match every turn)")
+    return text
+
+
+Keyword = Annotated[str, AfterValidator(_not_blank)]
 
 
 def _protect(value: Any, key: str = "") -> Any:
@@ -200,8 +212,8 @@ class ModelConfig(_Strict):
     ``models.<name>.price``. See :func:`agentroute.pricing.lookup_price`.
     """
 
-    context_window: int = Field(gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    context_window: Integer = Field(gt=0)
+    max_output_tokens: Integer | None = Field(default=None, gt=0)
     price_ref: str | None = Field(default=None, min_length=1)
     deployments: list[DeploymentConfig] = Field(min_length=1)
     # After ``price_ref`` and ``deployments``: its lookup reads them. Always a Price once
@@ -236,7 +248,7 @@ class PolicyConfig(_Strict):
     """The default per-step policy's knobs (DESIGN §4)."""
 
     start_tier: str | None = None
-    weights: dict[str, float] = Field(
+    weights: dict[str, Number] = Field(
         default_factory=lambda: {
             "tool_errors_recent": 0.45,
             "repeated_tool_calls": 0.35,
@@ -245,24 +257,26 @@ class PolicyConfig(_Strict):
             "validation_failures": 0.3,
         }
     )
-    thresholds: dict[str, float] = Field(default_factory=dict)
-    dwell_steps: int = Field(default=3, ge=1)
+    thresholds: dict[str, Number] = Field(default_factory=dict)
+    dwell_steps: Integer = Field(default=3, ge=1)
     margin: NonNeg = 0.05
-    recent_window: int = Field(default=3, ge=1)
-    repeat_window: int = Field(default=6, ge=2)
-    context_margin: float = Field(default=0.05, ge=0, lt=1)
-    expected_steps: int = Field(default=12, ge=1)
+    recent_window: Integer = Field(default=3, ge=1)
+    repeat_window: Integer = Field(default=6, ge=2)
+    context_margin: Number = Field(default=0.05, ge=0, lt=1)
+    expected_steps: Integer = Field(default=12, ge=1)
     """Steps a session is expected to take (τ-bench airline runs average 12.3); the remaining
     ones are the horizon over which a step-down must pay back its cache loss."""
-    output_tokens_guess: int = Field(default=300, ge=0)
+    output_tokens_guess: Integer = Field(default=300, ge=0)
     token_counter: Literal["estimate", "exact", "auto"] = "estimate"
     escalate_tool: str = Field(default="escalate", min_length=1)
-    escalation_keywords: list[str] = Field(default_factory=list)
+    escalation_keywords: list[Keyword] = Field(default_factory=list)
+    """Words or phrases in the last user turn that escalate the step (case-insensitive
+    substrings); a blank one would match every turn, so it is refused."""
     task_types: dict[str, str] = Field(default_factory=dict)
     """task_type hint → the lowest tier allowed for it."""
     plans: dict[str, str] = Field(default_factory=dict)
     """plan hint (the user's plan) → the highest tier allowed for it."""
-    max_validation_retries: int = Field(default=1, ge=0)
+    max_validation_retries: Integer = Field(default=1, ge=0)
     content_rules: bool = False
     """Score the first turn's content (length, code, hard-task keywords) as signal ``content``."""
 
