@@ -50,7 +50,7 @@ from agentroute._config_sections import (
     TelemetryConfig,
     _Strict,
 )
-from agentroute._secrets import ENV_PREFIX, Secret
+from agentroute._secrets import ENV_PREFIX, Secret, remember_secrets
 from agentroute._validation_errors import format_validation_error
 from agentroute.errors import ConfigurationError
 
@@ -339,6 +339,13 @@ class RouterConfig(_Strict):
             problems.append(f"budget.cap_tier: unknown tier {cap_tier!r}")
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> RouterConfig:
+        """Every secret of the config is masked by ``redact()`` from now on: literal ones, and
+        ``env:`` ones whose variable is set (the Router does it again when it is built)."""
+        remember_secrets(self)
         return self
 
     def _check_policy(self) -> list[str]:
