@@ -51,6 +51,7 @@ from agentroute._config_sections import (
     _Strict,
 )
 from agentroute._secrets import ENV_PREFIX, Secret, remember_secrets
+from agentroute._urls import HTTP_URL_RULE, is_http_url
 from agentroute._validation_errors import format_validation_error
 from agentroute.errors import ConfigurationError
 
@@ -172,6 +173,8 @@ class ProviderConfig(_Strict):
     tools, system prompt and last message (``None``: on). ``prompt_cache_key`` (``kind:
     openai``): send the session key as ``prompt_cache_key`` (``None``: on for the official API,
     i.e. no ``base_url`` or ``api.openai.com``, off for other servers, which may reject it).
+    ``base_url`` must be an ``http://`` or ``https://`` URL with a host (a key pasted there by
+    mistake is an error naming the field, never quoting the value).
     """
 
     kind: Literal["openai", "anthropic"] = "openai"
@@ -185,6 +188,13 @@ class ProviderConfig(_Strict):
 
     _kwargs = field_validator("kwargs")(_protect_kwargs)
     _dump_kwargs = field_serializer("kwargs")(_show_kwargs)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_http_url(value):
+            raise ValueError(HTTP_URL_RULE)
+        return value
 
 
 class DeploymentConfig(_Strict):
