@@ -36,7 +36,7 @@ import yaml
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 
-__all__ = ["MAX_ALIAS_EXPANSION", "load_config", "parse_config_text"]
+__all__ = ["MAX_ALIAS_EXPANSION", "load_config", "parse_config_text", "read_config_text"]
 
 MAX_ALIAS_EXPANSION = 100_000
 """The most YAML nodes (values, keys, items) that aliases may copy in one file, in all. A large
@@ -190,22 +190,29 @@ def parse_config_text(text: str, *, fmt: Literal["yaml", "toml"], source: str) -
     return RouterConfig.from_mapping(data, source=source)
 
 
+def read_config_text(path: Path) -> str:
+    """The text of a config file: UTF-8, a byte-order mark skipped; ConfigurationError naming
+    the file and the problem (never its bytes) when it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"{path}: cannot read config: {reason}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # its repr holds the whole file: never chained
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigurationError(
+            f"{path}: not UTF-8 text (a byte that is not UTF-8 at line {line}); "
+            "save the file as UTF-8"
+        ) from None
+
+
 def load_config(path: str | Path) -> RouterConfig:
     """Load a RouterConfig from a ``.yaml``/``.yml`` or ``.toml`` file (UTF-8)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
         raise ConfigurationError(f"{p}: unknown config format {suffix!r} (use .yaml or .toml)")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigurationError(f"{p}: cannot read config: {reason}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:  # its repr holds the whole file: never chained
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigurationError(
-            f"{p}: not UTF-8 text (a byte that is not UTF-8 at line {line}); save the file as UTF-8"
-        ) from None
+    text = read_config_text(p)
     return parse_config_text(text, fmt="toml" if suffix == ".toml" else "yaml", source=str(p))

@@ -16,6 +16,7 @@ from agentroute import RouterConfig, load_config
 from agentroute._config_files import MAX_ALIAS_EXPANSION
 from agentroute.cli import main
 from agentroute.errors import ConfigurationError
+from agentroute.sim.config import load_sim_config
 
 KEY = "sk-live-config-file-key-4711"
 
@@ -267,3 +268,18 @@ def test_config_check_prints_the_problem_and_exits_1(
     assert str(path) in result.output
     assert "Traceback" not in result.output
     assert KEY not in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(b"instances: {a: {kind: openai}}\n# \xff\n", "not UTF-8", id="non-utf8"),
+        pytest.param(_bomb(9).encode(), "aliases expand to more than", id="alias-bomb"),
+    ],
+)
+def test_simulator_config_files_get_the_same_checks(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = _write(tmp_path, "sim.yaml", content)
+    with pytest.raises(ConfigurationError, match=problem):
+        load_sim_config(path)
