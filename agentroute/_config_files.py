@@ -84,7 +84,8 @@ class _GraphCheck:
             if self._copied > MAX_ALIAS_EXPANSION:
                 raise _Refused(
                     f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (the limit was "
-                    f"passed at {_where(path)}); write the repeated parts out or reuse less"
+                    f"passed at {_where(path)}, by an alias of the value at line "
+                    f"{node.start_mark.line + 1}); write the repeated parts out or reuse less"
                 )
             return known
         if key in self._open:
@@ -172,6 +173,11 @@ def _load_toml(text: str, source: str) -> Any:
         raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigurationError(f"{source}: not valid TOML: nested too deeply") from None
+    except ValueError:  # e.g. int() of thousands of digits; no position to report
+        raise ConfigurationError(
+            f"{source}: not valid TOML: a value that cannot be read (an integer of thousands "
+            "of digits?)"
+        ) from None
 
 
 def parse_config_text(text: str, *, fmt: Literal["yaml", "toml"], source: str) -> RouterConfig:

@@ -85,6 +85,7 @@ def test_alias_bomb_is_refused(tmp_path: Path, levels: int) -> None:
     message = _refused(_write(tmp_path, "router.yaml", _config_text(_bomb(levels))))
     assert "aliases expand to more than" in message
     assert f"{MAX_ALIAS_EXPANSION:,}" in message
+    assert "at line" in message
 
 
 def test_aliases_within_the_bound_load(tmp_path: Path) -> None:
@@ -219,6 +220,7 @@ NOT_CONFIGS: list[tuple[str, str, str | bytes | None, str]] = [
     ("missing", "absent.yaml", None, "cannot read config"),
     ("directory", "folder.yaml", "dir", "cannot read config"),
     ("nul-byte", "router.yaml", f"providers: {KEY}\x00\n", "not valid YAML"),
+    ("toml-int-too-long", "router.toml", "x = " + "1" * 5000, "not valid TOML"),
 ]
 
 
