@@ -5,29 +5,49 @@ tier and policy sections and the whole-config checks live there).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from agentroute._secrets import Secret
 
 __all__ = [
     "AffinityConfig",
     "BudgetConfig",
+    "Integer",
     "MemoryStateConfig",
     "NonNeg",
+    "Number",
     "Positive",
     "RedisStateConfig",
     "ResilienceConfig",
     "TelemetryConfig",
 ]
 
-NonNeg = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+"""The type of every float field: ``true``/``false`` are refused (pydantic would read them as
+1.0 and 0.0, YAML reads ``yes``/``on`` as true); NaN and the infinities are refused for every
+float of the config by ``allow_inf_nan=False`` on the models. Numbers written as text (YAML
+reads ``1e-6``, without a dot, as a string) are still read."""
+Integer = Annotated[int, BeforeValidator(_not_bool)]
+"""The type of every int field: ``context_window: true`` is refused, not read as 1."""
+NonNeg = Annotated[Number, Field(ge=0)]
+Positive = Annotated[Number, Field(gt=0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of the config's models: unknown fields are errors, values are frozen, and no float
+    anywhere may be NaN or infinite (a NaN weight or threshold routed every call to the top
+    tier; an infinite price made costs NaN, so no budget ever tripped)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ResilienceConfig(_Strict):
@@ -54,17 +74,17 @@ class ResilienceConfig(_Strict):
 
     attempt_timeout_s: Positive | None = 60.0
     deadline_s: Positive | None = 180.0
-    max_retries: int = Field(default=2, ge=0)
-    max_attempts: int = Field(default=8, ge=1)
+    max_retries: Integer = Field(default=2, ge=0)
+    max_attempts: Integer = Field(default=8, ge=1)
     backoff_base_s: NonNeg = 0.5
     backoff_max_s: NonNeg = 8.0
     retry_after_cap_s: NonNeg = 30.0
-    allowed_fails: int = Field(default=3, ge=1)
+    allowed_fails: Integer = Field(default=3, ge=1)
     failure_window_s: Positive = 60.0
     cooldown_s: NonNeg = 30.0
     content_policy_fallback: str | None = None
     escalate_on_exhaustion: bool = True
-    stream_restarts: int = Field(default=0, ge=0)
+    stream_restarts: Integer = Field(default=0, ge=0)
 
 
 class BudgetConfig(_Strict):
@@ -83,14 +103,14 @@ class BudgetConfig(_Strict):
     """
 
     max_cost_usd: Positive | None = None
-    max_steps: int | None = Field(default=None, ge=1)
-    cap_tier_at_fraction: float | None = Field(default=0.8, gt=0, le=1)
+    max_steps: Integer | None = Field(default=None, ge=1)
+    cap_tier_at_fraction: Number | None = Field(default=0.8, gt=0, le=1)
     cap_tier: str | None = None
 
 
 class MemoryStateConfig(_Strict):
     kind: Literal["memory"] = "memory"
-    max_sessions: int = Field(default=10_000, ge=1)
+    max_sessions: Integer = Field(default=10_000, ge=1)
     session_ttl_s: Positive = 3600.0
 
 

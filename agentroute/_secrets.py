@@ -3,25 +3,54 @@
 A config value written ``env:OPENROUTER_API_KEY`` becomes a :class:`Secret` that remembers only
 the variable's *name*; the value is read from the environment when a call needs it, so a config
 can be loaded, printed and checked on a machine that does not hold the keys. A literal secret
-(not recommended) is kept but masked in every repr. Values that were resolved are remembered
-(process-wide, as a set of strings) so error messages coming back from providers can be
-scrubbed of them with :func:`redact`.
+(not recommended) is kept but masked in every repr.
+
+:func:`redact` masks every secret value known to this process (a set of strings, process-wide):
+a literal secret from the moment it is created, an ``env:`` one as soon as a config holding it
+is validated or a Router is built on it (if the variable is set then), and in any case when it
+is resolved. So a key never shows in an error, a log event or a captured span, not even on the
+first call and not for a provider that was never called. Values shorter than 6 characters are
+not masked (they would mask ordinary words).
+
+Resolved values lose surrounding whitespace: a key read from a file or set with ``echo`` often
+ends in a newline, which no HTTP header may hold, and no key, token or URL begins or ends with
+a space. A variable holding only whitespace counts as not set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import BaseModel, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from agentroute.errors import ConfigurationError
 
 ENV_PREFIX = "env:"
 _MASK = "**********"
-_seen_values: set[str] = set()
+_MIN_MASKED = 6
+_known: frozenset[str] = frozenset()
+_longest_first: tuple[str, ...] = ()
+"""The known values, longest first (so a key containing another is masked whole). Replaced,
+never mutated: :func:`redact` may run in one thread while another learns a value."""
+
+
+def _remember(value: str) -> None:
+    """Know ``value`` from now on; for a URL (``redis://user:pw@host``), its password too."""
+    global _known, _longest_first
+    found = {value}
+    if "@" in value and "://" in value:
+        with contextlib.suppress(ValueError):  # not a URL after all
+            found.add(urlsplit(value).password or "")
+    new = {v for v in found if len(v) >= _MIN_MASKED} - _known
+    if new:
+        _known = _known | new
+        _longest_first = tuple(sorted(_known, key=len, reverse=True))
 
 
 class Secret:
@@ -34,6 +63,8 @@ class Secret:
             raise ValueError("a Secret is either an env reference or a literal")
         self.env = env
         self._literal = literal
+        if literal is not None:
+            _remember(literal.strip())
 
     @classmethod
     def parse(cls, text: str) -> Secret:
@@ -46,22 +77,27 @@ class Secret:
         return cls(literal=text)
 
     def resolve(self, where: str = "") -> str:
-        """The value. Raises ConfigurationError naming the variable (never a value) if unset."""
+        """The value, without surrounding whitespace. Raises ConfigurationError naming the
+        variable (never a value) if it is unset or blank."""
         if self.env is None:
-            value = self._literal or ""
+            value = (self._literal or "").strip()
         else:
-            found = os.environ.get(self.env)
-            if not found:
+            value = (os.environ.get(self.env) or "").strip()
+            if not value:
                 suffix = f" (needed by {where})" if where else ""
                 raise ConfigurationError(f"environment variable {self.env} is not set{suffix}")
-            value = found
-        if len(value) >= 6:
-            _seen_values.add(value)
+        _remember(value)
         return value
+
+    def remember(self) -> None:
+        """Make :func:`redact` mask this secret's value from now on, if it has one here (an
+        ``env:`` reference whose variable is unset is learnt when it is resolved)."""
+        if self.is_available():
+            self.resolve()
 
     def is_available(self) -> bool:
         """Whether :meth:`resolve` would succeed (without reading the value out)."""
-        return self.env is None or bool(os.environ.get(self.env))
+        return self.env is None or bool((os.environ.get(self.env) or "").strip())
 
     @property
     def display(self) -> str:
@@ -102,10 +138,31 @@ _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
 """The password of a URL quoted in a message (``redis://user:pw@host``)."""
 
 
+def remember_secrets(value: Any) -> None:
+    """:meth:`Secret.remember` every Secret in ``value``: a pydantic model (a config), a
+    mapping or a list, at any depth."""
+    for secret in _secrets_in(value):
+        secret.remember()
+
+
+def _secrets_in(value: Any) -> Iterator[Secret]:
+    if isinstance(value, Secret):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secrets_in(getattr(value, name))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _secrets_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secrets_in(item)
+
+
 def redact(text: str) -> str:
-    """Replace every secret value resolved so far in this process with a mask, and the
-    password of any URL quoted in ``text`` (one that was never a resolved secret, too)."""
-    for value in _seen_values:
+    """Replace every secret value known in this process (see the module) with a mask, and
+    the password of any URL quoted in ``text`` (one that was never a known secret, too)."""
+    for value in _longest_first:
         if value in text:
             text = text.replace(value, _MASK)
     if "@" in text:

@@ -205,7 +205,7 @@ def replay(
         cfg = load_config(config_file)
         runs = load_runs(file)[:limit]
     except ConfigurationError as exc:
-        console.print(f"[red]✗[/red] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("replaying", total=len(runs))
@@ -246,8 +246,8 @@ def config_check(file: Path) -> None:
     console = Console()
     try:
         cfg = load_config(file)
-    except ConfigurationError as exc:
-        console.print(f"[red]✗[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+    except ConfigurationError as exc:  # the message as it is: a path may hold "[...]"
+        console.print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
     _print_summary(console, cfg, file)
 

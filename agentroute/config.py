@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     ValidationError,
     ValidationInfo,
@@ -39,15 +40,18 @@ from pydantic import (
 from agentroute._config_sections import (
     AffinityConfig,
     BudgetConfig,
+    Integer,
     MemoryStateConfig,
     NonNeg,
+    Number,
     Positive,
     RedisStateConfig,
     ResilienceConfig,
     TelemetryConfig,
     _Strict,
 )
-from agentroute._secrets import ENV_PREFIX, Secret
+from agentroute._secrets import ENV_PREFIX, Secret, remember_secrets
+from agentroute._urls import HTTP_URL_RULE, is_http_url
 from agentroute._validation_errors import format_validation_error
 from agentroute.errors import ConfigurationError
 
@@ -82,6 +86,15 @@ _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
 
 
 _STATE_KINDS = ("memory", "redis")
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank (it would match every turn)")
+    return text
+
+
+Keyword = Annotated[str, AfterValidator(_not_blank)]
 
 
 def _protect(value: Any, key: str = "") -> Any:
@@ -162,6 +175,8 @@ class ProviderConfig(_Strict):
     i.e. no ``base_url`` or ``api.openai.com``, off for other servers, which may reject it).
     Both apply to a ``wrap()``-ed function's call too (see
     :mod:`agentroute.providers.function_cache`).
+    ``base_url`` must be an ``http://`` or ``https://`` URL with a host (a key pasted there by
+    mistake is an error naming the field, never quoting the value).
     """
 
     kind: Literal["openai", "anthropic"] = "openai"
@@ -175,6 +190,13 @@ class ProviderConfig(_Strict):
 
     _kwargs = field_validator("kwargs")(_protect_kwargs)
     _dump_kwargs = field_serializer("kwargs")(_show_kwargs)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_http_url(value):
+            raise ValueError(HTTP_URL_RULE)
+        return value
 
 
 class DeploymentConfig(_Strict):
@@ -202,8 +224,8 @@ class ModelConfig(_Strict):
     ``models.<name>.price``. See :func:`agentroute.pricing.lookup_price`.
     """
 
-    context_window: int = Field(gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    context_window: Integer = Field(gt=0)
+    max_output_tokens: Integer | None = Field(default=None, gt=0)
     price_ref: str | None = Field(default=None, min_length=1)
     deployments: list[DeploymentConfig] = Field(min_length=1)
     # After ``price_ref`` and ``deployments``: its lookup reads them. Always a Price once
@@ -238,7 +260,7 @@ class PolicyConfig(_Strict):
     """The default per-step policy's knobs (DESIGN §4)."""
 
     start_tier: str | None = None
-    weights: dict[str, float] = Field(
+    weights: dict[str, Number] = Field(
         default_factory=lambda: {
             "tool_errors_recent": 0.45,
             "repeated_tool_calls": 0.35,
@@ -247,24 +269,26 @@ class PolicyConfig(_Strict):
             "validation_failures": 0.3,
         }
     )
-    thresholds: dict[str, float] = Field(default_factory=dict)
-    dwell_steps: int = Field(default=3, ge=1)
+    thresholds: dict[str, Number] = Field(default_factory=dict)
+    dwell_steps: Integer = Field(default=3, ge=1)
     margin: NonNeg = 0.05
-    recent_window: int = Field(default=3, ge=1)
-    repeat_window: int = Field(default=6, ge=2)
-    context_margin: float = Field(default=0.05, ge=0, lt=1)
-    expected_steps: int = Field(default=12, ge=1)
+    recent_window: Integer = Field(default=3, ge=1)
+    repeat_window: Integer = Field(default=6, ge=2)
+    context_margin: Number = Field(default=0.05, ge=0, lt=1)
+    expected_steps: Integer = Field(default=12, ge=1)
     """Steps a session is expected to take (τ-bench airline runs average 12.3); the remaining
     ones are the horizon over which a step-down must pay back its cache loss."""
-    output_tokens_guess: int = Field(default=300, ge=0)
+    output_tokens_guess: Integer = Field(default=300, ge=0)
     token_counter: Literal["estimate", "exact", "auto"] = "estimate"
     escalate_tool: str = Field(default="escalate", min_length=1)
-    escalation_keywords: list[str] = Field(default_factory=list)
+    escalation_keywords: list[Keyword] = Field(default_factory=list)
+    """Words or phrases in the last user turn that escalate the step (case-insensitive
+    substrings); a blank one would match every turn, so it is refused."""
     task_types: dict[str, str] = Field(default_factory=dict)
     """task_type hint → the lowest tier allowed for it."""
     plans: dict[str, str] = Field(default_factory=dict)
     """plan hint (the user's plan) → the highest tier allowed for it."""
-    max_validation_retries: int = Field(default=1, ge=0)
+    max_validation_retries: Integer = Field(default=1, ge=0)
     content_rules: bool = False
     """Score the first turn's content (length, code, hard-task keywords) as signal ``content``."""
 
@@ -327,6 +351,13 @@ class RouterConfig(_Strict):
             problems.append(f"budget.cap_tier: unknown tier {cap_tier!r}")
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> RouterConfig:
+        """Every secret of the config is masked by ``redact()`` from now on: literal ones, and
+        ``env:`` ones whose variable is set (the Router does it again when it is built)."""
+        remember_secrets(self)
         return self
 
     def _check_policy(self) -> list[str]:

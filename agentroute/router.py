@@ -30,6 +30,7 @@ from agentroute._call_args import bind_arguments, check_messages
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
+from agentroute._secrets import remember_secrets
 from agentroute._steps import router_steps
 from agentroute._types import (
     EMPTY,
@@ -136,6 +137,7 @@ class Router:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
         )
+        remember_secrets(self.config)  # env: keys set since the config was loaded: masked too
         self._catalog = Catalog(self.config)
         given = dict(providers or {})
         unknown = sorted(set(given) - set(self.config.providers))

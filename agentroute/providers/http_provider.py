@@ -16,8 +16,15 @@ import httpx
 
 from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, Usage
-from agentroute.errors import ProviderConnectionError, ProviderError
-from agentroute.providers.transport import Endpoint, SSEEvent, as_secret, resolve_headers
+from agentroute._urls import HTTP_URL_RULE, is_http_url
+from agentroute.errors import ConfigurationError, ProviderConnectionError, ProviderError
+from agentroute.providers.transport import (
+    Endpoint,
+    SSEEvent,
+    as_secret,
+    check_headers,
+    resolve_headers,
+)
 from agentroute.providers.usage import usage_from_response
 
 
@@ -34,9 +41,11 @@ class HTTPProvider:
 
     Args:
         name: the provider's name in the config (used in errors and logs).
-        base_url: the API root; ``None`` for the provider's public default.
+        base_url: the API root (an ``http://`` or ``https://`` URL, else ConfigurationError);
+            ``None`` for the provider's public default.
         api_key: a :class:`~agentroute._secrets.Secret` (``env:NAME``) or a literal key,
-            resolved at each request and never shown.
+            resolved at each request (surrounding whitespace dropped) and never shown; a key
+            that cannot be sent in a header fails each attempt as AuthenticationFailed.
         client: an ``httpx.AsyncClient`` to use (left open); without one the provider makes
             its own and closes it in :meth:`aclose`.
         headers: extra headers (values may be secrets).
@@ -56,6 +65,8 @@ class HTTPProvider:
         default_max_tokens: int = 4096,
     ) -> None:
         self.name = name
+        if base_url is not None and not is_http_url(base_url):
+            raise ConfigurationError(f"provider {name!r}: base_url {HTTP_URL_RULE}")
         root = (base_url or self.default_base_url).rstrip("/")
         self._endpoint = Endpoint(provider=name, url=self.endpoint_url(root), client=client)
         self._api_key = as_secret(api_key)
@@ -86,11 +97,13 @@ class HTTPProvider:
         return self._endpoint.url
 
     def request_headers(self) -> dict[str, str]:
-        """The headers of one request, secrets resolved now."""
+        """The headers of one request, secrets resolved now (without surrounding whitespace);
+        AuthenticationFailed if one cannot be sent (:func:`~.transport.check_headers`)."""
         where = f"provider {self.name!r}"
         key = self._api_key.resolve(where) if self._api_key is not None else None
         headers = self.auth_headers(key)
         headers.update(resolve_headers(self._headers, where))
+        check_headers(headers, self.name)
         return headers
 
     def _usage(self, data: object) -> Usage:

@@ -39,6 +39,7 @@ itself, which matters next to aiohttp's ~100 µs per call.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, cast
@@ -48,7 +49,7 @@ import httpx
 from agentroute._frozen import value_object
 from agentroute._secrets import Secret, redact
 from agentroute._types import StreamChunk
-from agentroute.errors import ProviderError, ProviderUnavailable
+from agentroute.errors import AuthenticationFailed, ProviderError, ProviderUnavailable
 from agentroute.providers.auto_transport import AutoTransport
 from agentroute.providers.classify import classify_exception, error_from_status
 
@@ -58,6 +59,7 @@ __all__ = [
     "Endpoint",
     "SSEEvent",
     "as_secret",
+    "check_headers",
     "default_client",
     "iter_sse",
     "resolve_headers",
@@ -108,6 +110,35 @@ def as_secret(value: Secret | str | None) -> Secret | None:
 def resolve_headers(headers: Mapping[str, Secret | str], where: str) -> dict[str, str]:
     """Header values, :class:`Secret` ones resolved now (ConfigurationError when unset)."""
     return {k: v.resolve(where) if isinstance(v, Secret) else v for k, v in headers.items()}
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NOT_IN_HEADER_VALUE = re.compile(r"[^\t\x20-\x7e]")
+
+
+def check_headers(headers: Mapping[str, str], provider: str) -> None:
+    """Raise AuthenticationFailed if a header cannot be sent: a name that is not an HTTP token,
+    or a value holding a line break, another control character or non-ASCII text.
+
+    Such a value is almost always a key with a stray character (pasted, read from a file);
+    httpx or aiohttp would raise a bare ValueError quoting it, failing the whole call. As
+    AuthenticationFailed — the deployment's credentials cannot be used — the fallback puts
+    the deployment aside and moves on to the next one. The message names the header, never
+    its value."""
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            problem = "is not a valid HTTP header name"
+        elif _NOT_IN_HEADER_VALUE.search(value):
+            problem = (
+                "cannot be sent: its value holds a line break, a control character or "
+                "non-ASCII text (check the key or header configured)"
+            )
+        else:
+            continue
+        shown = name if _HEADER_NAME.fullmatch(name) else "a header"
+        raise AuthenticationFailed(
+            f"provider {provider!r}: header {shown} {problem}", provider=provider
+        )
 
 
 @value_object

@@ -270,14 +270,11 @@ class SimConfig(_Strict):
 
 def read_sim_file(path: str | Path) -> dict[str, Any]:
     """The raw mapping of a YAML config file (not validated yet; duplicate keys are an error)."""
-    from agentroute._config_files import _load_yaml  # the shared YAML reader, duplicates checked
+    # The shared reader: duplicate keys, alias bombs and non-UTF-8 bytes are errors there.
+    from agentroute._config_files import _load_yaml, read_config_text
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(f"{p}: cannot read config: {exc.strerror}") from None
-    data = _load_yaml(text, str(p))
+    data = _load_yaml(read_config_text(p), str(p))
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{p}: the top level must be a mapping")
     return dict(data)
