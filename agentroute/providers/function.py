@@ -18,10 +18,12 @@ from typing import Any
 
 from agentroute._call_args import CallShape
 from agentroute._catalog import Catalog
+from agentroute._error_scrub import scrub_exception
+from agentroute._secrets import redact
 from agentroute._types import ModelCall, ModelResult, Usage
 from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
 from agentroute.pricing import cost_usd
-from agentroute.providers.base import require_target, translate_error
+from agentroute.providers.base import require_target, scrubbed, translate_error
 from agentroute.providers.usage import usage_from_response
 
 UsageOf = Callable[[Any], Usage | None]
@@ -39,7 +41,10 @@ class FunctionTerminal:
     keyword arguments (they win) and the deployment's model name, each in the slot the
     function declares (:class:`~agentroute._call_args.CallShape`).
 
-    ``by_position``: the messages go back as the first of the function's ``*args`` (the
+    Whatever it raises leaves here with every configured secret masked, in the error and in
+    its chained causes (:mod:`agentroute._error_scrub`): a provider error is translated into
+    the error tree (``raise ... from`` the original, kept), anything else propagates as it
+    is. ``by_position``: the messages go back as the first of the function's ``*args`` (the
     caller passed them so, and the function has no parameter of their name).
     """
 
@@ -84,11 +89,11 @@ class FunctionTerminal:
             response = await pending
         except AgentRouteError as err:
             if isinstance(err, ProviderError):
-                err.located(
-                    provider=target.provider, model=target.model, deployment=target.deployment
-                )
+                scrubbed(err, target)
+            scrub_exception(err)
             raise
         except Exception as exc:
+            scrub_exception(exc)
             translated = translate_error(exc, target)
             if translated is None:
                 raise
@@ -97,8 +102,8 @@ class FunctionTerminal:
             usage = self._usage_of(response)
         except (ValueError, TypeError, AttributeError, LookupError) as exc:
             raise ConfigurationError(
-                f"cannot read token usage from the response of {target.key}: {exc}"
-            ) from exc
+                redact(f"cannot read token usage from the response of {target.key}: {exc}")
+            ) from scrub_exception(exc)
         if usage is not None and not isinstance(usage, Usage):
             raise ConfigurationError(
                 f"usage_of returned a {type(usage).__name__} for the response of {target.key}, "
