@@ -3,7 +3,8 @@ down the router's chain to a :class:`~agentroute.providers.function.FunctionTerm
 
 Everything that can be worked out from the function and the config is worked out here, once:
 whether it is async (:mod:`agentroute._async_callable`), how its parameters map to a routed call
-(:mod:`agentroute._call_args`). Per call, the common case (the messages as the one positional
+(:mod:`agentroute._call_args`), whether its client retries by itself
+(:mod:`agentroute._sdk_retries`). Per call, the common case (the messages as the one positional
 argument) binds nothing.
 """
 
@@ -18,6 +19,7 @@ from agentroute._async_callable import qualified_name, require_async
 from agentroute._call_args import CallShape, check_messages
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
+from agentroute._sdk_retries import RetryWatch
 from agentroute._types import CallMode, CallNext, Message, Middleware, ModelResult
 from agentroute.errors import ConfigurationError
 from agentroute.providers.function import FunctionTerminal, UsageOf
@@ -85,6 +87,7 @@ def routed_function(
     positional_chain = (
         chain_for(True) if shape.var_positional and not shape.messages_named else chain
     )
+    watch = RetryWatch(fn, name, configured, log_events)
     dropped = shape.dropped
     first = shape.messages_first
     msg_name = shape.messages_param
@@ -98,6 +101,8 @@ def routed_function(
         else:
             messages, call_params, by_position = shape.bind(args, kwargs)
         check_messages(messages)
+        if not watch.done:
+            watch.check(call_params)
         result = await run(
             positional_chain if by_position else chain,
             messages,

@@ -252,7 +252,8 @@ class Router:
         the caller's; a model the caller passes anyway is replaced). The messages are
         ``messages_param``: by default the parameter named ``messages``, else the first
         positional one other than the model (through ``*args``/``**kwargs``, the messages go
-        back the way the caller passed them).
+        back the way the caller passed them). It warns once when it can see that ``fn``'s
+        client retries by itself (:mod:`agentroute._sdk_retries`).
 
         Raises:
             ConfigurationError: ``fn`` is not an async callable, has no such parameters, or
