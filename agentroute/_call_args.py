@@ -24,6 +24,7 @@ __all__ = ["CallShape", "check_messages"]
 _P = inspect.Parameter
 _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
 _VAR = (_P.VAR_POSITIONAL, _P.VAR_KEYWORD)
+_KEYWORD = (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)
 
 TerminalMode = Literal["first", "keywords", "general"]
 """How the terminal calls the function: ``fn(messages, **kw)`` (the messages are its first
@@ -46,8 +47,13 @@ class CallShape:
         dropped: names a caller's value is dropped for: the router supplies them, always.
         partly_supplied: keyword names some deployments supply, but not all → those that do
             (named when a call misses one).
-        messages_first: the routed function's first parameter is the messages (the fast path:
-            a call with one positional argument binds nothing).
+        messages_first: the routed function's first parameter is the messages (a call with
+            them as its one positional argument may take the fast path).
+        messages_keyword: the messages may be passed by keyword, and no other parameter is
+            positional-only (a call with keyword arguments only may take the fast path).
+        any_keyword: the routed function takes ``**kwargs``.
+        keywords: the names it takes by keyword (the messages' included).
+        required: the names a call must pass, besides the messages.
         mode: how the terminal calls the function.
         positional_only: the function's positional-only parameters with their defaults.
         leading: its other positional parameters with their defaults (passed by position only
@@ -63,6 +69,10 @@ class CallShape:
     dropped: tuple[str, ...]
     partly_supplied: Mapping[str, tuple[str, ...]]
     messages_first: bool
+    messages_keyword: bool
+    any_keyword: bool
+    keywords: frozenset[str]
+    required: frozenset[str]
     mode: TerminalMode
     positional_only: tuple[tuple[str, Any], ...]
     leading: tuple[tuple[str, Any], ...]
@@ -154,6 +164,15 @@ class CallShape:
             and named
             and public[0].name == messages_param
             and public[0].kind in _POSITIONAL,
+            messages_keyword=(kinds[messages_param] in _KEYWORD if named else var_kw)
+            and all(p.kind is not _P.POSITIONAL_ONLY or p.name == messages_param for p in public),
+            any_keyword=var_kw,
+            keywords=frozenset(p.name for p in public if p.kind in _KEYWORD),
+            required=frozenset(
+                p.name
+                for p in public
+                if p.default is _P.empty and p.kind not in _VAR and p.name != messages_param
+            ),
             mode=mode,
             positional_only=tuple((p.name, p.default) for p in posonly),
             leading=tuple(

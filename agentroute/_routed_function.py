@@ -90,14 +90,25 @@ def routed_function(
     watch = RetryWatch(fn, name, configured, log_events)
     dropped = shape.dropped
     first = shape.messages_first
+    by_keyword = shape.messages_keyword
     msg_name = shape.messages_param
+    # a call takes a fast path (no binding) only when it provably binds: its keywords are
+    # taken, and the required ones are there; anything else goes to bind(), which says why not
+    open_keywords = shape.any_keyword
+    keywords = shape.keywords
+    required = shape.required
 
     async def routed(*args: Any, **kwargs: Any) -> Any:
         if kwargs:
             for key in dropped:  # the router supplies these: a caller's value is replaced
                 kwargs.pop(key, None)
-        if first and len(args) == 1 and msg_name not in kwargs:
+        fits = (open_keywords or kwargs.keys() <= keywords) and (
+            not required or required <= kwargs.keys()
+        )
+        if fits and first and len(args) == 1 and msg_name not in kwargs:
             messages, call_params, by_position = args[0], kwargs, False
+        elif fits and by_keyword and not args and msg_name in kwargs:
+            messages, call_params, by_position = kwargs.pop(msg_name), kwargs, False
         else:
             messages, call_params, by_position = shape.bind(args, kwargs)
         check_messages(messages)

@@ -42,7 +42,7 @@ __all__ = ["RetryWatch"]
 logger = structlog.get_logger("agentroute")
 
 _PLAIN = frozenset({str, bytes, int, float, bool, type(None), list, dict, tuple, set})
-_COUNT_KEYS = ("max_retries", "num_retries")
+_COUNT_KEYS = frozenset({"max_retries", "num_retries"})
 _MAX_UNWRAP = 16
 
 
@@ -75,7 +75,16 @@ class RetryWatch:
 
     def check(self, params: Mapping[str, Any]) -> None:
         """Warn (once) if this call's function, config or arguments show a retrying client."""
-        found = self._static or (_in_call(params) if params else None)
+        found = self._static
+        if (
+            found is None
+            and params
+            # the common call (plain data only, no retry count) is told apart in C
+            and not (
+                _COUNT_KEYS.isdisjoint(params) and _PLAIN.issuperset(map(type, params.values()))
+            )
+        ):
+            found = _in_call(params)
         if found is None and self._litellm and params.get("max_retries") != 0:
             found = ("LiteLLM's default (max_retries not set to 0)", 2)
         if found is None:

@@ -278,12 +278,29 @@ def test_bad_parameter_names_are_refused() -> None:
 
 
 async def test_bad_calls_name_what_is_wrong() -> None:
-    async def call_llm(messages: list[Any], *, model: str) -> Any:
+    calls: list[str] = []
+
+    async def call_llm(messages: list[Any], *, model: str, user: str = "") -> Any:
+        calls.append(model)
+        return RESPONSE
+
+    async def needs_user(messages: list[Any], *, model: str, user: str) -> Any:
+        calls.append(model)
         return RESPONSE
 
     routed = make_router().wrap(call_llm)
+    # the same refusal whichever way the messages come (and nothing is called)
     with pytest.raises(ConfigurationError, match="unexpected keyword argument 'temprature'"):
         await routed(messages=CONVERSATION, temprature=0)
+    with pytest.raises(ConfigurationError, match="unexpected keyword argument 'temprature'"):
+        await routed(CONVERSATION, temprature=0)
+    for call in (
+        lambda: make_router().wrap(needs_user)(CONVERSATION),
+        lambda: make_router().wrap(needs_user)(messages=CONVERSATION),
+    ):
+        with pytest.raises(ConfigurationError, match="missing a required argument: 'user'"):
+            await call()
+    assert calls == []
     with pytest.raises(ConfigurationError, match="multiple values for argument 'messages'"):
         await routed(CONVERSATION, messages=CONVERSATION)
     with pytest.raises(ConfigurationError, match="missing a required argument: 'messages'"):
