@@ -19,12 +19,26 @@ from typing import Any, Literal
 
 from agentroute.errors import ConfigurationError
 
-__all__ = ["CallShape", "check_messages"]
+__all__ = ["CONFIGURED", "CallShape", "check_messages"]
 
 _P = inspect.Parameter
 _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
 _VAR = (_P.VAR_POSITIONAL, _P.VAR_KEYWORD)
 _KEYWORD = (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)
+
+
+class _Configured:
+    """The default the routed signature shows for a keyword only some deployments supply."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<configured>"
+
+
+CONFIGURED: Any = _Configured()
+"""Shown as ``<configured>`` in the routed signature: the router supplies this keyword for
+some deployments; never passed to the function."""
 
 TerminalMode = Literal["first", "keywords", "general"]
 """How the terminal calls the function: ``fn(messages, **kw)`` (the messages are its first
@@ -45,8 +59,11 @@ class CallShape:
         messages_named: the messages are a named parameter of the function (else they arrive
             through its ``*args`` or ``**kwargs``, and go back the way the caller passed them).
         dropped: names a caller's value is dropped for: the router supplies them, always.
-        partly_supplied: keyword names some deployments supply, but not all → those that do
-            (named when a call misses one).
+        partly_supplied: keyword names some deployments supply, but not all → those that do.
+            In the routed signature they are optional (default :data:`CONFIGURED`): a call
+            may leave them to the router, or pass them for the deployments that do not.
+        needs: the names the function requires among those: a call routed to a deployment
+            that does not supply one, and that did not pass it, is refused by name.
         messages_first: the routed function's first parameter is the messages (a call with
             them as its one positional argument may take the fast path).
         messages_keyword: the messages may be passed by keyword, and no other parameter is
@@ -68,6 +85,7 @@ class CallShape:
     messages_named: bool
     dropped: tuple[str, ...]
     partly_supplied: Mapping[str, tuple[str, ...]]
+    needs: frozenset[str]
     messages_first: bool
     messages_keyword: bool
     any_keyword: bool
@@ -131,7 +149,23 @@ class CallShape:
             )
         _check_supplied(name, supplied, kinds, var_kw, messages_param)
         dropped = (model_param, *sorted(always - {model_param}))
+        partly: dict[str, list[str]] = {}
+        for where, names in supplied.items():
+            for key in sorted(set(names) - always):
+                partly.setdefault(key, []).append(where)
         public = [p for p in params.values() if p.name not in dropped]
+        needs = frozenset(
+            p.name
+            for p in public
+            if p.name in partly and p.default is _P.empty and p.kind not in _VAR
+        )
+        try:
+            signature = sig.replace(
+                parameters=[p.replace(default=CONFIGURED) if p.name in needs else p for p in public]
+            )
+        except ValueError:  # a default before a required positional one: the caller passes it
+            signature, needs = sig.replace(parameters=public), frozenset()
+        public = list(signature.parameters.values())
         named = messages_param in params
         fn_params = list(params.values())
         posonly = [p for p in fn_params if p.kind is _P.POSITIONAL_ONLY]
@@ -148,18 +182,15 @@ class CallShape:
             mode = "keywords"
         else:
             mode = "general"
-        partly: dict[str, list[str]] = {}
-        for where, names in supplied.items():
-            for key in set(names) - always:
-                partly.setdefault(key, []).append(where)
         return cls(
             name=name,
-            signature=sig.replace(parameters=public),
+            signature=signature,
             model_param=model_param,
             messages_param=messages_param,
             messages_named=named,
             dropped=dropped,
             partly_supplied={k: tuple(v) for k, v in partly.items()},
+            needs=needs,
             messages_first=bool(public)
             and named
             and public[0].name == messages_param
@@ -224,6 +255,14 @@ class CallShape:
         raise ConfigurationError(
             f"bad arguments for {self.name}: called without the messages (the first positional "
             f"argument, or {param}=...)"
+        )
+
+    def missing(self, merged: Mapping[str, Any], where: str) -> ConfigurationError:
+        """The error for a call to ``where`` that lacks one of :attr:`needs`."""
+        names = ", ".join(repr(n) for n in sorted(self.needs.difference(merged)))
+        return ConfigurationError(
+            f"{self.name} needs {names}, which the kwargs of {where} do not configure and the "
+            "call did not pass"
         )
 
     def _bad_call(self, why: str) -> str:

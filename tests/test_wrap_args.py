@@ -69,21 +69,34 @@ async def test_a_supplied_kwarg_the_caller_passes_anyway_is_replaced() -> None:
     assert seen == ["http://a.invalid", "http://a.invalid"]
 
 
-async def test_a_kwarg_only_some_deployments_supply_stays_the_callers_to_pass() -> None:
+async def test_a_kwarg_only_some_deployments_supply_is_optional_for_the_caller() -> None:
     data = config_dict()
     data["providers"]["alpha"]["kwargs"] = {"base_url": "http://a.invalid"}
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
     async def call_llm(messages: list[Any], *, model: str, base_url: str) -> Any:
-        seen.append(base_url)
+        seen.append((model, base_url))
         return RESPONSE
 
-    routed = Router(data).wrap(call_llm)
-    assert list(inspect.signature(routed).parameters) == ["messages", "base_url"]
-    with pytest.raises(ConfigurationError, match=r"'base_url'.*only for.*alpha"):
-        await routed(messages=CONVERSATION)
-    await routed(messages=CONVERSATION, base_url="http://caller.invalid")
-    assert seen == ["http://a.invalid"]  # where configured, the deployment's value wins
+    router = Router(data)
+    routed = router.wrap(call_llm)
+    params = inspect.signature(routed).parameters
+    assert list(params) == ["messages", "base_url"]
+    assert repr(params["base_url"].default) == "<configured>"
+    # alpha supplies it: the caller need not, whichever way it passes the messages
+    await routed(messages=CONVERSATION)
+    await routed(CONVERSATION)
+    await routed(CONVERSATION, base_url="http://caller.invalid")  # alpha's value wins
+    async with router.session(metadata={"min_tier": "complex"}):  # big-b, on beta
+        with pytest.raises(ConfigurationError, match=r"needs 'base_url'.*beta/big-b"):
+            await routed(CONVERSATION)
+        await routed(CONVERSATION, base_url="http://caller.invalid")
+    assert seen == [
+        ("small-1", "http://a.invalid"),
+        ("small-1", "http://a.invalid"),
+        ("small-1", "http://a.invalid"),
+        ("big-b", "http://caller.invalid"),
+    ]
 
 
 def test_a_configured_kwarg_the_function_cannot_take_is_refused_at_wrap_time() -> None:

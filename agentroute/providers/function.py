@@ -71,6 +71,9 @@ class FunctionTerminal:
         kwargs = dict(call.params)
         kwargs.update(self._catalog.call_kwargs(target))
         kwargs[self._model_param] = target.deployment
+        needs = self._shape.needs
+        if needs and not needs.issubset(kwargs):
+            raise self._shape.missing(kwargs, target.key)
         try:
             mode = self._mode
             if mode == "first":
