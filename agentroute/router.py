@@ -246,8 +246,8 @@ class Router:
         __call__``, a ``functools.partial`` of one, or a def that says it returns an awaitable
         (:mod:`agentroute._async_callable`); its parameters may take any shape
         (:mod:`agentroute._call_args`). The returned function has ``fn``'s signature minus
-        ``model_param`` and minus the keyword arguments every deployment's ``kwargs`` supply,
-        and returns what ``fn`` returns. The router passes the chosen deployment's model name
+        ``model_param`` and minus the keyword arguments every deployment's ``kwargs`` supply
+        (those only some supply are optional), and returns what ``fn`` returns. The router passes the chosen deployment's model name
         as ``model_param`` and the deployment's configured keyword arguments (they win over
         the caller's; a model the caller passes anyway is replaced). The messages are
         ``messages_param``: by default the parameter named ``messages``, else the first
