@@ -247,13 +247,14 @@ class Router:
         (:mod:`agentroute._async_callable`); its parameters may take any shape
         (:mod:`agentroute._call_args`). The returned function has ``fn``'s signature minus
         ``model_param`` and minus the keyword arguments every deployment's ``kwargs`` supply
-        (those only some supply are optional), and returns what ``fn`` returns. The router passes the chosen deployment's model name
-        as ``model_param`` and the deployment's configured keyword arguments (they win over
-        the caller's; a model the caller passes anyway is replaced). The messages are
-        ``messages_param``: by default the parameter named ``messages``, else the first
-        positional one other than the model (through ``*args``/``**kwargs``, the messages go
-        back the way the caller passed them). It warns once when it can see that ``fn``'s
-        client retries by itself (:mod:`agentroute._sdk_retries`).
+        (those only some supply are optional), and returns what ``fn`` returns. The router
+        passes the chosen deployment's model name as ``model_param`` and the deployment's
+        configured keyword arguments (they win over the caller's; a model the caller passes
+        anyway is replaced). The messages are ``messages_param``: by default the parameter
+        named ``messages``, else the first positional one other than the model (through
+        ``*args``/``**kwargs``, the messages go back the way the caller passed them). It warns
+        once when it can see that ``fn``'s client retries by itself
+        (:mod:`agentroute._sdk_retries`).
 
         Raises:
             ConfigurationError: ``fn`` is not an async callable, has no such parameters, or

@@ -64,6 +64,7 @@ class FunctionTerminal:
         self._messages_param = shape.messages_param
         self._mode = shape.mode
         self._by_position = by_position
+        self._needs = shape.needs
         self._usage_of = usage_of or usage_from_response
 
     async def __call__(self, call: ModelCall) -> ModelResult:
@@ -71,7 +72,7 @@ class FunctionTerminal:
         kwargs = dict(call.params)
         kwargs.update(self._catalog.call_kwargs(target))
         kwargs[self._model_param] = target.deployment
-        needs = self._shape.needs
+        needs = self._needs
         if needs and not needs.issubset(kwargs):
             raise self._shape.missing(kwargs, target.key)
         try:
