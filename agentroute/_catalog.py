@@ -126,6 +126,17 @@ class Catalog:
             return dict(merged)
         return {k: _resolve(v, f"{target.key} kwargs.{k}") for k, v in merged.items()}
 
+    def configured_kwargs(self) -> dict[str, dict[str, Any]]:
+        """Every deployment's configured call keyword arguments (provider's and deployment's
+        merged, secrets unresolved), by ``provider/deployment``, for every model in the config
+        (also one no tier lists): what ``wrap()`` checks a function against once."""
+        providers = self.config.providers
+        return {
+            f"{dep.provider}/{dep.name}": {**providers[dep.provider].kwargs, **dep.kwargs}
+            for spec in self.config.models.values()
+            for dep in spec.deployments
+        }
+
 
 def _has_secret(value: Any) -> bool:
     if isinstance(value, Secret):

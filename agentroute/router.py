@@ -15,8 +15,6 @@ fallback → (attempt span) → terminal (assembled in :mod:`agentroute._steps`)
 from __future__ import annotations
 
 import dataclasses
-import functools
-import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -26,10 +24,11 @@ import httpx
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from agentroute._call_args import bind_arguments, check_messages
+from agentroute._call_args import check_messages
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
+from agentroute._routed_function import routed_function
 from agentroute._secrets import remember_secrets
 from agentroute._steps import router_steps
 from agentroute._types import (
@@ -53,7 +52,7 @@ from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.signals import ToolErrorDetector
 from agentroute.providers.base import ProviderTerminal
 from agentroute.providers.factory import build_provider
-from agentroute.providers.function import FunctionTerminal, UsageOf
+from agentroute.providers.function import UsageOf
 from agentroute.session import (
     Session,
     SessionState,
@@ -72,8 +71,6 @@ __all__ = ["Router"]
 
 HINT_KEYS = ("task_type", "min_tier", "max_tier", "plan")
 """Session metadata keys that are also routing hints (a call's own hints win)."""
-
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 class Router:
@@ -245,64 +242,37 @@ class Router:
         tools_param: str = "tools",
         usage_of: UsageOf | None = None,
     ) -> Callable[..., Awaitable[Any]]:
-        """Route every call of the async function ``fn`` (DESIGN §2, first way in).
+        """Route every call of the async callable ``fn`` (the first way in).
 
-        The returned function has ``fn``'s signature minus ``model_param`` and returns what
-        ``fn`` returns. The router passes ``model_param`` (the chosen deployment's model name)
-        and the deployment's configured keyword arguments; a model the caller passes anyway is
-        replaced. The messages are ``messages_param``, by default the parameter named
-        ``messages`` or else the first positional one.
+        ``fn`` may be an ``async def`` function or method, an object with ``async def
+        __call__``, a ``functools.partial`` of one, or a def that says it returns an awaitable
+        (:mod:`agentroute._async_callable`); its parameters may take any shape
+        (:mod:`agentroute._call_args`). The returned function has ``fn``'s signature minus
+        ``model_param`` and minus the keyword arguments every deployment's ``kwargs`` supply
+        (those only some supply are optional), and returns what ``fn`` returns. The router
+        passes the chosen deployment's model name as ``model_param`` and the deployment's
+        configured keyword arguments (they win over the caller's; a model the caller passes
+        anyway is replaced). The messages are ``messages_param``: by default the parameter
+        named ``messages``, else the first positional one other than the model (through
+        ``*args``/``**kwargs``, the messages go back the way the caller passed them). It warns
+        once when it can see that ``fn``'s client retries by itself
+        (:mod:`agentroute._sdk_retries`).
 
         Raises:
-            ConfigurationError: ``fn`` has no such parameters.
+            ConfigurationError: ``fn`` is not an async callable, has no such parameters, or
+                cannot take a configured keyword argument; ``usage_of`` is not callable.
         """
-        sig = inspect.signature(fn)
-        params = sig.parameters
-        name = getattr(fn, "__qualname__", repr(fn))
-        takes_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        if model_param not in params and not takes_var_kw:
-            raise ConfigurationError(
-                f"wrap(): {name} has no parameter {model_param!r} for the model; "
-                "name it with wrap(fn, model_param=...)"
-            )
-        rest = [p for p in params.values() if p.name != model_param]
-        if messages_param is None:
-            firsts = [p.name for p in rest if p.kind in _POSITIONAL]
-            messages_param = "messages" if "messages" in params else (firsts[0] if firsts else "")
-        if messages_param not in params:
-            raise ConfigurationError(
-                f"wrap(): {name} has no parameter {messages_param or 'messages'!r} for the "
-                "messages; name it with wrap(fn, messages_param=...)"
-            )
-        new_sig = sig.replace(parameters=rest)
-        positional = rest[0].name == messages_param and rest[0].kind in _POSITIONAL
-        chain = build_chain(
-            self._middleware,
-            FunctionTerminal(
-                fn,
-                catalog=self._catalog,
-                model_param=model_param,
-                messages_param=None if positional else messages_param,
-                usage_of=usage_of,
-            ),
+        return routed_function(
+            fn,
+            catalog=self._catalog,
+            middleware=self._middleware,
+            run=self._run,
+            log_events=self.config.telemetry.log_events,
+            model_param=model_param,
+            messages_param=messages_param,
+            tools_param=tools_param,
+            usage_of=usage_of,
         )
-        msg_name = messages_param
-
-        async def routed(*args: Any, **kwargs: Any) -> Any:
-            kwargs.pop(model_param, None)
-            if positional and len(args) == 1:
-                messages, call_params = args[0], kwargs
-            else:
-                messages, call_params = bind_arguments(new_sig, msg_name, args, kwargs)
-            check_messages(messages)
-            result = await self._run(
-                chain, messages, call_params.get(tools_param), call_params, "wrap", None
-            )
-            return result.raw
-
-        functools.update_wrapper(routed, fn)
-        routed.__signature__ = new_sig  # type: ignore[attr-defined]
-        return routed
 
     def stream(
         self,

@@ -85,7 +85,10 @@ async def call_llm(
     if client is None:
         transport = httpx2.MockTransport(fake_server)  # offline; a real app omits this
         client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, http_client=httpx2.AsyncClient(transport=transport)
+            base_url=base_url,
+            api_key=api_key,
+            max_retries=0,  # the router retries and falls back; the SDK's own retries hide faults
+            http_client=httpx2.AsyncClient(transport=transport),
         )
         _clients[base_url] = client
     return await client.chat.completions.create(model=model, messages=messages, **kw)

@@ -222,13 +222,16 @@ def test_wrap_rejects_functions_without_a_model_parameter() -> None:
         make_router().wrap(no_model)
 
 
-async def test_sync_functions_are_rejected_with_a_clear_error() -> None:
+def test_sync_functions_are_rejected_at_wrap_time() -> None:
+    calls: list[str] = []
+
     def sync_call(messages: list[Any], *, model: str) -> Any:
+        calls.append(model)  # a billed request, were it ever called
         return OPENAI_BODY
 
-    routed = make_router().wrap(sync_call)  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="must be async"):
-        await routed(CONVERSATION)
+    with pytest.raises(ConfigurationError, match="sync_call is not an async function"):
+        make_router().wrap(sync_call)
+    assert calls == []
 
 
 async def test_missing_env_var_is_named_at_use_without_a_value(

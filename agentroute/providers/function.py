@@ -17,11 +17,14 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from agentroute._call_args import CallShape
 from agentroute._catalog import Catalog
+from agentroute._error_scrub import scrub_exception
+from agentroute._secrets import redact
 from agentroute._types import ModelCall, ModelResult, Usage
 from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
 from agentroute.pricing import cost_usd
-from agentroute.providers.base import require_target, translate_error
+from agentroute.providers.base import require_target, scrubbed, translate_error
 from agentroute.providers.function_cache import WrapCacheMarkers
 from agentroute.providers.usage import usage_from_response
 
@@ -36,21 +39,34 @@ def _response_model(response: Any) -> str | None:
 
 
 class FunctionTerminal:
-    """Call ``fn(messages, **params, <model_param>=deployment, **deployment_kwargs)``."""
+    """Call the wrapped function with the caller's arguments, the deployment's configured
+    keyword arguments (they win) and the deployment's model name, each in the slot the
+    function declares (:class:`~agentroute._call_args.CallShape`).
+
+    Whatever it raises leaves here with every configured secret masked, in the error and in
+    its chained causes (:mod:`agentroute._error_scrub`): a provider error is translated into
+    the error tree (``raise ... from`` the original, kept), anything else propagates as it
+    is. ``by_position``: the messages go back as the first of the function's ``*args`` (the
+    caller passed them so, and the function has no parameter of their name).
+    """
 
     def __init__(
         self,
         fn: Callable[..., Any],
         *,
         catalog: Catalog,
-        model_param: str,
-        messages_param: str | None,
+        shape: CallShape,
         usage_of: UsageOf | None,
+        by_position: bool = False,
     ) -> None:
         self._fn = fn
         self._catalog = catalog
-        self._model_param = model_param
-        self._messages_param = messages_param
+        self._shape = shape
+        self._model_param = shape.model_param
+        self._messages_param = shape.messages_param
+        self._mode = shape.mode
+        self._by_position = by_position
+        self._needs = shape.needs
         self._usage_of = usage_of or usage_from_response
         self._cache_markers = WrapCacheMarkers(catalog, fn)
 
@@ -59,36 +75,48 @@ class FunctionTerminal:
         kwargs = dict(call.params)
         kwargs.update(self._catalog.call_kwargs(target))
         kwargs[self._model_param] = target.deployment
+        needs = self._needs
+        if needs and not needs.issubset(kwargs):
+            raise self._shape.missing(kwargs, target.key)
         call = self._cache_markers.prepare(call, target, kwargs)  # prompt-cache markers
         try:
-            if self._messages_param is None:
+            mode = self._mode
+            if mode == "first":
                 pending = self._fn(call.messages, **kwargs)
-            else:
+            elif mode == "keywords":
                 kwargs[self._messages_param] = call.messages
                 pending = self._fn(**kwargs)
+            else:
+                args, kwargs = self._shape.arguments(call.messages, kwargs, self._by_position)
+                pending = self._fn(*args, **kwargs)
             if not inspect.isawaitable(pending):
                 raise ConfigurationError(
-                    f"the wrapped function {getattr(self._fn, '__name__', self._fn)!r} must be "
-                    "async (it returned a value instead of an awaitable)"
+                    f"the wrapped function {self._shape.name} must be async (it returned "
+                    f"{type(pending).__name__} instead of an awaitable)"
                 )
             response = await pending
         except AgentRouteError as err:
             if isinstance(err, ProviderError):
-                err.located(
-                    provider=target.provider, model=target.model, deployment=target.deployment
-                )
+                scrubbed(err, target)
+            scrub_exception(err)
             raise
         except Exception as exc:
+            scrub_exception(exc)
             translated = translate_error(exc, target)
             if translated is None:
                 raise
             raise translated from exc
         try:
             usage = self._usage_of(response)
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, LookupError) as exc:
             raise ConfigurationError(
-                f"cannot read token usage from the response of {target.key}: {exc}"
-            ) from exc
+                redact(f"cannot read token usage from the response of {target.key}: {exc}")
+            ) from scrub_exception(exc)
+        if usage is not None and not isinstance(usage, Usage):
+            raise ConfigurationError(
+                f"usage_of returned a {type(usage).__name__} for the response of {target.key}, "
+                "not an agentroute.Usage or None"
+            )
         estimated = usage is None
         if usage is None:  # not free: charge the input the router counted for its decision
             signals = call.decision.signals if call.decision is not None else None

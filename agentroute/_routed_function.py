@@ -1,0 +1,131 @@
+"""The function ``Router.wrap()`` returns: a wrapped function's calls bound, checked and sent
+down the router's chain to a :class:`~agentroute.providers.function.FunctionTerminal`.
+
+Everything that can be worked out from the function and the config is worked out here, once:
+whether it is async (:mod:`agentroute._async_callable`), how its parameters map to a routed call
+(:mod:`agentroute._call_args`), whether its client retries by itself
+(:mod:`agentroute._sdk_retries`). Per call, the common case (the messages as the one positional
+argument) binds nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from agentroute._async_callable import qualified_name, require_async
+from agentroute._call_args import CallShape, check_messages
+from agentroute._catalog import Catalog
+from agentroute._chain import build_chain
+from agentroute._sdk_retries import RetryWatch
+from agentroute._types import CallMode, CallNext, Message, Middleware, ModelResult
+from agentroute.errors import ConfigurationError
+from agentroute.providers.function import FunctionTerminal, UsageOf
+
+__all__ = ["routed_function"]
+
+
+class Run(Protocol):
+    """``Router._run``: one call down ``chain``, as the session's next step."""
+
+    def __call__(
+        self,
+        chain: CallNext,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None,
+        params: Mapping[str, Any],
+        mode: CallMode,
+        hints: Mapping[str, Any] | None,
+        /,
+    ) -> Awaitable[ModelResult]: ...
+
+
+def routed_function(
+    fn: Callable[..., Awaitable[Any]],
+    *,
+    catalog: Catalog,
+    middleware: Sequence[Middleware],
+    run: Run,
+    log_events: bool | None,
+    model_param: str,
+    messages_param: str | None,
+    tools_param: str,
+    usage_of: UsageOf | None,
+) -> Callable[..., Awaitable[Any]]:
+    """``fn`` routed: see :meth:`agentroute.Router.wrap`.
+
+    Raises:
+        ConfigurationError: ``fn`` is not an async callable, has no such parameters, or
+            cannot take a configured keyword argument; ``usage_of`` is not callable.
+    """
+    name = qualified_name(fn)
+    require_async(fn, name)
+    if usage_of is not None and not callable(usage_of):
+        raise ConfigurationError(
+            "wrap(): usage_of must be a callable (response) -> Usage | None, got "
+            f"{type(usage_of).__name__}"
+        )
+    configured = catalog.configured_kwargs()
+    shape = CallShape.of(
+        fn,
+        name=name,
+        model_param=model_param,
+        messages_param=messages_param,
+        supplied={label: tuple(kwargs) for label, kwargs in configured.items()},
+    )
+
+    def chain_for(by_position: bool) -> CallNext:
+        terminal = FunctionTerminal(
+            fn, catalog=catalog, shape=shape, usage_of=usage_of, by_position=by_position
+        )
+        return build_chain(middleware, terminal)
+
+    chain = chain_for(False)
+    # the messages through *args, as the caller passed them: a second terminal puts them back so
+    positional_chain = (
+        chain_for(True) if shape.var_positional and not shape.messages_named else chain
+    )
+    watch = RetryWatch(fn, name, configured, log_events)
+    dropped = shape.dropped
+    first = shape.messages_first
+    by_keyword = shape.messages_keyword
+    msg_name = shape.messages_param
+    # a call takes a fast path (no binding) only when it provably binds: its keywords are
+    # taken, and the required ones are there; anything else goes to bind(), which says why not
+    open_keywords = shape.any_keyword
+    keywords = shape.keywords
+    required = shape.required
+
+    async def routed(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            for key in dropped:  # the router supplies these: a caller's value is replaced
+                kwargs.pop(key, None)
+        fits = (open_keywords or kwargs.keys() <= keywords) and (
+            not required or required <= kwargs.keys()
+        )
+        if fits and first and len(args) == 1 and msg_name not in kwargs:
+            messages, call_params, by_position = args[0], kwargs, False
+        elif fits and by_keyword and not args and msg_name in kwargs:
+            messages, call_params, by_position = kwargs.pop(msg_name), kwargs, False
+        else:
+            messages, call_params, by_position = shape.bind(args, kwargs)
+        check_messages(messages)
+        if not watch.done:
+            watch.check(call_params)
+        result = await run(
+            positional_chain if by_position else chain,
+            messages,
+            call_params.get(tools_param),
+            call_params,
+            "wrap",
+            None,
+        )
+        return result.raw
+
+    # a callable object's own attributes (its client, its key) are not copied onto ``routed``
+    updated = ("__dict__",) if inspect.isfunction(fn) else ()
+    functools.update_wrapper(routed, fn, updated=updated)
+    routed.__signature__ = shape.signature  # type: ignore[attr-defined]
+    return routed
