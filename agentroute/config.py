@@ -50,6 +50,7 @@ from agentroute._config_sections import (
 from agentroute._secrets import ENV_PREFIX, Secret
 from agentroute._validation_errors import format_validation_error
 from agentroute.errors import ConfigurationError
+from agentroute.policy.tool_errors import ToolErrorPreset
 
 __all__ = [
     "AffinityConfig",
@@ -232,6 +233,10 @@ class ModelConfig(_Strict):
             ) from None
 
 
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 class PolicyConfig(_Strict):
     """The default per-step policy's knobs (DESIGN §4)."""
 
@@ -265,6 +270,9 @@ class PolicyConfig(_Strict):
     max_validation_retries: int = Field(default=1, ge=0)
     content_rules: bool = False
     """Score the first turn's content (length, code, hard-task keywords) as signal ``content``."""
+    tool_error_detector: list[ToolErrorPreset] = Field(default=["default"], min_length=1)
+    """Which tool results are errors: a preset name, or a list (an error when any says so)."""
+    _one_detector = field_validator("tool_error_detector", mode="before")(_as_list)
 
 
 class RouterConfig(_Strict):

@@ -19,6 +19,7 @@ from typing import Any
 from agentroute._catalog import Catalog
 from agentroute._types import ModelCall, ModelResult, Usage
 from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
+from agentroute.messages import TextInput
 from agentroute.pricing import cost_usd
 from agentroute.providers.base import require_target, translate_error
 from agentroute.providers.usage import usage_from_response
@@ -56,11 +57,14 @@ class FunctionTerminal:
         kwargs = dict(call.params)
         kwargs.update(self._catalog.call_kwargs(target))
         kwargs[self._model_param] = target.deployment
+        messages: object = call.messages
+        if type(messages) is TextInput:
+            messages = messages.text  # the caller's own string back
         try:
             if self._messages_param is None:
-                pending = self._fn(call.messages, **kwargs)
+                pending = self._fn(messages, **kwargs)
             else:
-                kwargs[self._messages_param] = call.messages
+                kwargs[self._messages_param] = messages
                 pending = self._fn(**kwargs)
             if not inspect.isawaitable(pending):
                 raise ConfigurationError(
