@@ -131,6 +131,24 @@ def test_responses_signals_values() -> None:
     assert extractor.scan(items, None).escalate_reason == "the order service keeps failing"
 
 
+def test_an_output_message_after_the_calls_is_part_of_their_turn() -> None:
+    escalate = {"type": "function_call", "call_id": "e", "name": "escalate", "arguments": "{}"}
+    lookup = {"type": "function_call", "call_id": "g", "name": "get_order", "arguments": "{}"}
+    said = {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "."}],
+    }
+    user = {"role": "user", "content": "hi"}
+    extractor = SignalExtractor(EstimateCounter())
+    state = extractor.scan([user, escalate, said, lookup], None)
+    assert state.fresh_escalate
+    assert len(state.turn_calls) == 1  # one turn: the message did not close it
+    # a chat-shaped assistant message (no "type") is a turn of its own, as before
+    state = extractor.scan([user, escalate, {"role": "assistant", "content": "."}], None)
+    assert not state.fresh_escalate
+
+
 def test_output_messages_parts_and_items_count_tokens() -> None:
     counter = EstimateCounter()
     parts = {

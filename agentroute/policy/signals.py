@@ -179,9 +179,10 @@ class SignalExtractor:
         if role is None:  # a Responses input item
             self._item(m, s)
             return
-        s.open_calls = False
+        # an assistant output message between function_call items is part of their turn
+        s.open_calls = s.open_calls and role == "assistant" and m.get("type") == "message"
         if role == "assistant":
-            self._assistant_turn(_tool_calls(m), s, extend=False)
+            self._assistant_turn(_tool_calls(m), s, extend=s.open_calls)
         elif role == "tool":
             self._tool_result(m.get("content"), m.get("status"), m.get("is_error"), "openai", s)
         elif role == "user":
@@ -202,7 +203,8 @@ class SignalExtractor:
 
     def _item(self, m: Message, s: ScanState) -> None:
         """A Responses item: a call joins the turn of the calls just before it; an output is
-        a tool result; a reasoning item leaves the turn open; anything else closes it."""
+        a tool result; a reasoning item (and an assistant output message, in :meth:`_read`)
+        leaves the turn open; anything else closes it."""
         kind = m.get("type")
         if kind in ("function_call", "custom_tool_call"):
             arguments = m.get("arguments", m.get("input", ""))
