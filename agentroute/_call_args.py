@@ -17,7 +17,9 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from agentroute._types import Message
 from agentroute.errors import ConfigurationError
+from agentroute.messages import TextInput
 
 __all__ = ["CONFIGURED", "CallShape", "check_messages"]
 
@@ -330,12 +332,19 @@ def _check_supplied(
                 )
 
 
-def check_messages(messages: Any) -> None:
-    """Reject anything that is not a sequence of messages; each message's own shape is checked
-    when the routing step first reads it (once per session, see the signal extractor)."""
-    if type(messages) is not list and (
-        isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence)
-    ):
+def check_messages(messages: Any) -> Sequence[Message]:
+    """The messages of a call as the router reads them: a sequence of messages as given, or a
+    plain string (the Responses API's ``input="…"``) as one user message (:class:`TextInput`;
+    a wrapped function gets the string back). Anything else is refused here; each message's
+    own shape is checked when the routing step first reads it (once per session, see the
+    signal extractor)."""
+    if type(messages) is list:
+        return messages
+    if isinstance(messages, str):
+        return TextInput(messages)
+    if isinstance(messages, bytes | bytearray | Mapping) or not isinstance(messages, Sequence):
         raise ConfigurationError(
-            f"messages must be a list of message mappings, got {type(messages).__name__}"
+            "messages must be a list of messages (or a string, one user message), "
+            f"got {type(messages).__name__}"
         )
+    return messages

@@ -111,7 +111,7 @@ def routed_function(
             messages, call_params, by_position = kwargs.pop(msg_name), kwargs, False
         else:
             messages, call_params, by_position = shape.bind(args, kwargs)
-        check_messages(messages)
+        messages = check_messages(messages)
         if not watch.done:
             watch.check(call_params)
         result = await run(

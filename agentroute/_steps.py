@@ -24,13 +24,9 @@ from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
 from agentroute.policy.score import ScorePolicy
-from agentroute.policy.signals import (
-    SignalConfig,
-    SignalExtractor,
-    ToolErrorDetector,
-    default_tool_error_detector,
-)
+from agentroute.policy.signals import SignalConfig, SignalExtractor
 from agentroute.policy.tokens import make_counter
+from agentroute.policy.tool_errors import ToolErrorDetector
 from agentroute.state import StateStore
 from agentroute.telemetry.attempt_spans import AttemptTelemetry
 from agentroute.telemetry.spans import RouteTelemetry, Telemetry
@@ -46,12 +42,13 @@ def router_steps(
     *,
     clock: Clock | None,
     policy: Policy | None,
-    tool_error_detector: ToolErrorDetector | None,
+    tool_error_detector: ToolErrorDetector,
     classifier: HybridClassifier | None,
     validator: Validator | None,
     middleware: Sequence[Middleware],
 ) -> tuple[Middleware, ...]:
-    """Every step of a router's chain, in order (the arguments as for ``Router``)."""
+    """Every step of a router's chain, in order (the arguments as for ``Router``; the tool-error
+    detector resolved)."""
     log_events = config.telemetry.log_events
     p = config.policy
     extractor = SignalExtractor(
@@ -62,7 +59,7 @@ def router_steps(
             escalate_tool=p.escalate_tool,
             escalation_keywords=tuple(p.escalation_keywords),
         ),
-        tool_error_detector or default_tool_error_detector,
+        tool_error_detector,
     )
     validation: list[Middleware] = (
         [

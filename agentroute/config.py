@@ -54,6 +54,7 @@ from agentroute._secrets import ENV_PREFIX, Secret, remember_secrets
 from agentroute._urls import HTTP_URL_RULE, is_http_url
 from agentroute._validation_errors import format_validation_error
 from agentroute.errors import ConfigurationError
+from agentroute.policy.tool_errors import ToolErrorPreset
 
 __all__ = [
     "AffinityConfig",
@@ -256,6 +257,10 @@ class ModelConfig(_Strict):
             ) from None
 
 
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 class PolicyConfig(_Strict):
     """The default per-step policy's knobs (DESIGN §4)."""
 
@@ -291,6 +296,9 @@ class PolicyConfig(_Strict):
     max_validation_retries: Integer = Field(default=1, ge=0)
     content_rules: bool = False
     """Score the first turn's content (length, code, hard-task keywords) as signal ``content``."""
+    tool_error_detector: list[ToolErrorPreset] = Field(default=["default"], min_length=1)
+    """Which tool results are errors: a preset name, or a list (an error when any says so)."""
+    _one_detector = field_validator("tool_error_detector", mode="before")(_as_list)
 
 
 class RouterConfig(_Strict):

@@ -46,10 +46,11 @@ from agentroute._types import (
 from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
+from agentroute.messages import system_of
 from agentroute.middleware.validation import Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
-from agentroute.policy.signals import ToolErrorDetector
+from agentroute.policy.tool_errors import ToolErrorSpec, resolve_tool_error_detector
 from agentroute.providers.base import ProviderTerminal
 from agentroute.providers.factory import build_provider
 from agentroute.providers.function import UsageOf
@@ -84,8 +85,9 @@ class Router:
             all attempts of a call.
         policy: a custom policy ``(Signals, SessionState) -> Decision`` (default: the scored
             policy, :class:`~agentroute.policy.score.ScorePolicy`).
-        tool_error_detector: ``(tool message content) -> bool`` deciding whether an OpenAI
-            tool result is an error (default: see :mod:`agentroute.policy.signals`).
+        tool_error_detector: which tool results (of every shape) are errors, for the signals
+            and the providers' conversion alike: ``(ToolResult) -> bool``, a preset name or a
+            list (:mod:`agentroute.policy.tool_errors`; default: the config's).
         validator: an output check ``async (result, call) -> bool | str``; a rejected step
             is re-run one tier up (:mod:`agentroute.middleware.validation`).
         classifier: a :class:`~agentroute.policy.classifier.HybridClassifier` judging the
@@ -111,7 +113,7 @@ class Router:
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
 
     Raises:
-        ConfigurationError: the config is invalid, or ``providers`` names an unknown provider.
+        ConfigurationError: the config is invalid, or names an unknown provider or preset.
     """
 
     def __init__(
@@ -121,7 +123,7 @@ class Router:
         providers: Mapping[str, Provider] | None = None,
         middleware: Sequence[Middleware] = (),
         policy: Policy | None = None,
-        tool_error_detector: ToolErrorDetector | None = None,
+        tool_error_detector: ToolErrorSpec | None = None,
         validator: Validator | None = None,
         classifier: HybridClassifier | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -156,6 +158,7 @@ class Router:
             clock,
             capture_content=capture_content,
         )
+        detector = resolve_tool_error_detector(tool_error_detector, self.config.policy)
         self._middleware = router_steps(
             self.config,
             self._catalog,
@@ -163,7 +166,7 @@ class Router:
             store,
             clock=clock,
             policy=policy,
-            tool_error_detector=tool_error_detector,
+            tool_error_detector=detector,
             classifier=classifier,
             validator=validator,
             middleware=middleware,
@@ -177,7 +180,9 @@ class Router:
         self._terminal = ProviderTerminal(
             given,
             self._catalog,
-            build=lambda name: build_provider(name, config.providers[name], client=http_client),
+            build=lambda name: build_provider(
+                name, config.providers[name], client=http_client, tool_error_detector=detector
+            ),
         )
         self._complete_chain = build_chain(self._middleware, self._terminal)
         self._attempts_chain = build_chain(self._middleware[-2:], self._terminal)
@@ -228,7 +233,7 @@ class Router:
             AllAttemptsFailed: every attempt failed (holds each attempt's error and record).
             ConfigurationError: bad message shape, unknown tier hint, no provider registered.
         """
-        check_messages(messages)
+        messages = check_messages(messages)
         return await self._run(
             self._complete_chain, messages, tools, MappingProxyType(params), "complete", hints
         )
@@ -291,7 +296,7 @@ class Router:
             StreamInterrupted: (while iterating) the stream broke after its first chunk.
             ConfigurationError: bad message shape, or a provider that cannot stream.
         """
-        check_messages(messages)
+        messages = check_messages(messages)
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
@@ -333,7 +338,7 @@ class Router:
         hints: Mapping[str, Any] | None,
     ) -> ModelCall:
         """The session's next step as a ModelCall."""
-        state = self._state_for(messages, params.get("system"))
+        state = self._state_for(messages, system_of(params))
         state.step += 1
         meta = state.metadata
         if meta:

@@ -20,7 +20,8 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from agentroute._types import EMPTY, Attempt, Decision, Message, Usage
+from agentroute._types import EMPTY, Attempt, Decision, Usage
+from agentroute.messages import role_and_content, text_of_content
 
 if TYPE_CHECKING:
     from agentroute.middleware.affinity import PinEvent
@@ -185,43 +186,52 @@ class Session:
         return f"Session(id={self.id!r}, step={self.step}, tier={self.tier!r})"
 
 
-def _content(message: Message | None) -> Any:
-    return "" if message is None else message.get("content", "")
-
-
 def _as_text(content: Any) -> str:
-    return content if isinstance(content, str) else json.dumps(content, sort_keys=True, default=str)
+    """Text contents (a string, or text parts in any shape) key by their text, so ``"hi"`` and
+    ``[{"type": "input_text", "text": "hi"}]`` are one conversation; others by their JSON."""
+    text = text_of_content(content)
+    if text is not None:
+        return text
+    return json.dumps(content, sort_keys=True, default=str)
 
 
 _KEY_CACHE_SIZE = 4096
 _key_cache: dict[tuple[int, int], tuple[int, int, str]] = {}
 
 
-def derive_session_key(messages: Sequence[Message], system: Any = None) -> str:
+def derive_session_key(messages: Sequence[object], system: Any = None) -> str:
     """A stable key for a conversation: hash of its first system and first user message.
 
-    ``system`` is Anthropic's top-level system prompt, used when given; otherwise the first
-    message with role ``system`` or ``developer``. An agent loop sends the same two strings
-    on every step, so keys of string contents are cached by object identity. The cache keeps
-    the strings' hashes, not the strings (it must not keep conversations alive): a string
-    dropped by the caller may leave its address to a new one, which then also needs the same
-    hash to be taken for it (Python caches a string's hash, so checking costs nothing).
+    ``system`` is the call's top-level system prompt (Anthropic's ``system``, the Responses
+    API's ``instructions``), used when given; otherwise the first message with role ``system``
+    or ``developer``. Messages may be in any shape the router reads (dicts, SDK objects,
+    Responses items; :mod:`agentroute.messages`): roles and contents are read without copying
+    them. A content made of text parts keys like the same text as a string. An agent loop
+    sends the same two strings on every step, so keys of string contents are cached by object
+    identity. The cache keeps the strings' hashes, not the strings (it must not keep
+    conversations alive): a string dropped by the caller may leave its address to a new one,
+    which then also needs the same hash to be taken for it (Python caches a string's hash, so
+    checking costs nothing).
     """
-    first_system: Message | None = None
-    first_user: Message | None = None
-    items: Sequence[object] = messages  # the caller's data: not trusted to be all mappings yet
-    for m in items:
-        if type(m) is not dict and not isinstance(m, Mapping):
-            continue  # not a message: the routing step reports it with its index
-        role = m.get("role")
-        if first_system is None and role in ("system", "developer"):
-            first_system = m
-        elif first_user is None and role == "user":
-            first_user = m
-        if first_user is not None and (first_system is not None or system is not None):
+    sys_content: Any = system
+    user_content: Any = None
+    found_system = system is not None
+    found_user = False
+    for m in messages:
+        if type(m) is dict:
+            role, content = m.get("role"), m.get("content")
+        else:
+            role, content = role_and_content(m)
+        if not found_system and role in ("system", "developer"):
+            sys_content, found_system = content, True
+        elif not found_user and role == "user":
+            user_content, found_user = content, True
+        if found_user and found_system:
             break
-    sys_content = system if system is not None else _content(first_system)
-    user_content = _content(first_user)
+    if sys_content is None:
+        sys_content = ""
+    if user_content is None:
+        user_content = ""
     if type(sys_content) is str and type(user_content) is str:
         ids = (id(sys_content), id(user_content))
         hit = _key_cache.get(ids)

@@ -146,9 +146,9 @@ def test_providers_must_match_the_config() -> None:
 @pytest.mark.parametrize(
     ("messages", "message"),
     [
-        ("hello", "messages must be a list of message mappings, got str"),
+        ({"role": "user"}, r"messages must be a list of messages \(or a string.*got dict"),
         ([{"content": "x"}], r"messages\[0\] has no 'role' key"),
-        ([{"role": "user", "content": "x"}, "oops"], r"messages\[1\] must be a mapping"),
+        ([{"role": "user", "content": "x"}, "oops"], r"messages\[1\] must be a message"),
         (None, "got NoneType"),
     ],
 )

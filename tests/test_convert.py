@@ -340,7 +340,9 @@ def test_tool_result_error_flag_to_openai(
     [
         ("Error: x", True),
         ("error: x", True),
-        ("ErrorCode 3", True),
+        ("ErrorCode 3", False),  # one detector: the signals' rule (an error *word* first)
+        ("Errors: 0", False),
+        ("ERROR disk full", True),
         ("Exception: ValueError", True),
         ("Traceback (most recent call last):", True),
         ("  Error: indented", True),
@@ -607,9 +609,9 @@ def test_conversion_is_idempotent_for_its_own_shape() -> None:
 
 @pytest.mark.parametrize("bad", [["not a message"], [{"role": "wizard", "content": "x"}]])
 def test_unknown_messages_are_a_configuration_error(bad: list[Any]) -> None:
-    with pytest.raises(ConfigurationError, match="message 0"):
+    with pytest.raises(ConfigurationError, match=r"messages\[0\]"):
         messages_to_anthropic(bad)
-    with pytest.raises(ConfigurationError, match="message 0"):
+    with pytest.raises(ConfigurationError, match=r"messages\[0\]"):
         messages_to_openai(bad)
 
 

@@ -29,6 +29,7 @@ from agentroute.policy.signals import (
     default_tool_error_detector,
 )
 from agentroute.policy.tokens import EstimateCounter, count_message, count_tools
+from agentroute.policy.tool_errors import ToolResult, is_tool_error
 from agentroute.testing import MockProvider, tool_call_result
 from tests.helpers import config_dict
 
@@ -135,7 +136,7 @@ def extractor(
     repeat_window: int = 6,
     escalate_tool: str = "escalate",
     keywords: Sequence[str] = (),
-    detector: Callable[[Any], bool] = default_tool_error_detector,
+    detector: Callable[[ToolResult], bool] = default_tool_error_detector,
 ) -> SignalExtractor:
     return SignalExtractor(
         EstimateCounter(),
@@ -467,7 +468,7 @@ CASES: dict[str, Case] = {
         errors_total=3,
         errors_recent=3,
     ),
-    "anthropic/is-error-false-and-error-text-without-flag": Case(
+    "anthropic/error-text-without-flag-counts": Case(
         [
             user("Rebook AB123."),
             an_assistant(
@@ -476,10 +477,12 @@ CASES: dict[str, Case] = {
             ),
             an_results(
                 an_result("t1", "fine", is_error=False),
-                # Anthropic results are judged by is_error alone, not by their text
+                # no is_error flag: the detector judges the text, as for OpenAI tool messages
                 an_result("t2", "Error: looks like one but is not flagged"),
             ),
         ],
+        errors_total=1,
+        errors_recent=1,
     ),
     "anthropic/recent-window": Case(
         [
@@ -644,12 +647,12 @@ NON_ERRORS = [
 
 @pytest.mark.parametrize("content", ERRORS)
 def test_default_detector_flags_errors(content: Any) -> None:
-    assert default_tool_error_detector(content) is True
+    assert is_tool_error(default_tool_error_detector, content) is True
 
 
 @pytest.mark.parametrize("content", NON_ERRORS)
 def test_default_detector_passes_non_errors(content: Any) -> None:
-    assert default_tool_error_detector(content) is False
+    assert is_tool_error(default_tool_error_detector, content) is False
 
 
 def test_every_detector_case_as_openai_tool_results() -> None:
@@ -665,9 +668,9 @@ def test_every_detector_case_as_openai_tool_results() -> None:
 def test_custom_detector_replaces_the_default() -> None:
     seen: list[Any] = []
 
-    def detector(content: Any) -> bool:
-        seen.append(content)
-        return isinstance(content, str) and content.startswith("FAILED")
+    def detector(result: ToolResult) -> bool:
+        seen.append(result.content)
+        return result.text.startswith("FAILED")
 
     messages = [
         *HEAD,
@@ -684,19 +687,28 @@ def test_custom_detector_replaces_the_default() -> None:
     ]
 
 
-def test_custom_detector_is_not_used_for_anthropic_results() -> None:
-    """Anthropic results carry their own is_error flag; the detector judges OpenAI tool messages."""
+def test_custom_detector_judges_anthropic_results_and_is_error_always_counts() -> None:
+    """One detector for every shape: it judges unflagged Anthropic results by their text;
+    ``is_error: true`` counts without asking it."""
+    seen: list[ToolResult] = []
 
-    def detector(content: Any) -> bool:
-        raise AssertionError("the detector must not judge Anthropic tool_result blocks")
+    def detector(result: ToolResult) -> bool:
+        seen.append(result)
+        return result.text.startswith("FAILED")
 
     messages = [
         user("x"),
-        *an_turn(1, "t", {}, error=True),
-        *an_turn(2, "t", {"a": 1}, error=False),
+        an_assistant(an_use("t1", "t", {})),
+        an_results(an_result("t1", "fine-looking text", is_error=True)),
+        an_assistant(an_use("t2", "t", {"a": 1})),
+        an_results(an_result("t2", "FAILED: exit 1"), an_result("t3", "ok", is_error=False)),
     ]
     sig = full_signals(messages, detector=detector)
-    assert sig.tool_errors_total == 1
+    assert sig.tool_errors_total == 2
+    assert [(r.text, r.shape) for r in seen] == [
+        ("FAILED: exit 1", "anthropic"),
+        ("ok", "anthropic"),
+    ]
 
 
 @pytest.mark.anyio

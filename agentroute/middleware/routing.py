@@ -11,6 +11,7 @@ from __future__ import annotations
 from agentroute._catalog import Catalog
 from agentroute._types import CallNext, ModelCall, ModelResult
 from agentroute.errors import ConfigurationError
+from agentroute.messages import system_of
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
@@ -59,7 +60,7 @@ class RoutingMiddleware:
             scan,
             step=state.step,
             tools_tokens=extractor.tools_tokens(call.tools),
-            extra_tokens=extractor.system_tokens(call.params.get("system")),
+            extra_tokens=extractor.system_tokens(system_of(call.params)),
             reference_window=self._reference_window,
             validation_failures=state.validation_failures,
             app_escalation=state.escalation_reason is not None,

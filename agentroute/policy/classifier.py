@@ -27,7 +27,7 @@ import anyio
 
 from agentroute._types import Message
 from agentroute.policy.content import ContentRules
-from agentroute.policy.tokens import message_text
+from agentroute.policy.tokens import first_user_text
 
 Ask = Callable[[list[dict[str, Any]]], Awaitable[str]]
 
@@ -73,7 +73,7 @@ class HybridClassifier:
         judgement = self._rules.judge(messages)
         if judgement.confidence >= self._min_confidence or self.breaker_open:
             return judgement.difficulty
-        text = next((message_text(m) for m in messages if m.get("role") == "user"), "")
+        text = first_user_text(messages)
         prompt = [
             {"role": "system", "content": RUBRIC},
             {"role": "user", "content": text[:2000]},

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentroute._types import Message
-from agentroute.policy.tokens import message_text
+from agentroute.policy.tokens import first_user_text
 
 HARD = (
     "prove",
@@ -48,7 +48,7 @@ class ContentRules:
         self._easy = re.compile("|".join(re.escape(w) for w in easy), re.I)
 
     def judge(self, messages: Sequence[Message]) -> ContentJudgement:
-        text = next((message_text(m) for m in messages if m.get("role") == "user"), "")
+        text = first_user_text(messages)
         score = 0.0
         if len(text) > 12_000:
             score += 0.5

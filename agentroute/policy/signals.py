@@ -1,25 +1,30 @@
-"""Signals of one step, read from the call's messages (OpenAI or Anthropic shape) + session.
+"""Signals of one step, read from the call's messages + session.
 
-What is read (DESIGN §4):
+The messages may be in OpenAI Chat, Anthropic Messages or Responses API shape, as dicts or SDK
+objects, mixed (:mod:`agentroute.messages` reads each one). What is read (DESIGN §4):
 
-* tool errors — Anthropic ``tool_result`` blocks with ``is_error: true``; OpenAI ``role: tool``
-  messages judged by a detector (default: content starting with ``Error``/``error:``/
-  ``Exception``/``Traceback``, or a JSON object with an ``error`` key). ``recent`` counts the
-  errors answering the last ``recent_window`` assistant turns that called tools.
+* tool errors — every tool result (OpenAI ``role: tool`` messages, Anthropic ``tool_result``
+  blocks, Responses ``function_call_output`` items) is judged by the one configured detector
+  (:mod:`agentroute.policy.tool_errors`); ``is_error: true`` always counts. ``recent`` counts
+  the errors answering the last ``recent_window`` assistant turns that called tools.
 * repeated tool calls — calls whose tool name and arguments (canonical JSON) already appeared
-  in one of the previous ``repeat_window`` assistant turns: a stalled loop.
-* context tokens — messages + tool schemas + a top-level ``system``, by the token counter.
-* escalation — the model called the configured ``escalate`` tool in its last turn, the last
-  user message contains a configured keyword, or the app called ``session.escalate()``.
+  in one of the previous ``repeat_window`` assistant turns: a stalled loop. Consecutive
+  Responses ``function_call`` items (with the ``reasoning`` items between them) are one turn.
+* context tokens — messages + tool schemas + a top-level ``system`` (or Responses
+  ``instructions``), by the token counter.
+* escalation — the model called the configured ``escalate`` tool in its last turn (a tool
+  call, a ``tool_use`` block or a ``function_call`` item), the last user message contains a
+  configured keyword, or the app called ``session.escalate()``.
 
 **Incremental within a session.** Agent loops resend the whole conversation, growing by a few
 messages per step. The scan state kept on the session remembers the identities of the
-messages it has read (8 bytes each, plus references to the first and last); when the next
-call's list starts with the very same message objects, only the new messages are read, so a
-step costs O(new messages) (the identity check is a C-level comparison) and a whole run
-O(total messages). A trimmed history, or one where any earlier message was *replaced* by
-another object, falls back to a full rescan. A message dict changed *in place* is not
-detected: replace messages rather than mutating them, or open a new session.
+messages it has read (8 bytes each, plus :func:`content_mark` hashes of the first and last);
+when the next call's list starts with the very same message objects, only the new messages
+are read — and an SDK object is read into a dict then, once — so a step costs O(new messages)
+(the identity check is a C-level comparison) and a whole run O(total messages). A trimmed
+history, or one where any earlier message was *replaced* by another object, falls back to a
+full rescan. A message changed *in place* is not detected: replace messages rather than
+mutating them, or open a new session.
 
 Keyword and ``escalate``-tool escalations count once: only when the user message or the
 model's turn arrived since the previous step.
@@ -35,33 +40,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentroute._types import Message, Signals
-from agentroute.errors import ConfigurationError
+from agentroute.messages import as_message
 from agentroute.policy.tokens import TokenCounter, count_message, count_tools, message_text
+from agentroute.policy.tool_errors import (
+    ToolErrorDetector,
+    ToolResult,
+    ToolShape,
+    default_tool_error_detector,
+    is_tool_error,
+)
 
-ToolErrorDetector = Callable[[Any], bool]
-
-_ERROR_START = re.compile(r"(?:Error\b|ERROR\b|error:|Exception\b|Traceback\b)")
-
-
-def default_tool_error_detector(content: Any) -> bool:
-    """True when an OpenAI tool result looks like an error (see the module docstring).
-
-    ``Error…``/``ERROR``/``error:``/``Exception``/``Traceback`` as the first word ("Errors: 0"
-    and "Exceptional" are not errors), or a JSON object whose ``error``/``Error`` value is set.
-    """
-    text = content if isinstance(content, str) else message_text({"content": content})
-    head = text.lstrip()
-    if _ERROR_START.match(head):
-        return True
-    if head.startswith("{") and ('"error"' in text or '"Error"' in text):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return False
-        if isinstance(data, dict):
-            value = data.get("error", data.get("Error"))
-            return value not in (None, False, "", [], {})
-    return False
+__all__ = [
+    "ScanState",
+    "SignalConfig",
+    "SignalExtractor",
+    "ToolErrorDetector",
+    "ToolResult",
+    "content_mark",
+    "default_tool_error_detector",
+]
 
 
 def content_mark(message: object) -> int:
@@ -71,10 +68,18 @@ def content_mark(message: object) -> int:
     The scan keeps this of the first and last message it read instead of the messages
     themselves, so an idle session does not keep the caller's conversation alive. An identity
     alone is not enough: once the caller drops a message, a new one may get its address.
+    Objects are marked by their ``role`` and ``content`` attributes (no ``model_dump()``);
+    Responses items without a content by their ``output`` or ``arguments``.
     """
-    if type(message) is not dict and not isinstance(message, Mapping):
-        return hash((id(message),))
-    return hash((id(message), message.get("role"), _text_hash(message.get("content"))))
+    if type(message) is dict or isinstance(message, Mapping):
+        role = message.get("role")
+        content = message.get("content")
+        if content is None:
+            content = message.get("output", message.get("arguments"))
+    else:
+        role = getattr(message, "role", None)
+        content = getattr(message, "content", None)
+    return hash((id(message), role if type(role) is str else None, _text_hash(content)))
 
 
 def _text_hash(content: object) -> int:
@@ -116,6 +121,8 @@ class ScanState:
     """A user message arrived since the previous step (keywords count only then)."""
     fresh_escalate: bool = False
     """The escalate tool was called in a turn that arrived since the previous step."""
+    open_calls: bool = False
+    """The last item read was a Responses ``function_call``: the next one joins its turn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +165,7 @@ class SignalExtractor:
             state = ScanState()
         state.fresh_user = state.fresh_escalate = False
         for i in range(state.seen, len(messages)):
-            m = messages[i]
-            if type(m) is not dict or "role" not in m:
-                _check_message(i, m)
-            self._read(m, state)
+            self._read(as_message(messages[i], i), state)
         if len(messages) > state.seen:
             state.ids.extend(map(id, messages[state.seen :]))
             state.seen = len(messages)
@@ -172,17 +176,22 @@ class SignalExtractor:
     def _read(self, m: Message, s: ScanState) -> None:
         s.message_tokens += count_message(self._counter, m)
         role = m.get("role")
+        if role is None:  # a Responses input item
+            self._item(m, s)
+            return
+        # an assistant output message between function_call items is part of their turn
+        s.open_calls = s.open_calls and role == "assistant" and m.get("type") == "message"
         if role == "assistant":
-            self._assistant_turn(m, s)
+            self._assistant_turn(_tool_calls(m), s, extend=s.open_calls)
         elif role == "tool":
-            self._tool_result(self._detector(m.get("content")), s)
+            self._tool_result(m.get("content"), m.get("status"), m.get("is_error"), "openai", s)
         elif role == "user":
             content = m.get("content")
             if isinstance(content, list):
                 texts = []
                 for b in content:
                     if isinstance(b, Mapping) and b.get("type") == "tool_result":
-                        self._tool_result(bool(b.get("is_error")), s)
+                        self._tool_result(b.get("content"), None, b.get("is_error"), "anthropic", s)
                     else:
                         texts.append(b)
                 if texts:
@@ -192,21 +201,45 @@ class SignalExtractor:
                 s.user_keyword = self._has_keyword(m)
                 s.fresh_user = True
 
+    def _item(self, m: Message, s: ScanState) -> None:
+        """A Responses item: a call joins the turn of the calls just before it; an output is
+        a tool result; a reasoning item (and an assistant output message, in :meth:`_read`)
+        leaves the turn open; anything else closes it."""
+        kind = m.get("type")
+        if kind in ("function_call", "custom_tool_call"):
+            arguments = m.get("arguments", m.get("input", ""))
+            call = (str(m.get("name", "")), _canonical(arguments))
+            self._assistant_turn([call], s, extend=s.open_calls)
+            s.open_calls = True
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            s.open_calls = False
+            self._tool_result(m.get("output"), m.get("status"), m.get("is_error"), "responses", s)
+        elif kind != "reasoning":
+            s.open_calls = False
+
     def _has_keyword(self, m: Message) -> bool:
         """Whether the user's text contains an escalation keyword (checked once, when read:
         the scan state keeps no message text)."""
         return self._keywords is not None and self._keywords.search(message_text(m)) is not None
 
-    def _assistant_turn(self, m: Message, s: ScanState) -> None:
-        calls = _tool_calls(m)
+    def _assistant_turn(self, calls: list[tuple[str, str]], s: ScanState, *, extend: bool) -> None:
+        """One assistant turn's tool calls (``extend``: more calls of the turn read last)."""
         escalations = [args for name, args in calls if name == self._cfg.escalate_tool]
-        s.escalate_called = s.fresh_escalate = bool(escalations)
         if escalations:
+            s.escalate_called = s.fresh_escalate = True
             s.escalate_reason = _reason(escalations[0])
+        elif not extend:
+            s.escalate_called = s.fresh_escalate = False
         if not calls:
             return
         signatures = frozenset(f"{name}\x00{args}" for name, args in calls)
-        earlier: set[str] = set().union(*s.turn_calls) if s.turn_calls else set()
+        if extend and s.turn_calls:
+            current = s.turn_calls[-1]
+            earlier: set[str] = set().union(*s.turn_calls[:-1])
+            s.turn_repeats[-1] += sum(1 for sig in signatures - current if sig in earlier)
+            s.turn_calls[-1] = current | signatures
+            return
+        earlier = set().union(*s.turn_calls) if s.turn_calls else set()
         s.turn_repeats.append(sum(1 for sig in signatures if sig in earlier))
         s.turn_calls.append(signatures)
         s.turn_errors.append(0)
@@ -219,9 +252,11 @@ class SignalExtractor:
             if len(turns) > window:
                 del turns[0]
 
-    @staticmethod
-    def _tool_result(is_error: bool, s: ScanState) -> None:
-        if not is_error:
+    def _tool_result(
+        self, content: object, status: object, flag: object, shape: ToolShape, s: ScanState
+    ) -> None:
+        flagged = flag is True
+        if not is_tool_error(self._detector, content, status=status, flagged=flagged, shape=shape):
             return
         s.tool_errors_total += 1
         if not s.turn_errors:
@@ -233,7 +268,8 @@ class SignalExtractor:
         return self._memo_count("tools", tools, lambda: count_tools(self._counter, tools))
 
     def system_tokens(self, system: object) -> int:
-        """Token count of a top-level (Anthropic-style) system prompt, remembered likewise."""
+        """Token count of a top-level system prompt (Anthropic's ``system``, the Responses
+        API's ``instructions``; a string or text blocks), remembered likewise."""
         return self._memo_count(
             "system", system, lambda: self._counter.count(message_text({"content": system}))
         )
@@ -278,22 +314,12 @@ class SignalExtractor:
         )
 
 
-def _check_message(index: int, m: object) -> None:
-    """Messages are checked as they are first read (once per session, not on every call)."""
-    if not isinstance(m, Mapping):
-        raise ConfigurationError(
-            f"messages[{index}] must be a mapping with a 'role', got {type(m).__name__}"
-        )
-    if "role" not in m:
-        raise ConfigurationError(f"messages[{index}] has no 'role' key")
-
-
 def _tool_calls(m: Message) -> list[tuple[str, str]]:
     """(name, canonical arguments) of each tool call in an assistant message, either shape."""
     out: list[tuple[str, str]] = []
     for call in m.get("tool_calls") or ():
-        fn = call.get("function") or {}
-        out.append((str(fn.get("name", "")), _canonical(fn.get("arguments", ""))))
+        fn = call.get("function") or call.get("custom") or {}
+        out.append((str(fn.get("name", "")), _canonical(fn.get("arguments", fn.get("input", "")))))
     content = m.get("content")
     if isinstance(content, list):
         for b in content:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from agentroute.errors import ConfigurationError
+from agentroute.messages import as_message
 
 MESSAGE_OVERHEAD = 4
 """Tokens each message costs beyond its text (role and separators), as OpenAI documents."""
@@ -112,7 +113,13 @@ def make_counter(kind: Literal["estimate", "exact", "auto"] = "estimate") -> Tok
 
 
 def message_text(message: Mapping[str, Any]) -> str:
-    """The text of one message that a provider tokenizes: content, tool calls, tool ids."""
+    """The text of one message that a provider tokenizes: content, tool calls, tool ids.
+
+    ``message`` is one read by :func:`~agentroute.messages.as_message`: a chat message (OpenAI
+    or Anthropic shape), or a Responses input item (no ``role``; read by its ``type``).
+    """
+    if "role" not in message:
+        return _item_text(message)
     content = message.get("content")
     if isinstance(content, str):
         text = content
@@ -123,9 +130,44 @@ def message_text(message: Mapping[str, Any]) -> str:
     calls = message.get("tool_calls")
     if calls:
         for call in calls:
-            fn = call.get("function") or {}
-            text += str(fn.get("name", "")) + str(fn.get("arguments", ""))
+            fn = call.get("function") or call.get("custom") or {}
+            args = fn.get("arguments")
+            if args is None:
+                args = fn.get("input", "")
+            text += str(fn.get("name", "")) + (args if type(args) is str else _as_text(args))
     return text
+
+
+def first_user_text(messages: Sequence[object]) -> str:
+    """The text of the conversation's first user message ("" when there is none), whatever
+    shape the messages are in (see :mod:`agentroute.messages`)."""
+    for i, item in enumerate(messages):
+        message = as_message(item, i)
+        if message.get("role") == "user":
+            return message_text(message)
+    return ""
+
+
+def _as_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _item_text(item: Mapping[str, Any]) -> str:
+    """The text of a Responses input item other than a message."""
+    kind = item.get("type")
+    if kind in ("function_call", "custom_tool_call"):
+        return str(item.get("name", "")) + _as_text(item.get("arguments", item.get("input", "")))
+    if kind in ("function_call_output", "custom_tool_call_output"):
+        output = item.get("output")
+        if isinstance(output, list):
+            return "".join(_block_text(b) for b in output)
+        return "" if output is None else _as_text(output)
+    if kind == "reasoning":
+        summary = item.get("summary")
+        return "".join(_block_text(b) for b in summary) if isinstance(summary, list) else ""
+    if kind == "item_reference":
+        return ""
+    return json.dumps(item, default=str)  # a hosted tool's call or output: its record, roughly
 
 
 def _block_text(block: Any) -> str:
@@ -135,13 +177,13 @@ def _block_text(block: Any) -> str:
     if kind == "text":
         return str(block.get("text", ""))
     if kind == "tool_use":
-        return str(block.get("name", "")) + json.dumps(block.get("input", {}))
+        return str(block.get("name", "")) + json.dumps(block.get("input", {}), default=str)
     if kind == "tool_result":
         inner = block.get("content")
         if isinstance(inner, list):
             return "".join(_block_text(b) for b in inner)
         return str(inner or "")
-    if kind in ("image", "image_url"):
+    if kind in ("image", "image_url", "input_image"):
         return "x" * 340  # providers bill a small image at roughly 85 tokens; a rough floor
     return str(block.get("text", ""))
 

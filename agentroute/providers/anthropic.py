@@ -48,6 +48,8 @@ import httpx
 from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta, Usage
 from agentroute.errors import ConfigurationError
+from agentroute.messages import system_of
+from agentroute.policy.tool_errors import ToolErrorDetector, default_tool_error_detector
 from agentroute.providers.convert import (
     messages_to_anthropic,
     tool_choice_to_anthropic,
@@ -68,7 +70,16 @@ ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 
 _CONTROLLED = frozenset(
-    {"model", "messages", "tools", "system", "stream", "max_tokens", "max_completion_tokens"}
+    {
+        "model",
+        "messages",
+        "tools",
+        "system",
+        "instructions",
+        "stream",
+        "max_tokens",
+        "max_completion_tokens",
+    }
 )
 _OPENAI_ONLY = frozenset(
     {
@@ -129,6 +140,8 @@ class AnthropicProvider(HTTPProvider):
         cache_breakpoints: add ``cache_control`` breakpoints on the stable prefix (see the
             module docstring); off unless asked for (the config turns it on for Anthropic).
         cache_ttl_s: the cache lifetime wanted; 3600 or more asks for ``ttl: "1h"`` markers.
+        tool_error_detector: which OpenAI tool results get ``is_error: true`` (the router
+            passes its configured one).
 
     Raises (from :meth:`send` and :meth:`stream`): the :class:`~agentroute.errors.ProviderError`
     classes for HTTP errors (529 overloaded included), timeouts and dropped connections;
@@ -148,6 +161,7 @@ class AnthropicProvider(HTTPProvider):
         default_max_tokens: int = 4096,
         cache_breakpoints: bool = False,
         cache_ttl_s: float = 300.0,
+        tool_error_detector: ToolErrorDetector = default_tool_error_detector,
     ) -> None:
         super().__init__(
             name=name,
@@ -159,6 +173,7 @@ class AnthropicProvider(HTTPProvider):
         )
         self.cache_breakpoints = cache_breakpoints
         self._cache_mark = cache_marker(cache_ttl_s)
+        self.tool_error_detector = tool_error_detector
 
     def endpoint_url(self, root: str) -> str:
         return root + ("/messages" if root.endswith("/v1") else "/v1/messages")
@@ -177,7 +192,9 @@ class AnthropicProvider(HTTPProvider):
         if call.target is None:
             raise ConfigurationError(f"provider {self.name!r} got a call without a target")
         params = call.params
-        conversation = messages_to_anthropic(call.messages, system=params.get("system"))
+        conversation = messages_to_anthropic(
+            call.messages, system=system_of(params), detector=self.tool_error_detector
+        )
         max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
         body: dict[str, Any] = {
             "model": call.target.deployment,

@@ -2,9 +2,11 @@
 
 Split from :mod:`~agentroute.providers.convert_messages` (which converts whole messages and
 tool calls): OpenAI content parts (``text``, ``image_url`` incl. ``data:`` URLs) ↔ Anthropic
-content blocks (``text``, ``image`` with a base64 or url source). Parts one side cannot carry
-are dropped, and so are provider-only keys (Anthropic ``cache_control``/``citations`` never
-reach OpenAI; OpenAI's ``prompt_cache_breakpoint`` never reaches Anthropic).
+content blocks (``text``, ``image`` with a base64 or url source); the Responses API's parts
+(``input_text``/``output_text`` → text, ``input_image`` → image, ``input_file`` → OpenAI's
+``file``) are read on the way to either. Parts one side cannot carry are dropped, and so are
+provider-only keys (Anthropic ``cache_control``/``citations`` never reach OpenAI; OpenAI's
+``prompt_cache_breakpoint`` never reaches Anthropic).
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ ANTHROPIC_ONLY_BLOCKS = frozenset(
 )
 OPENAI_PART_KEYS = ("prompt_cache_breakpoint",)
 ANTHROPIC_TEXT_KEYS = ("cache_control", "citations")
+
+
+def _from_responses_part(part: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A Responses API content part in the Chat Completions shape (other parts as they are)."""
+    kind = part.get("type")
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": part.get("text") or ""}
+    if kind == "input_image":
+        url = part.get("image_url")
+        return {"type": "image_url", "image_url": {"url": url}} if isinstance(url, str) else {}
+    if kind == "input_file":
+        keys = ("file_id", "file_data", "filename")
+        return {"type": "file", "file": {k: part[k] for k in keys if part.get(k) is not None}}
+    return part
+
+
+RESPONSES_PARTS = frozenset({"input_text", "output_text", "input_image", "input_file"})
 
 
 def joined_text(content: object) -> str:
@@ -52,6 +71,10 @@ def part_to_anthropic(part: object) -> dict[str, Any] | None:
         return {"type": "text", "text": part} if part else None
     if not isinstance(part, Mapping):
         return None
+    if part.get("type") in RESPONSES_PARTS:
+        part = _from_responses_part(part)
+        if not part:
+            return None
     kind = part.get("type")
     if kind == "text":
         if not part.get("text"):
@@ -100,6 +123,10 @@ def part_to_openai(part: object) -> dict[str, Any] | None:
         return {"type": "text", "text": part}
     if not isinstance(part, Mapping):
         return None
+    if part.get("type") in RESPONSES_PARTS:
+        part = _from_responses_part(part)
+        if not part:
+            return None
     kind = part.get("type")
     if kind == "text":
         return {k: v for k, v in part.items() if k not in ANTHROPIC_TEXT_KEYS}

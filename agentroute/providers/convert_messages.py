@@ -22,10 +22,14 @@ types (``ChatCompletion*MessageParam``, ``MessageParam``, ``ToolResultBlockParam
   Anthropic ``user`` message, results first, as Anthropic requires. Images in a result, which an
   OpenAI tool message cannot hold, follow in a ``user`` message.
 * **Error flag**: ``is_error: true`` becomes text starting ``"Error: "`` unless the text already
-  looks like an error; the reverse sets ``is_error: true`` exactly when
-  :func:`~agentroute.providers.convert_tools.looks_like_tool_error` says so (the prefix is kept, so
-  a second trip changes nothing). A *successful* Anthropic result whose text itself starts like an
-  error comes back flagged: the OpenAI shape has no way to say otherwise.
+  reads as an error; the reverse sets ``is_error: true`` exactly when the tool-error detector
+  says so — the router's configured one (:mod:`agentroute.policy.tool_errors`, the same the
+  signals use), the ``default`` preset otherwise; the prefix is kept, so a second trip changes
+  nothing. A *successful* Anthropic result whose text itself reads as an error comes back
+  flagged: the OpenAI shape has no way to say otherwise.
+* **Any input shape**: SDK message objects, a plain-string input and Responses API items are
+  read first (:mod:`~agentroute.providers.convert_responses`); a LangChain tool message's
+  ``status`` (read by the detector) is not sent on.
 * **Portability**: ``cache_control`` never reaches the OpenAI shape; OpenAI-only fields (message
   ``name``, ``refusal``, ``annotations``, ``audio``, legacy ``function_call``, parts ``refusal``,
   ``input_audio``, ``file``, ``prompt_cache_breakpoint``) never reach the Anthropic shape; Anthropic
@@ -43,20 +47,24 @@ from typing import Any
 from agentroute._frozen import value_object
 from agentroute._types import Message
 from agentroute.errors import ConfigurationError
+from agentroute.policy.tool_errors import (
+    ToolErrorDetector,
+    default_tool_error_detector,
+    is_tool_error,
+)
 from agentroute.providers.convert_content import (
     ANTHROPIC_ONLY_BLOCKS,
     as_blocks,
     content_to_anthropic,
     content_to_openai,
     image_to_openai,
-    joined_text,
     part_to_anthropic,
     part_to_openai,
 )
+from agentroute.providers.convert_responses import chat_messages
 from agentroute.providers.convert_tools import (
     ERROR_PREFIX,
     anthropic_tool_id,
-    looks_like_tool_error,
     openai_tool_id,
     strip_cache_control,
 )
@@ -76,12 +84,17 @@ class AnthropicMessages:
     messages: list[dict[str, Any]]
 
 
-def _role(message: object, index: int) -> str:
-    if not isinstance(message, Mapping):
-        raise ConfigurationError(f"message {index} is not a mapping: {type(message).__name__}")
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+_TOOL_MESSAGE_ONLY_KEYS = ("status", "is_error")
+"""Keys of a tool message that the detector reads and no API takes."""
+
+
+def _role(message: Message, index: int) -> str:
     role = message.get("role")
-    if role not in ("system", "developer", "user", "assistant", "tool"):
-        raise ConfigurationError(f"message {index} has an unsupported role: {role!r}")
+    if role not in _ROLES:
+        raise ConfigurationError(
+            f"messages[{index}].role: unsupported role {role!r} (one of {', '.join(_ROLES)})"
+        )
     return str(role)
 
 
@@ -120,7 +133,7 @@ def _assistant_to_anthropic(message: Message) -> str | list[dict[str, Any]]:
     return blocks
 
 
-def _tool_message_to_result(message: Message) -> dict[str, Any]:
+def _tool_message_to_result(message: Message, detector: ToolErrorDetector) -> dict[str, Any]:
     raw = message.get("content")
     content: str | list[dict[str, Any]]
     if isinstance(raw, list):
@@ -132,7 +145,9 @@ def _tool_message_to_result(message: Message) -> dict[str, Any]:
         "tool_use_id": anthropic_tool_id(message.get("tool_call_id")),
         "content": content,
     }
-    if looks_like_tool_error(joined_text(raw)):
+    if is_tool_error(
+        detector, raw, status=message.get("status"), flagged=message.get("is_error") is True
+    ):
         block["is_error"] = True
     return block
 
@@ -153,22 +168,26 @@ def _system_pieces(system: object) -> list[str | dict[str, Any]]:
 
 
 def messages_to_anthropic(
-    messages: Sequence[Message], *, system: object = None
+    messages: Sequence[object],
+    *,
+    system: object = None,
+    detector: ToolErrorDetector = default_tool_error_detector,
 ) -> AnthropicMessages:
-    """``messages`` (either shape) and an optional Anthropic ``system`` in Anthropic's shape.
+    """``messages`` (any shape) and an optional Anthropic ``system`` in Anthropic's shape;
+    ``detector`` decides which OpenAI tool results get ``is_error``.
 
     Raises:
-        ConfigurationError: a message is not a mapping or has an unknown role.
+        ConfigurationError: a message is not one, or has an unknown role.
     """
     pieces = _system_pieces(system)
     out: list[dict[str, Any]] = []
-    for index, message in enumerate(messages):
+    for index, message in chat_messages(messages):
         role = _role(message, index)
         last = out[-1] if out else None
         if role in ("system", "developer"):
             pieces.extend(_system_pieces(message.get("content")))
         elif role == "tool":
-            result = _tool_message_to_result(message)
+            result = _tool_message_to_result(message, detector)
             if last is not None and _carries_tool_results(last):
                 last["content"].append(result)
             else:
@@ -239,7 +258,7 @@ def _assistant_to_openai(message: Message) -> dict[str, Any]:
 
 
 def _tool_result_to_openai(
-    block: Mapping[str, Any],
+    block: Mapping[str, Any], detector: ToolErrorDetector
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The OpenAI tool message for one ``tool_result``, and the images it had to leave out."""
     raw = block.get("content")
@@ -254,7 +273,7 @@ def _tool_result_to_openai(
                 parts.append({"type": "text", "text": item.get("text") or ""})
             elif kind == "image" and (image := image_to_openai(item)) is not None:
                 images.append(image)
-        if error and not looks_like_tool_error(joined_text(parts)):
+        if error and not is_tool_error(detector, parts, shape="anthropic"):
             if parts:
                 parts[0] = {"type": "text", "text": ERROR_PREFIX + parts[0]["text"]}
             else:
@@ -262,7 +281,7 @@ def _tool_result_to_openai(
         content = parts or ""
     else:
         text = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
-        if error and not looks_like_tool_error(text):
+        if error and not is_tool_error(detector, text, shape="anthropic"):
             text = ERROR_PREFIX + text if text else "Error"
         content = text
     message = {
@@ -273,7 +292,7 @@ def _tool_result_to_openai(
     return message, images
 
 
-def _user_to_openai(message: Message) -> list[dict[str, Any]]:
+def _user_to_openai(message: Message, detector: ToolErrorDetector) -> list[dict[str, Any]]:
     content = message.get("content")
     has_results = isinstance(content, list) and any(
         isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content
@@ -287,7 +306,7 @@ def _user_to_openai(message: Message) -> list[dict[str, Any]]:
     rest: list[dict[str, Any]] = []
     for block in content:
         if isinstance(block, Mapping) and block.get("type") == "tool_result":
-            tool_message, images = _tool_result_to_openai(block)
+            tool_message, images = _tool_result_to_openai(block, detector)
             messages.append(tool_message)
             rest.extend(images)
         elif (part := part_to_openai(block)) is not None:
@@ -300,31 +319,38 @@ def _user_to_openai(message: Message) -> list[dict[str, Any]]:
 
 
 def _tool_message_to_openai(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = strip_cache_control(message)
+    out: dict[str, Any] = strip_cache_control(
+        {k: v for k, v in message.items() if k not in _TOOL_MESSAGE_ONLY_KEYS}
+    )
     out["content"] = content_to_openai(message.get("content"))
     out["tool_call_id"] = openai_tool_id(message.get("tool_call_id"))
     return out
 
 
 def messages_to_openai(
-    messages: Sequence[Message], *, system: object = None
+    messages: Sequence[object],
+    *,
+    system: object = None,
+    detector: ToolErrorDetector = default_tool_error_detector,
 ) -> list[dict[str, Any]]:
-    """``messages`` (either shape) and an optional Anthropic ``system`` in OpenAI's shape.
+    """``messages`` (any shape) and an optional Anthropic ``system`` in OpenAI's shape;
+    ``detector`` decides which flagged Anthropic results already read as errors (the others
+    get the ``"Error: "`` prefix).
 
     Raises:
-        ConfigurationError: a message is not a mapping or has an unknown role.
+        ConfigurationError: a message is not one, or has an unknown role.
     """
     out: list[dict[str, Any]] = []
     if isinstance(system, str) and system:
         out.append({"role": "system", "content": system})
     elif isinstance(system, list) and system:
         out.append({"role": "system", "content": content_to_openai(system)})
-    for index, message in enumerate(messages):
+    for index, message in chat_messages(messages):
         role = _role(message, index)
         if role == "assistant":
             out.append(_assistant_to_openai(message))
         elif role == "user":
-            out.extend(_user_to_openai(message))
+            out.extend(_user_to_openai(message, detector))
         elif role == "tool":
             out.append(_tool_message_to_openai(message))
         else:

@@ -20,9 +20,11 @@ the next, so everything that names a tool must survive the trip in both directio
   SHA-256), and are applied to the call *and* to its result, so pairs still match. Ids valid on
   both sides (all of OpenAI's ``call_…`` and Anthropic's ``toolu_…``) pass unchanged.
 * **Tool errors**: Anthropic flags a failed tool with ``tool_result.is_error``; OpenAI has no
-  flag, so the flag travels in the text. :func:`looks_like_tool_error` is the rule both ways (the
-  router's default tool-error detector, DESIGN §4): the text starts with ``Error``, ``error:``,
-  ``Exception`` or ``Traceback``, or is a JSON object whose ``error`` value is truthy.
+  flag, so the flag travels in the text, read by the router's tool-error detector (the one the
+  signals use, :mod:`agentroute.policy.tool_errors`). :func:`looks_like_tool_error` is its
+  ``default`` preset applied to a text.
+* **Responses API function tools** (``{"type": "function", "name", "parameters"}``, no nested
+  ``function``) are converted like OpenAI Chat function tools.
 
 Field names checked against the ``openai`` (``ChatCompletionFunctionToolParam``,
 ``ChatCompletionNamedToolChoiceParam``) and ``anthropic`` (``ToolParam``, ``ToolChoice*Param``)
@@ -32,10 +34,11 @@ SDK type definitions.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from agentroute.policy.tool_errors import ToolResult, default_tool_error_detector
 
 __all__ = [
     "ERROR_PREFIX",
@@ -56,7 +59,6 @@ like an error, so :func:`looks_like_tool_error` reads the flag back."""
 OPENAI_MAX_ID = 40
 _ANTHROPIC_ID = re.compile(r"[a-zA-Z0-9_-]+")
 _BAD_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
-_ERROR_STARTS = ("Error", "error:", "Exception", "Traceback")
 
 
 def _digest(text: str) -> str:
@@ -85,22 +87,10 @@ def openai_tool_id(tool_id: object) -> str:
 
 
 def looks_like_tool_error(text: str) -> bool:
-    """Whether an OpenAI tool result's text reads as a failure (DESIGN §4's default detector).
-
-    True when the text (leading whitespace ignored) starts with ``Error``, ``error:``,
-    ``Exception`` or ``Traceback``, or is a JSON object with a truthy ``error`` value (so
-    ``{"error": null, "result": 1}`` is a success).
-    """
-    stripped = text.lstrip()
-    if stripped.startswith(_ERROR_STARTS):
-        return True
-    if stripped.startswith("{"):
-        try:
-            value = json.loads(stripped)
-        except ValueError:
-            return False
-        return isinstance(value, dict) and bool(value.get("error"))
-    return False
+    """Whether a tool result's text reads as a failure to the ``default`` tool-error detector
+    (:func:`~agentroute.policy.tool_errors.default_tool_error_detector`: an error word first,
+    so ``"Errors: 0"`` is not one, or a JSON object with a set ``error``)."""
+    return default_tool_error_detector(ToolResult(text))
 
 
 def strip_cache_control(value: Any) -> Any:
@@ -123,6 +113,13 @@ def _is_openai_function_tool(tool: Mapping[str, Any]) -> bool:
     return isinstance(tool.get("function"), Mapping)
 
 
+def _responses_function(tool: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A Responses API function tool's definition, in the nested Chat Completions shape."""
+    if tool.get("type") != "function" or "function" in tool or "name" not in tool:
+        return None
+    return {k: v for k, v in tool.items() if k != "type"}
+
+
 def tools_to_anthropic(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     """Tool definitions in Anthropic's shape (Anthropic ones pass unchanged; idempotent).
 
@@ -131,6 +128,9 @@ def tools_to_anthropic(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[s
     """
     out: list[dict[str, Any]] = []
     for tool in tools or ():
+        flat = _responses_function(tool)
+        if flat is not None:
+            tool = {"type": "function", "function": flat}
         if _is_openai_function_tool(tool):
             fn = tool["function"]
             converted: dict[str, Any] = {"name": fn.get("name")}
@@ -158,7 +158,10 @@ def tools_to_openai(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str,
     """
     out: list[dict[str, Any]] = []
     for tool in tools or ():
-        if _is_openai_function_tool(tool) or tool.get("type") == "custom":
+        flat = _responses_function(tool)
+        if flat is not None:
+            out.append({"type": "function", "function": strip_cache_control(flat)})
+        elif _is_openai_function_tool(tool) or tool.get("type") == "custom":
             out.append(strip_cache_control(tool))
         elif "input_schema" in tool:
             fn: dict[str, Any] = {"name": tool.get("name")}

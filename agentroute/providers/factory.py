@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from agentroute.config import ProviderConfig
+from agentroute.policy.tool_errors import ToolErrorDetector, default_tool_error_detector
 from agentroute.providers.anthropic import AnthropicProvider
 from agentroute.providers.openai import OpenAIProvider
 
@@ -27,13 +28,19 @@ __all__ = ["build_provider"]
 
 
 def build_provider(
-    name: str, config: ProviderConfig, *, client: httpx.AsyncClient | None = None
+    name: str,
+    config: ProviderConfig,
+    *,
+    client: httpx.AsyncClient | None = None,
+    tool_error_detector: ToolErrorDetector = default_tool_error_detector,
 ) -> OpenAIProvider | AnthropicProvider:
     """The provider for ``config``, named ``name``.
 
     ``base_url`` defaults to ``https://api.openai.com/v1`` or ``https://api.anthropic.com``.
     ``client`` is shared as given (and left open); without one each provider makes its own
     :func:`~agentroute.providers.transport.default_client` and closes it in ``aclose()``.
+    ``tool_error_detector`` is the router's, so the conversion of tool results' error flags
+    agrees with the signals.
     """
     if config.kind == "anthropic":
         return AnthropicProvider(
@@ -44,6 +51,7 @@ def build_provider(
             headers=dict(config.headers),
             cache_breakpoints=config.cache_breakpoints is not False,
             cache_ttl_s=config.cache_ttl_s,
+            tool_error_detector=tool_error_detector,
         )
     cache_key = config.prompt_cache_key
     return OpenAIProvider(
@@ -53,6 +61,7 @@ def build_provider(
         client=client,
         headers=dict(config.headers),
         prompt_cache_key=_official_openai(config.base_url) if cache_key is None else cache_key,
+        tool_error_detector=tool_error_detector,
     )
 
 

@@ -23,6 +23,7 @@ from agentroute._error_scrub import scrub_exception
 from agentroute._secrets import redact
 from agentroute._types import ModelCall, ModelResult, Usage
 from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
+from agentroute.messages import TextInput
 from agentroute.pricing import cost_usd
 from agentroute.providers.base import require_target, scrubbed, translate_error
 from agentroute.providers.function_cache import WrapCacheMarkers
@@ -79,15 +80,18 @@ class FunctionTerminal:
         if needs and not needs.issubset(kwargs):
             raise self._shape.missing(kwargs, target.key)
         call = self._cache_markers.prepare(call, target, kwargs)  # prompt-cache markers
+        messages: object = call.messages
+        if type(messages) is TextInput:
+            messages = messages.text  # the caller's own string back
         try:
             mode = self._mode
             if mode == "first":
-                pending = self._fn(call.messages, **kwargs)
+                pending = self._fn(messages, **kwargs)
             elif mode == "keywords":
-                kwargs[self._messages_param] = call.messages
+                kwargs[self._messages_param] = messages
                 pending = self._fn(**kwargs)
             else:
-                args, kwargs = self._shape.arguments(call.messages, kwargs, self._by_position)
+                args, kwargs = self._shape.arguments(messages, kwargs, self._by_position)
                 pending = self._fn(*args, **kwargs)
             if not inspect.isawaitable(pending):
                 raise ConfigurationError(

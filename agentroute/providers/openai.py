@@ -34,6 +34,8 @@ import httpx
 from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta
 from agentroute.errors import ConfigurationError
+from agentroute.messages import system_of
+from agentroute.policy.tool_errors import ToolErrorDetector, default_tool_error_detector
 from agentroute.providers.convert import messages_to_openai, tool_choice_to_openai, tools_to_openai
 from agentroute.providers.http_provider import HTTPProvider
 from agentroute.providers.transport import SSEEvent
@@ -42,7 +44,7 @@ __all__ = ["OPENAI_BASE_URL", "OpenAIProvider"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
-_CONTROLLED = frozenset({"model", "messages", "tools", "system", "stream"})
+_CONTROLLED = frozenset({"model", "messages", "tools", "system", "instructions", "stream"})
 _ANTHROPIC_ONLY = frozenset(
     {
         "top_k",
@@ -102,6 +104,8 @@ class OpenAIProvider(HTTPProvider):
         prompt_cache_key: send the session key as ``prompt_cache_key`` (see the module
             docstring); off unless asked for, since many compatible servers reject unknown
             fields (the config turns it on for the official API).
+        tool_error_detector: which tool results read as errors when an Anthropic
+            ``is_error`` result is converted (the router passes its configured one).
 
     Raises (from :meth:`send` and :meth:`stream`): the :class:`~agentroute.errors.ProviderError`
     classes for HTTP errors, timeouts and dropped connections; ProviderUnavailable for an
@@ -120,6 +124,7 @@ class OpenAIProvider(HTTPProvider):
         headers: Mapping[str, Secret | str] | None = None,
         default_max_tokens: int = 4096,
         prompt_cache_key: bool = False,
+        tool_error_detector: ToolErrorDetector = default_tool_error_detector,
     ) -> None:
         super().__init__(
             name=name,
@@ -130,6 +135,7 @@ class OpenAIProvider(HTTPProvider):
             default_max_tokens=default_max_tokens,
         )
         self.prompt_cache_key = prompt_cache_key
+        self.tool_error_detector = tool_error_detector
 
     def endpoint_url(self, root: str) -> str:
         return f"{root}/chat/completions"
@@ -147,7 +153,9 @@ class OpenAIProvider(HTTPProvider):
         params = call.params
         body: dict[str, Any] = {
             "model": call.target.deployment,
-            "messages": messages_to_openai(call.messages, system=params.get("system")),
+            "messages": messages_to_openai(
+                call.messages, system=system_of(params), detector=self.tool_error_detector
+            ),
         }
         tools = tools_to_openai(call.tools)
         if tools:

@@ -13,13 +13,15 @@ from typing import Any
 
 from agentroute._secrets import redact
 from agentroute._types import Message, ToolCall
+from agentroute.messages import as_message
 
 __all__ = ["input_messages", "output_messages"]
 
 
-def input_messages(messages: Iterable[Message]) -> str:
-    """The call's messages as redacted ``gen_ai.input.messages`` JSON."""
-    return _dumps([_message(m) for m in messages])
+def input_messages(messages: Iterable[object]) -> str:
+    """The call's messages (any shape the router reads, :mod:`agentroute.messages`) as redacted
+    ``gen_ai.input.messages`` JSON."""
+    return _dumps([_message(as_message(m, i)) for i, m in enumerate(messages)])
 
 
 def output_messages(
@@ -36,6 +38,8 @@ def output_messages(
 
 def _message(message: Message) -> dict[str, Any]:
     """One message in the GenAI input-message shape (``role`` and ``parts``)."""
+    if "role" not in message:  # a Responses input item
+        return _item(message)
     content = message.get("content")
     parts: list[Any] = []
     if isinstance(content, str):
@@ -51,6 +55,19 @@ def _message(message: Message) -> dict[str, Any]:
         parts.append({"type": "tool_call", "id": tc.get("id"), "name": fn.get("name"),
                       "arguments": fn.get("arguments")})  # fmt: skip
     return {"role": message.get("role", "user"), "parts": parts}
+
+
+def _item(item: Message) -> dict[str, Any]:
+    kind = item.get("type")
+    if kind == "function_call":
+        part = {"type": "tool_call", "id": item.get("call_id"), "name": item.get("name"),
+                "arguments": item.get("arguments")}  # fmt: skip
+        return {"role": "assistant", "parts": [part]}
+    if kind == "function_call_output":
+        part = {"type": "tool_call_response", "id": item.get("call_id"),
+                "response": item.get("output")}  # fmt: skip
+        return {"role": "tool", "parts": [part]}
+    return {"role": "assistant", "parts": [dict(item)]}
 
 
 def _dumps(value: Any) -> str:
