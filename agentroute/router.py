@@ -249,7 +249,8 @@ class Router:
         ``fn`` returns. The router passes ``model_param`` (the chosen deployment's model name)
         and the deployment's configured keyword arguments; a model the caller passes anyway is
         replaced. The messages are ``messages_param``, by default the parameter named
-        ``messages`` or else the first positional one.
+        ``messages`` or else the first positional one. A stream ``fn`` returns is handed back
+        watched, and charged when it ends (:mod:`agentroute.providers.wrapped_stream`).
 
         Raises:
             ConfigurationError: ``fn`` has no such parameters.
@@ -282,6 +283,7 @@ class Router:
                 model_param=model_param,
                 messages_param=None if positional else messages_param,
                 usage_of=usage_of,
+                log_events=self.config.telemetry.log_events,
             ),
         )
         msg_name = messages_param

@@ -49,6 +49,8 @@ This runs on every call, so there is no validation layer: one small getter reads
 attributes alike, and the common SDK shapes are recognized by their first fields. ``None`` counts
 as 0; a value that is not a non-negative integer raises ``ValueError`` naming the field (the
 caller translates it).
+
+:class:`StreamUsage` reads the usage of a streamed answer from its events, one at a time.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from collections.abc import Mapping
 
 from agentroute._types import Usage
 
-__all__ = ["usage_from_response"]
+__all__ = ["StreamUsage", "usage_from_response"]
 
 
 _ABSENT = object()
@@ -282,3 +284,91 @@ def _langchain(usage: object) -> Usage:
         ),
     )
 
+
+_ANTHROPIC_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation",
+    "output_tokens_details",
+)
+_RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class StreamUsage:
+    """The usage of one streamed answer, read from its events as they pass (:meth:`feed`).
+
+    * **Anthropic** (``messages.create(stream=True)``, and the raw events under
+      ``messages.stream()``): ``message_start`` carries the input and cache counts,
+      ``message_delta`` the cumulative output (and, where the API sends them, updated input and
+      cache counts: a field present there replaces the earlier one); ``message_stop`` ends it.
+    * **OpenAI Responses**: ``response.completed`` (or ``.incomplete`` / ``.failed``) carries the
+      whole response and its usage.
+    * **OpenAI Chat Completions** (and compatible APIs): the chunk with a ``usage`` (only with
+      ``stream_options={"include_usage": True}``; the last one, with no choices). A provider
+      that reports usage on every chunk reports running totals: the last one counts.
+    * **LangChain** message chunks: ``usage_metadata`` pieces, which add up (the way
+      LangChain's own ``AIMessageChunk`` addition sums them).
+
+    ``usage`` is ``None`` while no event has carried any; ``complete`` says that the event that
+    ends the answer's usage report has passed (a stream closed after it lost nothing).
+    Raises ``ValueError`` naming the field, as :func:`usage_from_response` does.
+    """
+
+    __slots__ = ("_anthropic", "_last", "_summed", "complete")
+
+    def __init__(self) -> None:
+        self._anthropic: dict[str, object] | None = None
+        self._last: Usage | None = None
+        self._summed: Usage | None = None
+        self.complete = False
+
+    @property
+    def usage(self) -> Usage | None:
+        """The answer's usage as far as the events seen have reported it."""
+        return self._last if self._summed is None else self._summed
+
+    def feed(self, event: object) -> None:
+        """Take the usage ``event`` carries, if any."""
+        kind = _get(event, "type")
+        if kind == "message_start":
+            self._anthropic = {}
+            self._merge(_get(_get(event, "message"), "usage"))
+        elif kind == "message_delta":
+            self._merge(_get(event, "usage"))
+        elif kind == "message_stop":
+            self.complete = True
+        elif type(kind) is str and kind.startswith("response."):
+            response = _get(event, "response")
+            usage = _get(response, "usage")
+            if usage is not None:
+                self._last = _read(usage)
+            if kind in _RESPONSE_ENDS:
+                self.complete = True
+        else:
+            usage = _get(event, "usage")
+            if usage is not None:
+                if isinstance(usage, (str, bytes, int, float)):
+                    raise ValueError(f"usage is not an object: {usage!r}")
+                if not callable(usage):  # pydantic-ai's streamed response has a usage() method
+                    self._last = _read(usage)
+                    self.complete = not _get(event, "choices")
+                return
+            metadata = _get(event, "usage_metadata")
+            if metadata is not None:
+                piece = _read(metadata)
+                if piece is not None:
+                    self._summed = piece if self._summed is None else self._summed + piece
+
+    def _merge(self, usage: object) -> None:
+        """Fold an Anthropic event's usage into the counts so far (a present field wins)."""
+        if usage is None:
+            return
+        fields = self._anthropic if self._anthropic is not None else {}
+        for name in _ANTHROPIC_FIELDS:
+            value = _get(usage, name)
+            if value is not None:
+                fields[name] = value
+        self._anthropic = fields
+        self._last = _anthropic(fields)
