@@ -431,6 +431,27 @@ async def test_anthropic_messages_stream_helper(sim: Simulator) -> None:
     assert "Done" in messages[-1]["content"][0]["text"]
 
 
+async def test_a_helper_stream_entered_by_the_function_keeps_its_type(sim: Simulator) -> None:
+    router = sim_router(sim, "claude_ok", "anthropic")
+    client = anthropic_client(sim, "claude_ok")
+
+    async def call_claude(messages: list[Any], *, model: str, **kw: Any) -> Any:
+        manager = client.messages.stream(model=model, max_tokens=256, messages=messages, **kw)
+        return await manager.__aenter__()  # the function hands out the entered stream
+
+    routed = router.wrap(call_claude)
+    async with client, router.session("entered") as s:
+        stream = await routed([{"role": "user", "content": "hello"}])
+        assert type(stream) is AsyncMessageStream
+        final = await stream.get_final_message()  # reads the stream itself, not a proxy
+        await stream.close()
+    record = sim.records("claude_ok")[-1]
+    assert record.usage is not None
+    assert final.usage.output_tokens == record.output_tokens
+    assert s.state.last_attempts[-1].usage == anthropic_usage(record.usage, record.output_tokens)
+    assert s.state.last_attempts[-1].outcome == "ok"
+
+
 async def test_a_stream_manager_that_fails_to_open_falls_back(sim: Simulator) -> None:
     # messages.stream() sends its request on entering: entered inside the attempt, a 429 there
     # is a failed attempt like any other, and the call moves to the next deployment.

@@ -17,7 +17,6 @@ mean, so this module is the one place that knows the field names (DESIGN §5):
   ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``; the optional
   ``cache_creation.ephemeral_1h_input_tokens`` is the one-hour part of the cache write (priced
   higher), and ``output_tokens_details.thinking_tokens`` the reasoning part of ``output_tokens``.
-
 * **pydantic-ai** (``RequestUsage``, on ``ModelResponse.usage``) and **agentroute's own**
   :class:`~agentroute.Usage`: ``input_tokens`` *includes* ``cache_read_tokens`` and
   ``cache_write_tokens`` (``cache_write_1h_tokens`` the one-hour part); reasoning is

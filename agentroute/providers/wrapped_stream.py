@@ -10,7 +10,8 @@ broken by an error. The attempt is charged and its span ended then.
 What is watched, by the shape of what the function returned:
 
 * an **async iterable** — the ``openai`` / ``anthropic`` SDKs' ``AsyncStream`` (from
-  ``create(stream=True)``), a plain async generator, any async iterator: returned as a proxy;
+  ``create(stream=True)``), a plain async generator, any async iterator: returned as a proxy
+  (an SDK helper stream the function entered itself is treated as below);
 * an **async context manager** that is not iterable — ``client.messages.stream(...)``'s
   ``AsyncMessageStreamManager``, the ``openai`` SDK's ``chat.completions.stream(...)`` and
   ``responses.stream(...)`` managers: entered *inside the attempt*, so that a failure to open it
@@ -299,7 +300,7 @@ async def watch(answer: Any, shape: Shape, ending: Ending) -> Any:
     if shape is Shape.MANAGER:
         entered, watched = _watch_entered(await answer.__aenter__(), ending)
         return WatchedManager(answer, entered, ending, watched=watched)
-    return WatchedStream(answer, ending)
+    return _watch_entered(answer, ending)[0]  # an SDK helper stream entered by the function
 
 
 def watch_raw(raw: Any, parsed: Any, ending: Ending, is_async: bool) -> Any:
