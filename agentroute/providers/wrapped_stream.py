@@ -158,7 +158,8 @@ class _Proxy:
         return type(self._source)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._source, name)
+        # not ``self._source``: on a copy not yet set up, that would come back here forever
+        return getattr(object.__getattribute__(self, "_source"), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._source, name, value)
