@@ -260,6 +260,25 @@ async def test_openai_raw_response_stream_parses_to_a_watched_stream(sim: Simula
     assert s.state.last_attempts[-1].usage == openai_usage(record.usage, record.output_tokens)
 
 
+async def test_openai_raw_response_is_charged_its_usage(sim: Simulator) -> None:
+    # defect 8: LangChain's ChatOpenAI gets a LegacyAPIResponse; it was charged the estimate
+    router = sim_router(sim, "oa", "openai")
+    client = openai_client(sim)
+
+    async def call_llm(messages: list[Any], *, model: str, **kw: Any) -> Any:
+        return await client.chat.completions.with_raw_response.create(
+            model=model, messages=messages, **kw
+        )
+
+    routed = router.wrap(call_llm)
+    async with client, router.session("raw-plain") as s:
+        raw = await routed(CONVERSATION)
+        assert raw.parse().choices[0].message.role == "assistant"
+    record = sim.records("oa")[-1]
+    assert record.usage is not None
+    assert s.state.last_attempts[-1].usage == openai_usage(record.usage, record.output_tokens)
+
+
 async def test_a_stream_closed_early_is_charged_the_estimate(sim: Simulator) -> None:
     router = sim_router(sim, "oa", "openai")
     client = openai_client(sim)
