@@ -78,7 +78,12 @@ def routed_function(
 
     def chain_for(by_position: bool) -> CallNext:
         terminal = FunctionTerminal(
-            fn, catalog=catalog, shape=shape, usage_of=usage_of, by_position=by_position
+            fn,
+            catalog=catalog,
+            shape=shape,
+            usage_of=usage_of,
+            by_position=by_position,
+            log_events=log_events,
         )
         return build_chain(middleware, terminal)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from agentroute._frozen import value_object
 
 if TYPE_CHECKING:
+    from agentroute._stream_end import StreamWatch
     from agentroute.session import SessionState
 
 Message: TypeAlias = Mapping[str, Any]
@@ -231,6 +232,10 @@ class ModelResult:
     usage_estimated: bool = False
     """The response carried no usage (a ``wrap()``-ed function's): ``usage`` holds the
     router's count of the request's input tokens, and no output tokens."""
+    stream_end: StreamWatch | None = field(default=None, compare=False, repr=False)
+    """Set when a ``wrap()``-ed function returned a stream (``raw`` is it, watched): its usage
+    and cost are known when the caller has read it (``usage`` is zero until then), and the
+    steps that settle an attempt subscribe here."""
 
     def with_cost(self, target: Target, cost_usd: float) -> ModelResult:
         """A copy located at ``target`` with its cost set (a fast, explicit ``replace``)."""
@@ -247,6 +252,7 @@ class ModelResult:
             self.attempts,
             self.stream,
             self.usage_estimated,
+            self.stream_end,
         )
 
     def with_attempts(
@@ -266,6 +272,7 @@ class ModelResult:
             attempts,
             self.stream,
             self.usage_estimated,
+            self.stream_end,
         )
 
 

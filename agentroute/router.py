@@ -261,7 +261,8 @@ class Router:
         named ``messages``, else the first positional one other than the model (through
         ``*args``/``**kwargs``, the messages go back the way the caller passed them). It warns
         once when it can see that ``fn``'s client retries by itself
-        (:mod:`agentroute._sdk_retries`).
+        (:mod:`agentroute._sdk_retries`). A stream ``fn`` returns is handed back watched, and
+        charged when it ends (:mod:`agentroute.providers.wrapped_stream`).
 
         Raises:
             ConfigurationError: ``fn`` is not an async callable, has no such parameters, or

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import anthropic.types
+import httpx2
+import openai
 import openai.types.chat
 import openai.types.responses
+import pydantic
 import pytest
 
 from agentroute._types import Usage
+from agentroute.config import Price
+from agentroute.pricing import cost_usd
 from agentroute.providers.usage import usage_from_response
 
 
@@ -307,3 +313,188 @@ def test_uncached_input_after_normalization() -> None:
     assert anthropic_usage is not None and anthropic_usage.uncached_input_tokens == 50
     assert deepseek_usage is not None and deepseek_usage.uncached_input_tokens == 300
     assert openrouter_usage is not None and openrouter_usage.uncached_input_tokens == 94
+
+
+# Framework objects (issue 13, defect 8). The frameworks are not dependencies, so these are
+# stand-ins with the same structure as the real classes (checked against pydantic-ai 2.68's
+# ``pydantic_ai.usage.RequestUsage`` / ``ModelResponse`` and langchain-core 1.8's ``AIMessage``):
+# the reader goes by attribute names, never by type.
+
+
+@dataclasses.dataclass
+class PydanticAIRequestUsage:
+    """pydantic-ai's ``RequestUsage``: ``input_tokens`` INCLUDES the cache reads and writes."""
+
+    input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens: int = 0
+    unmeasured_requests: int = 0
+    output_reasoning_tokens: int = 0
+    input_audio_tokens: int = 0
+    cache_audio_read_tokens: int = 0
+    output_audio_tokens: int = 0
+    audio_seconds: float = 0
+    details: dict[str, int] = dataclasses.field(default_factory=dict)
+    cost: Any = None
+
+    @property
+    def requests(self) -> int:
+        return 1
+
+
+@dataclasses.dataclass
+class PydanticAIModelResponse:
+    """pydantic-ai's ``ModelResponse`` (the parts that matter here)."""
+
+    parts: list[Any]
+    usage: PydanticAIRequestUsage
+    model_name: str | None = None
+
+
+class LangChainAIMessage(pydantic.BaseModel):
+    """langchain-core's ``AIMessage``: usage in ``usage_metadata`` (a TypedDict), whose
+    ``input_tokens`` is "the sum of all input token types" (cache included)."""
+
+    content: str = ""
+    response_metadata: dict[str, Any] = {}
+    usage_metadata: dict[str, Any] | None = None
+
+
+# A cached pydantic-ai run: 10,000 input tokens of which 9,000 read from the cache.
+PYDANTIC_AI_CACHED = PydanticAIRequestUsage(
+    input_tokens=10_000,
+    cache_read_tokens=9_000,
+    cache_write_tokens=500,
+    cache_write_1h_tokens=200,
+    output_tokens=300,
+    output_reasoning_tokens=120,
+)
+PYDANTIC_AI_EXPECTED = Usage(
+    input_tokens=10_000,
+    output_tokens=300,
+    cache_read_tokens=9_000,
+    cache_write_tokens=500,
+    cache_write_1h_tokens=200,
+    reasoning_tokens=120,
+)
+LANGCHAIN_METADATA = {
+    "input_tokens": 3_050,
+    "output_tokens": 400,
+    "total_tokens": 3_450,
+    "input_token_details": {"cache_read": 1_000, "cache_creation": 2_000},
+    "output_token_details": {"reasoning": 90},
+}
+LANGCHAIN_EXPECTED = Usage(
+    input_tokens=3_050,
+    output_tokens=400,
+    cache_read_tokens=1_000,
+    cache_write_tokens=2_000,
+    reasoning_tokens=90,
+)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        pytest.param(
+            PydanticAIModelResponse([], PYDANTIC_AI_CACHED),
+            PYDANTIC_AI_EXPECTED,
+            id="pydantic-ai-model-response",
+        ),
+        pytest.param(PYDANTIC_AI_CACHED, PYDANTIC_AI_EXPECTED, id="pydantic-ai-usage-itself"),
+        pytest.param(
+            {"usage": dataclasses.asdict(PYDANTIC_AI_CACHED)},
+            PYDANTIC_AI_EXPECTED,
+            id="pydantic-ai-usage-dumped",
+        ),
+        pytest.param(
+            # older pydantic-ai: reasoning in ``details`` (as its OpenAI model stored it)
+            PydanticAIRequestUsage(
+                input_tokens=100,
+                cache_read_tokens=60,
+                output_tokens=9,
+                details={"reasoning_tokens": 4},
+            ),
+            Usage(input_tokens=100, output_tokens=9, cache_read_tokens=60, reasoning_tokens=4),
+            id="pydantic-ai-reasoning-in-details",
+        ),
+        pytest.param(
+            LangChainAIMessage(content="hi", usage_metadata=LANGCHAIN_METADATA),
+            LANGCHAIN_EXPECTED,
+            id="langchain-ai-message",
+        ),
+        pytest.param(LANGCHAIN_METADATA, LANGCHAIN_EXPECTED, id="langchain-usage-metadata-itself"),
+        pytest.param(
+            LangChainAIMessage(
+                usage_metadata={
+                    "input_tokens": 2_500,
+                    "output_tokens": 10,
+                    "total_tokens": 2_510,
+                    "input_token_details": {
+                        "cache_read": 0,
+                        "cache_creation": 2_000,
+                        "ephemeral_5m_input_tokens": 500,
+                        "ephemeral_1h_input_tokens": 1_500,
+                    },
+                }
+            ),
+            Usage(
+                input_tokens=2_500,
+                output_tokens=10,
+                cache_write_tokens=2_000,
+                cache_write_1h_tokens=1_500,
+            ),
+            id="langchain-anthropic-ttl-split",
+        ),
+        pytest.param(
+            Usage(7, 3, cache_read_tokens=5, reasoning_tokens=1),
+            Usage(7, 3, cache_read_tokens=5, reasoning_tokens=1),
+            id="agentroute-usage",
+        ),
+    ],
+)
+def test_framework_usage_shapes(response: object, expected: Usage) -> None:
+    assert usage_from_response(response) == expected
+
+
+def test_pydantic_ai_cached_run_is_billed_at_the_cache_price() -> None:
+    # The defect: read as Anthropic's raw usage, the 9,000 cached tokens were billed as fresh.
+    price = Price(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75, cache_write_1h=6.0)
+    usage = usage_from_response(PydanticAIModelResponse([], PYDANTIC_AI_CACHED))
+    assert usage is not None
+    fresh = 10_000 - 9_000 - 500
+    # 500 fresh, 9,000 cache reads, 300 five-minute and 200 one-hour writes, 300 out
+    expected = (fresh * 3.0 + 9_000 * 0.3 + 300 * 3.75 + 200 * 6.0 + 300 * 15.0) / 1e6
+    assert usage.uncached_input_tokens == fresh
+    assert cost_usd(usage, price) == pytest.approx(expected)
+
+
+def test_pydantic_ai_response_that_omitted_usage_is_no_usage() -> None:
+    # ``unmeasured_requests`` is 1 on a RequestUsage whose response carried no usage: its zero
+    # counts carry no information, and must not be charged as a free call.
+    omitted = PydanticAIRequestUsage(unmeasured_requests=1)
+    assert usage_from_response(PydanticAIModelResponse([], omitted)) is None
+
+
+@pytest.mark.anyio
+async def test_openai_raw_response_is_read_through_parse() -> None:
+    # What ``with_raw_response`` (and LangChain's ChatOpenAI) returns: a LegacyAPIResponse.
+    body = _chat(OPENAI_CHAT_USAGE)
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=body)
+
+    client = openai.AsyncOpenAI(
+        api_key="k",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(answer)),
+    )
+    async with client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert usage_from_response(raw) == OPENAI_CHAT_EXPECTED
+    assert raw.parse().usage is not None  # still parses for the caller

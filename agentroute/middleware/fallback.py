@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import anyio
 
 from agentroute._catalog import Catalog
+from agentroute._stream_end import StreamWatch
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import ResilienceConfig
@@ -44,6 +45,7 @@ from agentroute.errors import (
     ProviderTimeout,
 )
 from agentroute.middleware.recovery import Action, Backoff, CoolDown, Rule, rule_for
+from agentroute.middleware.stream_charge import settle_stream
 from agentroute.policy.score import BUDGET_MAX_TIER
 from agentroute.session import SessionState
 from agentroute.state import MemoryStateStore, StateStore
@@ -129,6 +131,7 @@ class FallbackMiddleware:
                     if result.finish_reason == "content_filter" and self._refusal_fallback(target)
                     else None
                 )
+                pending = result.stream_end
                 self._note(
                     call,
                     attempts,
@@ -138,10 +141,11 @@ class FallbackMiddleware:
                         outcome="ok" if refusal is None else "error",
                         duration_s=clock.now() - started,
                         error_type=None if refusal is None else type(refusal).__name__,
-                        usage=result.usage,
+                        usage=result.usage if pending is None else None,
                         cost_usd=result.cost_usd,
                         error=refusal,
                     ),
+                    pending,
                 )
                 if refusal is None:
                     for failed in errors:
@@ -289,14 +293,24 @@ class FallbackMiddleware:
 
     # Records -------------------------------------------------------------------------------
 
-    def _note(self, call: ModelCall, attempts: list[Attempt], attempt: Attempt) -> None:
+    def _note(
+        self,
+        call: ModelCall,
+        attempts: list[Attempt],
+        attempt: Attempt,
+        pending: StreamWatch | None = None,
+    ) -> None:
         """Record an attempt; a successful one is charged to the session right here, so every
-        answer a provider billed is counted — also one a later check rejects."""
+        answer a provider billed is counted — also one a later check rejects. One that
+        returned a stream (``pending``) is charged when the stream ends."""
         attempts.append(attempt)
         state = call.session
         if state is None:
             return
         state.last_attempts = tuple(attempts)
+        if pending is not None:
+            pending.subscribe(settle_stream(state, attempt, self._clock, self._log))
+            return
         if attempt.usage is not None:
             state.cost_usd += attempt.cost_usd
             state.usage = state.usage + attempt.usage

@@ -3,12 +3,20 @@
 The function gets the router's choice as its model parameter (the deployment's model name),
 the deployment's configured keyword arguments (``base_url``, ``api_key``, …; they win over the
 caller's), and everything the caller passed. Its return value is handed back to the caller
-untouched; usage is read from it (OpenAI and Anthropic shapes, objects or dicts) or through a
-``usage_of`` callable. A response with no usage is not taken as free, which would let a
-session's budget run unchecked: it is charged the input tokens the router counted for its
-decision (messages, tools, system prompt), no output tokens, and the result says
-``usage_estimated``. Before the call, the prompt-cache markers the built-in providers would send
-are added to the function's arguments (:mod:`agentroute.providers.function_cache`).
+untouched; usage is read from it (the SDKs' and frameworks' shapes, objects or dicts: see
+:mod:`agentroute.providers.usage`) or through a ``usage_of`` callable. A response with no usage
+is not taken as free, which would let a session's budget run unchecked: it is charged the input
+tokens the router counted for its decision (messages, tools, system prompt), no output tokens,
+and the result says ``usage_estimated``; a ``route.usage_unknown`` event names, once per type,
+the type whose usage was not understood. Before the call, the prompt-cache markers the built-in
+providers would send are added to the function's arguments
+(:mod:`agentroute.providers.function_cache`).
+
+A function that streams (``stream=True``, ``messages.stream(...)``, an async generator …) is
+handed back a watched stream (:mod:`agentroute.providers.wrapped_stream`): the attempt is
+settled — charged, logged, its span ended — when the caller has read the stream, from the usage
+its events reported (a custom ``usage_of`` is asked about each event; the last usage it gives
+counts); a stream that reported none is charged the estimate above.
 """
 
 from __future__ import annotations
@@ -21,13 +29,16 @@ from agentroute._call_args import CallShape
 from agentroute._catalog import Catalog
 from agentroute._error_scrub import scrub_exception
 from agentroute._secrets import redact
-from agentroute._types import ModelCall, ModelResult, Usage
+from agentroute._stream_end import StreamEnd, StreamWatch
+from agentroute._types import AttemptOutcome, ModelCall, ModelResult, Target, Usage
 from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
 from agentroute.messages import TextInput
 from agentroute.pricing import cost_usd
 from agentroute.providers.base import require_target, scrubbed, translate_error
 from agentroute.providers.function_cache import WrapCacheMarkers
-from agentroute.providers.usage import usage_from_response
+from agentroute.providers.usage import StreamUsage, usage_from_response
+from agentroute.providers.wrapped_stream import Ending, Shape, shape_of, watch, watch_raw
+from agentroute.telemetry.logs import log_usage_unknown, should_log
 
 UsageOf = Callable[[Any], Usage | None]
 
@@ -59,6 +70,7 @@ class FunctionTerminal:
         shape: CallShape,
         usage_of: UsageOf | None,
         by_position: bool = False,
+        log_events: bool | None = None,
     ) -> None:
         self._fn = fn
         self._catalog = catalog
@@ -68,7 +80,10 @@ class FunctionTerminal:
         self._mode = shape.mode
         self._by_position = by_position
         self._needs = shape.needs
+        self._custom_usage = usage_of
         self._usage_of = usage_of or usage_from_response
+        self._log_events = log_events
+        self._unknown: set[type] = set()
         self._cache_markers = WrapCacheMarkers(catalog, fn)
 
     async def __call__(self, call: ModelCall) -> ModelResult:
@@ -99,6 +114,11 @@ class FunctionTerminal:
                     f"{type(pending).__name__} instead of an awaitable)"
                 )
             response = await pending
+            shape = shape_of(response)
+            if shape is None:  # a complete answer (no coroutine to pay for)
+                result = self._answered(call, target, response, response)
+            else:
+                result = await self._watched(call, target, response, shape)
         except AgentRouteError as err:
             if isinstance(err, ProviderError):
                 scrubbed(err, target)
@@ -110,8 +130,37 @@ class FunctionTerminal:
             if translated is None:
                 raise
             raise translated from exc
+        return result
+
+    async def _watched(
+        self, call: ModelCall, target: Target, response: Any, shape: Shape
+    ) -> ModelResult:
+        """The attempt's result for a stream, a stream manager (entered here, inside the
+        attempt) or a raw response (parsed here: it may be a complete answer after all)."""
+        if shape is Shape.RAW:
+            if self._custom_usage is not None:
+                return self._answered(call, target, response, response)
+            parsed = response.parse()
+            is_async = inspect.isawaitable(parsed)
+            if is_async:
+                parsed = await parsed
+            if shape_of(parsed) is not Shape.STREAM:
+                return self._answered(call, target, response, parsed)
+            end = StreamWatch()
+            raw = watch_raw(response, parsed, self._ending(call, target, end, parsed), is_async)
+        else:
+            end = StreamWatch()
+            raw = await watch(response, shape, self._ending(call, target, end, response))
+        return ModelResult(raw=raw, target=target, stream_end=end)
+
+    def _answered(
+        self, call: ModelCall, target: Target, response: Any, readable: Any
+    ) -> ModelResult:
+        """A complete answer: its usage (``readable`` is what the default reader reads: the
+        response, or what a raw response parsed to), else the estimate."""
+        reader = self._usage_of
         try:
-            usage = self._usage_of(response)
+            usage = reader(response if self._custom_usage is not None else readable)
         except (ValueError, TypeError, AttributeError, LookupError) as exc:
             raise ConfigurationError(
                 redact(f"cannot read token usage from the response of {target.key}: {exc}")
@@ -123,13 +172,63 @@ class FunctionTerminal:
             )
         estimated = usage is None
         if usage is None:  # not free: charge the input the router counted for its decision
-            signals = call.decision.signals if call.decision is not None else None
-            usage = Usage(input_tokens=signals.context_tokens if signals is not None else 0)
+            usage = self._estimate(call)
+            self._not_understood(call, readable, streamed=False)
         return ModelResult(
             raw=response,
             usage=usage,
-            response_model=_response_model(response),
+            response_model=_response_model(readable),
             target=target,
             cost_usd=cost_usd(usage, self._catalog.prices[target.model]),
             usage_estimated=estimated,
         )
+
+    def _ending(self, call: ModelCall, target: Target, end: StreamWatch, stream: Any) -> Ending:
+        """How a watched stream reports its end to ``end``: its usage, or the estimate."""
+        custom = self._custom_usage
+        reader = StreamUsage() if custom is None else _LastUsage(custom)
+        price = self._catalog.prices[target.model]
+
+        def finish(usage: Usage | None, outcome: AttemptOutcome, exc: BaseException | None) -> None:
+            estimated = usage is None
+            if usage is None:
+                usage = self._estimate(call)
+                self._not_understood(call, stream, streamed=True)
+            error = exc
+            if exc is not None and not isinstance(exc, AgentRouteError):
+                error = translate_error(exc, target) or exc
+            end.finish(StreamEnd(usage, cost_usd(usage, price), estimated, outcome, error))
+
+        return Ending(reader, finish, target.key)
+
+    @staticmethod
+    def _estimate(call: ModelCall) -> Usage:
+        signals = call.decision.signals if call.decision is not None else None
+        return Usage(input_tokens=signals.context_tokens if signals is not None else 0)
+
+    def _not_understood(self, call: ModelCall, answer: Any, *, streamed: bool) -> None:
+        """Say once per type that its usage was not understood (the default reader only)."""
+        kind = type(answer)
+        if self._custom_usage is not None or kind in self._unknown:
+            return
+        self._unknown.add(kind)
+        if call.session is not None and should_log(self._log_events):
+            log_usage_unknown(call.session, kind, streamed=streamed)
+
+
+class _LastUsage:
+    """A stream's usage through the caller's ``usage_of``, asked about each event: the last
+    usage it gives counts."""
+
+    __slots__ = ("_usage_of", "usage")
+
+    complete = False
+
+    def __init__(self, usage_of: UsageOf) -> None:
+        self._usage_of = usage_of
+        self.usage: Usage | None = None
+
+    def feed(self, event: object) -> None:
+        usage = self._usage_of(event)
+        if usage is not None:
+            self.usage = usage

@@ -6,7 +6,9 @@ span stays open while the caller reads the stream (the route span has ended by t
 covers the routing and the attempts up to the first chunk) and ends with the stream, carrying
 the usage of its last chunk, so the tokens and cost of a streamed answer reach the span and
 the metrics. A stream the caller leaves early ends its span as ``cancelled``; one that breaks
-ends it with the error. The chat spans of an opt-in stream restart are children of whatever
+ends it with the error. A stream a ``wrap()``-ed function returned is the same: its span ends
+when the caller has read it, with the usage its events reported (``agentroute.usage.estimated``
+when they reported none). The chat spans of an opt-in stream restart are children of whatever
 span is current where the caller reads (the ``invoke_agent`` span in an agent session).
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from opentelemetry import context, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
+from agentroute._stream_end import StreamEnd
 from agentroute._types import CallNext, ModelCall, ModelResult, StreamChunk, Target, Usage
 from agentroute.pricing import cost_usd
 from agentroute.telemetry import attributes as A
@@ -71,6 +74,11 @@ class AttemptTelemetry:
                 ended = self._stream_ended(span, target, call.attempt, started)
                 stream = _TracedStream(result.stream, ended, collect_text=t.capture_content)
                 return replace(result, stream=stream)
+            if result.stream_end is not None:  # a wrap()-ed function's stream: the same
+                ends_now = False
+                ended = self._stream_ended(span, target, call.attempt, started)
+                result.stream_end.subscribe(lambda end: _wrapped_stream_ended(span, ended, end))
+                return result
             refused = (
                 result.finish_reason == "content_filter"
                 and t.refusal_fallback is not None
@@ -174,6 +182,16 @@ class AttemptTelemetry:
             attrs[A.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, error_type))
         span.set_attributes(attrs)
+
+
+def _wrapped_stream_ended(span: Span, ended: _Ended, end: StreamEnd) -> None:
+    """End the span of a ``wrap()``-ed function's stream with what the stream reported."""
+    if end.estimated and span.is_recording():
+        span.set_attribute(A.USAGE_ESTIMATED, True)
+    exc = end.error
+    if end.outcome == "cancelled":
+        exc = _Closed("the stream was closed before its end")
+    ended(end.usage, None, None, exc)
 
 
 class _Closed(Exception):

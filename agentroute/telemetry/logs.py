@@ -1,7 +1,9 @@
 """structlog events of the router: ``route.decision``, ``route.attempt``, ``route.fallback``
 (the call moves to another deployment), ``route.cooldown``, ``route.affinity`` (a pin made or
-kept), ``route.affinity_break`` and, from the budget step, ``route.budget``. Every event carries
-``session_id`` and ``step``, and the same values as the spans' attributes.
+kept), ``route.affinity_break``, from the budget step, ``route.budget``, and
+``route.usage_unknown`` (once per type: a ``wrap()``-ed function's answer whose token usage
+was not understood, so it was charged an estimate). Every event carries ``session_id`` and
+``step``, and the same values as the spans' attributes.
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
@@ -110,3 +112,21 @@ def log_pin(
         logger.info("route.affinity_break", **fields, reason=reason)
     else:
         logger.debug("route.affinity", **fields)
+
+
+def log_usage_unknown(state: SessionState, kind: type, *, streamed: bool) -> None:
+    hint = (
+        "pass stream_options={'include_usage': True} to an OpenAI-compatible stream, or "
+        "wrap(fn, usage_of=...)"
+        if streamed
+        else "wrap(fn, usage_of=...) reads a shape of your own"
+    )
+    logger.warning(
+        "route.usage_unknown",
+        session_id=state.key,
+        step=state.step,
+        response_type=f"{kind.__module__}.{kind.__qualname__}",
+        streamed=streamed,
+        charged="the counted input tokens (usage_estimated)",
+        hint=hint,
+    )

@@ -1,0 +1,52 @@
+"""Settle an attempt whose answer is a stream a ``wrap()``-ed function returned.
+
+The fallback step records such an attempt when the stream is handed back, with no usage yet
+(nothing is charged then). When the caller has read the stream (or closed it, or it broke), the
+attempt's record is completed with the usage the stream reported — or the estimate — and its
+cost, its duration up to that moment and its outcome; the session is charged that cost, the
+record replaces the open one in ``session.state.last_attempts``, and ``route.attempt`` is
+logged. So once the stream has ended, the session's cost is the sum of its attempts' costs, as
+for any other call. (A call made before the stream ended saw the session's cost without it.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from agentroute._stream_end import StreamEnd
+from agentroute._types import Attempt
+from agentroute.clock import Clock
+from agentroute.errors import ProviderError
+from agentroute.session import SessionState
+from agentroute.telemetry.logs import log_attempt, should_log
+
+__all__ = ["settle_stream"]
+
+
+def settle_stream(
+    state: SessionState, opened: Attempt, clock: Clock, log_events: bool | None
+) -> Callable[[StreamEnd], None]:
+    """What completes ``opened`` (recorded now, its stream open) when its stream ends."""
+    step = state.step
+    noted = clock.now()
+
+    def settle(end: StreamEnd) -> None:
+        error = end.error
+        attempt = dataclasses.replace(
+            opened,
+            outcome=end.outcome,
+            duration_s=opened.duration_s + (clock.now() - noted),
+            error_type=type(error).__name__ if error is not None else None,
+            status_code=error.status_code if isinstance(error, ProviderError) else None,
+            usage=end.usage,
+            cost_usd=end.cost_usd,
+            error=None,  # the caller got the exception itself; the record need not keep it
+        )
+        state.cost_usd += end.cost_usd
+        state.usage = state.usage + end.usage
+        state.last_attempts = tuple(attempt if a is opened else a for a in state.last_attempts)
+        if should_log(log_events):
+            log_attempt(state, step, dataclasses.replace(attempt, error=error))
+
+    return settle
