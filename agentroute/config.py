@@ -44,8 +44,10 @@ from agentroute._config_sections import (
     Positive,
     RedisStateConfig,
     ResilienceConfig,
+    SessionsConfig,
     TelemetryConfig,
     _Strict,
+    move_legacy_session_keys,
 )
 from agentroute._secrets import ENV_PREFIX, Secret
 from agentroute._validation_errors import format_validation_error
@@ -63,6 +65,7 @@ __all__ = [
     "RedisStateConfig",
     "ResilienceConfig",
     "RouterConfig",
+    "SessionsConfig",
     "TelemetryConfig",
 ]
 
@@ -277,10 +280,13 @@ class RouterConfig(_Strict):
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     affinity: AffinityConfig = Field(default_factory=AffinityConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     state: Annotated[MemoryStateConfig | RedisStateConfig, Field(discriminator="kind")] = Field(
         default_factory=MemoryStateConfig
     )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+
+    _legacy_session_keys = model_validator(mode="before")(move_legacy_session_keys)
 
     @model_validator(mode="after")
     def _cross_check(self) -> RouterConfig:

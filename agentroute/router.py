@@ -46,6 +46,7 @@ from agentroute._types import (
 from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
+from agentroute.implicit_sessions import SessionTable
 from agentroute.middleware.validation import Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
@@ -56,7 +57,6 @@ from agentroute.providers.function import FunctionTerminal, UsageOf
 from agentroute.session import (
     Session,
     SessionState,
-    SessionTable,
     current_session,
     derive_session_key,
     new_session_state,
@@ -65,6 +65,7 @@ from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenStore
 from agentroute.streaming import RoutedStream
+from agentroute.telemetry.logs import log_session_evicted, should_log
 from agentroute.telemetry.spans import Telemetry
 
 __all__ = ["Router"]
@@ -169,12 +170,20 @@ class Router:
             validator=validator,
             middleware=middleware,
         )
-        state = self.config.state
-        self._sessions = SessionTable(
-            max_sessions=getattr(state, "max_sessions", 10_000),
-            ttl_s=getattr(state, "session_ttl_s", 3600.0),
-        )
         config = self.config
+        limits, metrics = config.sessions, self._telemetry.metrics
+
+        def evicted(state: SessionState, idle_s: float) -> None:
+            metrics.session_evicted()
+            if should_log(config.telemetry.log_events):
+                log_session_evicted(state, idle_s, limits.max_implicit)
+
+        self._sessions = SessionTable(
+            max_sessions=limits.max_implicit,
+            ttl_s=limits.idle_ttl_s,
+            clock=self._telemetry.clock.now,
+            on_evict=evicted,
+        )
         self._terminal = ProviderTerminal(
             given,
             self._catalog,
@@ -211,7 +220,7 @@ class Router:
         session = current_session()
         if session is not None and session.owner is self:
             return session.state
-        return self._sessions.get(derive_session_key(messages, system))
+        return self._sessions.get(derive_session_key(messages, system), messages)
 
     # The two ways in -----------------------------------------------------------------------
 
@@ -323,7 +332,7 @@ class Router:
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
-            self._complete_chain,
+            functools.partial(self._tracked, self._complete_chain),
             lambda: self._call(messages, tools, frozen, "stream", hints),
             prices=self._catalog.prices,
             chunk_timeout_s=resilience.attempt_timeout_s,
@@ -350,7 +359,17 @@ class Router:
         mode: CallMode,
         hints: Mapping[str, Any] | None,
     ) -> ModelResult:
-        return await chain(self._call(messages, tools, params, mode, hints))
+        return await self._tracked(chain, self._call(messages, tools, params, mode, hints))
+
+    async def _tracked(self, chain: CallNext, call: ModelCall) -> ModelResult:
+        """Run ``call`` as :meth:`_run` does (a stream's, made by :class:`RoutedStream`)."""
+        try:
+            result = await chain(call)
+        except BaseException:
+            self._sessions.finished(call.session, answered=False)
+            raise
+        self._sessions.finished(call.session, answered=True)
+        return result
 
     def _call(
         self,

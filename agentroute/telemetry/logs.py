@@ -1,7 +1,8 @@
 """structlog events of the router: ``route.decision``, ``route.attempt``, ``route.fallback``
 (the call moves to another deployment), ``route.cooldown``, ``route.affinity`` (a pin made or
-kept), ``route.affinity_break`` and, from the budget step, ``route.budget``. Every event carries
-``session_id`` and ``step``, and the same values as the spans' attributes.
+kept), ``route.affinity_break``, from the budget step, ``route.budget``, and
+``route.session_evicted`` (a live implicit session pushed out by ``sessions.max_implicit``).
+Every event carries ``session_id`` and ``step``, and the same values as the spans' attributes.
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
@@ -110,3 +111,14 @@ def log_pin(
         logger.info("route.affinity_break", **fields, reason=reason)
     else:
         logger.debug("route.affinity", **fields)
+
+
+def log_session_evicted(state: SessionState, idle_s: float, limit: int) -> None:
+    """A live implicit session was evicted: its step count, tier and cost are lost."""
+    logger.warning(
+        "route.session_evicted",
+        session_id=state.key,
+        step=state.step,
+        idle_s=round(idle_s, 3),
+        max_implicit=limit,
+    )
