@@ -101,6 +101,10 @@ def _mapping(items: Any, depth: int) -> int:
             continue
         if item is None or key == _SKIP or (type(item) in _CONTAINERS and not item):
             continue
+        if isinstance(item, str):  # a str subclass (an enum's value, say): as the plain string
+            if item:
+                total += hash((key, str.__str__(item)))
+            continue
         total += hash((key, _value(item, depth + 1)))
     return hash(total)
 

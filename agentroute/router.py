@@ -65,7 +65,6 @@ from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenStore
 from agentroute.streaming import RoutedStream
-from agentroute.telemetry.logs import log_session_evicted, should_log
 from agentroute.telemetry.spans import Telemetry
 
 __all__ = ["Router"]
@@ -171,18 +170,11 @@ class Router:
             middleware=middleware,
         )
         config = self.config
-        limits, metrics = config.sessions, self._telemetry.metrics
-
-        def evicted(state: SessionState, idle_s: float) -> None:
-            metrics.session_evicted()
-            if should_log(config.telemetry.log_events):
-                log_session_evicted(state, idle_s, limits.max_implicit)
-
         self._sessions = SessionTable(
-            max_sessions=limits.max_implicit,
-            ttl_s=limits.idle_ttl_s,
+            max_sessions=config.sessions.max_implicit,
+            ttl_s=config.sessions.idle_ttl_s,
             clock=self._telemetry.clock.now,
-            on_evict=evicted,
+            on_evict=self._telemetry.session_evicted,
         )
         self._terminal = ProviderTerminal(
             given,
@@ -332,7 +324,7 @@ class Router:
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
-            functools.partial(self._tracked, self._complete_chain),
+            functools.partial(self._sessions.run, self._complete_chain),
             lambda: self._call(messages, tools, frozen, "stream", hints),
             prices=self._catalog.prices,
             chunk_timeout_s=resilience.attempt_timeout_s,
@@ -359,17 +351,7 @@ class Router:
         mode: CallMode,
         hints: Mapping[str, Any] | None,
     ) -> ModelResult:
-        return await self._tracked(chain, self._call(messages, tools, params, mode, hints))
-
-    async def _tracked(self, chain: CallNext, call: ModelCall) -> ModelResult:
-        """Run ``call`` as :meth:`_run` does (a stream's, made by :class:`RoutedStream`)."""
-        try:
-            result = await chain(call)
-        except BaseException:
-            self._sessions.finished(call.session, answered=False)
-            raise
-        self._sessions.finished(call.session, answered=True)
-        return result
+        return await self._sessions.run(chain, self._call(messages, tools, params, mode, hints))
 
     def _call(
         self,

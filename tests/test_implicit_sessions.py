@@ -3,6 +3,7 @@ retries, trimmed histories, the idle TTL and the bound; and the content marks it
 
 from __future__ import annotations
 
+import enum
 import gc
 import math
 import random
@@ -364,3 +365,12 @@ def test_a_step_in_a_forked_conversation_reads_only_its_new_messages(
         state = call(t, rebuilt(a))
         assert len(marked) <= 2 + LOOKBACK + 1, len(marked)  # the new ones, then the lookback
     assert state.step == 101 and len(a) == 202
+
+
+def test_a_string_enum_value_marks_as_its_string() -> None:
+    class Role(str, enum.Enum):
+        USER = "user"
+
+    assert history_mark({"role": Role.USER, "content": "hi"}) == history_mark(
+        {"role": "user", "content": "hi"}
+    )
