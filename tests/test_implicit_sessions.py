@@ -368,7 +368,7 @@ def test_a_step_in_a_forked_conversation_reads_only_its_new_messages(
 
 
 def test_a_string_enum_value_marks_as_its_string() -> None:
-    class Role(str, enum.Enum):
+    class Role(enum.StrEnum):
         USER = "user"
 
     assert history_mark({"role": Role.USER, "content": "hi"}) == history_mark(
