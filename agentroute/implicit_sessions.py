@@ -280,11 +280,23 @@ class SessionTable:
 
 def _continues(only: _Branch, messages: Sequence[object], tip: int) -> _Branch | None:
     """``only`` (a conversation's one session) if this history continues it: its last message
-    at its position (the usual step), or at an earlier one (a trimmed history)."""
+    at its position (the usual step, checked first), or at an earlier one (a trimmed history,
+    where dropped messages moved it towards the start)."""
+    if only.running:
+        return None
     n = len(messages)
-    if only.length == 0:
-        return only if n == 0 and only.takes(-1, messages) else None
-    for p in range(min(n, only.length) - 1, -1, -1):
+    at = only.length - 1
+    if at == n - 1:  # as long as the last: the same history again, or a sliding window
+        if tip == only.mark:
+            return only if only.takes(at, messages) else None
+        start = n - 2
+    elif at < n - 1:  # longer: the usual step
+        if history_mark(messages[at]) == only.mark:
+            return only
+        start = at - 1
+    else:  # shorter: trimmed, or not this run's
+        start = n - 1
+    for p in range(start, -1, -1):
         if (tip if p == n - 1 else history_mark(messages[p])) == only.mark:
             return only if only.takes(p, messages) else None
     return None

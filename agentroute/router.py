@@ -342,7 +342,7 @@ class Router:
         routed = dataclasses.replace(call.with_route(decision, ordered), attempt=after)
         return await self._attempts_chain(routed)
 
-    async def _run(
+    def _run(
         self,
         chain: CallNext,
         messages: Sequence[Message],
@@ -350,8 +350,8 @@ class Router:
         params: Mapping[str, Any],
         mode: CallMode,
         hints: Mapping[str, Any] | None,
-    ) -> ModelResult:
-        return await self._sessions.run(chain, self._call(messages, tools, params, mode, hints))
+    ) -> Awaitable[ModelResult]:  # not a coroutine itself: one frame less per call
+        return self._sessions.run(chain, self._call(messages, tools, params, mode, hints))
 
     def _call(
         self,
