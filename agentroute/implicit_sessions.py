@@ -216,6 +216,8 @@ class SessionTable:
                     rank = (b.last_id == id(message), b.length == p + 1, p)
                     if rank > best_rank:
                         best, best_rank = b, rank
+                        if rank[0] and rank[1]:
+                            break  # the very object, where it was: nothing ranks higher
             if best is not None:
                 if alone or (best_rank[0] and best_rank[1]):
                     break
