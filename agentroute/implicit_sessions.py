@@ -284,10 +284,10 @@ def _continues(only: _Branch, messages: Sequence[object], tip: int) -> _Branch |
     """``only`` (a conversation's one session) if this history continues it: its last message
     at its position (the usual step, checked first), or at an earlier one (a trimmed history,
     where dropped messages moved it towards the start)."""
-    if only.running:
-        return None
     n = len(messages)
     at = only.length - 1
+    if only.running or at < 0:  # mid-call; or it saw an empty history, which only one continues
+        return only if n == 0 and only.takes(-1, messages) else None
     if at == n - 1:  # as long as the last: the same history again, or a sliding window
         if tip == only.mark:
             return only if only.takes(at, messages) else None

@@ -374,3 +374,11 @@ def test_a_string_enum_value_marks_as_its_string() -> None:
     assert history_mark({"role": Role.USER, "content": "hi"}) == history_mark(
         {"role": "user", "content": "hi"}
     )
+
+
+def test_only_an_empty_history_continues_an_empty_one() -> None:
+    t, _ = table()
+    empty: list[dict[str, Any]] = []
+    first = call(t, empty, answered=False)
+    assert call(t, [USER]) is not first
+    assert call(t, empty) is first
