@@ -1,10 +1,12 @@
-"""The router config's sections about how calls run: resilience, affinity, budget, state,
-telemetry (split from :mod:`agentroute.config`, which re-exports them; the model, provider,
+"""The router config's sections about how calls run: resilience, affinity, budget, sessions,
+state, telemetry (split from :mod:`agentroute.config`, which re-exports them; the model, provider,
 tier and policy sections and the whole-config checks live there).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -21,7 +23,9 @@ __all__ = [
     "Positive",
     "RedisStateConfig",
     "ResilienceConfig",
+    "SessionsConfig",
     "TelemetryConfig",
+    "move_legacy_session_keys",
 ]
 
 
@@ -108,10 +112,62 @@ class BudgetConfig(_Strict):
     cap_tier: str | None = None
 
 
+class SessionsConfig(_Strict):
+    """Implicit sessions: the ones calls made outside ``router.session()`` get, keyed by the
+    conversation (:mod:`agentroute.implicit_sessions`).
+
+    * ``max_implicit``: live implicit sessions kept at most. Past it the least recently used
+      is evicted, losing its step count, tier, cost and history; each such eviction of a
+      session not yet idle for ``idle_ttl_s`` is counted (``agentroute.sessions.evicted``)
+      and logged (``route.session_evicted``). An agent loop that round-robins over more live
+      sessions than this loses every session's state before its next step, so the default
+      (100,000) is far above the concurrent runs one process serves; a session takes about
+      2 KB, so the bound caps their memory near 200 MB.
+    * ``idle_ttl_s``: a session idle this long is dropped (swept as the table is used), and
+      its conversation starts over as a new session.
+
+    These used to be ``state.max_sessions`` and ``state.session_ttl_s`` (though they never
+    were the state store's, and a Redis store could not set them); those names are still read,
+    moved here with a ``DeprecationWarning``.
+    """
+
+    max_implicit: Integer = Field(default=100_000, ge=1)
+    idle_ttl_s: Positive = 3600.0
+
+
+_LEGACY_SESSION_KEYS = {"max_sessions": "max_implicit", "session_ttl_s": "idle_ttl_s"}
+
+
+def move_legacy_session_keys(data: Any) -> Any:
+    """A raw config with ``state.max_sessions`` / ``state.session_ttl_s`` (their old home)
+    rewritten to ``sessions.max_implicit`` / ``sessions.idle_ttl_s``, with a
+    ``DeprecationWarning``; both spellings at once is an error naming both fields."""
+    if not isinstance(data, Mapping):
+        return data
+    state, sessions = data.get("state"), data.get("sessions")
+    if not isinstance(state, Mapping) or not any(k in state for k in _LEGACY_SESSION_KEYS):
+        return data
+    if sessions is None:
+        sessions = {}
+    if not isinstance(sessions, Mapping):
+        return data  # validation reports the bad section
+    state, sessions = dict(state), dict(sessions)
+    moved = [(old, new) for old, new in _LEGACY_SESSION_KEYS.items() if old in state]
+    for old, new in moved:
+        if new in sessions:
+            raise ValueError(
+                f"state.{old}: the old name of sessions.{new}, which is also set; "
+                f"keep only sessions.{new}"
+            )
+        sessions[new] = state.pop(old)
+    olds = ", ".join(f"state.{old}" for old, _ in moved)
+    news = ", ".join(f"sessions.{new}" for _, new in moved)
+    warnings.warn(f"config: {olds} deprecated; write {news}", DeprecationWarning, stacklevel=2)
+    return {**data, "state": state, "sessions": sessions}
+
+
 class MemoryStateConfig(_Strict):
     kind: Literal["memory"] = "memory"
-    max_sessions: Integer = Field(default=10_000, ge=1)
-    session_ttl_s: Positive = 3600.0
 
 
 class RedisStateConfig(_Strict):

@@ -47,8 +47,10 @@ from agentroute._config_sections import (
     Positive,
     RedisStateConfig,
     ResilienceConfig,
+    SessionsConfig,
     TelemetryConfig,
     _Strict,
+    move_legacy_session_keys,
 )
 from agentroute._secrets import ENV_PREFIX, Secret, remember_secrets
 from agentroute._urls import HTTP_URL_RULE, is_http_url
@@ -68,6 +70,7 @@ __all__ = [
     "RedisStateConfig",
     "ResilienceConfig",
     "RouterConfig",
+    "SessionsConfig",
     "TelemetryConfig",
 ]
 
@@ -311,10 +314,13 @@ class RouterConfig(_Strict):
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     affinity: AffinityConfig = Field(default_factory=AffinityConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     state: Annotated[MemoryStateConfig | RedisStateConfig, Field(discriminator="kind")] = Field(
         default_factory=MemoryStateConfig
     )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+
+    _legacy_session_keys = model_validator(mode="before")(move_legacy_session_keys)
 
     @model_validator(mode="after")
     def _cross_check(self) -> RouterConfig:

@@ -15,6 +15,7 @@ fallback → (attempt span) → terminal (assembled in :mod:`agentroute._steps`)
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -46,6 +47,7 @@ from agentroute._types import (
 from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
+from agentroute.implicit_sessions import SessionTable
 from agentroute.messages import system_of
 from agentroute.middleware.validation import Validator
 from agentroute.policy import Policy
@@ -57,7 +59,6 @@ from agentroute.providers.function import UsageOf
 from agentroute.session import (
     Session,
     SessionState,
-    SessionTable,
     current_session,
     derive_session_key,
     new_session_state,
@@ -171,12 +172,13 @@ class Router:
             validator=validator,
             middleware=middleware,
         )
-        state = self.config.state
-        self._sessions = SessionTable(
-            max_sessions=getattr(state, "max_sessions", 10_000),
-            ttl_s=getattr(state, "session_ttl_s", 3600.0),
-        )
         config = self.config
+        self._sessions = SessionTable(
+            max_sessions=config.sessions.max_implicit,
+            ttl_s=config.sessions.idle_ttl_s,
+            clock=self._telemetry.clock.now,
+            on_evict=self._telemetry.session_evicted,
+        )
         self._terminal = ProviderTerminal(
             given,
             self._catalog,
@@ -215,7 +217,7 @@ class Router:
         session = current_session()
         if session is not None and session.owner is self:
             return session.state
-        return self._sessions.get(derive_session_key(messages, system))
+        return self._sessions.get(derive_session_key(messages, system), messages)
 
     # The two ways in -----------------------------------------------------------------------
 
@@ -301,7 +303,7 @@ class Router:
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
-            self._complete_chain,
+            functools.partial(self._sessions.run, self._complete_chain),
             lambda: self._call(messages, tools, frozen, "stream", hints),
             prices=self._catalog.prices,
             chunk_timeout_s=resilience.attempt_timeout_s,
@@ -319,7 +321,7 @@ class Router:
         routed = dataclasses.replace(call.with_route(decision, ordered), attempt=after)
         return await self._attempts_chain(routed)
 
-    async def _run(
+    def _run(
         self,
         chain: CallNext,
         messages: Sequence[Message],
@@ -327,8 +329,8 @@ class Router:
         params: Mapping[str, Any],
         mode: CallMode,
         hints: Mapping[str, Any] | None,
-    ) -> ModelResult:
-        return await chain(self._call(messages, tools, params, mode, hints))
+    ) -> Awaitable[ModelResult]:  # not a coroutine itself: one frame less per call
+        return self._sessions.run(chain, self._call(messages, tools, params, mode, hints))
 
     def _call(
         self,

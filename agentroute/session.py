@@ -5,7 +5,8 @@ inside the block (in this task and the tasks it starts) joins that session. Call
 any session still get one: its key is derived from the conversation itself — a hash of the
 first system message and the first user message, as OpenRouter does for sticky routing — so
 ``wrap()`` works with no change to the agent loop. Those implicit sessions live in a bounded,
-idle-expiring table (:class:`SessionTable`).
+idle-expiring table that keeps runs with the same opening apart
+(:mod:`agentroute.implicit_sessions`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from agentroute.policy.signals import ScanState
     from agentroute.telemetry.spans import AgentScope, Telemetry
 
-__all__ = ["Session", "SessionState", "SessionTable", "current_session", "derive_session_key"]
+__all__ = ["Session", "SessionState", "current_session", "derive_session_key"]
 
 
 class SessionState:
@@ -251,34 +251,6 @@ def _hash_key(system_text: str, user_text: str) -> str:
     digest.update(b"\x00")
     digest.update(user_text.encode())
     return "conv-" + digest.hexdigest()
-
-
-class SessionTable:
-    """Implicit sessions by key: bounded (least recently used first out) and idle-expiring."""
-
-    def __init__(
-        self, *, max_sessions: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._items: OrderedDict[str, SessionState] = OrderedDict()
-        self._max = max_sessions
-        self._ttl = ttl_s
-        self._clock = clock
-
-    def get(self, key: str) -> SessionState:
-        """The live state for ``key``, created if absent or expired."""
-        now = self._clock()
-        state = self._items.get(key)
-        if state is None or now - state.last_used > self._ttl:
-            state = SessionState(key, now=now)
-            self._items[key] = state
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
-        self._items.move_to_end(key)
-        state.last_used = now
-        return state
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def new_session_state(

@@ -118,7 +118,7 @@ def test_the_walk_finds_every_kind_of_numeric_field() -> None:
         "policy.thresholds.complex",
         "budget.cap_tier_at_fraction",
         "resilience.deadline_s",
-        "state.max_sessions",
+        "sessions.max_implicit",
         "providers.p.cache_ttl_s",
     ):
         assert expected in found

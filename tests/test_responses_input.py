@@ -282,7 +282,7 @@ async def test_wrap_responses_create_with_a_string_input_then_sdk_items() -> Non
     assert requests[0]["input"] == "Where is order 42?"  # the caller's own string
     assert requests[0]["model"] == "small-1"
     assert all(r["instructions"] == INSTRUCTIONS for r in requests)
-    state = router._sessions.get(derive_session_key(conversation, INSTRUCTIONS))
+    state = router._sessions.get(derive_session_key(conversation, INSTRUCTIONS), conversation)
     assert state.step == 3  # one implicit session: the string and the list key alike
     decision = state.last_decision
     assert decision is not None and decision.signals is not None

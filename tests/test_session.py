@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
+import anyio
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
-from agentroute import Cause, ConfigurationError, Usage, current_session
-from agentroute.session import SessionTable, derive_session_key
-from agentroute.testing import ScriptedProvider, text_result
-from tests.helpers import CONVERSATION, make_router
+from agentroute import (
+    AllAttemptsFailed,
+    CallNext,
+    Cause,
+    ConfigurationError,
+    ModelCall,
+    ModelResult,
+    ProviderUnavailable,
+    Router,
+    RouterConfig,
+    StreamChunk,
+    Usage,
+    current_session,
+)
+from agentroute.session import derive_session_key
+from agentroute.testing import (
+    FakeClock,
+    ScriptedProvider,
+    capture_logs,
+    openai_response,
+    text_result,
+)
+from tests.helpers import CONVERSATION, config_dict, make_router
 
 pytestmark = pytest.mark.anyio
 
@@ -120,15 +145,282 @@ def test_session_key_uses_first_system_and_user_message() -> None:
     assert derive_session_key(blocks, system="A") != derive_session_key(blocks, system="B")
 
 
-def test_session_table_is_bounded_and_expires_idle_sessions() -> None:
-    now = [0.0]
-    table = SessionTable(max_sessions=2, ttl_s=10, clock=lambda: now[0])
-    a = table.get("a")
-    a.step = 5
-    table.get("b")
-    assert table.get("a") is a  # refreshes "a": "b" is now the oldest
-    table.get("c")
-    assert len(table) == 2
-    assert table.get("a").step == 5
-    now[0] = 100.0
-    assert table.get("a").step == 0  # idle longer than the TTL: a fresh session
+# Implicit sessions: runs with the same opening ------------------------------------------------
+
+OPENING: tuple[dict[str, Any], ...] = (
+    {"role": "system", "content": "You are a travel agent."},
+    {"role": "user", "content": "Book me a flight to Lisbon."},
+)
+TOOLS = [{"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}]
+STEPS = 6
+
+Seen = tuple[str, int, str, float]
+"""What one routed call of a run got: session key, step, tier, score."""
+
+_run_log: ContextVar[list[Seen]] = ContextVar("run_log")
+
+
+async def log_decisions(call: ModelCall, call_next: CallNext) -> ModelResult:
+    """A middleware writing each call's session and decision into the calling run's log (a
+    context variable: each run is its own task)."""
+    assert call.session is not None and call.decision is not None
+    d = call.decision
+    _run_log.get().append((call.session.key, d.step, d.tier, round(d.score, 9)))
+    return await call_next(call)
+
+
+async def call_llm(messages: list[Any], *, model: str, tools: Any = None) -> dict[str, Any]:
+    await anyio.lowlevel.checkpoint()  # a real call awaits the network: other runs go on
+    return openai_response("", prompt_tokens=100, completion_tokens=10)
+
+
+class Run:
+    """An agent run through ``wrap()``: the model asks for the same tool calls in every run
+    (the next page of results at each step), so two runs differ only where a tool fails
+    (``errors``: the steps whose tool result is an error). ``style`` is how the loop holds its
+    history: one list grown in place, a list
+    rebuilt from new dicts before every call (as many frameworks do), or a list grown in place
+    that starts from the module's shared opening dicts."""
+
+    def __init__(self, routed: Callable[..., Awaitable[Any]], errors: set[int], style: str):
+        self.routed = routed
+        self.errors = errors
+        self.style = style
+        shared = style == "shared opening"
+        self.history = [m if shared else dict(m) for m in OPENING]
+        self.seen: list[Seen] = []
+        self.step = 0
+
+    async def next_step(self) -> None:
+        self.step += 1
+        sent = [dict(m) for m in self.history] if self.style == "rebuilt" else self.history
+        token = _run_log.set(self.seen)
+        try:
+            await self.routed(sent, tools=TOOLS)
+        finally:
+            _run_log.reset(token)
+        call_id = f"call_{self.step}"
+        self.history.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": "search", "arguments": f'{{"page": {self.step}}}'},
+                    }
+                ],
+            }
+        )
+        failed = self.step in self.errors
+        result = "Error: upstream timeout" if failed else '{"flights": 3}'
+        self.history.append({"role": "tool", "tool_call_id": call_id, "content": result})
+
+    async def all_steps(self) -> None:
+        for _ in range(STEPS):
+            await self.next_step()
+
+
+def traveller() -> tuple[Router, Callable[..., Awaitable[Any]]]:
+    router = Router(config_dict(), middleware=[log_decisions], clock=FakeClock())
+    return router, router.wrap(call_llm)
+
+
+A_ERRORS, B_ERRORS = {1, 2, 3}, set[int]()
+
+
+async def alone(errors: set[int], style: str) -> list[Seen]:
+    """What a run sees with no other run around (each run's own steps and scores)."""
+    _, routed = traveller()
+    run = Run(routed, errors, style)
+    await run.all_steps()
+    return run.seen
+
+
+@pytest.mark.parametrize("style", ["grown in place", "rebuilt", "shared opening"])
+@pytest.mark.parametrize("interleaving", ["concurrent", "step by step"])
+async def test_runs_with_the_same_opening_keep_their_own_sessions(
+    style: str, interleaving: str
+) -> None:
+    # Two runs with the same system and first user message used to be one session: steps
+    # 1..12 between them, each run's tool errors raising the other's score.
+    _, routed = traveller()
+    a, b = Run(routed, A_ERRORS, style), Run(routed, B_ERRORS, style)
+    if interleaving == "concurrent":
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(a.all_steps)
+            tg.start_soon(b.all_steps)
+    else:  # one step of each in turn, neither call overlapping the other
+        for _ in range(STEPS):
+            await a.next_step()
+            await b.next_step()
+    for run, errors in ((a, A_ERRORS), (b, B_ERRORS)):
+        keys = {key for key, *_ in run.seen}
+        assert len(keys) == 1, f"one run, several sessions: {keys}"
+        assert [step for _, step, _, _ in run.seen] == list(range(1, STEPS + 1))
+        expected = await alone(errors, style)
+        assert [s[1:] for s in run.seen] == [s[1:] for s in expected]  # steps, tiers, scores
+    assert a.seen[0][0] != b.seen[0][0]
+    assert {a.seen[0][0], b.seen[0][0]} == {expected[0][0], expected[0][0] + "-2"}
+    assert {tier for *_, tier, _ in b.seen} == {"simple"}  # no error, no climb
+    assert "complex" in {tier for *_, tier, _ in a.seen}  # its errors escalated A alone
+
+
+async def test_a_retry_of_a_failed_call_continues_its_session() -> None:
+    # The same history sent again after the call failed is the same run retrying: still one
+    # session, whether the loop resends its list or rebuilds it.
+    provider = ScriptedProvider([ProviderUnavailable("down"), "ok", "ok"])
+    router = make_router(providers={"alpha": provider})
+    messages = [dict(m) for m in OPENING]
+    with pytest.raises(AllAttemptsFailed):
+        await router.complete(messages)
+    retried = await router.complete([dict(m) for m in messages])
+    grown = await router.complete([*messages, {"role": "assistant", "content": "Which day?"}])
+    assert retried.decision is not None and grown.decision is not None
+    assert (retried.decision.step, grown.decision.step) == (2, 3)
+
+
+async def test_explicit_sessions_never_fork_by_content() -> None:
+    # Explicit sessions are not matched by their messages: two at once with the same history,
+    # and one resending the same history, each count their own calls.
+    router = make_router(providers=scripted())
+    log: list[tuple[str, int]] = []
+
+    async def run(name: str) -> None:
+        async with router.session(id=name) as s:
+            for _ in range(3):
+                await router.complete([dict(m) for m in OPENING])
+                log.append((s.id, s.step))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, "one")
+        tg.start_soon(run, "two")
+    assert sorted(log) == [("one", 1), ("one", 2), ("one", 3), ("two", 1), ("two", 2), ("two", 3)]
+    implicit = await router.complete([dict(m) for m in OPENING])
+    assert implicit.decision is not None and implicit.decision.step == 1  # untouched by them
+
+
+async def test_a_streamed_call_ends_in_its_session_like_any_other() -> None:
+    # a stream's session is told when it opened, so the next step continues it (no fork)
+    chunk = StreamChunk(text="hi", usage=Usage(10, 1), finish_reason="stop")
+    router = make_router(providers={"alpha": Streams(chunk), "beta": Streams(chunk)})
+    messages = [dict(m) for m in OPENING]
+    async with router.stream(messages) as stream:
+        async for _ in stream:
+            pass
+    messages.append({"role": "assistant", "content": "hi"})
+    messages.append({"role": "user", "content": "and back?"})
+    async with router.stream(messages) as again:
+        async for _ in again:
+            pass
+    assert again.result is not None and again.result.decision is not None
+    assert again.result.decision.step == 2
+
+
+class Streams:
+    """A provider streaming the same chunk for every call."""
+
+    def __init__(self, chunk: StreamChunk) -> None:
+        self.chunk = chunk
+
+    async def send(self, call: ModelCall, /) -> ModelResult:
+        raise AssertionError("streamed calls only")
+
+    async def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
+        yield self.chunk
+
+
+# Implicit sessions: how many are kept ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the table, not the event loop
+async def test_ten_thousand_and_one_implicit_sessions_keep_their_steps(anyio_backend: str) -> None:
+    # Past 10,000 implicit sessions (the old bound) the least recently used was evicted: in a
+    # round-robin every session was gone by its next step, so steps never passed 1.
+    router = Router(
+        config_dict(telemetry={"log_events": False}), providers=scripted(), clock=FakeClock()
+    )
+    conversations = [[{"role": "user", "content": f"task {i}"}] for i in range(10_001)]
+    for c in conversations:
+        await router.complete(c)
+        c.append({"role": "assistant", "content": "ok"})
+    # the oldest are the ones an LRU bound of 10,000 evicts first
+    for c in conversations[:200]:
+        result = await router.complete(c)
+        assert result.decision is not None and result.decision.step == 2
+
+
+def eviction_router(reader: InMemoryMetricReader, clock: FakeClock) -> Router:
+    data = config_dict(sessions={"max_implicit": 3, "idle_ttl_s": 60})
+    meters = MeterProvider(metric_readers=[reader])
+    return Router(data, providers=scripted(), clock=clock, meter_provider=meters)
+
+
+def evictions(reader: InMemoryMetricReader) -> float:
+    data = reader.get_metrics_data()
+    points = [
+        p
+        for rm in (data.resource_metrics if data else ())
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "agentroute.sessions.evicted"
+        for p in m.data.data_points
+    ]
+    return sum(p.value for p in points if isinstance(p, NumberDataPoint))
+
+
+async def test_a_live_session_evicted_by_the_bound_is_counted_and_logged() -> None:
+    reader, clock = InMemoryMetricReader(), FakeClock()
+    router = eviction_router(reader, clock)
+    users = [[{"role": "user", "content": f"user {i}"}] for i in range(4)]
+    with capture_logs() as events:
+        for user in users[:3]:
+            await router.complete(user)
+            clock.advance(1)
+        assert evictions(reader) == 0
+        await router.complete(users[3])  # a fourth live session: the first goes
+    assert evictions(reader) == 1
+    evicted = [e for e in events if e["event"] == "route.session_evicted"]
+    assert len(evicted) == 1 and evicted[0]["log_level"] == "warning"
+    first = derive_session_key(users[0])
+    assert evicted[0] | {"idle_s": 3.0} == {
+        "event": "route.session_evicted",
+        "log_level": "warning",
+        "session_id": first,
+        "step": 1,
+        "idle_s": 3.0,
+        "max_implicit": 3,
+    }
+    again = await router.complete(users[0])  # its state is gone: it starts over
+    assert again.decision is not None and again.decision.step == 1
+
+
+async def test_sessions_idle_past_the_ttl_make_room_without_counting() -> None:
+    reader, clock = InMemoryMetricReader(), FakeClock()
+    router = eviction_router(reader, clock)
+    for i in range(3):
+        await router.complete([{"role": "user", "content": f"old {i}"}])
+    clock.advance(61)  # all three idle past the 60 s TTL
+    live = [[{"role": "user", "content": f"new {i}"}] for i in range(3)]
+    for _ in range(3):
+        for c in live:
+            result = await router.complete(c)
+            c.append({"role": "assistant", "content": "ok"})
+    assert result.decision is not None and result.decision.step == 3
+    assert evictions(reader) == 0
+
+
+def test_the_old_state_keys_still_set_the_implicit_session_limits() -> None:
+    moved = "state.max_sessions, state.session_ttl_s deprecated; write sessions.max_implicit, "
+    with pytest.warns(DeprecationWarning, match=re.escape(moved + "sessions.idle_ttl_s")):
+        config = RouterConfig.from_mapping(
+            config_dict(state={"kind": "memory", "max_sessions": 50, "session_ttl_s": 9})
+        )
+    assert (config.sessions.max_implicit, config.sessions.idle_ttl_s) == (50, 9.0)
+    with pytest.raises(
+        ConfigurationError, match=r"state\.max_sessions: the old name of sessions\.max_implicit"
+    ):
+        RouterConfig.from_mapping(
+            config_dict(state={"max_sessions": 5}, sessions={"max_implicit": 3})
+        )

@@ -147,9 +147,9 @@ def drain(sim: Simulator) -> Counter[str]:
 
 @pytest.mark.soak
 async def test_soak_1000_calls_with_20_percent_faults() -> None:
-    # Implicit sessions (one per call here) are kept, up to max_sessions: the warm-up fills the
+    # Implicit sessions (one per call here) are kept, up to max_implicit: the warm-up fills the
     # table, so the run replaces sessions instead of adding them.
-    state = {"state": {"kind": "memory", "max_sessions": WARM_UP}}
+    state = {"sessions": {"max_implicit": WARM_UP}}
     tracemalloc.start()
     try:
         async with run_simulator(sim_config()) as sim:

@@ -93,6 +93,7 @@ METRIC_FALLBACKS: Final = "agentroute.fallbacks"
 METRIC_AFFINITY_HITS: Final = "agentroute.affinity.hits"
 METRIC_AFFINITY_BREAKS: Final = "agentroute.affinity.breaks"
 METRIC_COST: Final = "agentroute.cost"
+METRIC_SESSIONS_EVICTED: Final = "agentroute.sessions.evicted"
 
 TOKEN_USAGE_BUCKETS: Final = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,

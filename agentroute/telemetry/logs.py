@@ -2,7 +2,8 @@
 (the call moves to another deployment), ``route.cooldown``, ``route.affinity`` (a pin made or
 kept), ``route.affinity_break``, from the budget step, ``route.budget``, and
 ``route.usage_unknown`` (once per type: a ``wrap()``-ed function's answer whose token usage
-was not understood, so it was charged an estimate). Every event carries ``session_id`` and
+was not understood, so it was charged an estimate), ``route.session_evicted`` (a live implicit
+session pushed out by ``sessions.max_implicit``). Every event carries ``session_id`` and
 ``step``, and the same values as the spans' attributes.
 
 The library only *emits*: it never configures structlog, so events go wherever the application
@@ -129,4 +130,15 @@ def log_usage_unknown(state: SessionState, kind: type, *, streamed: bool) -> Non
         streamed=streamed,
         charged="the counted input tokens (usage_estimated)",
         hint=hint,
+    )
+
+
+def log_session_evicted(state: SessionState, idle_s: float, limit: int) -> None:
+    """A live implicit session was evicted: its step count, tier and cost are lost."""
+    logger.warning(
+        "route.session_evicted",
+        session_id=state.key,
+        step=state.step,
+        idle_s=round(idle_s, 3),
+        max_implicit=limit,
     )

@@ -1,5 +1,6 @@
 """OpenTelemetry metrics of the router (DESIGN §7): the two GenAI client histograms per
-attempt, and the router's own counters (decisions, escalations, fallbacks, affinity, cost).
+attempt, and the router's own counters (decisions, escalations, fallbacks, affinity, cost,
+implicit sessions evicted while live).
 
 Attributes are low-cardinality only (:data:`~agentroute.telemetry.attributes.METRIC_ATTRIBUTES`:
 tier, cause, model, provider, outcome, error type): never a session id.
@@ -68,6 +69,11 @@ class RouterMetrics:
         self.cost = meter.create_counter(
             A.METRIC_COST, unit="USD", description="Estimated cost of the attempts."
         )
+        self.sessions_evicted = meter.create_counter(
+            A.METRIC_SESSIONS_EVICTED,
+            unit="{session}",
+            description="Implicit sessions evicted before their idle TTL (sessions.max_implicit).",
+        )
 
     def attempt(
         self,
@@ -98,6 +104,10 @@ class RouterMetrics:
         previous = decision.previous_tier
         if previous is not None and self._rank.get(decision.tier, 0) > self._rank.get(previous, 0):
             self.escalations.add(1, attrs)
+
+    def session_evicted(self) -> None:
+        """Record a live implicit session pushed out by the table's bound (its state is lost)."""
+        self.sessions_evicted.add(1)
 
     def pin(self, kind: str, model: str) -> None:
         """Record an affinity hit or break (a new pin is neither)."""

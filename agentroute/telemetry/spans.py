@@ -44,6 +44,7 @@ from agentroute.config import RouterConfig
 from agentroute.errors import AllAttemptsFailed
 from agentroute.session import SessionState
 from agentroute.telemetry import attributes as A
+from agentroute.telemetry.logs import log_session_evicted, should_log
 from agentroute.telemetry.metrics import RouterMetrics
 
 __all__ = ["AgentScope", "RouteTelemetry", "Telemetry", "error_type_of", "fail_span"]
@@ -93,6 +94,8 @@ class Telemetry:
             capture_content = config.telemetry.capture_content or env
         self.capture_content = capture_content
         self.refusal_fallback = config.resilience.content_policy_fallback
+        self.log_events = config.telemetry.log_events
+        self.max_implicit = config.sessions.max_implicit
         self.prices = catalog.prices
         self.servers: dict[str, tuple[str, int | None]] = {}
         for name, provider in config.providers.items():
@@ -110,6 +113,13 @@ class Telemetry:
         """Whether metrics would be recorded (as :meth:`tracing`)."""
         fixed = self._measures
         return _global_on(_metrics_globals, "_METER_PROVIDER") if fixed is None else fixed
+
+    def session_evicted(self, state: SessionState, idle_s: float) -> None:
+        """A live implicit session pushed out by ``sessions.max_implicit`` (its state is lost):
+        counted in ``agentroute.sessions.evicted`` and logged as ``route.session_evicted``."""
+        self.metrics.session_evicted()
+        if should_log(self.log_events):
+            log_session_evicted(state, idle_s, self.max_implicit)
 
     # invoke_agent --------------------------------------------------------------------------
 
