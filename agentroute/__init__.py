@@ -42,6 +42,7 @@ from agentroute.errors import (
     StepLimitExceeded,
     StreamInterrupted,
 )
+from agentroute.policy.tool_errors import ToolResult
 from agentroute.router import Router
 from agentroute.session import Session, SessionState, current_session
 from agentroute.streaming import RoutedStream
@@ -83,6 +84,7 @@ __all__ = [
     "SwitchCost",
     "Target",
     "ToolCall",
+    "ToolResult",
     "Usage",
     "__version__",
     "build_chain",

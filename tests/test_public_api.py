@@ -40,6 +40,7 @@ EXPECTED = {
     "SwitchCost",
     "Target",
     "ToolCall",
+    "ToolResult",
     "Usage",
     "__version__",
     "build_chain",
