@@ -27,6 +27,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from agentroute._call_args import bind_arguments, check_messages
+from agentroute._call_progress import track, untrack
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
@@ -323,7 +324,7 @@ class Router:
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
-            self._complete_chain,
+            functools.partial(self._step, self._complete_chain),
             lambda: self._call(messages, tools, frozen, "stream", hints),
             prices=self._catalog.prices,
             chunk_timeout_s=resilience.attempt_timeout_s,
@@ -350,7 +351,25 @@ class Router:
         mode: CallMode,
         hints: Mapping[str, Any] | None,
     ) -> ModelResult:
-        return await chain(self._call(messages, tools, params, mode, hints))
+        return await self._step(chain, self._call(messages, tools, params, mode, hints))
+
+    @staticmethod
+    async def _step(chain: CallNext, call: ModelCall) -> ModelResult:
+        """Run a session's step through ``chain``. A call that ends before any attempt
+        (refused for its shape, by a budget limit or a configuration error, or cancelled while
+        being routed) is not a step: its number is given back, unless a later call of the
+        session has taken one meanwhile (concurrent calls: numbers are never reused)."""
+        state = call.session
+        step = state.step if state is not None else 0
+        progress, token = track()
+        try:
+            return await chain(call)
+        except BaseException:
+            if state is not None and not progress.attempted and state.step == step:
+                state.step -= 1
+            raise
+        finally:
+            untrack(token)
 
     def _call(
         self,

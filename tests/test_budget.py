@@ -316,3 +316,60 @@ async def test_no_budget_no_interference() -> None:
             result = await router.complete(CONVERSATION)
             assert result.decision is not None and result.decision.cause != "budget_cap"
     assert session.cost_usd == pytest.approx(50.0)
+
+
+# A call refused before any model call is not a step ---------------------------------------
+
+
+async def test_calls_refused_for_their_message_shape_use_no_step() -> None:
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = _router(provider, {"max_steps": 3})
+    async with router.session("shapes") as session:
+        for _ in range(3):
+            with pytest.raises(ConfigurationError, match=r"messages\[0\]"):
+                await router.complete([1])
+        assert session.step == 0
+        first = await router.complete(CONVERSATION)
+        with pytest.raises(ConfigurationError):
+            async with router.stream([1]):
+                pass  # pragma: no cover - never entered
+        second = await router.complete(CONVERSATION)
+        third = await router.complete(CONVERSATION)
+        with pytest.raises(StepLimitExceeded):
+            await router.complete(CONVERSATION)
+    assert len(provider.calls) == 3
+    steps = [r.decision.step for r in (first, second, third) if r.decision is not None]
+    assert steps == [1, 2, 3]  # contiguous: the refused calls left no gap
+    assert [d.step for d in session.decisions] == [1, 2, 3]
+
+
+async def test_a_call_refused_for_a_bad_session_override_uses_no_step() -> None:
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = _router(provider)
+    async with router.session(metadata={"max_steps": 0}) as session:
+        for _ in range(2):
+            with pytest.raises(ConfigurationError, match="session metadata"):
+                await router.complete(CONVERSATION)
+        assert session.step == 0
+
+
+async def test_a_wrapped_call_refused_by_a_config_error_at_the_terminal_uses_no_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deployment's key names an unset environment variable: a configuration error
+    raised before the function is called (no model call), so no step."""
+    monkeypatch.delenv("AR_UNSET_KEY_FOR_STEPS", raising=False)
+    data = config_dict(budget={"max_steps": 1})
+    data["providers"]["alpha"]["kwargs"] = {"api_key": "env:AR_UNSET_KEY_FOR_STEPS"}
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = Router(data, clock=FakeClock())
+    routed = router.wrap(provider.as_function())
+    async with router.session("terminal") as session:
+        for _ in range(2):
+            with pytest.raises(ConfigurationError, match="AR_UNSET_KEY_FOR_STEPS"):
+                await routed(CONVERSATION)
+        assert session.step == 0
+        monkeypatch.setenv("AR_UNSET_KEY_FOR_STEPS", "sk-test")
+        await routed(CONVERSATION)  # the one step max_steps allows
+        assert session.step == 1
+    assert len(provider.calls) == 1

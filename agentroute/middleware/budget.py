@@ -18,10 +18,11 @@ It sits right before routing, so a refused call makes no decision and no network
   go no higher. A call that no model of the capped tier can hold still goes to a larger
   window (cause ``context_window``): refusing it would not save money, it would fail the run.
 
-A refused call is not a step: the session's step count (raised when the call was made) is put
-back. Limits are never checked inside a call, so no attempt is cut short by them. A session
-overrides ``max_cost_usd`` / ``max_steps`` with the same keys in its metadata (``None`` lifts
-the limit); a bad value there is a :class:`~agentroute.errors.ConfigurationError`.
+A refused call is not a step: the router gives its number back (as for any call that ends
+before an attempt, see ``Router._step``), so the next call takes it. Limits are never checked
+inside a call, so no attempt is cut short by them. A session overrides ``max_cost_usd`` /
+``max_steps`` with the same keys in its metadata (``None`` lifts the limit); a bad value there
+is a :class:`~agentroute.errors.ConfigurationError`.
 """
 
 from __future__ import annotations
@@ -69,19 +70,18 @@ class BudgetMiddleware:
         if meta and ("max_cost_usd" in meta or "max_steps" in meta):
             max_cost, max_steps = _overrides(meta, max_cost, max_steps)
         if max_steps is not None and state.step > max_steps:
-            state.step -= 1  # the refused call is not a step
+            # the refused call is not a step: the router gives its number back
             self._refuse(state, "max_steps", max_steps)
             raise StepLimitExceeded(
                 f"session {state.key!r} reached its max_steps limit of {max_steps} "
                 f"(${state.cost_usd:.6f} spent); the call was refused before any model call",
                 session_id=state.key,
-                steps=state.step,
+                steps=state.step - 1,
                 limit=max_steps,
             )
         if max_cost is not None:
             spent = state.cost_usd
             if _reached(spent, max_cost):
-                state.step -= 1
                 self._refuse(state, "max_cost_usd", max_cost)
                 raise BudgetExceeded(
                     f"session {state.key!r} spent ${spent:.6f} of its max_cost_usd "
@@ -105,7 +105,7 @@ class BudgetMiddleware:
             logger.warning(
                 "route.budget",
                 session_id=state.key,
-                step=state.step + 1,
+                step=state.step,
                 action="refused",
                 limit=limit,
                 limit_value=value,

@@ -42,6 +42,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from agentroute._call_progress import attempted
 from agentroute._catalog import Catalog
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
 from agentroute.clock import Clock, SystemClock
@@ -410,6 +411,7 @@ class FallbackMiddleware:
         """Record an attempt; a successful one is charged to the session right here, so every
         answer a provider billed is counted — also one a later check rejects."""
         attempts.append(attempt)
+        attempted()  # the call is a step of its session (see agentroute._call_progress)
         state = call.session
         if state is None:
             return
