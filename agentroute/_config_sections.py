@@ -77,7 +77,10 @@ class BudgetConfig(_Strict):
     """Per-session limits (:mod:`agentroute.middleware.budget`), checked before each call.
 
     * ``max_cost_usd``: once a session has spent this much (every billed attempt counted),
-      its next call raises :class:`~agentroute.errors.BudgetExceeded`.
+      its next call raises :class:`~agentroute.errors.BudgetExceeded`. A call in flight holds
+      its expected cost against it (input tokens plus ``policy.output_tokens_guess``, at the
+      chosen model's price), so concurrent calls overshoot it only by what the calls already
+      in flight cost beyond their reservations (:mod:`agentroute.middleware.budget`).
     * ``max_steps``: a session's call beyond this many raises
       :class:`~agentroute.errors.StepLimitExceeded`.
     * ``cap_tier_at_fraction``: once this share of ``max_cost_usd`` is spent, calls go no
