@@ -267,7 +267,7 @@ async def test_deadline_stops_the_call_once_passed() -> None:
     # t=0 fails at 6, waits 0.5, fails at 12.5: no retry, no next deployment
     assert [a.target.key for a in group.attempts] == [M1, M1]
     assert clock.sleeps == [0.5]
-    assert "the deadline (10s) passed" in str(group)
+    assert "the deadline (10s) passed 2.5s ago" in str(group)  # by how much it was overrun
 
 
 async def test_no_backoff_is_waited_past_the_deadline() -> None:
@@ -607,9 +607,12 @@ async def test_an_attempt_records_how_late_it_started() -> None:
     fleet = Fleet({S1: [taking(clock, 1.0, ProviderUnavailable), "ok"]})
     resilience = {"deadline_s": 10.0, "attempt_timeout_s": 5.0}
     router = build(fleet, clock, max_retries=1, backoff_base_s=1.0, **QUIET, **resilience)
-    result = await router.complete(CONVERSATION, hints=SIMPLE)
+    with capture_logs() as events:
+        result = await router.complete(CONVERSATION, hints=SIMPLE)
     assert trail(result.attempts) == [(S1, "ProviderUnavailable"), (S1, "ok")]
     assert [a.lag_s for a in result.attempts] == [0.0, pytest.approx(0.25)]
+    logged = [e.get("lag_s") for e in events if e["event"] == "route.attempt"]
+    assert logged == [None, pytest.approx(0.25)]
 
 
 # Cancellation between attempts ---------------------------------------------------------------

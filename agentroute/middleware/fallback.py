@@ -249,8 +249,8 @@ class FallbackMiddleware:
         cfg = self._cfg
         if cfg.deadline_s is None:
             return ""
-        if left <= 0.0:
-            return f"the deadline ({cfg.deadline_s:g}s) passed"
+        if left <= 0.0:  # how long ago says how far the last attempt overran it
+            return f"the deadline ({cfg.deadline_s:g}s) passed {-left:.3g}s ago"
         if left < min(cfg.min_attempt_s, cfg.deadline_s):
             return (
                 f"only {left:.3g}s of the deadline ({cfg.deadline_s:g}s) was left, under "
