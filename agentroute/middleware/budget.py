@@ -20,10 +20,9 @@ It sits right before routing, so a refused call makes no decision and no network
   beyond its reservation: a burst of N concurrent calls costing about their reservation ``r``
   each runs ``ceil(max_cost_usd / r)`` of them (the last one admitted completes, as above),
   not all N. For calls made one after another reservations change nothing.
-* **Tier cap**: once ``budget.cap_tier_at_fraction`` of the budget is spent (or reserved), the
-  call carries
-  the hints ``budget_max_tier`` (``budget.cap_tier``, default the start tier) and
-  ``budget_reason``; the scored policy then goes no higher than that tier, with cause
+* **Tier cap**: once ``budget.cap_tier_at_fraction`` of the budget is spent (or reserved),
+  the call carries the hints ``budget_max_tier`` (``budget.cap_tier``, default the start tier)
+  and ``budget_reason``; the scored policy then goes no higher than that tier, with cause
   ``budget_cap`` and the spend as its reason. A custom policy sees the same hints. The cap
   also bounds the climbs made inside a call: a re-run after a rejected output check
   (``ValidationMiddleware``) and ``resilience.escalate_on_exhaustion`` (``FallbackMiddleware``)
@@ -133,9 +132,11 @@ class BudgetMiddleware:
 class CostReservation:
     """Hold each call's expected cost against its session's cost budget while it runs.
 
-    Runs right after routing (the model is chosen) and before anything that can wait, so the
-    budget check before routing and the reservation here see every other call of the session
-    (see the module docstring for the estimate and the bound it gives).
+    Runs right after routing (the model is chosen), before the user's middlewares and the
+    attempts: between the budget check and the reservation nothing waits but the session's
+    first call when a first-turn classifier is configured, so a call admitted by the check
+    holds its reservation before the next call of the session is checked (see the module
+    docstring for the estimate and the bound it gives).
 
     Args:
         budget: the config's ``budget`` section (a session's metadata may set a limit too).

@@ -108,9 +108,9 @@ class FallbackMiddleware:
         errors: list[ProviderError] = []
         tried: set[Target] = set()
         retried: dict[Target, int] = {}
+        # deployments tried and put aside with retries left (and their last error): retried,
+        # soonest back first, once no deployment is left untried
         spare: dict[Target, ProviderError] = {}
-        """Deployments tried and put aside with retries left (and their last error): retried,
-        soonest back first, once no deployment is left untried."""
         stop = ""
         waiting_passes_deadline = False
         moved: str | None = None
