@@ -62,13 +62,18 @@ class ResilienceConfig(_Strict):
       an anyio cancel scope, which costs ~10 µs per call (asyncio; ~13 on trio,
       ``benchmarks/results/overhead.md``); ``null`` turns one off, and with both off no scope
       is entered (the HTTP client's own timeouts still apply).
+    * ``min_attempt_s``: an attempt after the first is started only if at least this much of
+      ``deadline_s`` is left (never more than ``deadline_s`` itself): under load a backoff or
+      the event loop can wake up late, and an attempt started with no time left can only time
+      out. How late each attempt started is on its record (``Attempt.lag_s``).
     * ``max_retries``: retries of one deployment after a transient fault (429, 5xx, timeout,
       dropped connection) before moving on; ``max_attempts``: attempts of one call in all.
     * Backoff: full jitter under ``min(backoff_max_s, backoff_base_s·2ⁿ⁻¹)``; a ``Retry-After``
       is waited as given up to ``retry_after_cap_s``, and above it the deployment is put aside
       for that long instead.
     * ``allowed_fails`` failures within ``failure_window_s`` put a deployment aside for
-      ``cooldown_s`` (shared through the state store).
+      ``cooldown_s`` (shared through the state store). A deployment put aside is tried after
+      the others, never dropped: a cooldown alone never fails a call.
     * ``content_policy_fallback``: the model tried when a provider refuses the content.
     * ``escalate_on_exhaustion``: when every deployment of the tier failed, try the tier above.
     * ``stream_restarts``: how many times a stream that broke after its first chunk starts over
@@ -78,6 +83,7 @@ class ResilienceConfig(_Strict):
 
     attempt_timeout_s: Positive | None = 60.0
     deadline_s: Positive | None = 180.0
+    min_attempt_s: NonNeg = 0.1
     max_retries: Integer = Field(default=2, ge=0)
     max_attempts: Integer = Field(default=8, ge=1)
     backoff_base_s: NonNeg = 0.5
@@ -95,7 +101,10 @@ class BudgetConfig(_Strict):
     """Per-session limits (:mod:`agentroute.middleware.budget`), checked before each call.
 
     * ``max_cost_usd``: once a session has spent this much (every billed attempt counted),
-      its next call raises :class:`~agentroute.errors.BudgetExceeded`.
+      its next call raises :class:`~agentroute.errors.BudgetExceeded`. A call in flight holds
+      its expected cost against it (input tokens plus ``policy.output_tokens_guess``, at the
+      chosen model's price), so concurrent calls overshoot it only by what the calls already
+      in flight cost beyond their reservations (:mod:`agentroute.middleware.budget`).
     * ``max_steps``: a session's call beyond this many raises
       :class:`~agentroute.errors.StepLimitExceeded`.
     * ``cap_tier_at_fraction``: once this share of ``max_cost_usd`` is spent, calls go no

@@ -1,8 +1,9 @@
 """The router's steps, built from a config and put in their fixed order (DESIGN §2–§3).
 
-(route span) → budget → routing → the user's middlewares → (validation) → affinity →
-fallback → (attempt span). The order is the design: the route span sees the whole call, the
-budget refuses before a decision is made, the user's middlewares see the decision and wrap
+(route span) → budget → routing → cost reservation → the user's middlewares → (validation) →
+affinity → fallback → (attempt span). The order is the design: the route span sees the whole
+call, the budget refuses before a decision is made, the call's expected cost is reserved
+against the budget once its model is chosen, the user's middlewares see the decision and wrap
 every attempt, validation re-runs a step through affinity and fallback, and the attempt span
 sits after the fallback step so it sees each attempt. :class:`~agentroute.Router` adds the
 terminal; a broken stream's restart runs only the last two steps.
@@ -18,7 +19,7 @@ from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
 from agentroute.middleware.affinity import AffinityMiddleware
-from agentroute.middleware.budget import BudgetMiddleware
+from agentroute.middleware.budget import BudgetMiddleware, CostReservation
 from agentroute.middleware.validation import ValidationMiddleware, Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
@@ -80,6 +81,7 @@ def router_steps(
             content=classifier or (ContentRules() if p.content_rules else None),
             log_events=log_events,
         ),
+        CostReservation(config.budget, catalog),
         *middleware,
         *validation,
         AffinityMiddleware(catalog, config.affinity, store, clock=clock, log_events=log_events),

@@ -161,6 +161,10 @@ class Attempt:
     retry_after: float | None = None
     usage: Usage | None = None
     cost_usd: float = 0.0
+    lag_s: float = 0.0
+    """How much later than planned the attempt started: after the previous attempt ended (and
+    its backoff, if any was waited), or, for a call's first attempt, once the fallback step
+    began. State-store round trips and an event loop too busy to wake up on time show here."""
     error: BaseException | None = field(default=None, compare=False, repr=False)
 
     @property

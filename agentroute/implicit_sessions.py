@@ -56,7 +56,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from agentroute._history_marks import EMPTY_MARK, history_mark
-from agentroute._types import CallNext, ModelCall, ModelResult
 from agentroute.session import SessionState
 
 __all__ = ["EvictionHook", "SessionTable"]
@@ -164,18 +163,6 @@ class SessionTable:
         branch.running += 1
         branch.state.last_used = now
         return branch.state
-
-    async def run(self, chain: CallNext, call: ModelCall) -> ModelResult:
-        """Run ``call`` through ``chain``, then tell its session (if implicit) that it ended,
-        and how — for a stream, when it opened: a session is not continued while a call of it
-        runs, and the same history again continues a failed call's session."""
-        try:
-            result = await chain(call)
-        except BaseException:
-            self.finished(call.session, answered=False)
-            raise
-        self.finished(call.session, answered=True)
-        return result
 
     def finished(self, state: SessionState | None, *, answered: bool) -> None:
         """A call of ``state`` ended (``answered``: with a result, not an error)."""

@@ -26,6 +26,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from agentroute._call_args import check_messages
+from agentroute._call_progress import track, untrack
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
@@ -303,7 +304,7 @@ class Router:
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
-            functools.partial(self._sessions.run, self._complete_chain),
+            functools.partial(self._step, self._complete_chain),
             lambda: self._call(messages, tools, frozen, "stream", hints),
             prices=self._catalog.prices,
             chunk_timeout_s=resilience.attempt_timeout_s,
@@ -330,7 +331,29 @@ class Router:
         mode: CallMode,
         hints: Mapping[str, Any] | None,
     ) -> Awaitable[ModelResult]:  # not a coroutine itself: one frame less per call
-        return self._sessions.run(chain, self._call(messages, tools, params, mode, hints))
+        return self._step(chain, self._call(messages, tools, params, mode, hints))
+
+    async def _step(self, chain: CallNext, call: ModelCall) -> ModelResult:
+        """Run a session's step through ``chain``. A call that ends before any attempt
+        (refused for its shape, by a budget limit or a configuration error, or cancelled while
+        being routed) is not a step: its number is given back, unless a later call of the
+        session has taken one meanwhile (concurrent calls: numbers are never reused). The
+        implicit-session table is told when the call ended, and how (for a stream: when it
+        opened; see :meth:`SessionTable.finished`)."""
+        state = call.session
+        step = state.step if state is not None else 0
+        progress, token = track()
+        try:
+            result = await chain(call)
+        except BaseException:
+            if state is not None and not progress.attempted and state.step == step:
+                state.step -= 1
+            self._sessions.finished(state, answered=False)
+            raise
+        finally:
+            untrack(token)
+        self._sessions.finished(state, answered=True)
+        return result
 
     def _call(
         self,

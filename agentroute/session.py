@@ -51,6 +51,8 @@ class SessionState:
         "last_pin",
         "last_used",
         "metadata",
+        "reservations",
+        "reserved_usd",
         "scan",
         "step",
         "tier",
@@ -86,6 +88,11 @@ class SessionState:
         themselves went to the caller in the raised exception."""
         self.escalation_reason: str | None = None
         self.cost_usd = 0.0
+        self.reserved_usd = 0.0
+        """The expected cost of the session's calls in flight, held against its budget until
+        each ends (:mod:`agentroute.middleware.budget`)."""
+        self.reservations = 0
+        """How many calls hold a part of ``reserved_usd``."""
         self.usage = Usage()
         self.last_used = now
         self.calm_steps = 0

@@ -267,6 +267,7 @@ class RoutedStream:
             status_code=err.status_code if err is not None else None,
             usage=usage,
             cost_usd=cost,
+            lag_s=served.lag_s,
             error=err,
         )
 

@@ -3,8 +3,10 @@ near the cost limit, per-session overrides, billed failed attempts counted."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import pytest
 from structlog.testing import capture_logs
 
@@ -16,8 +18,10 @@ from agentroute import (
     ProviderUnavailable,
     Router,
     StepLimitExceeded,
+    StreamChunk,
     Usage,
 )
+from agentroute._types import ModelCall
 from agentroute.config import Price
 from agentroute.pricing import cost_usd
 from agentroute.testing import FakeClock, ScriptedProvider
@@ -316,3 +320,188 @@ async def test_no_budget_no_interference() -> None:
             result = await router.complete(CONVERSATION)
             assert result.decision is not None and result.decision.cause != "budget_cap"
     assert session.cost_usd == pytest.approx(50.0)
+
+
+# A call refused before any model call is not a step ---------------------------------------
+
+
+async def test_calls_refused_for_their_message_shape_use_no_step() -> None:
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = _router(provider, {"max_steps": 3})
+    async with router.session("shapes") as session:
+        for _ in range(3):
+            with pytest.raises(ConfigurationError, match=r"messages\[0\]"):
+                await router.complete([1])
+        assert session.step == 0
+        first = await router.complete(CONVERSATION)
+        with pytest.raises(ConfigurationError):
+            async with router.stream([1]):
+                pass  # pragma: no cover - never entered
+        second = await router.complete(CONVERSATION)
+        third = await router.complete(CONVERSATION)
+        with pytest.raises(StepLimitExceeded):
+            await router.complete(CONVERSATION)
+    assert len(provider.calls) == 3
+    steps = [r.decision.step for r in (first, second, third) if r.decision is not None]
+    assert steps == [1, 2, 3]  # contiguous: the refused calls left no gap
+    assert [d.step for d in session.decisions] == [1, 2, 3]
+
+
+async def test_a_call_refused_for_a_bad_session_override_uses_no_step() -> None:
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = _router(provider)
+    async with router.session(metadata={"max_steps": 0}) as session:
+        for _ in range(2):
+            with pytest.raises(ConfigurationError, match="session metadata"):
+                await router.complete(CONVERSATION)
+        assert session.step == 0
+
+
+async def test_a_wrapped_call_refused_by_a_config_error_at_the_terminal_uses_no_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deployment's key names an unset environment variable: a configuration error
+    raised before the function is called (no model call), so no step."""
+    monkeypatch.delenv("AR_UNSET_KEY_FOR_STEPS", raising=False)
+    data = config_dict(budget={"max_steps": 1})
+    data["providers"]["alpha"]["kwargs"] = {"api_key": "env:AR_UNSET_KEY_FOR_STEPS"}
+    provider = ScriptedProvider(default=_answer(Usage(10, 5)))
+    router = Router(data, clock=FakeClock())
+    routed = router.wrap(provider.as_function())
+    async with router.session("terminal") as session:
+        for _ in range(2):
+            with pytest.raises(ConfigurationError, match="AR_UNSET_KEY_FOR_STEPS"):
+                await routed(CONVERSATION)
+        assert session.step == 0
+        monkeypatch.setenv("AR_UNSET_KEY_FOR_STEPS", "sk-test")
+        await routed(CONVERSATION)  # the one step max_steps allows
+        assert session.step == 1
+    assert len(provider.calls) == 1
+
+
+# Concurrent calls reserve their expected cost --------------------------------------------------
+
+GUESS = 50_000
+"""``policy.output_tokens_guess`` in the concurrency tests: 50,000 output tokens on small
+($2/M) is $0.10, so each call reserves a little over $0.10 (its few input tokens on top)."""
+
+
+class Held:
+    """A provider that answers ``script`` items in turn (the last repeats; exceptions are
+    raised), each only once ``release`` is set: calls it gets stay in flight until then."""
+
+    def __init__(self, *script: ModelResult | Exception) -> None:
+        self.script = list(script)
+        self.calls: list[ModelCall] = []
+        self.release = anyio.Event()
+        self.on_call: Callable[[], None] = lambda: None
+
+    async def send(self, call: ModelCall) -> ModelResult:
+        self.calls.append(call)
+        self.on_call()
+        await self.release.wait()
+        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+async def _burst(router: Router, held: Held, n: int) -> tuple[int, int]:
+    """Start ``n`` calls of one session at once; release the provider once every call has
+    been admitted (it reached the provider) or refused. Returns (calls run, calls refused)."""
+    refused = 0
+    settled = anyio.Event()
+
+    def tally() -> None:
+        if refused + len(held.calls) == n:
+            settled.set()
+
+    async def one() -> None:
+        nonlocal refused
+        try:
+            await router.complete(CONVERSATION)
+        except BudgetExceeded:
+            refused += 1
+            tally()
+
+    held.on_call = tally
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(one)
+        await settled.wait()
+        held.release.set()
+    return len(held.calls), refused
+
+
+async def test_concurrent_calls_on_one_session_stop_at_the_budget() -> None:
+    """50 calls at once, a budget worth 2.5 calls: each call reserves its expected cost before
+    it starts, so only the calls admitted before the reservations reach the limit run —
+    ceil($0.25 / $0.10…) = 3 — not all 50."""
+    held = Held(_answer())  # $0.10 a call
+    router = _router(
+        held,
+        {"max_cost_usd": 0.25, "cap_tier_at_fraction": None},
+        policy={"output_tokens_guess": GUESS},
+    )
+    async with router.session("burst") as session:
+        assert await _burst(router, held, 50) == (3, 47)
+        assert session.cost_usd == pytest.approx(0.3)  # the 3 in flight overshoot, no more
+        assert session.step == 3
+        with pytest.raises(BudgetExceeded):
+            await router.complete(CONVERSATION)
+
+
+async def test_a_call_that_fails_or_is_cancelled_releases_its_reservation() -> None:
+    down = ProviderUnavailable("down")
+    held = Held(down, down, _answer(), _answer())  # $0.10 a call when it answers
+    held.release.set()
+    router = _router(
+        held,
+        {"max_cost_usd": 0.15, "cap_tier_at_fraction": None},
+        policy={"output_tokens_guess": GUESS},
+        resilience={"max_retries": 0, "escalate_on_exhaustion": False},
+    )
+    async with router.session("released") as session:
+        for _ in range(2):  # unbilled failures: nothing spent, nothing kept reserved
+            with pytest.raises(AllAttemptsFailed):
+                await router.complete(CONVERSATION)
+        held.release, arrived = anyio.Event(), anyio.Event()
+        held.on_call = arrived.set
+        async with anyio.create_task_group() as tg:  # cancelled while the provider holds it
+            tg.start_soon(router.complete, CONVERSATION)
+            await arrived.wait()
+            tg.cancel_scope.cancel()
+        held.release.set()
+        assert session.cost_usd == 0.0
+        await router.complete(CONVERSATION)  # $0.10: the whole budget was still there
+        assert session.cost_usd == pytest.approx(0.1)
+    assert len(held.calls) == 4
+
+
+class OneChunkStream:
+    """A streaming provider: every call answers one chunk carrying ``usage``."""
+
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
+
+    async def send(self, call: ModelCall, /) -> ModelResult:
+        return _answer(self.usage)
+
+    async def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
+        yield StreamChunk(text="ok", finish_reason="stop", usage=self.usage)
+
+
+async def test_an_open_stream_holds_its_reservation_until_it_ends() -> None:
+    provider = OneChunkStream(Usage(10, 5))  # costs next to nothing; reserves ~$0.10
+    router = _router(
+        provider,  # type: ignore[arg-type]
+        {"max_cost_usd": 0.1, "cap_tier_at_fraction": None},
+        policy={"output_tokens_guess": GUESS},
+    )
+    async with router.session("streaming") as session:
+        async with router.stream(CONVERSATION) as stream:
+            with pytest.raises(BudgetExceeded, match="reserved by calls in flight"):
+                await router.complete(CONVERSATION)
+            assert [chunk.text async for chunk in stream] == ["ok"]
+        assert session.cost_usd < 0.001
+        await router.complete(CONVERSATION)  # released at the stream's end

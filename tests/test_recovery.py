@@ -267,7 +267,7 @@ async def test_deadline_stops_the_call_once_passed() -> None:
     # t=0 fails at 6, waits 0.5, fails at 12.5: no retry, no next deployment
     assert [a.target.key for a in group.attempts] == [M1, M1]
     assert clock.sleeps == [0.5]
-    assert "the deadline (10s) passed" in str(group)
+    assert "the deadline (10s) passed 2.5s ago" in str(group)  # by how much it was overrun
 
 
 async def test_no_backoff_is_waited_past_the_deadline() -> None:
@@ -479,3 +479,160 @@ async def test_timeouts_can_be_turned_off_and_then_no_attempt_is_cut_short() -> 
     on = build(Fleet({M1: [slow], MB: ["quick"]}), attempt_timeout_s=0.01, **QUIET)
     result = await on.complete(CONVERSATION, hints=MEDIUM)
     assert trail(result.attempts)[0] == (M1, "ProviderTimeout")
+
+
+# A cooldown orders deployments; it never fails a call alone --------------------------------
+
+
+async def test_a_cooldown_alone_never_fails_a_call_cooling_deployments_are_still_tried() -> None:
+    """mid-b is cooling; mid-1, the only one in service, fails once and is put aside too
+    (``allowed_fails: 1``): the call goes on to mid-b instead of failing with attempts and
+    deadline to spare."""
+    store = MemoryStateStore(clock := FakeClock(draw=0.5))
+    await store.set_cooldown(MB, 10.0)
+    fleet = Fleet({M1: [ProviderUnavailable], MB: ["ok"]})
+    router = build(
+        fleet, clock, store, max_retries=2, allowed_fails=1, escalate_on_exhaustion=False
+    )
+    result = await router.complete(CONVERSATION, hints=MEDIUM)
+    assert trail(result.attempts) == [(M1, "ProviderUnavailable"), (MB, "ok")]
+    assert dict(await store.cooling([M1, MB])) == {M1: 30.0, MB: 10.0}
+
+
+async def test_retries_of_a_deployment_put_aside_are_still_made_when_nothing_else_is_left() -> None:
+    """Both deployments fail and are put aside at their first failure: ``max_retries`` is
+    still used, the deployment back soonest first (a tie: the order they were tried in)."""
+    store = MemoryStateStore(clock := FakeClock(draw=0.5))
+    fleet = Fleet({M1: [ProviderUnavailable, "back"], MB: [ProviderUnavailable, "never"]})
+    router = build(
+        fleet, clock, store, max_retries=2, allowed_fails=1, escalate_on_exhaustion=False
+    )
+    result = await router.complete(CONVERSATION, hints=MEDIUM)
+    assert trail(result.attempts) == [
+        (M1, "ProviderUnavailable"),
+        (MB, "ProviderUnavailable"),
+        (M1, "ok"),
+    ]
+    assert clock.sleeps == [0.25]  # the first retry's backoff
+
+
+async def test_a_deployment_put_aside_is_retried_until_max_attempts() -> None:
+    fleet = Fleet({S1: [ProviderUnavailable]})
+    router = build(
+        fleet, max_retries=5, max_attempts=4, allowed_fails=1, escalate_on_exhaustion=False
+    )
+    group = await fails(router, SIMPLE)
+    assert trail(group.attempts) == [(S1, "ProviderUnavailable")] * 4
+    assert "max_attempts (4) reached" in str(group)
+
+
+async def test_every_deployment_cooling_or_failed_and_no_retry_left_names_it() -> None:
+    store = MemoryStateStore(clock := FakeClock(draw=0.5))
+    await store.set_cooldown(MB, 5.0)
+    fleet = Fleet({M1: [ProviderUnavailable], MB: [ProviderUnavailable]})
+    router = build(
+        fleet, clock, store, max_retries=0, allowed_fails=1, escalate_on_exhaustion=False
+    )
+    group = await fails(router)
+    assert trail(group.attempts) == [(M1, "ProviderUnavailable"), (MB, "ProviderUnavailable")]
+    assert "no deployment left to try" in str(group)
+
+
+async def test_cooling_deployments_of_the_call_go_before_those_of_the_tier_above() -> None:
+    """Nothing is ready once mid-1 failed: the cooling deployments are tried, the call's own
+    tier first (mid-b, back in 20 s), then the tier above (big-b, back in 5 s)."""
+    store = MemoryStateStore(clock := FakeClock(draw=0.5))
+    await store.set_cooldown(MB, 20.0)
+    await store.set_cooldown(BB, 5.0)
+    fleet = Fleet({M1: [ProviderError], MB: [ProviderError], BB: ["up"]})
+    router = build(fleet, clock, store, max_retries=0, allowed_fails=100)
+    result = await router.complete(CONVERSATION, hints={"min_tier": "medium"})
+    assert trail(result.attempts) == [(M1, "ProviderError"), (MB, "ProviderError"), (BB, "ok")]
+
+
+# The deadline: no attempt starts with less than min_attempt_s left ---------------------------
+
+
+class LateClock(FakeClock):
+    """A FakeClock whose sleeps overrun by ``late`` seconds (an event loop under load)."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__(draw=0.5)
+        self.late = late
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + self.late)
+
+
+def taking(clock: FakeClock, seconds: float, outcome: Any) -> Any:
+    """A Fleet item: the provider takes ``seconds`` (fake time), then answers ``outcome``."""
+
+    def answer() -> Any:
+        clock.advance(seconds)
+        return outcome("slow, then down") if isinstance(outcome, type) else outcome
+
+    return answer
+
+
+@pytest.mark.parametrize("late", [0.6, 0.45], ids=["negative-time-left", "too-little-left"])
+async def test_no_attempt_starts_with_less_than_min_attempt_s_left(late: float) -> None:
+    """Fails at t=1, backs off 0.5 s, but the loop wakes ``late`` s after that: 0.1 s past
+    the 2 s deadline, or 0.05 s before it (under the default ``min_attempt_s``, 0.1 s). No
+    attempt is started with no, or almost no, time left."""
+    clock = LateClock(late)
+    fleet = Fleet({S1: [taking(clock, 1.0, ProviderUnavailable), "too late"]})
+    resilience = {"deadline_s": 2.0, "attempt_timeout_s": 2.0, "backoff_base_s": 1.0}
+    group = await fails(build(fleet, clock, max_retries=3, **QUIET, **resilience), SIMPLE)
+    assert fleet.calls == [S1]
+    assert trail(group.attempts) == [(S1, "ProviderUnavailable")]
+    assert "deadline (2s)" in str(group)
+
+
+@pytest.mark.parametrize(("min_attempt_s", "calls"), [(0.5, [S1]), (0.1, [S1, S1])])
+async def test_min_attempt_s_is_configurable(min_attempt_s: float, calls: list[str]) -> None:
+    clock = LateClock(0.2)  # the retry could start at t=1.7, 0.3 s before the deadline
+    fleet = Fleet({S1: [taking(clock, 1.0, ProviderUnavailable), "ok"]})
+    resilience = {"deadline_s": 2.0, "attempt_timeout_s": 2.0, "backoff_base_s": 1.0}
+    router = build(fleet, clock, max_retries=3, min_attempt_s=min_attempt_s, **QUIET, **resilience)
+    if len(calls) == 1:
+        group = await fails(router, SIMPLE)
+        assert "min_attempt_s (0.5s)" in str(group)
+    else:
+        assert (await router.complete(CONVERSATION, hints=SIMPLE)).text == "ok"
+    assert fleet.calls == calls
+
+
+async def test_an_attempt_records_how_late_it_started() -> None:
+    clock = LateClock(0.25)
+    fleet = Fleet({S1: [taking(clock, 1.0, ProviderUnavailable), "ok"]})
+    resilience = {"deadline_s": 10.0, "attempt_timeout_s": 5.0}
+    router = build(fleet, clock, max_retries=1, backoff_base_s=1.0, **QUIET, **resilience)
+    with capture_logs() as events:
+        result = await router.complete(CONVERSATION, hints=SIMPLE)
+    assert trail(result.attempts) == [(S1, "ProviderUnavailable"), (S1, "ok")]
+    assert [a.lag_s for a in result.attempts] == [0.0, pytest.approx(0.25)]
+    logged = [e.get("lag_s") for e in events if e["event"] == "route.attempt"]
+    assert logged == [None, pytest.approx(0.25)]
+
+
+# Cancellation between attempts ---------------------------------------------------------------
+
+
+async def test_a_cancel_during_a_retry_backoff_is_recorded_and_drops_the_live_errors() -> None:
+    scope = anyio.CancelScope()
+
+    def cancel_then_fail() -> ProviderError:
+        scope.cancel()  # delivered at the backoff's sleep, between two attempts
+        return ProviderUnavailable("down")
+
+    fleet = Fleet({M1: [cancel_then_fail], MB: ["never"]})
+    router = build(fleet, max_retries=2, **QUIET)
+    async with router.session("cancelled-in-backoff") as session:
+        with scope:
+            await router.complete(CONVERSATION, hints=MEDIUM)
+        assert scope.cancelled_caught
+    assert fleet.calls == [M1]
+    attempts = session.state.last_attempts
+    assert [(a.target.key, a.outcome) for a in attempts] == [(M1, "error"), (M1, "cancelled")]
+    assert [a.number for a in attempts] == [1, 2]
+    assert all(a.error is None for a in attempts)  # records only, as after any failed call

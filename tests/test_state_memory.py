@@ -7,8 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from agentroute import Router, RouterConfig
 from agentroute.state import MemoryStateStore, StateStore
-from agentroute.testing import FakeClock
+from agentroute.state.build import store_from_config
+from agentroute.testing import FakeClock, ScriptedProvider
+from tests.helpers import config_dict
 from tests.state_contract import Advance, StateStoreContract
 
 pytestmark = pytest.mark.anyio
@@ -109,3 +112,43 @@ async def test_default_clock_is_the_event_loop_clock() -> None:
     await store.set_cooldown("p/dep", 60.0)
     remaining = (await store.cooling(["p/dep"]))["p/dep"]
     assert 59.0 < remaining <= 60.0
+
+
+def pins(store: MemoryStateStore) -> int:
+    found = re.search(r"pins=(\d+)\)", repr(store))
+    assert found is not None, repr(store)
+    return int(found[1])
+
+
+async def test_expired_pins_are_swept_without_being_read(clock: FakeClock) -> None:
+    store = MemoryStateStore(clock)
+    for i in range(1000):
+        await store.set_pin(f"old-{i}", "small", "alpha/small-1", 10.0)
+    clock.advance(11.0)  # every old pin has expired; none is ever read again
+    for i in range(300):
+        await store.set_pin(f"new-{i}", "small", "alpha/small-1", 10.0)
+    assert pins(store) == 300  # the writes swept the expired pins as they went
+
+
+async def test_a_live_pin_is_never_swept(clock: FakeClock) -> None:
+    store = MemoryStateStore(clock)
+    await store.set_pin("long", "big", "beta/big-b", 3600.0)
+    for i in range(100):
+        await store.set_pin(f"short-{i}", "small", "alpha/small-1", 1.0)
+        clock.advance(2.0)
+    assert await store.get_pin("long", "big") == "beta/big-b"
+
+
+async def test_a_router_built_store_bounds_pins_by_max_implicit(clock: FakeClock) -> None:
+    """``sessions.max_implicit: 10``: 100 conversations, each pinned to small's deployment, leave
+    at most 10 sessions' pins (x the config's 3 models), not the store's own 100,000 cap."""
+    data = config_dict(sessions={"max_implicit": 10})
+    store = store_from_config(RouterConfig.from_mapping(data), clock)
+    assert isinstance(store, MemoryStateStore)
+    provider = ScriptedProvider(default="ok")
+    router = Router(data, providers={"alpha": provider}, clock=clock, state_store=store)
+    for i in range(100):
+        conversation = [{"role": "user", "content": f"conversation {i}"}]
+        await router.complete(conversation)
+        assert pins(store) <= 10 * 3
+    assert pins(store) > 0  # pins were made, and kept within the bound

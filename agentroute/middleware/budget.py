@@ -9,36 +9,50 @@ It sits right before routing, so a refused call makes no decision and no network
   counts, also a failed or rejected one: see ``FallbackMiddleware``), the next call raises
   :class:`~agentroute.errors.BudgetExceeded`. The cost of a call is only known once it is
   made, so the call that crosses the limit completes; the limit stops the one after it.
-* **Tier cap**: once ``budget.cap_tier_at_fraction`` of the budget is spent, the call carries
-  the hints ``budget_max_tier`` (``budget.cap_tier``, default the start tier) and
-  ``budget_reason``; the scored policy then goes no higher than that tier, with cause
+* **Reservations** (:class:`CostReservation`, right after routing): calls of one session may
+  run concurrently, and none of them has a cost until it ends, so each call holds its expected
+  cost against the budget from the moment its model is chosen until it ends: its input tokens
+  as counted for routing plus ``policy.output_tokens_guess`` output tokens, at the chosen
+  model's full input and output prices (no cache discount). The real cost replaces the
+  reservation when the call ends (a failed or cancelled call just releases it; a stream holds
+  it until the stream ends). A call is refused once spent plus reserved has reached the limit,
+  so only calls already in flight when it is reached overshoot it, each by what it costs
+  beyond its reservation: a burst of N concurrent calls costing about their reservation ``r``
+  each runs ``ceil(max_cost_usd / r)`` of them (the last one admitted completes, as above),
+  not all N. For calls made one after another reservations change nothing.
+* **Tier cap**: once ``budget.cap_tier_at_fraction`` of the budget is spent (or reserved),
+  the call carries the hints ``budget_max_tier`` (``budget.cap_tier``, default the start tier)
+  and ``budget_reason``; the scored policy then goes no higher than that tier, with cause
   ``budget_cap`` and the spend as its reason. A custom policy sees the same hints. The cap
   also bounds the climbs made inside a call: a re-run after a rejected output check
   (``ValidationMiddleware``) and ``resilience.escalate_on_exhaustion`` (``FallbackMiddleware``)
   go no higher. A call that no model of the capped tier can hold still goes to a larger
   window (cause ``context_window``): refusing it would not save money, it would fail the run.
 
-A refused call is not a step: the session's step count (raised when the call was made) is put
-back. Limits are never checked inside a call, so no attempt is cut short by them. A session
-overrides ``max_cost_usd`` / ``max_steps`` with the same keys in its metadata (``None`` lifts
-the limit); a bad value there is a :class:`~agentroute.errors.ConfigurationError`.
+A refused call is not a step: the router gives its number back (as for any call that ends
+before an attempt, see ``Router._step``), so the next call takes it. Limits are never checked
+inside a call, so no attempt is cut short by them. A session overrides ``max_cost_usd`` /
+``max_steps`` with the same keys in its metadata (``None`` lifts the limit); a bad value there
+is a :class:`~agentroute.errors.ConfigurationError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from agentroute._types import CallNext, ModelCall, ModelResult
+from agentroute._catalog import Catalog
+from agentroute._types import CallNext, ModelCall, ModelResult, StreamChunk, Usage
 from agentroute.config import BudgetConfig
 from agentroute.errors import BudgetExceeded, ConfigurationError, StepLimitExceeded
 from agentroute.policy.score import BUDGET_MAX_TIER, BUDGET_REASON
+from agentroute.pricing import cost_usd
 from agentroute.session import SessionState
 from agentroute.telemetry.logs import logger, should_log
 
-__all__ = ["BudgetMiddleware"]
+__all__ = ["BudgetMiddleware", "CostReservation"]
 
 
 class BudgetMiddleware:
@@ -69,31 +83,33 @@ class BudgetMiddleware:
         if meta and ("max_cost_usd" in meta or "max_steps" in meta):
             max_cost, max_steps = _overrides(meta, max_cost, max_steps)
         if max_steps is not None and state.step > max_steps:
-            state.step -= 1  # the refused call is not a step
+            # the refused call is not a step: the router gives its number back
             self._refuse(state, "max_steps", max_steps)
             raise StepLimitExceeded(
                 f"session {state.key!r} reached its max_steps limit of {max_steps} "
                 f"(${state.cost_usd:.6f} spent); the call was refused before any model call",
                 session_id=state.key,
-                steps=state.step,
+                steps=state.step - 1,
                 limit=max_steps,
             )
         if max_cost is not None:
             spent = state.cost_usd
-            if _reached(spent, max_cost):
-                state.step -= 1
+            held = state.reserved_usd
+            if _reached(spent + held, max_cost):
                 self._refuse(state, "max_cost_usd", max_cost)
+                reserved = f" (and ${held:.6f} reserved by calls in flight)" if held else ""
                 raise BudgetExceeded(
-                    f"session {state.key!r} spent ${spent:.6f} of its max_cost_usd "
+                    f"session {state.key!r} spent ${spent:.6f}{reserved} of its max_cost_usd "
                     f"${max_cost:g} budget; the call was refused before any model call",
                     session_id=state.key,
                     spent_usd=spent,
                     limit_usd=max_cost,
                 )
             fraction = self._fraction
-            if fraction is not None and _reached(spent, fraction * max_cost):
+            if fraction is not None and _reached(spent + held, fraction * max_cost):
+                reserved = f" (and ${held:.6f} reserved)" if held else ""
                 reason = (
-                    f"spent ${spent:.6f} of the ${max_cost:g} budget "
+                    f"spent ${spent:.6f}{reserved} of the ${max_cost:g} budget "
                     f"(≥ {fraction:.0%}): capped at {self._cap_tier}"
                 )
                 hints = {**call.hints, BUDGET_MAX_TIER: self._cap_tier, BUDGET_REASON: reason}
@@ -105,12 +121,106 @@ class BudgetMiddleware:
             logger.warning(
                 "route.budget",
                 session_id=state.key,
-                step=state.step + 1,
+                step=state.step,
                 action="refused",
                 limit=limit,
                 limit_value=value,
                 cost_usd=state.cost_usd,
             )
+
+
+class CostReservation:
+    """Hold each call's expected cost against its session's cost budget while it runs.
+
+    Runs right after routing (the model is chosen), before the user's middlewares and the
+    attempts: between the budget check and the reservation nothing waits but the session's
+    first call when a first-turn classifier is configured, so a call admitted by the check
+    holds its reservation before the next call of the session is checked (see the module
+    docstring for the estimate and the bound it gives).
+
+    Args:
+        budget: the config's ``budget`` section (a session's metadata may set a limit too).
+        catalog: the router's catalog (the models' prices, ``policy.output_tokens_guess``).
+    """
+
+    def __init__(self, budget: BudgetConfig, catalog: Catalog) -> None:
+        self._max_cost = budget.max_cost_usd
+        self._prices = catalog.prices
+        self._output_guess = catalog.config.policy.output_tokens_guess
+
+    async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
+        state = call.session
+        if state is None or not call.targets or not self._limited(state):
+            return await call_next(call)
+        amount = self._expected(call, state)
+        state.reserved_usd += amount
+        state.reservations += 1
+        try:
+            result = await call_next(call)
+        except BaseException:
+            _release(state, amount)
+            raise
+        if result.stream is None:
+            _release(state, amount)
+            return result
+        # a stream's cost is known when it ends: hold the reservation until then
+        held = _HeldStream(result.stream, lambda: _release(state, amount))
+        return dataclasses.replace(result, stream=held)
+
+    def _limited(self, state: SessionState) -> bool:
+        meta = state.metadata
+        if meta and "max_cost_usd" in meta:
+            return meta["max_cost_usd"] is not None
+        return self._max_cost is not None
+
+    def _expected(self, call: ModelCall, state: SessionState) -> float:
+        """The call's input tokens as counted for routing, and the output guess, at the first
+        candidate's full prices."""
+        signals = call.decision.signals if call.decision is not None else None
+        if signals is not None:
+            tokens = signals.context_tokens
+        else:  # a custom policy's decision without signals: the scanned messages
+            tokens = state.scan.message_tokens if state.scan is not None else 0
+        price = self._prices[call.targets[0].model]
+        return cost_usd(Usage(tokens, self._output_guess), price)
+
+
+def _release(state: SessionState, amount: float) -> None:
+    state.reservations -= 1
+    # the last one out clears the float sum's rounding residue
+    state.reserved_usd = state.reserved_usd - amount if state.reservations > 0 else 0.0
+
+
+class _HeldStream:
+    """A call's open stream that releases the call's reservation, once, when the stream ends:
+    read to its end, broken, or closed early."""
+
+    def __init__(self, source: AsyncIterator[StreamChunk], release: Callable[[], None]) -> None:
+        self._source = source
+        self._release: Callable[[], None] | None = release
+
+    def __aiter__(self) -> _HeldStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        try:
+            return await self._source.__anext__()
+        except BaseException:
+            self._done()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            close = getattr(self._source, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
 
 def _reached(spent: float, limit: float) -> bool:

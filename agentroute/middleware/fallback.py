@@ -11,17 +11,27 @@ window, the content-policy fallback, a tier up, or stop). A call that does not s
 
 Cancellation is never swallowed: the in-flight attempt is cancelled with the call (its
 connection closed by the transport), recorded as ``cancelled`` in
-``session.state.last_attempts`` and the log, and the cancellation propagates.
+``session.state.last_attempts`` and the log, and the cancellation propagates. A cancel between
+two attempts (during a retry's backoff) is recorded the same way, as the next attempt,
+cancelled before it started (``duration_s`` 0); either way the records kept on the session
+drop their errors, as after any failed call.
+
+An attempt after the first starts only with at least ``min_attempt_s`` of the deadline left: a
+backoff (or an event loop under load) that wakes up late never starts an attempt that could
+only time out. Each attempt records how late it started against plan (``Attempt.lag_s``).
 
 An answer that stopped on a content filter (``finish_reason == "content_filter"``: OpenAI's
 filter, Anthropic's ``refusal``) counts as a :class:`~agentroute.errors.ContentPolicyRefusal`
 when a ``content_policy_fallback`` is configured (it is billed, and recorded so); without one
 it is returned as it is.
 
-Cooled-down deployments (:mod:`agentroute.state`) are skipped. When every deployment of the
-tier is cooling, the tiers above are tried (if ``escalate_on_exhaustion``); when nothing at all
-is available the tier's deployments are tried anyway, soonest-back first: a cooldown steers
-traffic away from a failing deployment, it never turns a call into a certain failure.
+A cooldown (:mod:`agentroute.state`) orders deployments, it never fails a call alone.
+Deployments in service come first: the call's own, then (``escalate_on_exhaustion``) the tiers
+above. A deployment put aside during the call is not retried while another one is left
+untried. Once none is, the deployments still cooling down are tried (the call's own tier
+first, then the tiers above, each soonest back first), and then the retries left
+(``max_retries`` per deployment) of those put aside, soonest back first — until one succeeds,
+``max_attempts`` is reached, or the deadline would pass.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from agentroute._call_progress import attempted
 from agentroute._catalog import Catalog
 from agentroute._stream_end import StreamWatch
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
@@ -86,96 +97,137 @@ class FallbackMiddleware:
             raise ConfigurationError("no deployment to try: the decision has no candidates")
         cfg = self._cfg
         clock = self._clock
-        deadline = clock.now() + (cfg.deadline_s or math.inf)
+        began = clock.now()
+        deadline = began + (cfg.deadline_s or math.inf)
         per_attempt = cfg.attempt_timeout_s or math.inf
         cap: str | None = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
+        if call.session is not None:
+            call.session.last_attempts = ()
         queue = await self._available(call.targets, cap)
         index = 0
         target = queue[0]
-        retries = 0
         attempts: list[Attempt] = []
         errors: list[ProviderError] = []
         tried: set[Target] = set()
+        retried: dict[Target, int] = {}
+        # deployments tried and put aside with retries left (and their last error): retried,
+        # soonest back first, once no deployment is left untried
+        spare: dict[Target, ProviderError] = {}
         stop = ""
         waiting_passes_deadline = False
-        if call.session is not None:
-            call.session.last_attempts = ()
+        moved: str | None = None
+        planned = began
         # numbering continues after ``call.attempt`` (a restarted stream's earlier attempts)
+        number = call.attempt
         last = call.attempt + cfg.max_attempts
-        for number in range(call.attempt + 1, last + 1):
-            started = clock.now()
-            limit = min(per_attempt, deadline - started)
-            result = None
-            try:
-                if limit == math.inf:  # no timeout configured: no cancel scope to pay for
-                    result = await call_next(call.with_target(target, number))
-                else:
-                    with anyio.move_on_after(limit):
+        in_attempt = False
+        try:
+            while True:
+                number += 1
+                started = clock.now()
+                lag = max(0.0, started - planned)
+                if attempts:  # the first attempt always goes; later ones need time left
+                    stop = self._too_late(deadline - started)
+                    if stop:
+                        break
+                    if moved is not None and call.session is not None and should_log(self._log):
+                        log_fallback(call.session, attempts[-1], target, moved)
+                limit = min(per_attempt, deadline - started)
+                result = None
+                in_attempt = True
+                try:
+                    if limit == math.inf:  # no timeout configured: no cancel scope to pay for
                         result = await call_next(call.with_target(target, number))
-                if result is None:
-                    which = "attempt timeout" if limit == per_attempt else "deadline"
-                    raise ProviderTimeout(f"no answer within {limit:.3g}s ({which})").located(
-                        provider=target.provider, model=target.model, deployment=target.deployment
+                    else:
+                        with anyio.move_on_after(limit):
+                            result = await call_next(call.with_target(target, number))
+                    if result is None:
+                        which = "attempt timeout" if limit == per_attempt else "deadline"
+                        raise ProviderTimeout(f"no answer within {limit:.3g}s ({which})").located(
+                            provider=target.provider,
+                            model=target.model,
+                            deployment=target.deployment,
+                        )
+                except ProviderError as exc:
+                    err = exc
+                    self._note(call, attempts, _failed(number, target, clock, started, lag, err))
+                    errors.append(err)
+                except anyio.get_cancelled_exc_class() as exc:
+                    self._note(call, attempts, _failed(number, target, clock, started, lag, exc))
+                    raise
+                else:
+                    refusal = (
+                        _refusal(target)
+                        if result.finish_reason == "content_filter"
+                        and self._refusal_fallback(target)
+                        else None
                     )
-            except ProviderError as exc:
-                err = exc
-                self._note(call, attempts, _failed(number, target, clock.now() - started, err))
-                errors.append(err)
-            except anyio.get_cancelled_exc_class() as exc:
-                self._note(call, attempts, _failed(number, target, clock.now() - started, exc))
-                _settle(call.session, attempts)
-                raise
-            else:
-                refusal = (
-                    _refusal(target)
-                    if result.finish_reason == "content_filter" and self._refusal_fallback(target)
-                    else None
-                )
-                pending = result.stream_end
-                self._note(
-                    call,
-                    attempts,
-                    Attempt(
-                        number=number,
-                        target=target,
-                        outcome="ok" if refusal is None else "error",
-                        duration_s=clock.now() - started,
-                        error_type=None if refusal is None else type(refusal).__name__,
-                        usage=result.usage if pending is None else None,
-                        cost_usd=result.cost_usd,
-                        error=refusal,
-                    ),
-                    pending,
-                )
-                if refusal is None:
-                    for failed in errors:
-                        # a recovered error's traceback would keep this frame (and the result
-                        # it returns) in a reference cycle only the garbage collector frees
-                        failed.__traceback__ = None
-                    return result.with_attempts(tuple(attempts), call.decision)
-                err = refusal
-                errors.append(err)
+                    pending = result.stream_end
+                    self._note(
+                        call,
+                        attempts,
+                        Attempt(
+                            number=number,
+                            target=target,
+                            outcome="ok" if refusal is None else "error",
+                            duration_s=clock.now() - started,
+                            error_type=None if refusal is None else type(refusal).__name__,
+                            usage=result.usage if pending is None else None,
+                            cost_usd=result.cost_usd,
+                            lag_s=lag,
+                            error=refusal,
+                        ),
+                        pending,
+                    )
+                    if refusal is None:
+                        for failed in errors:
+                            # a recovered error's traceback would keep this frame (and the
+                            # result it returns) in a reference cycle only the GC frees
+                            failed.__traceback__ = None
+                        return result.with_attempts(tuple(attempts), call.decision)
+                    err = refusal
+                    errors.append(err)
+                in_attempt = False
 
-            # What next, by the table -------------------------------------------------------
-            tried.add(target)
-            rule = rule_for(err)
-            cooled = await self._cool_down(call.session, target, err, rule)
-            if rule.action is Action.RAISE:
-                stop = f"{type(err).__name__} is not retried"
-                break
-            if number == last:
-                stop = f"max_attempts ({cfg.max_attempts}) reached"
-                break
-            if rule.action is Action.RETRY and retries < cfg.max_retries and not cooled:
-                wait = self._backoff.delay(retries + 1, err.retry_after, clock.random())
-                if wait is not None and clock.now() + wait < deadline:
-                    retries += 1
-                    await clock.sleep(wait)
+                # What next, by the table ---------------------------------------------------
+                tried.add(target)
+                rule = rule_for(err)
+                cooled = await self._cool_down(call.session, target, err, rule)
+                if rule.action is Action.RAISE:
+                    stop = f"{type(err).__name__} is not retried"
+                    break
+                if number == last:
+                    stop = f"max_attempts ({cfg.max_attempts}) reached"
+                    break
+                spare.pop(target, None)
+                if rule.action is Action.RETRY and retried.get(target, 0) < cfg.max_retries:
+                    if cooled is None:  # the same deployment again, its prompt cache warm
+                        wait = self._wait(target, err, retried, deadline)
+                        if wait is not None:
+                            retried[target] = retried.get(target, 0) + 1
+                            planned, moved = clock.now() + wait, None
+                            await clock.sleep(wait)
+                            continue
+                        waiting_passes_deadline = True  # (not cooled: Retry-After <= cap)
+                    elif err.retry_after is None or err.retry_after <= cfg.retry_after_cap_s:
+                        spare[target] = err  # put aside: the others first, this one later
+                queue, index = await self._advance(rule, target, queue, index, tried, cap, call)
+                if index < len(queue):
+                    target = queue[index]
+                    planned = clock.now()
+                    moved = (
+                        Action.NEXT_DEPLOYMENT if rule.action is Action.RETRY else rule.action
+                    ).value
                     continue
-                waiting_passes_deadline = wait is not None
-            retries = 0
-            queue, index = await self._advance(rule, target, queue, index, tried, cap)
-            if index >= len(queue):
+                if rule.action in (Action.RETRY, Action.NEXT_DEPLOYMENT) and spare:
+                    again = await self._spare_retry(spare, retried, deadline)
+                    if again is None:  # each one's backoff would pass the deadline
+                        waiting_passes_deadline = True
+                    else:
+                        target, wait = again
+                        planned, moved = clock.now() + wait, Action.RETRY.value
+                        await clock.sleep(wait)
+                        continue
                 stop = (
                     f"the deadline ({cfg.deadline_s or math.inf:g}s) would pass before the "
                     "next retry"
@@ -183,18 +235,59 @@ class FallbackMiddleware:
                     else _nowhere(rule, cfg)
                 )
                 break
-            if clock.now() >= deadline:
-                stop = f"the deadline ({cfg.deadline_s or math.inf:g}s) passed"
-                break
-            target = queue[index]
-            if call.session is not None and should_log(self._log):
-                moved = Action.NEXT_DEPLOYMENT if rule.action is Action.RETRY else rule.action
-                log_fallback(call.session, attempts[-1], target, moved.value)
+        except anyio.get_cancelled_exc_class() as exc:
+            if not in_attempt:  # between attempts (a backoff, the state store): the next one
+                record = _failed(number + 1, target, clock, clock.now(), 0.0, exc)
+                self._note(call, attempts, record)
+            _settle(call.session, attempts)
+            raise
         _settle(call.session, attempts)
         tried_list = ", ".join(f"{a.target.key}: {a.error_type}" for a in attempts)
         raise AllAttemptsFailed(
             f"all {len(attempts)} attempts failed, {stop} ({tried_list})", errors, attempts
         )
+
+    def _too_late(self, left: float) -> str:
+        """Why no further attempt starts with ``left`` seconds of the deadline left, or ``""``
+        when one may (at least ``min_attempt_s`` left, and never more than ``deadline_s``)."""
+        cfg = self._cfg
+        if cfg.deadline_s is None:
+            return ""
+        if left <= 0.0:  # how long ago says how far the last attempt overran it
+            return f"the deadline ({cfg.deadline_s:g}s) passed {-left:.3g}s ago"
+        if left < min(cfg.min_attempt_s, cfg.deadline_s):
+            return (
+                f"only {left:.3g}s of the deadline ({cfg.deadline_s:g}s) was left, under "
+                f"min_attempt_s ({cfg.min_attempt_s:g}s)"
+            )
+        return ""
+
+    def _wait(
+        self, target: Target, err: ProviderError, retried: dict[Target, int], deadline: float
+    ) -> float | None:
+        """The backoff before ``target``'s next retry, or ``None`` when there is no waiting
+        for it: a ``Retry-After`` above the cap, or less than ``min_attempt_s`` would be left
+        of the deadline after the wait."""
+        clock = self._clock
+        wait = self._backoff.delay(retried.get(target, 0) + 1, err.retry_after, clock.random())
+        if wait is None:
+            return None
+        floor = min(self._cfg.min_attempt_s, self._cfg.deadline_s or math.inf)
+        return wait if clock.now() + wait + floor <= deadline else None
+
+    async def _spare_retry(
+        self, spare: dict[Target, ProviderError], retried: dict[Target, int], deadline: float
+    ) -> tuple[Target, float] | None:
+        """The put-aside deployment to retry now that none is left untried, soonest back first
+        (a tie: the one tried first), and its backoff; ``None`` when each one's backoff would
+        pass the deadline. Those looked at leave ``spare``."""
+        cooling = await self._store.cooling([t.key for t in spare])
+        for target in sorted(spare, key=lambda t: cooling.get(t.key, 0.0)):
+            wait = self._wait(target, spare.pop(target), retried, deadline)
+            if wait is not None:
+                retried[target] = retried.get(target, 0) + 1
+                return target, wait
+        return None
 
     def _refusal_fallback(self, target: Target) -> bool:
         """Whether an answer that stopped on a content filter goes to the configured
@@ -212,9 +305,12 @@ class FallbackMiddleware:
         index: int,
         tried: set[Target],
         cap: str | None,
+        call: ModelCall,
     ) -> tuple[tuple[Target, ...], int]:
         """The queue and position of the next attempt by the table's action (a position past
-        the end of the queue: nowhere left to go)."""
+        the end of the queue: nowhere left to go). Moving on goes to the queue's next
+        deployment, else the tier above (``escalate_on_exhaustion``), else the deployments
+        still cooling down (:meth:`_cooling_rest`)."""
         if rule.action is Action.BIGGER_WINDOW:
             return self._fresh(self._catalog.larger_window(target), tried), 0
         if rule.action is Action.CONTENT_FALLBACK:
@@ -222,7 +318,10 @@ class FallbackMiddleware:
             return self._fresh(self._catalog.model_targets(model) if model else (), tried), 0
         if index + 1 < len(queue):
             return queue, index + 1
-        return await self._tier_up(target.tier, tried, cap), 0
+        above = await self._tier_up(target.tier, tried, cap)
+        if above:
+            return above, 0
+        return await self._cooling_rest(call.targets, tried, cap), 0
 
     async def _available(self, targets: Sequence[Target], cap: str | None) -> tuple[Target, ...]:
         """The call's first queue: its targets not cooling down; else the tiers above (when
@@ -254,6 +353,25 @@ class FallbackMiddleware:
                 return ready
             above = catalog.tier_above(above)
         return ()
+
+    async def _cooling_rest(
+        self, targets: Sequence[Target], tried: set[Target], cap: str | None
+    ) -> tuple[Target, ...]:
+        """The deployments not tried yet once no ready one is left: those cooling down, the
+        call's own first and then (``escalate_on_exhaustion``) the tiers above up to the
+        budget's ``cap``, each tier soonest back first."""
+        catalog = self._catalog
+        pool = [t for t in targets if t not in tried]
+        if self._cfg.escalate_on_exhaustion and targets:
+            ceiling = catalog.ceiling(cap)
+            above = catalog.tier_above(targets[0].tier)
+            while above is not None and catalog.index(above) <= ceiling:
+                pool.extend(t for t in catalog.targets(above) if t not in tried and t not in pool)
+                above = catalog.tier_above(above)
+        if not pool:
+            return ()
+        cooling = await self._store.cooling([t.key for t in pool])
+        return tuple(sorted(pool, key=lambda t: (catalog.index(t.tier), cooling.get(t.key, 0.0))))
 
     @staticmethod
     def _fresh(targets: Sequence[Target], tried: set[Target]) -> tuple[Target, ...]:
@@ -304,6 +422,7 @@ class FallbackMiddleware:
         answer a provider billed is counted — also one a later check rejects. One that
         returned a stream (``pending``) is charged when the stream ends."""
         attempts.append(attempt)
+        attempted()  # the call is a step of its session (see agentroute._call_progress)
         state = call.session
         if state is None:
             return
@@ -318,7 +437,12 @@ class FallbackMiddleware:
             log_attempt(state, state.step, attempt)
 
 
-def _failed(number: int, target: Target, duration_s: float, err: BaseException) -> Attempt:
+def _failed(
+    number: int, target: Target, clock: Clock, started: float, lag: float, err: BaseException
+) -> Attempt:
+    """The record of an attempt that failed, or was cancelled (a cancel between attempts is
+    recorded as the next attempt, cancelled before it started: ``duration_s`` 0)."""
+    duration_s = clock.now() - started
     if isinstance(err, ProviderError):
         return Attempt(
             number=number,
@@ -328,6 +452,7 @@ def _failed(number: int, target: Target, duration_s: float, err: BaseException) 
             error_type=type(err).__name__,
             status_code=err.status_code,
             retry_after=err.retry_after,
+            lag_s=lag,
             error=err,
         )
     return Attempt(
@@ -336,6 +461,7 @@ def _failed(number: int, target: Target, duration_s: float, err: BaseException) 
         outcome="cancelled",
         duration_s=duration_s,
         error_type="Cancelled",
+        lag_s=lag,
         error=err,
     )
 

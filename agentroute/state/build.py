@@ -11,10 +11,17 @@ __all__ = ["store_from_config"]
 
 
 def store_from_config(config: RouterConfig, clock: Clock | None) -> StateStore:
-    """A new store for ``config.state``; the Redis URL's secret is resolved now."""
+    """A new store for ``config.state``; the Redis URL's secret is resolved now. In memory, it
+    is bounded by the config: as many failure histories and cooldowns as it has deployments,
+    and ``sessions.max_implicit`` × its models pins."""
     state = config.state
     if state.kind == "redis":
         from agentroute.state.redis import RedisStateStore  # imports redis: only when asked
 
         return RedisStateStore(state.url.resolve("state.url"), namespace=state.namespace)
-    return MemoryStateStore(clock)
+    # bounded by the config: deployments are the only keys failures and cooldowns have, and a
+    # session holds at most one pin per model
+    deployments = sum(len(model.deployments) for model in config.models.values())
+    return MemoryStateStore(
+        clock, max_keys=deployments, max_pins=config.sessions.max_implicit * len(config.models)
+    )

@@ -1,10 +1,21 @@
 """The in-memory :class:`~agentroute.state.StateStore`: one process, bounded, expiring.
 
 Failure times are kept per deployment only for the window asked about; cooldowns and pins
-expire on their own. The number of keys is bounded (``max_keys``, ``max_pins``; the least
+expire on their own. The number of entries is bounded (``max_keys``, ``max_pins``; the least
 recently touched go first), so a router that sees many deployments and sessions over its life
-does not grow without end. Time comes from an
-injected :class:`~agentroute.clock.Clock` (tests use a fake one).
+does not grow without end; a router's own store (``state: {kind: memory}``) is bounded by its
+config: ``max_keys`` by its deployments, ``max_pins`` by ``sessions.max_implicit`` × its models
+(:func:`~agentroute.state.build.store_from_config`).
+
+Expired entries are also swept without being read: each pin written looks at up to
+:data:`SWEEP` of the least recently refreshed pins and drops those expired (stopping at the
+first live one), so the sweep's cost is bounded and paid as writes come, and expired pins do
+not pile up until the cap. Pins of one TTL expire in the order they were refreshed, so they are
+swept as soon as the next write comes; with pins of several TTLs (providers with different
+``cache_ttl_s``), an expired pin may wait behind a live one, at most the longest TTL. A pin
+takes ~0.3 KB (its key tuple, value tuple and ordered-dict entry; the session key string is
+shared with the session). Time comes from an injected :class:`~agentroute.clock.Clock` (tests
+use a fake one).
 """
 
 from __future__ import annotations
@@ -18,6 +29,9 @@ from agentroute.clock import Clock, SystemClock
 __all__ = ["MemoryStateStore"]
 
 _NONE: Mapping[str, float] = MappingProxyType({})
+
+SWEEP = 4
+"""Pins looked at, least recently refreshed first, for expiry on each pin written."""
 
 
 class MemoryStateStore:
@@ -101,10 +115,23 @@ class MemoryStateStore:
     async def set_pin(self, session: str, model: str, deployment: str, ttl_s: float) -> None:
         key = (session, model)
         pins = self._pins
-        pins[key] = (deployment, self._clock.now() + ttl_s)
+        now = self._clock.now()
+        self._sweep_pins(now)
+        pins[key] = (deployment, now + ttl_s)
         pins.move_to_end(key)
         if len(pins) > self._max_pins:
             pins.popitem(last=False)  # the least recently refreshed pin
+
+    def _sweep_pins(self, now: float) -> None:
+        """Drop expired pins among the :data:`SWEEP` least recently refreshed."""
+        pins = self._pins
+        for _ in range(SWEEP):
+            if not pins:
+                return
+            key = next(iter(pins))
+            if pins[key][1] > now:
+                return  # the oldest left is live
+            del pins[key]
 
     async def drop_pin(self, session: str, model: str) -> None:
         self._pins.pop((session, model), None)

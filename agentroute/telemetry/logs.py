@@ -54,6 +54,8 @@ def log_attempt(state: SessionState, step: int, attempt: Attempt) -> None:
         "outcome": attempt.outcome,
         "duration_s": round(attempt.duration_s, 6),
     }
+    if attempt.lag_s:
+        fields["lag_s"] = round(attempt.lag_s, 6)  # it started this late (a busy loop, a store)
     if attempt.outcome == "ok":
         logger.debug("route.attempt", **fields, cost_usd=attempt.cost_usd)
     else:
