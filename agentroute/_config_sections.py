@@ -101,7 +101,10 @@ class RedisStateConfig(_Strict):
     * ``op_timeout_s``: how long an operation waits with no answer from the server; then it is
       given up and answered as an empty store would (no cooldown, no pin), like one that
       failed. An operation that waits behind others (for a pooled connection, under load)
-      keeps waiting while the server answers them, up to ``op_max_s`` in all.
+      keeps waiting while the server answers them, up to ``op_max_s`` in all. It should
+      cover an operation on a new connection (TCP connect, ``AUTH``, the command: a few
+      round trips), as after an outage, when the breaker's probe opens one; the default
+      suits a server on the same host or network.
     * ``pool_size``: connections to the server at most; an operation beyond them waits for a
       free one rather than failing.
     * ``breaker_failures``: consecutive failed or timed-out operations that open the circuit

@@ -517,12 +517,19 @@ def test_on_trio_the_store_raises_a_clear_configuration_error(
             await store.cooling([M1])
         with pytest.raises(ConfigurationError, match="needs asyncio"):
             await store.set_pin("s1", "mid", M1, 1.0)
+        with pytest.raises(ConfigurationError, match="needs asyncio"):
+            await store.read_call([M1], "s1", ["mid"])
         await store.aclose()  # nothing was opened: a quiet no-op
         provider = MockProvider(lambda call: text_result("ok"))
         data = config_dict(state={"kind": "redis", "url": redis_server.url})
         async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
             with pytest.raises(ConfigurationError, match="needs asyncio"):
                 await router.complete(CONVERSATION)
+            async with router.session(id="s1"):  # the sticky path (one read for the call) too
+                with pytest.raises(ConfigurationError, match="needs asyncio"):
+                    await router.complete(CONVERSATION)
+            assert router._store.errors == 0  # a developer's mistake, not an outage
+            assert router._store.breaker.state == "closed"  # type: ignore[attr-defined]
 
     anyio.run(main, backend="trio")
 
@@ -607,8 +614,11 @@ async def test_a_hung_redis_fails_no_call_and_the_breaker_closes_after_sigcont(
             assert store.skipped > 50  # type: ignore[attr-defined]
         finally:
             proc.send_signal(signal.SIGCONT)
-        clock.shift += 5.0  # the breaker's window (breaker_reset_s) is over
-        assert await routed(router, "after") == "ok"  # the probe: Redis answers again
+        for _ in range(5):  # a probe per window; the first one answered closes the breaker
+            clock.shift += 5.0  # the breaker's window (breaker_reset_s) is over
+            assert await routed(router, "after") == "ok"
+            if store.breaker.state == "closed":  # type: ignore[attr-defined]
+                break
         assert store.breaker.state == "closed"  # type: ignore[attr-defined]
         assert await store.store.get_pin("after", "small") == "alpha/small-1"  # type: ignore[attr-defined]
     counters = store_metrics(reader)
@@ -618,11 +628,8 @@ async def test_a_hung_redis_fails_no_call_and_the_breaker_closes_after_sigcont(
         if ("error.type", "timeout") in k
     }
     assert sum(timeouts.values()) == 3
-    assert counters["agentroute.state.breaker"] == {
-        (("agentroute.state.breaker.state", "open"),): 1,
-        (("agentroute.state.breaker.state", "half_open"),): 1,
-        (("agentroute.state.breaker.state", "closed"),): 1,
-    }
+    transitions = {k[0][1]: v for k, v in counters["agentroute.state.breaker"].items()}
+    assert transitions["closed"] == 1 and transitions["open"] == transitions["half_open"] >= 1
 
 
 async def test_300_concurrent_sessions_lose_no_store_operation(

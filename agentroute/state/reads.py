@@ -6,9 +6,10 @@ pin of each candidate model, then the fallback step asks which candidate deploym
 cooling down. On a store across a network (Redis) each read is a round trip, so a store that
 can answer both at once implements :class:`CallReads` (:meth:`read_call`, one pipelined round
 trip). The affinity step then reads both with it and publishes the cooldowns for the rest of
-the call with :func:`prefetched`; the store wrapper (:class:`~agentroute.state.failopen.
-FailOpenStore`) answers the fallback step's first ``cooling`` read of those deployments from
-them (:func:`take_prefetched`) instead of asking the server again. Only that first read is
+the call with :func:`prefetched`; the store wrapper
+(:class:`~agentroute.state.failopen.FailOpenStore`) answers the fallback step's first
+``cooling`` read of those deployments from them (:func:`take_prefetched`) instead of asking the
+server again. Only that first read is
 answered so: later reads in the call (after a deployment failed and was put aside) go to the
 store. The published value lives in a context variable, so concurrent calls never see each
 other's.
