@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from agentroute._secrets import Secret
 
@@ -180,9 +180,41 @@ class MemoryStateConfig(_Strict):
 
 
 class RedisStateConfig(_Strict):
+    """State in a Redis server shared by routers in several processes
+    (:mod:`agentroute.state.redis`), used fail-open (:mod:`agentroute.state.failopen`).
+
+    * ``op_timeout_s``: how long an operation waits with no answer from the server; then it is
+      given up and answered as an empty store would (no cooldown, no pin), like one that
+      failed. An operation that waits behind others (for a pooled connection, under load)
+      keeps waiting while the server answers them, up to ``op_max_s`` in all. It should
+      cover an operation on a new connection (TCP connect, ``AUTH``, the command: a few
+      round trips), as after an outage, when the breaker's probe opens one; the default
+      suits a server on the same host or network.
+    * ``pool_size``: connections to the server at most; an operation beyond them waits for a
+      free one rather than failing.
+    * ``breaker_failures``: consecutive failed or timed-out operations that open the circuit
+      breaker: the store is then skipped for ``breaker_reset_s`` seconds, after which one
+      operation probes it (success closes the breaker). A hung server so costs one
+      ``op_timeout_s`` per ``breaker_reset_s``, not one per operation.
+    """
+
     kind: Literal["redis"]
     url: Secret
     namespace: str = Field(default="agentroute", min_length=1)
+    op_timeout_s: Positive = 0.05
+    op_max_s: Positive = 2.0
+    pool_size: int = Field(default=50, ge=1)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_reset_s: Positive = 5.0
+
+    @model_validator(mode="after")
+    def _max_covers_timeout(self) -> RedisStateConfig:
+        if self.op_max_s < self.op_timeout_s:
+            raise ValueError(
+                f"op_max_s ({self.op_max_s:g}) must not be below op_timeout_s "
+                f"({self.op_timeout_s:g})"
+            )
+        return self
 
 
 class AffinityConfig(_Strict):

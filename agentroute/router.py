@@ -66,7 +66,7 @@ from agentroute.session import (
 )
 from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.build import store_from_config
-from agentroute.state.failopen import FailOpenStore
+from agentroute.state.failopen import FailOpenSettings, FailOpenStore
 from agentroute.streaming import RoutedStream
 from agentroute.telemetry.spans import Telemetry
 
@@ -100,7 +100,10 @@ class Router:
         state_store: where deployment failures, cooldowns and pins are kept; pass one store
             to several routers to share them (default: from ``config.state``, in memory or
             Redis). A store other than the in-memory one is used fail-open
-            (:mod:`agentroute.state.failopen`): if it is unreachable, calls still succeed.
+            (:mod:`agentroute.state.failopen`): if it is unreachable or hung, calls still
+            succeed, each operation bounded by ``state.op_timeout_s`` behind a circuit
+            breaker. A :class:`~agentroute.state.failopen.FailOpenStore` given here is used
+            as it is (its own settings).
         clock: time, sleep and jitter for backoff and cooldowns (default:
             :class:`~agentroute.clock.SystemClock`; tests use
             :class:`~agentroute.testing.FakeClock`).
@@ -147,11 +150,6 @@ class Router:
                 f"providers: {', '.join(map(repr, unknown))} not in the config's providers "
                 f"({', '.join(self.config.providers)})"
             )
-        store = state_store or store_from_config(self.config, clock)
-        if not isinstance(store, MemoryStateStore):  # a shared store's outage fails no call
-            store = FailOpenStore(store)
-        self._store: StateStore = store
-        self._owns_store = state_store is None
         self._telemetry = Telemetry(
             self.config,
             self._catalog,
@@ -160,6 +158,17 @@ class Router:
             clock,
             capture_content=capture_content,
         )
+        store = state_store or store_from_config(self.config, clock)
+        if not isinstance(store, MemoryStateStore | FailOpenStore):  # an outage fails no call
+            store = FailOpenStore(
+                store,
+                FailOpenSettings.from_config(self.config.state),
+                clock=clock,
+                metrics=self._telemetry.metrics,
+                log_events=self.config.telemetry.log_events,
+            )
+        self._store: StateStore = store
+        self._owns_store = state_store is None
         detector = resolve_tool_error_detector(tool_error_detector, self.config.policy)
         self._middleware = router_steps(
             self.config,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,8 +29,11 @@ from typing import Any
 
 import anyio
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from agentroute import Router
+from agentroute.clock import SystemClock
 from agentroute.errors import ConfigurationError, ProviderUnavailable
 from agentroute.middleware.affinity import PinEvent
 from agentroute.state import MemoryStateStore, StateStore
@@ -92,6 +96,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             pytest.fail(f"AGENTROUTE_REDIS_PORT={given}: no redis-server listens there")
         yield Server(int(given), os.environ.get("AGENTROUTE_REDIS_PASSWORD", ""))
         return
+    proc, server = _start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        _stop_redis(proc)
+
+
+def _start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], Server]:
+    """A ``redis-server`` of our own on a free loopback port (no persistence, a password)."""
     binary = shutil.which("redis-server")
     if binary is None:
         _unavailable("redis-server is not on PATH")
@@ -100,7 +113,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     except ImportError:
         _unavailable("the 'redis' package is not installed (pip install 'agentroute[redis]')")
     assert binary is not None
-    workdir = tmp_path_factory.mktemp("redis")
     password = f"pw-{uuid.uuid4().hex}"
     for _ in range(3):  # a free port may be taken between the probe and the start
         port = _free_port()
@@ -112,21 +124,33 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         while proc.poll() is None and time.monotonic() < deadline and not _listening(port):
             time.sleep(0.02)
         if proc.poll() is None and _listening(port):
-            break
+            return proc, Server(port, password)
         proc.kill()
         proc.wait()
-    else:
-        text = log.read_text() if log.exists() else ""
-        pytest.fail(f"redis-server did not start:\n{text[-2000:]}")
-    try:
-        yield Server(port, password)
-    finally:
+    text = log.read_text() if log.exists() else ""
+    pytest.fail(f"redis-server did not start:\n{text[-2000:]}")
+
+
+def _stop_redis(proc: subprocess.Popen[bytes]) -> None:
+    """Stop our server by its PID, also if a test left it stopped (SIGSTOP)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
         proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Server]]:
+    """A server for this test alone (never the shared one): a test may SIGSTOP it."""
+    proc, server = _start_redis(tmp_path)
+    try:
+        yield proc, server
+    finally:
+        _stop_redis(proc)
 
 
 @pytest.fixture
@@ -493,11 +517,254 @@ def test_on_trio_the_store_raises_a_clear_configuration_error(
             await store.cooling([M1])
         with pytest.raises(ConfigurationError, match="needs asyncio"):
             await store.set_pin("s1", "mid", M1, 1.0)
+        with pytest.raises(ConfigurationError, match="needs asyncio"):
+            await store.read_call([M1], "s1", ["mid"])
         await store.aclose()  # nothing was opened: a quiet no-op
         provider = MockProvider(lambda call: text_result("ok"))
         data = config_dict(state={"kind": "redis", "url": redis_server.url})
         async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
             with pytest.raises(ConfigurationError, match="needs asyncio"):
                 await router.complete(CONVERSATION)
+            async with router.session(id="s1"):  # the sticky path (one read for the call) too
+                with pytest.raises(ConfigurationError, match="needs asyncio"):
+                    await router.complete(CONVERSATION)
+            assert router._store.errors == 0  # a developer's mistake, not an outage
+            assert router._store.breaker.state == "closed"  # type: ignore[attr-defined]
 
     anyio.run(main, backend="trio")
+
+
+# A hung server, load, round trips (issue 14) ---------------------------------------------------
+
+
+class ShiftedClock(SystemClock):
+    """The real clock, moved forward by ``shift`` seconds on demand: deadlines and timeouts
+    run on real time, and a test ends the breaker's window without sleeping through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = 0.0
+
+    def now(self) -> float:
+        return super().now() + self.shift
+
+
+def store_metrics(reader: InMemoryMetricReader) -> dict[str, dict[tuple[Any, ...], float]]:
+    """The state store's counters: metric name → sorted attributes → value."""
+    out: dict[str, dict[tuple[Any, ...], float]] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data is not None else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name.startswith("agentroute.state."):
+                    for point in metric.data.data_points:
+                        key = tuple(sorted((point.attributes or {}).items()))
+                        out.setdefault(metric.name, {})[key] = point.value  # type: ignore[union-attr]
+    return out
+
+
+async def healthy(call: Any) -> Any:
+    """A healthy deployment: it answers after 10 ms (a real one is never instantaneous: an
+    attempt with no time left is cut by its cancel scope)."""
+    await anyio.sleep(0.01)
+    return text_result("ok")
+
+
+async def routed(router: Router, session: str) -> str:
+    """One call in session ``session`` (the small model: sticky, so it reads and sets a pin)."""
+    async with router.session(id=session):
+        return (await router.complete(CONVERSATION)).text
+
+
+async def test_a_hung_redis_fails_no_call_and_the_breaker_closes_after_sigcont(
+    own_redis_server: tuple[subprocess.Popen[bytes], Server], namespace: str
+) -> None:
+    """Redis stopped by SIGSTOP accepts connections and never answers. Before: every store
+    operation waited 5 s outside the call's deadline, so a call with ``deadline_s: 3`` had
+    no time left for its only attempt and failed. Now each operation gives up after
+    ``op_timeout_s``, the breaker opens after three, and every call succeeds."""
+    proc, server = own_redis_server
+    clock = ShiftedClock()
+    reader = InMemoryMetricReader()
+    data = config_dict(
+        state={"kind": "redis", "url": server.url, "namespace": namespace},
+        resilience={"max_retries": 0, "attempt_timeout_s": 3.0, "deadline_s": 3.0},
+    )
+    provider = MockProvider(healthy)
+    async with Router(
+        data,
+        providers={"alpha": provider, "beta": provider},
+        clock=clock,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    ) as router:
+        store = router._store
+        for i in range(3):  # warm: connections open, pins set
+            assert await routed(router, f"warm-{i}") == "ok"
+        errors_before = store.errors
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            with anyio.fail_after(120):  # only against a hang of the test itself
+                texts = [await routed(router, f"s{i}") for i in range(5)]
+                async with anyio.create_task_group() as tg:
+                    for i in range(50):
+                        tg.start_soon(routed, router, f"c{i}")
+            assert texts == ["ok"] * 5
+            assert store.breaker.state == "open"  # type: ignore[attr-defined]
+            assert store.errors - errors_before == 3  # one short timeout each, then skipped
+            assert store.skipped > 50  # type: ignore[attr-defined]
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        for _ in range(5):  # a probe per window; the first one answered closes the breaker
+            clock.shift += 5.0  # the breaker's window (breaker_reset_s) is over
+            assert await routed(router, "after") == "ok"
+            if store.breaker.state == "closed":  # type: ignore[attr-defined]
+                break
+        assert store.breaker.state == "closed"  # type: ignore[attr-defined]
+        assert await store.store.get_pin("after", "small") == "alpha/small-1"  # type: ignore[attr-defined]
+    counters = store_metrics(reader)
+    timeouts = {
+        k: v
+        for k, v in counters["agentroute.state.errors"].items()
+        if ("error.type", "timeout") in k
+    }
+    assert sum(timeouts.values()) == 3
+    transitions = {k[0][1]: v for k, v in counters["agentroute.state.breaker"].items()}
+    assert transitions["closed"] == 1 and transitions["open"] == transitions["half_open"] >= 1
+
+
+async def test_300_concurrent_sessions_lose_no_store_operation(
+    redis_server: Server, namespace: str
+) -> None:
+    """Before: redis-py's default pool refused connections beyond 100 ("Too many
+    connections") and the store swallowed it: a third of the operations failed and those
+    sessions got no pin. Now the pool blocks, and every session's pin is in Redis."""
+    reader = InMemoryMetricReader()
+    data = config_dict(
+        state={"kind": "redis", "url": redis_server.url, "namespace": namespace},
+        telemetry={"log_events": False},
+    )
+    provider = MockProvider(healthy)
+    texts: list[str] = []
+
+    async def one(i: int) -> None:
+        texts.append(await routed(router, f"s{i}"))
+
+    async with Router(
+        data,
+        providers={"alpha": provider, "beta": provider},
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    ) as router:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for i in range(300):
+                    tg.start_soon(one, i)
+        store = router._store
+        assert store.errors == 0
+        assert store.skipped == 0  # type: ignore[attr-defined]
+        client = store.store._client  # type: ignore[attr-defined]
+        pins = [k async for k in client.scan_iter(match=f"{namespace}:pin:*", count=1000)]
+    assert texts == ["ok"] * 300
+    assert len(pins) == 300
+    assert "agentroute.state.errors" not in store_metrics(reader)
+
+
+async def test_a_sticky_call_takes_two_round_trips(
+    redis_server: Server, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a pin read per sticky model, a cooldown read, a pin write (three round trips
+    and more); now one script reads the cooldowns and pins, and one command writes the pin."""
+    from redis.asyncio.connection import AbstractConnection
+
+    data = config_dict(state={"kind": "redis", "url": redis_server.url, "namespace": namespace})
+    provider = MockProvider(lambda call: text_result("ok"))
+    sent: list[int] = []
+    real_send = AbstractConnection.send_packed_command
+
+    async def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        sent.append(1)
+        await real_send(self, *args, **kwargs)
+
+    async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
+        assert await routed(router, "warm") == "ok"  # connect, load the scripts
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+        assert await routed(router, "s1") == "ok"  # a new pin
+        assert len(sent) == 2
+        async with router.session(id="s1") as session:
+            await router.complete(CONVERSATION)  # the pin serves: a hit
+        assert session.state.last_pin is not None and session.state.last_pin.kind == "hit"
+        assert len(sent) == 4
+
+
+async def test_read_call_reads_cooldowns_and_pins_at_once(
+    redis_server: Server, namespace: str
+) -> None:
+    store = redis_store(redis_server, namespace)
+    try:
+        await store.set_cooldown(MB, 20.0)
+        await store.set_pin("s:1", "mid", M1, 10.0)
+        found = await store.read_call([M1, MB], "s:1", ["mid", "big"])
+        assert list(found.cooling) == [MB] and 15.0 < found.cooling[MB] <= 20.0
+        assert dict(found.pins) == {"mid": M1}
+        assert list(await store.cooling([M1, MB])) == [MB]
+        nothing = await store.read_call([], "s:1", [])
+        assert (dict(nothing.cooling), dict(nothing.pins)) == ({}, {})
+        assert store.ready()  # an idle, open connection in the pool
+    finally:
+        await store.aclose()
+
+
+async def test_the_store_from_the_config_has_a_blocking_pool_of_pool_size(
+    redis_server: Server, namespace: str
+) -> None:
+    from redis.asyncio import BlockingConnectionPool
+
+    state = {"kind": "redis", "url": redis_server.url, "namespace": namespace}
+    data = config_dict(state={**state, "pool_size": 7, "op_max_s": 1.5})
+    async with Router(data) as router:
+        pool = router._store.store._client.connection_pool  # type: ignore[attr-defined]
+        assert isinstance(pool, BlockingConnectionPool)
+        assert (pool.max_connections, pool.timeout) == (7, 1.5)
+        settings = router._store.settings  # type: ignore[attr-defined]
+        assert (settings.op_timeout_s, settings.op_max_s) == (0.05, 1.5)
+
+
+LOGS = """
+import asyncio, socket, sys
+from agentroute import Router
+from agentroute.testing import MockProvider, text_result
+from tests.helpers import CONVERSATION, config_dict
+
+if sys.argv[1] == "configured":  # the application set structlog up (output to stdout)
+    import structlog
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stdout))
+with socket.socket() as s:  # a port nothing listens on: Redis is unreachable
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+
+async def main():
+    data = config_dict(
+        state={"kind": "redis", "url": f"redis://127.0.0.1:{port}/0"},
+        telemetry={"log_events": None},
+    )
+    provider = MockProvider(lambda call: text_result("ok"))
+    async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
+        assert (await router.complete(CONVERSATION)).text == "ok"
+        assert router._store.errors > 0
+
+asyncio.run(main())
+"""
+
+
+def test_an_app_that_never_configured_structlog_gets_no_store_warning_on_stdout() -> None:
+    """Before: ``route.state_error`` (a warning) printed to stdout whatever the app did; now
+    warnings follow the rule of every library event: emitted once the app set structlog up."""
+
+    def run(mode: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", LOGS, mode], cwd=ROOT, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result
+
+    assert run("bare").stdout == ""
+    assert "route.state_error" in run("configured").stdout

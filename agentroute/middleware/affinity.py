@@ -2,8 +2,10 @@
 
 Runs just before the fallback step, so it sees the decision's candidate deployments and the
 outcome of every attempt. For each candidate model it looks up the session's pin
-(:class:`~agentroute.state.StateStore`, shared by every router on the store) and puts the
-pinned deployment first; the others are ordered by ``affinity.strategy``. After the call:
+(:class:`~agentroute.state.StateStore`, shared by every router on the store; a store across a
+network reads the pins and the candidates' cooldowns in one round trip,
+:mod:`agentroute.state.reads`) and puts the pinned deployment first; the others are ordered
+by ``affinity.strategy``. After the call:
 
 * the deployment that served becomes (or stays) the model's pin, its idle TTL refreshed to
   the provider's ``cache_ttl_s`` (a pin lives as long as the prompt cache it protects);
@@ -20,7 +22,7 @@ choice. A provider with ``cache_ttl_s: 0`` gets no pins.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from agentroute._catalog import Catalog
@@ -31,6 +33,7 @@ from agentroute.config import AffinityConfig
 from agentroute.errors import AllAttemptsFailed
 from agentroute.session import SessionState
 from agentroute.state import StateStore
+from agentroute.state.reads import CallReads, CallSnapshot, prefetched
 from agentroute.telemetry.logs import log_pin, should_log
 
 __all__ = ["AffinityMiddleware", "PinEvent"]
@@ -72,6 +75,7 @@ class AffinityMiddleware:
         self._prices = catalog.prices
         self._strategy = config.strategy
         self._store = store
+        self._reads: CallReads | None = store if isinstance(store, CallReads) else None
         self._clock: Clock = clock or SystemClock()
         self._log = log_events
         self._sticky = (
@@ -100,18 +104,30 @@ class AffinityMiddleware:
         state = call.session
         targets = call.targets
         pins: dict[str, str] = {}
+        ahead: CallSnapshot | None = None
+        keys: list[str] = []
         if state is not None and self._sticky:
             decision = call.decision
             models = decision.candidates if decision is not None else _models(targets)
-            for model in models:
-                if model in self._sticky:
-                    pin = await self._store.get_pin(state.key, model)
-                    if pin is not None and pin in self._keys.get(model, ()):
-                        pins[model] = pin  # (a pin to a deployment no longer listed is stale)
+            sticky = [model for model in models if model in self._sticky]
+            found: Mapping[str, str | None]
+            if self._reads is not None and sticky:  # pins and cooldowns in one round trip
+                keys = [t.key for t in targets]
+                ahead = await self._reads.read_call(keys, state.key, sticky)
+                found = ahead.pins
+            else:
+                found = {model: await self._store.get_pin(state.key, model) for model in sticky}
+            for model, pin in found.items():
+                if pin is not None and pin in self._keys.get(model, ()):
+                    pins[model] = pin  # (a pin to a deployment no longer listed is stale)
         ordered = self._order(targets, pins)
         routed = call if ordered is targets else call.with_route(call.decision, ordered)
         try:
-            result = await call_next(routed)
+            if ahead is None:
+                result = await call_next(routed)
+            else:  # the fallback step's first cooldown read is answered from ``ahead``
+                with prefetched(keys, ahead.cooling):
+                    result = await call_next(routed)
         except AllAttemptsFailed as group:
             if self._strategy == "latency":
                 self._observe(group.attempts)

@@ -1,109 +1,377 @@
-"""A shared store's outage never fails a call: :class:`FailOpenStore`.
+"""A shared store's outage never fails a call, nor holds it up: :class:`FailOpenStore`.
 
 Cooldowns and pins make routing better; they are not needed to answer a call. When the store
 behind them (Redis, another process's service) cannot be reached, each operation answers as an
 empty store would — no failures counted, nothing cooling, no pin — and the router keeps
-serving calls in order, as if it had no memory. The outage is logged as ``route.state_error``
-(the first error, then at most once a minute), never with the store's address or password.
-A :class:`~agentroute.errors.ConfigurationError` (a developer's mistake, such as the Redis store
-used on trio) and cancellation still propagate.
+serving calls in order, as if it had no memory.
+
+A store that does not answer at all (a hung server: the connection is accepted, nothing comes
+back) is the costly case, so every operation is bounded and the store is skipped while it is
+down:
+
+* **a short budget per operation** (``op_timeout_s``, 50 ms by default): an operation the
+  store has not answered within it is given up and answered as an empty store would, like
+  one that failed. So one operation never holds a call up by more than that, and the call's
+  own deadline is kept.
+* **a circuit breaker** (:class:`~agentroute.state.breaker.CircuitBreaker`): after
+  ``breaker_failures`` consecutive failures or timeouts the store is skipped for
+  ``breaker_reset_s`` seconds, then one operation probes it; the probe's success closes the
+  breaker. A hung store so costs one short timeout per window, not one per operation.
+
+The budget measures the *store's* silence, not this process's load. Under a burst of
+concurrent calls the event loop itself is the bottleneck: an operation may wait for a pooled
+connection, a connection may have to be opened, and every step of that waits a full turn of a
+busy loop, so a healthy store on loopback can take hundreds of milliseconds to be heard from.
+Cutting those operations would drop pins and cooldowns exactly when there is most traffic
+(and cutting a connection mid-setup makes the next operation start over). So:
+
+* an operation that can start at once (the store says it has an idle connection:
+  ``ready()``) runs under a plain deadline of ``op_timeout_s``; the event loop delivers that
+  deadline only while the operation still waits for its answer, so an answer that arrived
+  while the loop was busy is kept;
+* any other operation (it waits for a connection, or opens one) is watched: it is given up
+  once ``op_timeout_s`` has passed with no answer from the store to *any* operation, as seen
+  by a watcher that woke on time (one that wakes late — the loop was busy — gives the store
+  another ``op_timeout_s``), and in any case after ``op_max_s``. Until the store has answered
+  once, only ``op_max_s`` applies: the first connections are still being opened, each a few
+  turns of the loop.
+
+A hung store answers nothing, so either way its operations end after about ``op_timeout_s`` —
+except on a store that was hung before it ever answered, whose first operations take
+``op_max_s`` before the breaker opens.
+The budgets are real time (the event loop's clock); the breaker's window is read from the
+router's :class:`~agentroute.clock.Clock`.
+
+Every failure is counted (:attr:`FailOpenStore.errors`, and the ``agentroute.state.errors``
+metric with the operation and the error type, ``timeout`` for an operation given up), every
+skipped operation too (``agentroute.state.skipped``), and every breaker transition
+(``agentroute.state.breaker``, logged as ``route.state_breaker``). Failures are logged as
+``route.state_error`` (the first, then at most once a minute), never with the store's address
+or password. Log events follow the router's rule (``telemetry.log_events``; by default only once
+the application has configured structlog). A :class:`~agentroute.errors.ConfigurationError` (a
+developer's mistake, such as the Redis store used on trio) and cancellation still propagate,
+and neither counts as a failure of the store.
+
+The wrapper also answers the first ``cooling`` read of a call from what the affinity step read
+with the pins in the same round trip (:mod:`agentroute.state.reads`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import anyio
 import structlog
 
 from agentroute._secrets import redact
+from agentroute.clock import Clock, SystemClock
 from agentroute.errors import ConfigurationError
 from agentroute.state.base import StateStore
+from agentroute.state.breaker import BreakerState, CircuitBreaker
+from agentroute.state.reads import EMPTY_SNAPSHOT, CallReads, CallSnapshot, take_prefetched
+from agentroute.telemetry.logs import should_log
 
-__all__ = ["FailOpenStore"]
+if TYPE_CHECKING:
+    from agentroute.telemetry.metrics import RouterMetrics
+
+__all__ = ["FailOpenSettings", "FailOpenStore"]
+
+T = TypeVar("T")
 
 _NONE: Mapping[str, float] = MappingProxyType({})
 _QUIET_S = 60.0
+TIMEOUT = "timeout"
+"""The error type of an operation given up after ``op_timeout_s``."""
 
 logger = structlog.get_logger("agentroute")
 
 
-class FailOpenStore:
-    """Wraps ``store``: its errors are logged and answered as an empty store would answer."""
+@dataclass(frozen=True, slots=True)
+class FailOpenSettings:
+    """How long one store operation may take, and when the breaker opens and probes again
+    (the ``state`` config's fields of the same names; see the module docstring).
 
-    def __init__(self, store: StateStore) -> None:
+    Raises:
+        ConfigurationError: a budget that is not a finite number of seconds above 0,
+            ``op_max_s`` below ``op_timeout_s``, or ``breaker_failures`` below 1.
+    """
+
+    op_timeout_s: float = 0.05
+    op_max_s: float = 2.0
+    breaker_failures: int = 3
+    breaker_reset_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("op_timeout_s", "op_max_s", "breaker_reset_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (
+                isinstance(value, int | float) and 0 < value < math.inf
+            ):
+                raise ConfigurationError(
+                    f"state.{name} must be a finite number of seconds > 0, not {value!r}"
+                )
+        if self.op_max_s < self.op_timeout_s:
+            raise ConfigurationError(
+                f"state.op_max_s ({self.op_max_s:g}) must not be below state.op_timeout_s "
+                f"({self.op_timeout_s:g})"
+            )
+        failures = self.breaker_failures
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+            raise ConfigurationError(
+                f"state.breaker_failures must be an int >= 1, not {failures!r}"
+            )
+
+    @classmethod
+    def from_config(cls, state: object) -> FailOpenSettings:
+        """The settings of a ``state`` config section; the defaults for a section without them
+        (the in-memory store's, when a store is passed to the router directly)."""
+        default = cls()
+        return cls(
+            op_timeout_s=getattr(state, "op_timeout_s", default.op_timeout_s),
+            op_max_s=getattr(state, "op_max_s", default.op_max_s),
+            breaker_failures=getattr(state, "breaker_failures", default.breaker_failures),
+            breaker_reset_s=getattr(state, "breaker_reset_s", default.breaker_reset_s),
+        )
+
+
+class FailOpenStore:
+    """Wraps ``store``: each operation bounded in time, skipped while the breaker is open, and
+    its errors logged, counted and answered as an empty store would answer.
+
+    A store that can tell whether an operation would start at once (no wait for a connection,
+    none to open) has a ``ready() -> bool`` method; one without it is always watched.
+
+    Args:
+        store: the store to guard.
+        settings: the time budget per operation and the breaker's thresholds.
+        clock: where the breaker and the log's quiet period read time (the router's clock).
+        metrics: the router's instruments, for the error, skip and breaker counters.
+        log_events: structlog events on/off (``None``: when structlog is configured).
+    """
+
+    def __init__(
+        self,
+        store: StateStore,
+        settings: FailOpenSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        metrics: RouterMetrics | None = None,
+        log_events: bool | None = None,
+    ) -> None:
         self.store = store
+        self.settings = settings = settings or FailOpenSettings()
+        self._clock: Clock = clock or SystemClock()
+        self.breaker = CircuitBreaker(
+            settings.breaker_failures, settings.breaker_reset_s, self._clock
+        )
+        self._timeout = settings.op_timeout_s
+        self._metrics = metrics
+        self._log = log_events
+        self._reader: CallReads | None = store if isinstance(store, CallReads) else None
+        ready = getattr(store, "ready", None)
+        self._ready: Callable[[], bool] | None = ready if callable(ready) else None
+        self._progress = -math.inf
+        """When the store last answered an operation (the event loop's clock)."""
         self.errors = 0
-        """Operations that failed so far."""
-        self._last_log = -_QUIET_S
+        """Operations that failed or timed out so far."""
+        self.timeouts = 0
+        """Of :attr:`errors`, those given up after ``op_timeout_s``."""
+        self.skipped = 0
+        """Operations not sent to the store because the breaker was open."""
+        self._last_log: float | None = None
 
     def __repr__(self) -> str:
-        return f"FailOpenStore({self.store!r}, errors={self.errors})"
+        return (
+            f"FailOpenStore({self.store!r}, errors={self.errors}, skipped={self.skipped}, "
+            f"breaker={self.breaker.state!r})"
+        )
 
-    def _failed(self, operation: str, exc: Exception) -> None:
-        if isinstance(exc, ConfigurationError):
-            raise exc
+    # The guard -----------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        operation: str,
+        empty: T,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+    ) -> T:
+        """``fn(*args)`` within the budget, through the breaker; ``empty`` when it is skipped,
+        fails or times out."""
+        breaker = self.breaker
+        allowed, moved = breaker.allow()
+        if moved is not None:
+            self._moved(moved)
+        if not allowed:
+            self.skipped += 1
+            if self._metrics is not None:
+                self._metrics.store_skipped(operation)
+            return empty
+        try:
+            answered, result = await self._bounded(fn, args)
+        except ConfigurationError:
+            breaker.abandoned()
+            raise
+        except Exception as exc:
+            self._progress = anyio.current_time()  # an error is an answer: the store is alive
+            self._failed(operation, type(exc).__name__, redact(str(exc)))
+            return empty
+        except BaseException:  # cancelled by the caller: no verdict on the store
+            breaker.abandoned()
+            raise
+        if not answered:
+            self.timeouts += 1
+            self._failed(operation, TIMEOUT, f"no answer within {self._timeout:g}s")
+            return empty
+        self._progress = anyio.current_time()
+        moved = breaker.succeeded()
+        if moved is not None:
+            self._moved(moved)
+        return cast(T, result)
+
+    async def _bounded(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
+    ) -> tuple[bool, Any]:
+        """``(True, fn(*args))``, or ``(False, None)`` if it was given up (module docstring:
+        a plain deadline when the store is ready, else a watcher)."""
+        ready = self._ready
+        if ready is not None and ready():
+            with anyio.move_on_after(self._timeout):
+                return True, await fn(*args)
+            return False, None
+        outcome: list[Any] = []
+        failure: list[Exception] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch, tg.cancel_scope, anyio.current_time())
+            try:
+                outcome.append(await fn(*args))
+            except Exception as exc:  # raised below, outside the task group (no group wrapping)
+                failure.append(exc)
+            tg.cancel_scope.cancel()  # the watcher
+        if failure:
+            raise failure[0]
+        return (True, outcome[0]) if outcome else (False, None)
+
+    async def _watch(self, scope: anyio.CancelScope, start: float) -> None:
+        """Cancel ``scope`` once the store has been silent for ``op_timeout_s`` (as seen on
+        time), or ``op_max_s`` after ``start``."""
+        budget = self._timeout
+        cap = start + self.settings.op_max_s
+        wake = start + budget
+        while True:
+            await anyio.sleep_until(min(wake, cap))
+            now = anyio.current_time()
+            if now >= cap:
+                break
+            if now - wake > budget / 2:  # woke late: the loop was busy, not necessarily the store
+                wake = now + budget
+                continue
+            last = self._progress
+            if last == -math.inf:  # never heard from yet: connections are still being opened
+                wake = cap
+                continue
+            heard = max(start, last)
+            if now - heard < budget:  # the store answered an operation lately: it is alive
+                wake = heard + budget
+                continue
+            break
+        scope.cancel()
+
+    def _failed(self, operation: str, error_type: str, message: str) -> None:
         self.errors += 1
-        now = time.monotonic()
-        if now - self._last_log >= _QUIET_S:
+        if self._metrics is not None:
+            self._metrics.store_error(operation, error_type)
+        moved = self.breaker.failed()
+        now = self._clock.now()
+        last = self._last_log
+        if should_log(self._log) and (last is None or now - last >= _QUIET_S):
             self._last_log = now
             logger.warning(
                 "route.state_error",
                 operation=operation,
-                error_type=type(exc).__name__,
-                error=redact(str(exc)),
+                error_type=error_type,
+                error=message,
                 errors_so_far=self.errors,
                 effect="routing continues without cooldowns and pins",
             )
+        if moved is not None:
+            self._moved(moved)
+
+    def _moved(self, state: BreakerState) -> None:
+        if self._metrics is not None:
+            self._metrics.store_breaker(state)
+        if not should_log(self._log):
+            return
+        s = self.settings
+        if state == "open":
+            logger.warning(
+                "route.state_breaker",
+                state=state,
+                failures=self.breaker.streak,
+                reset_s=s.breaker_reset_s,
+                effect=f"the state store is skipped for {s.breaker_reset_s:g}s",
+            )
+        else:
+            logger.info(
+                "route.state_breaker",
+                state=state,
+                effect="one operation probes the state store"
+                if state == "half_open"
+                else "the state store is used again",
+            )
+
+    # The store's operations ----------------------------------------------------------------
 
     async def add_failure(self, key: str, window_s: float) -> int:
-        try:
-            return await self.store.add_failure(key, window_s)
-        except Exception as exc:
-            self._failed("add_failure", exc)
-            return 0
+        return await self._run("add_failure", 0, self.store.add_failure, key, window_s)
 
     async def clear_failures(self, key: str) -> None:
-        try:
-            await self.store.clear_failures(key)
-        except Exception as exc:
-            self._failed("clear_failures", exc)
+        await self._run("clear_failures", None, self.store.clear_failures, key)
 
     async def set_cooldown(self, key: str, seconds: float) -> None:
-        try:
-            await self.store.set_cooldown(key, seconds)
-        except Exception as exc:
-            self._failed("set_cooldown", exc)
+        await self._run("set_cooldown", None, self.store.set_cooldown, key, seconds)
 
     async def cooling(self, keys: Sequence[str]) -> Mapping[str, float]:
-        try:
-            return await self.store.cooling(keys)
-        except Exception as exc:
-            self._failed("cooling", exc)
-            return _NONE
+        ahead = take_prefetched(keys)
+        if ahead is not None:
+            return ahead
+        return await self._run("cooling", _NONE, self.store.cooling, keys)
+
+    async def read_call(
+        self, keys: Sequence[str], session: str, models: Sequence[str]
+    ) -> CallSnapshot:
+        """A call's cooldowns and pins: one round trip when the store can (see
+        :mod:`agentroute.state.reads`), else its ``cooling`` and ``get_pin`` reads."""
+        reader = self._reader
+        if reader is not None:
+            return await self._run(
+                "read_call", EMPTY_SNAPSHOT, reader.read_call, keys, session, models
+            )
+        cooling = await self.cooling(keys)
+        pins: dict[str, str] = {}
+        for model in models:
+            pin = await self.get_pin(session, model)
+            if pin is not None:
+                pins[model] = pin
+        return CallSnapshot(cooling, pins)
 
     async def get_pin(self, session: str, model: str) -> str | None:
-        try:
-            return await self.store.get_pin(session, model)
-        except Exception as exc:
-            self._failed("get_pin", exc)
-            return None
+        return await self._run("get_pin", None, self.store.get_pin, session, model)
 
     async def set_pin(self, session: str, model: str, deployment: str, ttl_s: float) -> None:
-        try:
-            await self.store.set_pin(session, model, deployment, ttl_s)
-        except Exception as exc:
-            self._failed("set_pin", exc)
+        await self._run("set_pin", None, self.store.set_pin, session, model, deployment, ttl_s)
 
     async def drop_pin(self, session: str, model: str) -> None:
-        try:
-            await self.store.drop_pin(session, model)
-        except Exception as exc:
-            self._failed("drop_pin", exc)
+        await self._run("drop_pin", None, self.store.drop_pin, session, model)
 
     async def aclose(self) -> None:
+        """Close the store (whatever the breaker says: its connections must be released)."""
         try:
             await self.store.aclose()
+        except ConfigurationError:
+            raise
         except Exception as exc:
-            self._failed("aclose", exc)
+            self._failed("aclose", type(exc).__name__, redact(str(exc)))

@@ -16,8 +16,21 @@ another one, e.g. ``app`` and ``app:fail``, or their keys could meet):
 Every duration is enforced on the server — TTLs for cooldowns and pins, the server's ``TIME``
 (read inside a Lua script) for the failure window — so routers on machines whose clocks differ
 still agree. The two read-modify-write operations are Lua scripts (atomic, one round trip);
-``cooling`` is one pipelined round trip of ``PTTL``; pins are plain ``SET … PX``/``GET``/``DEL``.
-Needs a Redis server ≥ 5 (scripts replicated by effects), not a cluster.
+so are the reads of several keys — ``cooling`` (a ``PTTL`` per deployment) and
+:meth:`RedisStateStore.read_call`, a call's cooldowns and pins at once
+(:mod:`agentroute.state.reads`) — a script rather than a redis-py pipeline, which costs two more
+turns of the event loop per operation (it sends and releases its connection in tasks of their
+own); pins are plain ``SET … PX``/``GET``/``DEL``. Needs a Redis server ≥ 5 (scripts replicated
+by effects), not a cluster.
+
+Connections come from a bounded, *blocking* pool (redis-py's ``BlockingConnectionPool``,
+``pool_size`` connections): when all are busy an operation waits for one, up to
+``pool_timeout_s``, instead of failing at once with "Too many connections" as redis-py's default
+pool does — under a few hundred concurrent calls that default silently dropped a third of the
+store's operations. A command that fails on a broken connection (a server restart) is retried
+once at once, on a fresh one; there is no backoff sleep inside an operation. The router bounds
+every operation further (``state.op_timeout_s``) and stops asking a hung server for a while
+(:mod:`agentroute.state.failopen`).
 
 The store uses ``redis.asyncio``, which runs on asyncio only: on trio every operation raises
 :class:`~agentroute.errors.ConfigurationError` (use anyio's asyncio backend there, or the
@@ -39,13 +52,22 @@ import sniffio
 
 from agentroute._secrets import _MASK, Secret, redact
 from agentroute.errors import ConfigurationError
+from agentroute.state.reads import EMPTY_SNAPSHOT, CallSnapshot
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["RedisStateStore"]
+__all__ = ["DEFAULT_POOL_SIZE", "DEFAULT_POOL_TIMEOUT_S", "RedisStateStore"]
+
+DEFAULT_POOL_SIZE = 50
+"""Connections per store: enough that a loopback or LAN round trip (well under 1 ms) serves
+thousands of operations a second; beyond them operations queue for a connection."""
+DEFAULT_POOL_TIMEOUT_S = 0.25
+"""How long an operation of a store built directly waits for a free connection (the router
+passes its ``state.op_timeout_s`` instead)."""
 
 _NONE: Mapping[str, float] = MappingProxyType({})
+_NO_PINS: Mapping[str, str] = MappingProxyType({})
 _INSTALL = "the Redis state store needs the 'redis' package: pip install 'agentroute[redis]'"
 
 # KEYS[1]: the failure set; ARGV: window (µs), a unique member suffix, the set's TTL (ms).
@@ -62,6 +84,17 @@ return redis.call('ZCARD', KEYS[1])
 
 # KEYS[1]: the cooldown key; ARGV[1]: the cooldown (ms). A longer one still running is kept
 # (PTTL is -2 for a missing key, -1 for one without a TTL: both are replaced).
+# KEYS: ARGV[1] cooldown keys (their PTTL: -2 missing, -1 no TTL), then pin keys (their value;
+# a missing one is Lua false, which comes back as nil).
+_READ = """
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS do
+  if i <= n then out[i] = redis.call('PTTL', KEYS[i]) else out[i] = redis.call('GET', KEYS[i]) end
+end
+return out
+"""
+
 _SET_COOLDOWN = """
 local ms = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ms then
@@ -75,16 +108,27 @@ class RedisStateStore:
 
     Args:
         url: the server, e.g. ``redis://:password@host:6379/0`` (``rediss://`` for TLS,
-            ``unix://``); a :class:`~agentroute._secrets.Secret` is resolved here. Connect and
-            socket timeouts default to 5 s (override with ``?socket_timeout=…`` in the URL).
+            ``unix://``); a :class:`~agentroute._secrets.Secret` is resolved here. The connect
+            timeout is 5 s and the socket timeout ``socket_timeout_s`` (override either in the
+            URL: ``?socket_connect_timeout=…&socket_timeout=…``).
             The password never appears in a repr or in an error raised here.
         namespace: the prefix of every key; routers share state when they share it.
         client: a ``redis.asyncio.Redis`` client to use instead of ``url`` (left open by
             :meth:`aclose`; the store closes only a client it made).
+        pool_size: connections the store opens at most (with ``url``); an operation beyond
+            them waits for a free one.
+        pool_timeout_s: how long an operation waits for a free connection before it fails
+            (``ConnectionError``, "No connection available"); the router sets it to
+            ``state.op_max_s``.
+        socket_timeout_s: how long a read or write on a connection may take (``None``: no
+            limit). The router passes ``None``: its fail-open wrapper bounds every operation
+            itself, and redis-py runs each send under a timeout in a task of its own, a turn
+            of the event loop per command that a busy loop can ill afford.
 
     Raises:
-        ConfigurationError: neither or both of ``url`` and ``client``; an invalid URL; the
-            ``redis`` package is not installed; (from each operation) not running on asyncio.
+        ConfigurationError: neither or both of ``url`` and ``client``; an invalid URL; a
+            ``pool_size`` below 1 or a ``pool_timeout_s`` not above 0; the ``redis`` package
+            is not installed; (from each operation) not running on asyncio.
     """
 
     def __init__(
@@ -93,11 +137,25 @@ class RedisStateStore:
         *,
         namespace: str = "agentroute",
         client: Redis | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
+        socket_timeout_s: float | None = 5.0,
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError("RedisStateStore needs either url or client (not both)")
         if not namespace:
             raise ConfigurationError("RedisStateStore: namespace must not be empty")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ConfigurationError(
+                f"RedisStateStore: pool_size must be an int >= 1, not {pool_size!r}"
+            )
+        if isinstance(pool_timeout_s, bool) or not (
+            isinstance(pool_timeout_s, int | float) and 0 < pool_timeout_s < math.inf
+        ):
+            raise ConfigurationError(
+                "RedisStateStore: pool_timeout_s must be a finite number of seconds > 0, "
+                f"not {pool_timeout_s!r}"
+            )
         self._namespace = namespace
         self._owns_client = client is None
         self._closed = False
@@ -106,10 +164,13 @@ class RedisStateStore:
             assert url is not None
             text = url.resolve("RedisStateStore url") if isinstance(url, Secret) else url
             self._url_shown = _safe_url(text)
-            client = _make_client(text, self._url_shown)
+            client = _make_client(
+                text, self._url_shown, pool_size, float(pool_timeout_s), socket_timeout_s
+            )
         self._client: Redis = client
         self._add_failure = client.register_script(_ADD_FAILURE)
         self._set_cooldown = client.register_script(_SET_COOLDOWN)
+        self._read = client.register_script(_READ)
         self._member = f"{os.urandom(6).hex()}-"
         self._seq = count()
 
@@ -142,21 +203,47 @@ class RedisStateStore:
         _require_asyncio()
         if not keys:
             return _NONE
-        pipe = self._client.pipeline(transaction=False)
-        for key in keys:
-            pipe.pttl(self._key("cool", key))
-        left: list[Any] = await pipe.execute()
+        left: list[Any] = await self._read(
+            keys=[self._key("cool", key) for key in keys], args=[len(keys)]
+        )
         found = {key: ms / 1000.0 for key, ms in zip(keys, left, strict=True) if ms > 0}
         return found or _NONE
+
+    async def read_call(
+        self, keys: Sequence[str], session: str, models: Sequence[str]
+    ) -> CallSnapshot:
+        """``cooling(keys)`` and ``get_pin(session, m)`` for each of ``models``, in one round
+        trip (one script)."""
+        _require_asyncio()
+        if not keys and not models:
+            return EMPTY_SNAPSHOT
+        names = [self._key("cool", key) for key in keys]
+        names += [self._pin_key(session, model) for model in models]
+        found: list[Any] = await self._read(keys=names, args=[len(keys)])
+        n = len(keys)
+        cooling = {key: ms / 1000.0 for key, ms in zip(keys, found[:n], strict=True) if ms > 0}
+        pins = {
+            model: _text(value)
+            for model, value in zip(models, found[n:], strict=True)
+            if value is not None
+        }
+        return CallSnapshot(cooling or _NONE, pins or _NO_PINS)
+
+    def ready(self) -> bool:
+        """Whether an operation now would start at once: the pool's next idle connection is
+        open, so there is no wait for one and none to open (read from redis-py's pool;
+        ``False`` if that changes). The fail-open wrapper bounds such an operation by a plain
+        deadline and watches the others (:mod:`agentroute.state.failopen`)."""
+        idle: Any = getattr(self._client.connection_pool, "_available_connections", None)
+        # the pool hands out its last idle connection; one closed after an error reconnects
+        return bool(idle) and getattr(idle[-1], "is_connected", False) is True
 
     # Pins ------------------------------------------------------------------------------------
 
     async def get_pin(self, session: str, model: str) -> str | None:
         _require_asyncio()
         value = await self._client.get(self._pin_key(session, model))
-        if value is None:
-            return None
-        return value.decode() if isinstance(value, bytes) else str(value)
+        return None if value is None else _text(value)
 
     async def set_pin(self, session: str, model: str, deployment: str, ttl_s: float) -> None:
         _require_asyncio()
@@ -188,6 +275,10 @@ class RedisStateStore:
 
     def _pin_key(self, session: str, model: str) -> str:
         return f"{self._namespace}:pin:{_escape(session)}:{_escape(model)}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _escape(part: str) -> str:
@@ -223,10 +314,25 @@ def _import_redis() -> Any:
     return aioredis
 
 
-def _make_client(url: str, shown: str) -> Redis:
+def _make_client(
+    url: str, shown: str, pool_size: int, pool_timeout_s: float, socket_timeout_s: float | None
+) -> Redis:
+    """A client on a blocking pool of ``pool_size`` connections; a command that fails on a
+    broken connection is retried once at once (no backoff sleep)."""
     aioredis = _import_redis()
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     try:
-        client: Redis = aioredis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=5.0)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=pool_size,
+            timeout=pool_timeout_s,
+            socket_connect_timeout=5.0,
+            socket_timeout=socket_timeout_s,
+            retry=Retry(NoBackoff(), 1),
+        )
+        client: Redis = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
     except (ValueError, TypeError) as exc:
         # ``from None``: the original message may quote the URL, password included.
         message = _scrub(str(exc), url)

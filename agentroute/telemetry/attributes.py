@@ -94,6 +94,13 @@ METRIC_AFFINITY_HITS: Final = "agentroute.affinity.hits"
 METRIC_AFFINITY_BREAKS: Final = "agentroute.affinity.breaks"
 METRIC_COST: Final = "agentroute.cost"
 METRIC_SESSIONS_EVICTED: Final = "agentroute.sessions.evicted"
+METRIC_STATE_ERRORS: Final = "agentroute.state.errors"
+METRIC_STATE_SKIPPED: Final = "agentroute.state.skipped"
+METRIC_STATE_BREAKER: Final = "agentroute.state.breaker"
+STATE_OPERATION: Final = "agentroute.state.operation"
+"""On the state store's metrics: the store operation (``cooling``, ``set_pin``, ...)."""
+STATE_BREAKER: Final = "agentroute.state.breaker.state"
+"""On ``agentroute.state.breaker``: the state the store's circuit breaker moved to."""
 
 TOKEN_USAGE_BUCKETS: Final = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
@@ -114,6 +121,8 @@ METRIC_ATTRIBUTES: Final = frozenset(
         DECISION_CAUSE,
         MODEL,
         OUTCOME,
+        STATE_OPERATION,
+        STATE_BREAKER,
     }
 )
 """The only attribute keys metrics may carry: all bounded by the config (never session ids)."""

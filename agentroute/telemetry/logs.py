@@ -4,15 +4,17 @@ kept), ``route.affinity_break``, from the budget step, ``route.budget``, and
 ``route.usage_unknown`` (once per type: a ``wrap()``-ed function's answer whose token usage
 was not understood, so it was charged an estimate), ``route.session_evicted`` (a live implicit
 session pushed out by ``sessions.max_implicit``). Every event carries ``session_id`` and
-``step``, and the same values as the spans' attributes.
+``step``, and the same values as the spans' attributes. A shared state store
+adds ``route.state_error`` and ``route.state_breaker`` (:mod:`agentroute.state.failopen`; about
+the store, not a session).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
 library should do to an application that never asked, so by default (``telemetry:
 {log_events: null}``) events are emitted only once the application has configured structlog
 (``structlog.is_configured()``; ``structlog.testing.capture_logs`` counts); ``true``/``false``
-force them on or off. Events carry names, numbers and reasons, never message content or
-secrets.
+force them on or off. The rule holds at every level: a warning is no exception. Events carry
+names, numbers and reasons, never message content or secrets.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """OpenTelemetry metrics of the router (DESIGN §7): the two GenAI client histograms per
 attempt, and the router's own counters (decisions, escalations, fallbacks, affinity, cost,
-implicit sessions evicted while live).
+implicit sessions evicted while live, and the shared state store's failures, skipped
+operations and breaker transitions).
 
 Attributes are low-cardinality only (:data:`~agentroute.telemetry.attributes.METRIC_ATTRIBUTES`:
 tier, cause, model, provider, outcome, error type): never a session id.
@@ -74,6 +75,21 @@ class RouterMetrics:
             unit="{session}",
             description="Implicit sessions evicted before their idle TTL (sessions.max_implicit).",
         )
+        self.state_errors = meter.create_counter(
+            A.METRIC_STATE_ERRORS,
+            unit="{operation}",
+            description="State store operations that failed or timed out (answered as empty).",
+        )
+        self.state_skipped = meter.create_counter(
+            A.METRIC_STATE_SKIPPED,
+            unit="{operation}",
+            description="State store operations skipped while its circuit breaker was open.",
+        )
+        self.state_breaker = meter.create_counter(
+            A.METRIC_STATE_BREAKER,
+            unit="{transition}",
+            description="Transitions of the state store's circuit breaker.",
+        )
 
     def attempt(
         self,
@@ -115,3 +131,16 @@ class RouterMetrics:
             self.affinity_hits.add(1, {A.MODEL: model})
         elif kind == "break":
             self.affinity_breaks.add(1, {A.MODEL: model})
+
+    def store_error(self, operation: str, error_type: str) -> None:
+        """Record a state store operation that failed (``error_type``: the exception's class
+        name, or ``timeout``)."""
+        self.state_errors.add(1, {A.STATE_OPERATION: operation, A.ERROR_TYPE: error_type})
+
+    def store_skipped(self, operation: str) -> None:
+        """Record a state store operation skipped because the breaker is open."""
+        self.state_skipped.add(1, {A.STATE_OPERATION: operation})
+
+    def store_breaker(self, state: str) -> None:
+        """Record the state store's circuit breaker moving to ``state``."""
+        self.state_breaker.add(1, {A.STATE_BREAKER: state})
