@@ -423,10 +423,14 @@ def responses_loop(how: str) -> Loop:
                     if how == "create":
                         response = await call
                     elif how == "create-stream":
+                        # read up to the final event, the stream kept in a variable and not
+                        # closed: charged when its usage has arrived all the same
                         response = None
-                        async for event in await call:
+                        stream = await call
+                        async for event in stream:
                             if event.type == "response.completed":
                                 response = event.response
+                                break
                     else:
                         async with await call as stream:
                             async for _ in stream:
@@ -464,10 +468,13 @@ def tool_results(content: list[Any], *, flag_errors: bool) -> list[dict[str, Any
 
 
 async def read_message_events(stream: Any) -> list[dict[str, Any]]:
-    """The content blocks a raw ``messages.create(stream=True)`` event stream assembles to."""
+    """The content blocks a raw ``messages.create(stream=True)`` event stream assembles to
+    (read up to ``message_stop``, then left to the caller, not closed)."""
     blocks: dict[int, dict[str, Any]] = {}
     arguments: dict[int, str] = {}
     async for event in stream:
+        if event.type == "message_stop":
+            break
         if event.type == "content_block_start":
             blocks[event.index] = event.content_block.model_dump(exclude_none=True)
         elif event.type == "content_block_delta":
@@ -615,3 +622,55 @@ async def test_a_fault_on_the_escalated_step_fails_over_and_is_not_charged(
     assert all(a.outcome == "ok" for a in served)
     assert session.cost_usd == pytest.approx(check.billed, rel=1e-12)
     assert session.cost_usd == pytest.approx(sum(a.cost_usd for a in check.attempts), rel=1e-12)
+
+
+def router_config_for_function() -> dict[str, Any]:
+    """One model behind a plain function (no simulator)."""
+    return {
+        "providers": {"fn": {"kind": "openai"}},
+        "models": {
+            "small": {
+                "context_window": 200_000,
+                "price": PRICES["small"],
+                "deployments": [{"provider": "fn", "name": "small-1"}],
+            }
+        },
+        "tiers": {"simple": ["small"]},
+        "telemetry": {"log_events": False},
+    }
+
+
+async def test_a_stream_is_charged_when_its_usage_has_arrived() -> None:
+    # The caller stops at the chunk with the usage and keeps the stream open: the attempt is
+    # charged, and its span ended, then (it was charged only when the stream was collected).
+    config = router_config_for_function()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    closed = []
+
+    async def chunks() -> Any:
+        try:
+            yield {"choices": [{"index": 0, "delta": {"content": "hi"}}]}
+            yield {"choices": [], "usage": {"prompt_tokens": 1200, "completion_tokens": 3}}
+        finally:
+            closed.append(True)
+
+    async def call_llm(messages: Any, *, model: str, **kw: Any) -> Any:
+        return chunks()
+
+    router = Router(config, clock=FakeClock(), tracer_provider=tracer_provider)
+    async with router, router.session("early-usage") as s:
+        stream = await router.wrap(call_llm)([{"role": "user", "content": "hi"}])
+        async for chunk in stream:
+            if chunk.get("usage"):
+                break
+        attempt = s.state.last_attempts[-1]
+        assert attempt.usage == Usage(1200, 3)
+        assert s.cost_usd == pytest.approx(price_of(Usage(1200, 3), "small"), rel=1e-12)
+        [span] = [x for x in exporter.get_finished_spans() if x.name.startswith("chat ")]
+        assert span.attributes is not None and span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
+        assert not closed  # the stream itself is still the caller's, open
+        await stream.aclose()
+    assert closed
+    assert s.cost_usd == pytest.approx(price_of(Usage(1200, 3), "small"), rel=1e-12)
