@@ -16,8 +16,10 @@ read from the answer, never estimated: the ``chat`` span has no ``agentroute.usa
 its cost (price × usage, computed here by hand), the prompt cache read on every step at a
 deployment that served an earlier step (an escalation to another model starts cold, as it does at
 the real providers: a cache belongs to one model), and that the session's cost is the sum of its
-attempts' costs. Two more runs fail the first attempt of the escalated step (503, 529) and check
-the failover and that only the attempts billed are charged.
+attempts' costs. Three more runs (plain, a raw stream, a stream helper) fail the first attempt
+of the escalated step (503 from OpenAI, 529 from Anthropic) and check the failover to the
+model's other deployment and that only the attempts billed are charged. Last, a stream whose
+caller stops at its usage chunk is charged there.
 """
 
 from __future__ import annotations
@@ -239,6 +241,7 @@ class Checker:
             if attempt.outcome != "ok":
                 assert (attempt.outcome, attempt.status_code) == ("error", record.status)
                 assert record.usage is None and attempt.cost_usd == 0.0
+                assert attrs[A.ERROR_TYPE] == attempt.error_type
                 continue
             assert record.status == 200
             usage = expected_usage(self.kind, record)
@@ -601,7 +604,7 @@ async def test_an_sdk_agent_loop_through_wrap(variant: str, keys: None) -> None:
     assert deployments == ["cheap/small-1"] * 2 + ["strong/big-1"] * 3
 
 
-@pytest.mark.parametrize("variant", ["chat", "anthropic-helper"])
+@pytest.mark.parametrize("variant", ["chat", "responses-stream", "anthropic-helper"])
 async def test_a_fault_on_the_escalated_step_fails_over_and_is_not_charged(
     variant: str, keys: None
 ) -> None:
