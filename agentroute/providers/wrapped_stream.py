@@ -5,7 +5,12 @@ router hands the caller a *watched* stream instead: it passes every event throug
 reads the usage from the events as they go by (:class:`~agentroute.providers.usage.StreamUsage`),
 and reports once, when the stream ends, how it ended: read to its end, closed early by the caller
 (``async with`` left, ``close()`` / ``aclose()``, or dropped unread and garbage-collected), or
-broken by an error. The attempt is charged and its span ended then.
+broken by an error. The attempt is charged and its span ended then. The event that completes
+the usage report (the OpenAI chunk with ``usage``, Anthropic's ``message_stop``, the Responses
+API's ``response.completed``) counts as the end: all of the answer has arrived by then, and a
+loop that stops reading there without closing the stream (``break`` on the final event, the
+stream kept in a variable) would otherwise be charged only when the stream is collected —
+after the session's cost was read, and past a budget check.
 
 What is watched, by the shape of what the function returned:
 
@@ -101,7 +106,9 @@ exception that broke it."""
 
 
 class Ending:
-    """One watched stream's reader and its report: whatever way it ends, reported once."""
+    """One watched stream's reader and its report: whatever way it ends, reported once —
+    at the event that completes its usage report when it gets that far (a caller that stops
+    reading there and keeps the stream open is charged at once, not when it is collected)."""
 
     __slots__ = ("_finish", "_where", "reader")
 
@@ -111,9 +118,12 @@ class Ending:
         self._where = where
 
     def feed(self, event: object) -> None:
-        """Read ``event``'s usage. Raises ConfigurationError when its usage is garbage."""
+        """Read ``event``'s usage, and report the stream as ended once its usage report is
+        complete (its answer has arrived: what may follow carries no usage). Raises
+        ConfigurationError when its usage is garbage."""
+        reader = self.reader
         try:
-            self.reader.feed(event)
+            reader.feed(event)
         except (ValueError, TypeError, AttributeError) as exc:
             err = ConfigurationError(
                 f"cannot read token usage from a {type(event).__name__} event of the stream "
@@ -121,6 +131,8 @@ class Ending:
             )
             self.broke(err)
             raise err from exc
+        if reader.complete and self._finish is not None:
+            self._report("ok", None)
 
     def ran_out(self) -> None:
         """Read to its end."""
