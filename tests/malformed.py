@@ -88,6 +88,16 @@ def function_output(output: Any) -> Msg:
 BOTH = ("openai", "anthropic")
 
 
+class RaisingMessage:
+    """A message object whose attributes raise when read (a broken property)."""
+
+    @property
+    def role(self) -> str:
+        raise RuntimeError("broken property")
+
+    content = "x"
+
+
 @dataclass(frozen=True, repr=False)
 class Case:
     name: str
@@ -214,6 +224,7 @@ def _cases() -> list[Case]:
         ("text-block-deep", [{"type": "text", "text": "x", "extra": nested_dict(DEEP)}]),
         ("text-block-int", [{"type": "text", "text": 5}]),
         ("text-block-deep-text", [{"type": "text", "text": nested_list(DEEP)}]),
+        ("type-list", [{"type": []}]),
     ]:
         add(f"tool-content-{label}", [SYSTEM, USER, calls(call()), tool_message(content)])
         add(f"tool_result-content-{label}", [SYSTEM, USER, tool_use({}), tool_result(content)])
@@ -309,6 +320,8 @@ def _cases() -> list[Case]:
         ("none", None),
     ]:
         add(f"messages-{label}", messages, read="messages must be a list")
+    add("message-attributes-raise", [SYSTEM, RaisingMessage()],
+        read="messages[1]: a RaisingMessage could not be read")  # fmt: skip
     add("messages-tuple", (SYSTEM, USER))
     add("messages-surrogate-string", LONE)
     # tools, hints, other call parameters
@@ -358,6 +371,10 @@ def _cases() -> list[Case]:
         ("temperature-nan", {"temperature": math.nan}, "temperature: a NaN or infinity"),
         ("metadata-deep", {"metadata": nested_dict(DEEP)}, None),
         ("user-surrogate", {"user": LONE}, None),
+        ("temperature-huge", {"temperature": HUGE}, "temperature: an integer of more than"),
+        ("stop-int", {"stop": 5}, None),
+        ("stop_sequences-int", {"stop_sequences": 5}, None),
+        ("system-type-list", {"system": [{"type": []}]}, "the system prompt[0].type must be"),
     ]:
         add(f"param-{label}", [USER], kwargs=kwargs, wire=wire)
     add("param-metadata-cycle", [SYSTEM, USER], kwargs={"metadata": CYCLE_DICT},
