@@ -98,7 +98,13 @@ def test_safe_repr_and_str_never_raise() -> None:
     assert len(safe_repr("x" * 10_000)) < 100
 
 
-_LEAF = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text())
+_LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
 _TREE = st.recursive(
     _LEAF,
     lambda children: (
