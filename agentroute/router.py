@@ -25,7 +25,7 @@ import httpx
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from agentroute._call_args import check_messages
+from agentroute._call_args import check_messages, check_options
 from agentroute._call_progress import track, untrack
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
@@ -243,9 +243,11 @@ class Router:
 
         Raises:
             AllAttemptsFailed: every attempt failed (holds each attempt's error and record).
-            ConfigurationError: bad message shape, unknown tier hint, no provider registered.
+            ConfigurationError: bad message shape, tools or hints, unknown tier hint, a value that
+                cannot be sent as JSON, no provider registered.
         """
         messages = check_messages(messages)
+        check_options(tools, hints)
         return await self._run(
             self._complete_chain, messages, tools, MappingProxyType(params), "complete", hints
         )
@@ -307,9 +309,11 @@ class Router:
         Raises:
             AllAttemptsFailed: (on entering) every attempt failed before its first chunk.
             StreamInterrupted: (while iterating) the stream broke after its first chunk.
-            ConfigurationError: bad message shape, or a provider that cannot stream.
+            ConfigurationError: bad message shape, tools or hints, or a provider that cannot
+                stream.
         """
         messages = check_messages(messages)
+        check_options(tools, hints)
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(

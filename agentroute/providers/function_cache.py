@@ -161,8 +161,10 @@ def _tools_key(call: ModelCall) -> str | None:
     return next((key for key, value in call.params.items() if value is tools), None)
 
 
-def _type(item: object) -> Any:
-    return item.get("type") if isinstance(item, Mapping) else getattr(item, "type", None)
+def _type(item: object) -> str | None:
+    """A block's ``type`` when it is a string (a tool's data may hold anything)."""
+    kind = item.get("type") if isinstance(item, Mapping) else getattr(item, "type", None)
+    return kind if isinstance(kind, str) else None
 
 
 def _anthropic_shaped(messages: Sequence[Any], system: Any, tools: Any) -> bool:
