@@ -26,7 +26,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from agentroute._call_args import check_messages
-from agentroute._call_progress import track, untrack
+from agentroute._call_progress import CallProgress
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
@@ -351,16 +351,18 @@ class Router:
         opened; see :meth:`SessionTable.finished`)."""
         state = call.session
         step = state.step if state is not None else 0
-        progress, token = track()
+        progress = call.progress
         try:
             result = await chain(call)
         except BaseException:
-            if state is not None and not progress.attempted and state.step == step:
+            if (
+                state is not None
+                and (progress is None or not progress.attempted)
+                and state.step == step
+            ):
                 state.step -= 1
             self._sessions.finished(state, answered=False)
             raise
-        finally:
-            untrack(token)
         self._sessions.finished(state, answered=True)
         return result
 
@@ -385,6 +387,7 @@ class Router:
             mode=mode,
             session=state,
             hints=hints or EMPTY,
+            progress=CallProgress(),
         )
 
     # Lifecycle -----------------------------------------------------------------------------
