@@ -375,7 +375,7 @@ class Router:
         hints: Mapping[str, Any] | None,
     ) -> ModelCall:
         """The session's next step as a ModelCall."""
-        state = self._state_for(messages, system_of(params))
+        state = self._state_for(messages, system_of(params) if params else None)
         state.step += 1
         meta = state.metadata
         if meta:
