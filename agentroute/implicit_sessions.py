@@ -276,8 +276,12 @@ def _continues(only: _Branch, messages: Sequence[object], tip: int) -> _Branch |
     if only.running or at < 0:  # mid-call; or it saw an empty history, which only one continues
         return only if n == 0 and only.takes(-1, messages) else None
     if at == n - 1:  # as long as the last: the same history again, or a sliding window
-        if tip == only.mark:
-            return only if only.takes(at, messages) else None
+        if tip == only.mark:  # only.takes(at, messages), inlined: the same history again
+            if not only.answered or (
+                only.list_id == id(messages) and only.last_id == id(messages[at])
+            ):
+                return only
+            return None
         start = n - 2
     elif at < n - 1:  # longer: the usual step
         if history_mark(messages[at]) == only.mark:

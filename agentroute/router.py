@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -45,7 +46,7 @@ from agentroute._types import (
     Provider,
     Target,
 )
-from agentroute.clock import Clock
+from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.implicit_sessions import SessionTable
@@ -183,10 +184,12 @@ class Router:
             middleware=middleware,
         )
         config = self.config
+        clock_ = self._telemetry.clock
         self._sessions = SessionTable(
             max_sessions=config.sessions.max_implicit,
             ttl_s=config.sessions.idle_ttl_s,
-            clock=self._telemetry.clock.now,
+            # the system clock's now() is time.monotonic(): called directly, one frame less
+            clock=time.monotonic if type(clock_) is SystemClock else clock_.now,
             on_evict=self._telemetry.session_evicted,
         )
         self._terminal = ProviderTerminal(
@@ -246,9 +249,8 @@ class Router:
             ConfigurationError: bad message shape, unknown tier hint, no provider registered.
         """
         messages = check_messages(messages)
-        return await self._run(
-            self._complete_chain, messages, tools, MappingProxyType(params), "complete", hints
-        )
+        call = self._call(messages, tools, MappingProxyType(params), "complete", hints)
+        return await self._step(self._complete_chain, call)
 
     def wrap(
         self,
