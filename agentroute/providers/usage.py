@@ -118,7 +118,16 @@ def _int(value: object, path: str) -> int:
 
 
 def _field(obj: object, name: str, path: str) -> int:
-    return _int(_get(obj, name), f"{path}.{name}")
+    """``obj``'s count ``name`` (see :func:`_int`); ``path`` names ``obj`` in an error. The
+    usual value (absent, or a non-negative int) returns before the error path is formatted."""
+    if obj is None:
+        return 0
+    value = _get(obj, name)
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    return _int(value, f"{path}.{name}")
 
 
 def usage_from_response(response: object) -> Usage | None:
