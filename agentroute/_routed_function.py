@@ -117,7 +117,7 @@ def routed_function(
         else:
             messages, call_params, by_position = shape.bind(args, kwargs)
         messages = check_messages(messages)
-        if not watch.done:
+        if not watch.done and (call_params or not watch.reads_params_only):
             watch.check(call_params)
         result = await run(
             positional_chain if by_position else chain,
