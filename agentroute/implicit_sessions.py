@@ -51,6 +51,7 @@ default bound (100,000, ~2 KB each) is well above the concurrent runs a process 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -126,6 +127,9 @@ class SessionTable:
         """(forked conversation's key, mark of a last message) → the sessions that saw it last."""
         self._max = max_sessions
         self._ttl = ttl_s
+        self._swept_to = -math.inf
+        """A lower bound of every live session's ``last_used`` (the oldest one's, as of the
+        last sweep; sessions only get newer): no sweep is due while it is within the TTL."""
         self._clock = clock
         self._on_evict = on_evict
 
@@ -137,7 +141,7 @@ class SessionTable:
         or a new one; the call counts as running in it until :meth:`finished`."""
         now = self._clock()
         items = self._items
-        if items and items[next(iter(items))].state.last_used < now - self._ttl:
+        if self._swept_to < now - self._ttl:
             self._sweep(now)
         n = len(messages)
         tip = history_mark(messages[n - 1]) if n else EMPTY_MARK
@@ -244,9 +248,11 @@ class SessionTable:
         while items:
             oldest = items[next(iter(items))]
             if oldest.state.last_used >= limit:
+                self._swept_to = oldest.state.last_used
                 return
             items.popitem(last=False)
             self._drop(oldest)
+        self._swept_to = now  # empty: every session made from now on is used at now or later
 
     def _drop(self, branch: _Branch) -> None:
         forks = self._forks.get(branch.base)
