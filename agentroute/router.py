@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from opentelemetry.metrics import MeterProvider
@@ -31,7 +31,6 @@ from agentroute._call_progress import CallProgress
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
-from agentroute._routed_function import routed_function
 from agentroute._secrets import remember_secrets
 from agentroute._steps import router_steps
 from agentroute._types import (
@@ -57,7 +56,6 @@ from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.tool_errors import ToolErrorSpec, resolve_tool_error_detector
 from agentroute.providers.base import ProviderTerminal
 from agentroute.providers.factory import build_provider
-from agentroute.providers.function import UsageOf
 from agentroute.session import (
     Session,
     SessionState,
@@ -70,6 +68,9 @@ from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenSettings, FailOpenStore
 from agentroute.streaming import RoutedStream
 from agentroute.telemetry.spans import Telemetry
+
+if TYPE_CHECKING:
+    from agentroute.providers.function import UsageOf
 
 __all__ = ["Router"]
 
@@ -282,6 +283,10 @@ class Router:
             ConfigurationError: ``fn`` is not an async callable, has no such parameters, or
                 cannot take a configured keyword argument; ``usage_of`` is not callable.
         """
+        # wrap()'s machinery (the function terminal, stream watching, SDK checks) is loaded
+        # on first use: an app that only calls complete() does not pay for it at import
+        from agentroute._routed_function import routed_function
+
         return routed_function(
             fn,
             catalog=self._catalog,
