@@ -146,6 +146,14 @@ def usage_from_response(response: object) -> Usage | None:
         return None
     if type(response) is Usage:
         return response
+    if type(response) is dict:  # the usual dict answer: its usage read without the dispatch
+        usage = response.get("usage")
+        if type(usage) is dict:
+            prompt = usage.get("prompt_tokens")
+            completion = usage.get("completion_tokens")
+            if prompt is not None or completion is not None:
+                return _chat_completions(usage, prompt, completion)
+            return _read(usage)
     usage = _get(response, "usage")
     if usage is None:
         # LangChain's messages, a raw SDK response, the usage object itself, or no usage.
