@@ -294,13 +294,17 @@ class Router:
         """
         # wrap()'s machinery (the function terminal, stream watching, SDK checks) is loaded
         # on first use: an app that only calls complete() does not pay for it at import
-        from agentroute._routed_function import routed_function
+        from agentroute._routed_function import Steps, routed_function
 
         return routed_function(
             fn,
             catalog=self._catalog,
             middleware=self._middleware,
-            run=self._run,
+            steps=Steps(
+                self._call,
+                self._step_failed,
+                functools.partial(self._sessions.finished, answered=True),
+            ),
             log_events=self.config.telemetry.log_events,
             model_param=model_param,
             messages_param=messages_param,
@@ -346,17 +350,6 @@ class Router:
         ordered = (*(t for t in targets if t != broken), broken)
         routed = dataclasses.replace(call.with_route(decision, ordered), attempt=after)
         return await self._attempts_chain(routed)
-
-    def _run(
-        self,
-        chain: CallNext,
-        messages: Sequence[Message],
-        tools: Sequence[Mapping[str, Any]] | None,
-        params: Mapping[str, Any],
-        mode: CallMode,
-        hints: Mapping[str, Any] | None,
-    ) -> Awaitable[ModelResult]:  # not a coroutine itself: one frame less per call
-        return self._step(chain, self._call(messages, tools, params, mode, hints))
 
     async def _step(self, chain: CallNext, call: ModelCall) -> ModelResult:
         """Run a session's step through ``chain``. A call that ends before any attempt
