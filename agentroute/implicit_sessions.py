@@ -148,7 +148,25 @@ class SessionTable:
         forks = self._forks.get(key)
         if forks is None:
             only = items.get(key)
-            branch = None if only is None else _continues(only, messages, tip)
+            if only is None:
+                branch = None
+            elif only.running or not 0 < (seen := only.length) <= n:
+                branch = _continues(only, messages, tip)
+            # the two usual steps, as _continues decides them (inlined: one call less)
+            elif seen < n:  # a new step: the session's last message where it was
+                if history_mark(messages[seen - 1]) == only.mark:
+                    branch = only
+                else:
+                    branch = _continues(only, messages, tip)
+            elif tip == only.mark:  # the same history again: a retry, or the same list
+                branch = (
+                    only
+                    if not only.answered
+                    or (only.list_id == id(messages) and only.last_id == id(messages[n - 1]))
+                    else None
+                )
+            else:
+                branch = _continues(only, messages, tip)
         else:
             branch = self._walk(key, messages, tip, forks[0] == 1)
         if branch is None:
