@@ -65,12 +65,13 @@ def history_mark(message: object) -> int:
             return _value(message, 0)
         # the usual case, a dict: _mapping() inlined (one frame less on every routed call)
         total = _MAPPING
-        for key, item in message.items():
+        for pair in message.items():  # the item's own tuple is hashed: no new one per item
+            item = pair[1]
             if type(item) is str:
                 if item:
-                    total += hash((key, item))
-            elif not (item is None or key == _SKIP or (type(item) in _CONTAINERS and not item)):
-                total += _item_mark(key, item, 0)
+                    total += hash(pair)  # == hash((key, item))
+            elif not (item is None or pair[0] == _SKIP or (type(item) in _CONTAINERS and not item)):
+                total += _item_mark(pair[0], item, 0)
         return hash(total)
     except Exception:  # a caller's object whose attribute or items() raise: not a reason to fail
         return hash(type(message).__name__)
