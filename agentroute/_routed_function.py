@@ -59,6 +59,7 @@ def routed_function(
     *,
     catalog: Catalog,
     middleware: Sequence[Middleware],
+    unreserved: Sequence[Middleware] | None,
     steps: Steps,
     log_events: bool | None,
     model_param: str,
@@ -88,7 +89,9 @@ def routed_function(
         supplied={label: tuple(kwargs) for label, kwargs in configured.items()},
     )
 
-    def chain_for(by_position: bool) -> CallNext:
+    def chains(by_position: bool) -> tuple[CallNext, CallNext]:
+        """One terminal's chains: with the cost reservation, and without it (for the calls
+        that cannot need it, see agentroute._steps.without_reservation)."""
         terminal = FunctionTerminal(
             fn,
             catalog=catalog,
@@ -97,12 +100,13 @@ def routed_function(
             by_position=by_position,
             log_events=log_events,
         )
-        return build_chain(middleware, terminal)
+        full = build_chain(middleware, terminal)
+        return full, full if unreserved is None else build_chain(unreserved, terminal)
 
-    chain = chain_for(False)
+    chain, free_chain = chains(False)
     # the messages through *args, as the caller passed them: a second terminal puts them back so
-    positional_chain = (
-        chain_for(True) if shape.var_positional and not shape.messages_named else chain
+    positional_chain, free_positional_chain = (
+        chains(True) if shape.var_positional and not shape.messages_named else (chain, free_chain)
     )
     watch = RetryWatch(fn, name, configured, log_events)
     dropped = shape.dropped
@@ -136,8 +140,13 @@ def routed_function(
         # Router._step's body, inlined (one call and one coroutine less per routed call)
         state = call.session
         step = state.step if state is not None else 0
+        meta = state.metadata if state is not None else None
+        if meta and "max_cost_usd" in meta:  # the session sets a cost limit: reserve
+            run = positional_chain if by_position else chain
+        else:
+            run = free_positional_chain if by_position else free_chain
         try:
-            result = await (positional_chain if by_position else chain)(call)
+            result = await run(call)
         except BaseException:
             failed(call, step)
             raise

@@ -32,7 +32,7 @@ from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
 from agentroute._secrets import remember_secrets
-from agentroute._steps import router_steps
+from agentroute._steps import router_steps, without_reservation
 from agentroute._types import (
     EMPTY,
     CallMode,
@@ -201,6 +201,12 @@ class Router:
             ),
         )
         self._complete_chain = build_chain(self._middleware, self._terminal)
+        free = without_reservation(config, self._middleware)
+        self._free_chain = (
+            self._complete_chain if free is None else build_chain(free, self._terminal)
+        )
+        """The chain without the cost reservation: for calls that cannot need it (see
+        :func:`~agentroute._steps.without_reservation`)."""
         self._attempts_chain = build_chain(self._middleware[-2:], self._terminal)
         """Fallback → attempt spans → terminal only: a broken stream's restart (the decision is
         made)."""
@@ -254,8 +260,10 @@ class Router:
         # _step's body, inlined (one coroutine less per call): keep the two the same
         state = call.session
         step = state.step if state is not None else 0
+        meta = state.metadata if state is not None else None
+        chain = self._complete_chain if meta and "max_cost_usd" in meta else self._free_chain
         try:
-            result = await self._complete_chain(call)
+            result = await chain(call)
         except BaseException:
             self._step_failed(call, step)
             raise
@@ -300,6 +308,7 @@ class Router:
             fn,
             catalog=self._catalog,
             middleware=self._middleware,
+            unreserved=without_reservation(self.config, self._middleware),
             steps=Steps(
                 self._call,
                 self._step_failed,
