@@ -348,16 +348,18 @@ class Router:
         being routed) is not a step: its number is given back, unless a later call of the
         session has taken one meanwhile (concurrent calls: numbers are never reused). The
         implicit-session table is told when the call ended, and how (for a stream: when it
-        opened; see :meth:`SessionTable.finished`)."""
+        opened; a refused call leaves its implicit session as it found it: see
+        :meth:`SessionTable.finished`)."""
         state = call.session
         step = state.step if state is not None else 0
         progress, token = track()
         try:
             result = await chain(call)
         except BaseException:
-            if state is not None and not progress.attempted and state.step == step:
+            refused = not progress.attempted
+            if state is not None and refused and state.step == step:
                 state.step -= 1
-            self._sessions.finished(state, answered=False)
+            self._sessions.finished(state, answered=False, refused=refused)
             raise
         finally:
             untrack(token)
