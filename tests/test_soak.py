@@ -441,7 +441,8 @@ async def test_soak_sessions_of_every_kind_over_flaky_deployments() -> None:
     * cancels: every other call is cancelled while it backs off; it is recorded, its last
       attempt ``cancelled`` with no live error kept, and the session goes on;
     * step limits: refused calls (a malformed message, an unknown tier hint, the limit
-      itself) interleaved with valid ones use no step: exactly ``max_steps`` valid calls run;
+      itself) interleaved with valid ones use no step: the session's step is always the
+      number of valid calls made, and only calls past ``max_steps`` meet the limit;
     * implicit sessions: as many live conversations as ``sessions.max_implicit``, none evicted,
       each step counted in its own session.
     """
