@@ -20,8 +20,9 @@ from typing import Any, Literal
 from agentroute._types import Message
 from agentroute.errors import ConfigurationError
 from agentroute.messages import TextInput
+from agentroute.providers.convert_tools import checked_tools
 
-__all__ = ["CONFIGURED", "CallShape", "check_messages"]
+__all__ = ["CONFIGURED", "CallShape", "check_messages", "check_options"]
 
 _P = inspect.Parameter
 _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
@@ -348,3 +349,18 @@ def check_messages(messages: Any) -> Sequence[Message]:
             f"got {type(messages).__name__}"
         )
     return messages
+
+
+def check_options(tools: object, hints: object) -> None:
+    """Refuse ``tools`` that are not a list of tool definitions (mappings) and ``hints`` that
+    are not a mapping, for :meth:`~agentroute.Router.complete` and ``stream()``, whose
+    providers convert the tools (a wrapped function's own ``tools`` are only counted).
+
+    Raises:
+        ConfigurationError: naming the argument (and the tool's index).
+    """
+    checked_tools(tools)
+    if hints is not None and not isinstance(hints, Mapping):
+        raise ConfigurationError(
+            f"hints must be a mapping (e.g. {{'min_tier': 'simple'}}), got {type(hints).__name__}"
+        )

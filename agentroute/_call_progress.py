@@ -1,46 +1,25 @@
-"""Whether the routed call running in this context has made an attempt yet.
+"""Whether a routed call has made an attempt yet.
 
 The router numbers a session's steps as calls come in, but a call that ends before any attempt
 (refused for its message shape or by a budget limit, a configuration error found before the
 model call, a cancel while it was being routed) is not a step: the router gives its number
 back. Whether an attempt was made is known deep in the chain (the fallback step records each
-one), so it travels in a context variable holding one small mutable record per call: middleware
-copies the frozen ``ModelCall`` freely, and concurrent calls of one session must not see each
-other's progress.
+one), so the router gives each call one small mutable record, carried on the ``ModelCall``
+(:attr:`~agentroute._types.ModelCall.progress`): middleware copies the frozen call freely and
+every copy shares the record, while concurrent calls of one session each have their own. A
+field rather than a context variable: no set and reset per call. (A middleware that builds a
+new ``ModelCall`` from scratch rather than copying the one it got drops the record: an attempt
+made with it is not seen, so a failure gives the step number back.)
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar, Token
-
-__all__ = ["CallProgress", "attempted", "track", "untrack"]
+__all__ = ["CallProgress"]
 
 
 class CallProgress:
     """One routed call's progress: ``attempted`` once an attempt has an outcome (an answer, an
-    error from the provider, or a cancel while it ran)."""
+    error from the provider, or a cancel while it ran). No ``__init__`` (the class attribute
+    is the default): one is made per routed call, and creating it runs no Python code."""
 
-    __slots__ = ("attempted",)
-
-    def __init__(self) -> None:
-        self.attempted = False
-
-
-_current: ContextVar[CallProgress | None] = ContextVar("agentroute_call_progress", default=None)
-
-
-def track() -> tuple[CallProgress, Token[CallProgress | None]]:
-    """Start tracking a call in this context (reset the token when the call ends)."""
-    progress = CallProgress()
-    return progress, _current.set(progress)
-
-
-def untrack(token: Token[CallProgress | None]) -> None:
-    _current.reset(token)
-
-
-def attempted() -> None:
-    """Mark the call running in this context as having made an attempt."""
-    progress = _current.get()
-    if progress is not None:
-        progress.attempted = True
+    attempted: bool = False

@@ -61,9 +61,18 @@ EMPTY_MARK = hash("no message")
 def history_mark(message: object) -> int:
     """A hash of what ``message`` says (see the module docstring); never raises."""
     try:
-        if type(message) is dict:  # the usual case, without the dispatch
-            return _mapping(message.items(), 0)
-        return _value(message, 0)
+        if type(message) is not dict:
+            return _value(message, 0)
+        # the usual case, a dict: _mapping() inlined (one frame less on every routed call)
+        total = _MAPPING
+        for pair in message.items():  # the item's own tuple is hashed: no new one per item
+            item = pair[1]
+            if type(item) is str:
+                if item:
+                    total += hash(pair)  # == hash((key, item))
+            elif not (item is None or pair[0] == _SKIP or (type(item) in _CONTAINERS and not item)):
+                total += _item_mark(pair[0], item, 0)
+        return hash(total)
     except Exception:  # a caller's object whose attribute or items() raise: not a reason to fail
         return hash(type(message).__name__)
 
@@ -101,12 +110,15 @@ def _mapping(items: Any, depth: int) -> int:
             continue
         if item is None or key == _SKIP or (type(item) in _CONTAINERS and not item):
             continue
-        if isinstance(item, str):  # a str subclass (an enum's value, say): as the plain string
-            if item:
-                total += hash((key, str.__str__(item)))
-            continue
-        total += hash((key, _value(item, depth + 1)))
+        total += _item_mark(key, item, depth)
     return hash(total)
+
+
+def _item_mark(key: object, item: object, depth: int) -> int:
+    """The mark of one item of a mapping at ``depth`` that says something, not a plain str."""
+    if isinstance(item, str):  # a str subclass (an enum's value, say): as the plain string
+        return hash((key, str.__str__(item))) if item else 0
+    return hash((key, _value(item, depth + 1)))
 
 
 def _scalar(value: str | bytes | int | float) -> int:

@@ -10,36 +10,48 @@ argument) binds nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
 from agentroute._async_callable import qualified_name, require_async
 from agentroute._call_args import CallShape, check_messages
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._sdk_retries import RetryWatch
-from agentroute._types import CallMode, CallNext, Message, Middleware, ModelResult
+from agentroute._types import CallMode, CallNext, Message, Middleware, ModelCall
 from agentroute.errors import ConfigurationError
 from agentroute.providers.function import FunctionTerminal, UsageOf
+from agentroute.session import SessionState
 
 __all__ = ["routed_function"]
 
 
-class Run(Protocol):
-    """``Router._run``: one call down ``chain``, as the session's next step."""
+Begin: TypeAlias = Callable[
+    [
+        Sequence[Message],
+        Sequence[Mapping[str, Any]] | None,
+        Mapping[str, Any],
+        CallMode,
+        Mapping[str, Any] | None,
+    ],
+    ModelCall,
+]
 
-    def __call__(
-        self,
-        chain: CallNext,
-        messages: Sequence[Message],
-        tools: Sequence[Mapping[str, Any]] | None,
-        params: Mapping[str, Any],
-        mode: CallMode,
-        hints: Mapping[str, Any] | None,
-        /,
-    ) -> Awaitable[ModelResult]: ...
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Steps:
+    """The router's side of a routed call, which the routed function runs as ``Router._step``
+    does (inline: one call and one coroutine less per call)."""
+
+    begin: Begin
+    """The session's next step as a ModelCall (``Router._call``)."""
+    failed: Callable[[ModelCall, int], None]
+    """The call (its step number given) raised (``Router._step_failed``)."""
+    answered: Callable[[SessionState | None], None]
+    """The call of this session returned (the implicit-session table is told)."""
 
 
 def routed_function(
@@ -47,7 +59,8 @@ def routed_function(
     *,
     catalog: Catalog,
     middleware: Sequence[Middleware],
-    run: Run,
+    unreserved: Sequence[Middleware] | None,
+    steps: Steps,
     log_events: bool | None,
     model_param: str,
     messages_param: str | None,
@@ -76,7 +89,9 @@ def routed_function(
         supplied={label: tuple(kwargs) for label, kwargs in configured.items()},
     )
 
-    def chain_for(by_position: bool) -> CallNext:
+    def chains(by_position: bool) -> tuple[CallNext, CallNext]:
+        """One terminal's chains: with the cost reservation, and without it (for the calls
+        that cannot need it, see agentroute._steps.without_reservation)."""
         terminal = FunctionTerminal(
             fn,
             catalog=catalog,
@@ -85,12 +100,13 @@ def routed_function(
             by_position=by_position,
             log_events=log_events,
         )
-        return build_chain(middleware, terminal)
+        full = build_chain(middleware, terminal)
+        return full, full if unreserved is None else build_chain(unreserved, terminal)
 
-    chain = chain_for(False)
+    chain, free_chain = chains(False)
     # the messages through *args, as the caller passed them: a second terminal puts them back so
-    positional_chain = (
-        chain_for(True) if shape.var_positional and not shape.messages_named else chain
+    positional_chain, free_positional_chain = (
+        chains(True) if shape.var_positional and not shape.messages_named else (chain, free_chain)
     )
     watch = RetryWatch(fn, name, configured, log_events)
     dropped = shape.dropped
@@ -102,6 +118,7 @@ def routed_function(
     open_keywords = shape.any_keyword
     keywords = shape.keywords
     required = shape.required
+    begin, failed, answered = steps.begin, steps.failed, steps.answered
 
     async def routed(*args: Any, **kwargs: Any) -> Any:
         if kwargs:
@@ -117,16 +134,23 @@ def routed_function(
         else:
             messages, call_params, by_position = shape.bind(args, kwargs)
         messages = check_messages(messages)
-        if not watch.done:
+        if not watch.done and (call_params or not watch.reads_params_only):
             watch.check(call_params)
-        result = await run(
-            positional_chain if by_position else chain,
-            messages,
-            call_params.get(tools_param),
-            call_params,
-            "wrap",
-            None,
-        )
+        call = begin(messages, call_params.get(tools_param), call_params, "wrap", None)
+        # Router._step's body, inlined (one call and one coroutine less per routed call)
+        state = call.session
+        step = state.step if state is not None else 0
+        meta = state.metadata if state is not None else None
+        if meta and "max_cost_usd" in meta:  # the session sets a cost limit: reserve
+            run = positional_chain if by_position else chain
+        else:
+            run = free_positional_chain if by_position else free_chain
+        try:
+            result = await run(call)
+        except BaseException:
+            failed(call, step)
+            raise
+        answered(state)
         return result.raw
 
     # a callable object's own attributes (its client, its key) are not copied onto ``routed``

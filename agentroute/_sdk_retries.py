@@ -51,9 +51,12 @@ class RetryWatch:
 
     Attributes:
         done: it has warned (the routed function stops calling :meth:`check`).
+        reads_params_only: only a call's own arguments can show a retrying client (neither
+            the function, the config nor LiteLLM's default does), so :meth:`check` finds
+            nothing in a call without arguments and the routed function skips it.
     """
 
-    __slots__ = ("_litellm", "_log", "_name", "_static", "done")
+    __slots__ = ("_litellm", "_log", "_name", "_static", "done", "reads_params_only")
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class RetryWatch:
             kwargs.get("max_retries") == 0 for kwargs in configured.values()
         )
         self.done = False
+        self.reads_params_only = self._static is None and not self._litellm
 
     def check(self, params: Mapping[str, Any]) -> None:
         """Warn (once) if this call's function, config or arguments show a retrying client."""

@@ -7,6 +7,12 @@ against the budget once its model is chosen, the user's middlewares see the deci
 every attempt, validation re-runs a step through affinity and fallback, and the attempt span
 sits after the fallback step so it sees each attempt. :class:`~agentroute.Router` adds the
 terminal; a broken stream's restart runs only the last two steps.
+
+**Without the reservation.** When the config sets no ``budget.max_cost_usd``, the cost
+reservation does nothing for a call unless its session's metadata sets a limit (only an
+explicit session has metadata). So the router also builds its chains without that step
+(:func:`without_reservation`) and sends down them every call whose session's metadata has no
+``max_cost_usd`` key: two coroutines less per call, the same outcome.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from agentroute.state import StateStore
 from agentroute.telemetry.attempt_spans import AttemptTelemetry
 from agentroute.telemetry.spans import RouteTelemetry, Telemetry
 
-__all__ = ["router_steps"]
+__all__ = ["router_steps", "without_reservation"]
 
 
 def router_steps(
@@ -90,3 +96,13 @@ def router_steps(
         ),
         AttemptTelemetry(telemetry),  # after the fallback step: once per attempt
     )
+
+
+def without_reservation(
+    config: RouterConfig, steps: tuple[Middleware, ...]
+) -> tuple[Middleware, ...] | None:
+    """``steps`` without the cost reservation, for the calls of sessions whose metadata has no
+    ``max_cost_usd`` key; ``None`` when every call needs it (the config sets a cost limit)."""
+    if config.budget.max_cost_usd is not None:
+        return None
+    return tuple(step for step in steps if not isinstance(step, CostReservation))

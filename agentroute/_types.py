@@ -15,6 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
+from agentroute._call_progress import CallProgress
 from agentroute._frozen import value_object
 
 if TYPE_CHECKING:
@@ -301,6 +302,9 @@ class ModelCall:
     targets: tuple[Target, ...] = ()
     target: Target | None = None
     attempt: int = 0
+    progress: CallProgress | None = field(default=None, compare=False, repr=False)
+    """Shared by every copy of the call: whether it has made an attempt yet
+    (:mod:`agentroute._call_progress`; set by the router)."""
 
     # Explicit copies: the hot path makes two per call, and ``dataclasses.replace`` costs
     # several times more than a direct construction.
@@ -319,6 +323,7 @@ class ModelCall:
             targets,
             self.target,
             self.attempt,
+            self.progress,
         )
 
     def with_target(self, target: Target, attempt: int) -> ModelCall:
@@ -334,6 +339,7 @@ class ModelCall:
             self.targets,
             target,
             attempt,
+            self.progress,
         )
 
 

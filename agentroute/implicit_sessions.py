@@ -57,6 +57,7 @@ default bound (100,000, ~2 KB each) is well above the concurrent runs a process 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -145,6 +146,9 @@ class SessionTable:
         """(forked conversation's key, mark of a last message) → the sessions that saw it last."""
         self._max = max_sessions
         self._ttl = ttl_s
+        self._swept_to = -math.inf
+        """A lower bound of every live session's ``last_used`` (the oldest one's, as of the
+        last sweep; sessions only get newer): no sweep is due while it is within the TTL."""
         self._clock = clock
         self._on_evict = on_evict
 
@@ -156,14 +160,32 @@ class SessionTable:
         or a new one; the call counts as running in it until :meth:`finished`."""
         now = self._clock()
         items = self._items
-        if items and items[next(iter(items))].state.last_used < now - self._ttl:
+        if self._swept_to < now - self._ttl:
             self._sweep(now)
         n = len(messages)
         tip = history_mark(messages[n - 1]) if n else EMPTY_MARK
         forks = self._forks.get(key)
         if forks is None:
             only = items.get(key)
-            branch = None if only is None else _continues(only, messages, tip)
+            if only is None:
+                branch = None
+            elif only.running or not 0 < (seen := only.length) <= n:
+                branch = _continues(only, messages, tip)
+            # the two usual steps, as _continues decides them (inlined: one call less)
+            elif seen < n:  # a new step: the session's last message where it was
+                if history_mark(messages[seen - 1]) == only.mark:
+                    branch = only
+                else:
+                    branch = _continues(only, messages, tip)
+            elif tip == only.mark:  # the same history again: a retry, or the same list
+                branch = (
+                    only
+                    if not only.answered
+                    or (only.list_id == id(messages) and only.last_id == id(messages[n - 1]))
+                    else None
+                )
+            else:
+                branch = _continues(only, messages, tip)
         else:
             branch = self._walk(key, messages, tip, forks[0] == 1)
         if branch is None:
@@ -177,7 +199,8 @@ class SessionTable:
             branch.list_id,
             branch.answered,
         )
-        self._retip(branch, tip, n)
+        if branch.mark != tip or branch.length < 0:
+            self._retip(branch, tip, n)
         branch.length = n
         branch.last_id = id(messages[n - 1]) if n else 0
         branch.list_id = id(messages)
@@ -299,9 +322,11 @@ class SessionTable:
         while items:
             oldest = items[next(iter(items))]
             if oldest.state.last_used >= limit:
+                self._swept_to = oldest.state.last_used
                 return
             items.popitem(last=False)
             self._drop(oldest)
+        self._swept_to = now  # empty: every session made from now on is used at now or later
 
     def _drop(self, branch: _Branch) -> None:
         forks = self._forks.get(branch.base)
@@ -331,8 +356,12 @@ def _continues(only: _Branch, messages: Sequence[object], tip: int) -> _Branch |
     if only.running or at < 0:  # mid-call; or it saw an empty history, which only one continues
         return only if n == 0 and only.takes(-1, messages) else None
     if at == n - 1:  # as long as the last: the same history again, or a sliding window
-        if tip == only.mark:
-            return only if only.takes(at, messages) else None
+        if tip == only.mark:  # only.takes(at, messages), inlined: the same history again
+            if not only.answered or (
+                only.list_id == id(messages) and only.last_id == id(messages[at])
+            ):
+                return only
+            return None
         start = n - 2
     elif at < n - 1:  # longer: the usual step
         if history_mark(messages[at]) == only.mark:

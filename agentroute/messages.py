@@ -24,8 +24,14 @@ never changes what the caller passes: a wrapped function receives the caller's o
   readers dispatch on its ``type``.
 
 Anything else raises :class:`~agentroute.errors.ConfigurationError` naming the index and the
-field (``messages[3].tool_calls[0].function: …``). Fields the router only reads as text
-(arguments, tool inputs, tool-result contents) are not checked: any value is read.
+field (``messages[3].tool_calls[0].function: …``), and so does an object whose fields raise when
+read. Fields the router only reads as text (arguments, tool inputs, tool-result contents) are
+not checked: any value is read, at any depth (:mod:`agentroute._json_text`). A tool result —
+a ``role: "tool"`` message's ``content``, a ``tool_result`` block's ``content``, a Responses
+``function_call_output``'s ``output`` — is data from a tool, not from the developer: when it is
+not text or a list of content parts (:func:`is_content_parts`) — a number, a mapping, a list of
+values, a parsed JSON document of any depth — it is read, and sent by the built-in providers,
+as its JSON text.
 
 A plain-string ``input`` (``responses.create(input="…")``) is routed as :class:`TextInput`, a
 one-message sequence that remembers the string, which the wrapped function gets back.
@@ -34,13 +40,21 @@ one-message sequence that remembers the string, which the wrapped function gets 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from agentroute._json_text import text_of
 from agentroute.errors import ConfigurationError
 
-__all__ = ["TextInput", "as_message", "role_and_content", "system_of", "text_of_content"]
+__all__ = [
+    "TextInput",
+    "as_message",
+    "checked_parts",
+    "is_content_parts",
+    "role_and_content",
+    "system_of",
+    "text_of_content",
+]
 
 _LANGCHAIN_ROLES = {
     "human": "user",
@@ -111,10 +125,36 @@ def as_message(item: object, index: int) -> Mapping[str, Any]:
                 calls = item.get("tool_calls")
                 if calls is None or _plain_calls(calls):
                     return item
-        return _checked(item, index)
-    if isinstance(item, Mapping):
-        return _checked(dict(item), index)
-    return _checked(_from_object(item, index), index)
+    try:
+        if type(item) is dict:
+            return _checked(item, index)
+        if isinstance(item, Mapping):
+            return _checked(dict(item), index)
+        return _checked(_from_object(item, index), index)
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # a caller's object whose items(), property or model_dump() raise
+        raise ConfigurationError(
+            f"messages[{index}]: a {_type_name(item)} could not be read "
+            f"({type(exc).__name__} raised while reading it)"
+        ) from None
+
+
+def is_content_parts(content: object) -> bool:
+    """Whether a tool result's ``content`` is content parts — a list whose items are strings,
+    or mappings or objects with a string ``type`` — rather than data (module docstring)."""
+    if type(content) is not list and not isinstance(content, tuple):
+        return False
+    for part in content:
+        if isinstance(part, str):
+            continue
+        try:
+            kind = part.get("type") if isinstance(part, Mapping) else getattr(part, "type", None)
+        except Exception:  # an object whose attribute raises: data, read by its str()
+            return False
+        if type(kind) is not str:
+            return False
+    return True
 
 
 def _plain_calls(calls: object) -> bool:
@@ -129,14 +169,20 @@ def _plain_calls(calls: object) -> bool:
 
 def role_and_content(item: object) -> tuple[object, object]:
     """An item's role and content, read without copying it (for the session key, which looks
-    at the first messages of every call): by key, or by attribute for objects."""
-    if type(item) is dict or isinstance(item, Mapping):
+    at the first messages of every call): by key, or by attribute for objects. An object whose
+    attributes raise reads as ``(None, None)``: the routing step's reading names it."""
+    if type(item) is dict:
         return item.get("role"), item.get("content")
-    role = getattr(item, "role", None)
-    if role is None:
-        kind = getattr(item, "type", None)
-        role = _LANGCHAIN_ROLES.get(kind) if isinstance(kind, str) else None
-    return role, getattr(item, "content", None)
+    try:
+        if isinstance(item, Mapping):
+            return item.get("role"), item.get("content")
+        role = getattr(item, "role", None)
+        if role is None:
+            kind = getattr(item, "type", None)
+            role = _LANGCHAIN_ROLES.get(kind) if isinstance(kind, str) else None
+        return role, getattr(item, "content", None)
+    except Exception:
+        return None, None
 
 
 def text_of_content(content: object) -> str | None:
@@ -228,7 +274,7 @@ def _checked(message: dict[str, Any], index: int) -> Mapping[str, Any]:
         if kind == "message":
             raise ConfigurationError(f"{where}: a Responses 'message' item needs a 'role'")
         output = message.get("output")
-        if isinstance(output, list | tuple):  # a tool output's content parts
+        if is_content_parts(output):  # a tool output's content parts (else data, read as text)
             parts = _checked_content(output, f"{where}.output")
             if parts is not output:
                 return {**message, "output": parts}
@@ -237,15 +283,29 @@ def _checked(message: dict[str, Any], index: int) -> Mapping[str, Any]:
         raise ConfigurationError(f"{where}.role must be a string, got {_type_name(role)}")
     out = message
     content = message.get("content")
-    blocks = _checked_content(content, f"{where}.content")
-    if blocks is not content:
-        out = {**out, "content": blocks}
+    if role != "tool" or content is None or type(content) is str or is_content_parts(content):
+        blocks = _checked_content(content, f"{where}.content")
+        if blocks is not content:
+            out = {**out, "content": blocks}
+    # else a tool's data, read as its JSON text (module docstring)
     calls = message.get("tool_calls")
     if calls is not None:
         checked = _checked_calls(calls, f"{where}.tool_calls")
         if checked is not calls:
             out = {**out, "tool_calls": checked}
     return out
+
+
+def checked_parts(content: list[Any] | tuple[Any, ...], where: str) -> list[Any]:
+    """A list of content parts checked like a message's (``where`` names it in errors): SDK
+    blocks read into dicts, anything that is not a part refused.
+
+    Raises:
+        ConfigurationError: naming ``where[j]``.
+    """
+    checked = _checked_content(content, where)
+    assert isinstance(checked, list | tuple)
+    return list(checked)
 
 
 def _checked_content(content: object, where: str) -> object:
@@ -314,7 +374,7 @@ def _checked_call(call: object, where: str) -> Mapping[str, Any]:
         return data  # an OpenAI custom (free-form) tool call
     if fn is None and "name" in data:  # LangChain's {"name", "args", "id"}
         args = data.get("args", data.get("arguments"))
-        arguments = args if isinstance(args, str) else json.dumps(args or {}, default=str)
+        arguments = args if isinstance(args, str) else text_of(args or {})
         return {
             "id": data.get("id"),
             "type": "function",

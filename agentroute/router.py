@@ -16,23 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from agentroute._call_args import check_messages
-from agentroute._call_progress import track, untrack
+from agentroute._call_args import check_messages, check_options
+from agentroute._call_progress import CallProgress
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
-from agentroute._routed_function import routed_function
 from agentroute._secrets import remember_secrets
-from agentroute._steps import router_steps
+from agentroute._steps import router_steps, without_reservation
 from agentroute._types import (
     EMPTY,
     CallMode,
@@ -45,7 +45,7 @@ from agentroute._types import (
     Provider,
     Target,
 )
-from agentroute.clock import Clock
+from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.implicit_sessions import SessionTable
@@ -56,7 +56,6 @@ from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.tool_errors import ToolErrorSpec, resolve_tool_error_detector
 from agentroute.providers.base import ProviderTerminal
 from agentroute.providers.factory import build_provider
-from agentroute.providers.function import UsageOf
 from agentroute.session import (
     Session,
     SessionState,
@@ -69,6 +68,9 @@ from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenSettings, FailOpenStore
 from agentroute.streaming import RoutedStream
 from agentroute.telemetry.spans import Telemetry
+
+if TYPE_CHECKING:
+    from agentroute.providers.function import UsageOf
 
 __all__ = ["Router"]
 
@@ -183,10 +185,12 @@ class Router:
             middleware=middleware,
         )
         config = self.config
+        clock_ = self._telemetry.clock
         self._sessions = SessionTable(
             max_sessions=config.sessions.max_implicit,
             ttl_s=config.sessions.idle_ttl_s,
-            clock=self._telemetry.clock.now,
+            # the system clock's now() is time.monotonic(): called directly, one frame less
+            clock=time.monotonic if type(clock_) is SystemClock else clock_.now,
             on_evict=self._telemetry.session_evicted,
         )
         self._terminal = ProviderTerminal(
@@ -197,6 +201,12 @@ class Router:
             ),
         )
         self._complete_chain = build_chain(self._middleware, self._terminal)
+        free = without_reservation(config, self._middleware)
+        self._free_chain = (
+            self._complete_chain if free is None else build_chain(free, self._terminal)
+        )
+        """The chain without the cost reservation: for calls that cannot need it (see
+        :func:`~agentroute._steps.without_reservation`)."""
         self._attempts_chain = build_chain(self._middleware[-2:], self._terminal)
         """Fallback → attempt spans → terminal only: a broken stream's restart (the decision is
         made)."""
@@ -243,12 +253,24 @@ class Router:
 
         Raises:
             AllAttemptsFailed: every attempt failed (holds each attempt's error and record).
-            ConfigurationError: bad message shape, unknown tier hint, no provider registered.
+            ConfigurationError: bad message shape, tools or hints, unknown tier hint, a value that
+                cannot be sent as JSON, no provider registered.
         """
         messages = check_messages(messages)
-        return await self._run(
-            self._complete_chain, messages, tools, MappingProxyType(params), "complete", hints
-        )
+        check_options(tools, hints)
+        call = self._call(messages, tools, MappingProxyType(params), "complete", hints)
+        # _step's body, inlined (one coroutine less per call): keep the two the same
+        state = call.session
+        step = state.step if state is not None else 0
+        meta = state.metadata if state is not None else None
+        chain = self._complete_chain if meta and "max_cost_usd" in meta else self._free_chain
+        try:
+            result = await chain(call)
+        except BaseException:
+            self._step_failed(call, step)
+            raise
+        self._sessions.finished(state, answered=True)
+        return result
 
     def wrap(
         self,
@@ -280,11 +302,20 @@ class Router:
             ConfigurationError: ``fn`` is not an async callable, has no such parameters, or
                 cannot take a configured keyword argument; ``usage_of`` is not callable.
         """
+        # wrap()'s machinery (the function terminal, stream watching, SDK checks) is loaded
+        # on first use: an app that only calls complete() does not pay for it at import
+        from agentroute._routed_function import Steps, routed_function
+
         return routed_function(
             fn,
             catalog=self._catalog,
             middleware=self._middleware,
-            run=self._run,
+            unreserved=without_reservation(self.config, self._middleware),
+            steps=Steps(
+                self._call,
+                self._step_failed,
+                functools.partial(self._sessions.finished, answered=True),
+            ),
             log_events=self.config.telemetry.log_events,
             model_param=model_param,
             messages_param=messages_param,
@@ -307,9 +338,11 @@ class Router:
         Raises:
             AllAttemptsFailed: (on entering) every attempt failed before its first chunk.
             StreamInterrupted: (while iterating) the stream broke after its first chunk.
-            ConfigurationError: bad message shape, or a provider that cannot stream.
+            ConfigurationError: bad message shape, tools or hints, or a provider that cannot
+                stream.
         """
         messages = check_messages(messages)
+        check_options(tools, hints)
         frozen = MappingProxyType(params)
         resilience = self.config.resilience
         return RoutedStream(
@@ -331,17 +364,6 @@ class Router:
         routed = dataclasses.replace(call.with_route(decision, ordered), attempt=after)
         return await self._attempts_chain(routed)
 
-    def _run(
-        self,
-        chain: CallNext,
-        messages: Sequence[Message],
-        tools: Sequence[Mapping[str, Any]] | None,
-        params: Mapping[str, Any],
-        mode: CallMode,
-        hints: Mapping[str, Any] | None,
-    ) -> Awaitable[ModelResult]:  # not a coroutine itself: one frame less per call
-        return self._step(chain, self._call(messages, tools, params, mode, hints))
-
     async def _step(self, chain: CallNext, call: ModelCall) -> ModelResult:
         """Run a session's step through ``chain``. A call that ends before any attempt
         (refused for its shape, by a budget limit or a configuration error, or cancelled while
@@ -352,19 +374,24 @@ class Router:
         :meth:`SessionTable.finished`)."""
         state = call.session
         step = state.step if state is not None else 0
-        progress, token = track()
         try:
             result = await chain(call)
         except BaseException:
-            refused = not progress.attempted
-            if state is not None and refused and state.step == step:
-                state.step -= 1
-            self._sessions.finished(state, answered=False, refused=refused)
+            self._step_failed(call, step)
             raise
-        finally:
-            untrack(token)
         self._sessions.finished(state, answered=True)
         return result
+
+    def _step_failed(self, call: ModelCall, step: int) -> None:
+        """``call`` (its session's step number ``step``) raised: give the number back if it
+        made no attempt (see :meth:`_step`), and tell the implicit-session table (a refused
+        call leaves its implicit session as it found it)."""
+        state = call.session
+        progress = call.progress
+        refused = progress is None or not progress.attempted
+        if state is not None and refused and state.step == step:
+            state.step -= 1
+        self._sessions.finished(state, answered=False, refused=refused)
 
     def _call(
         self,
@@ -375,7 +402,7 @@ class Router:
         hints: Mapping[str, Any] | None,
     ) -> ModelCall:
         """The session's next step as a ModelCall."""
-        state = self._state_for(messages, system_of(params))
+        state = self._state_for(messages, system_of(params) if params else None)
         state.step += 1
         meta = state.metadata
         if meta:
@@ -387,6 +414,7 @@ class Router:
             mode=mode,
             session=state,
             hints=hints or EMPTY,
+            progress=CallProgress(),
         )
 
     # Lifecycle -----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ idle-expiring table that keeps runs with the same opening apart
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from agentroute._json_text import text_of
 from agentroute._types import EMPTY, Attempt, Decision, Usage
 from agentroute.messages import role_and_content, text_of_content
 
@@ -199,7 +199,7 @@ def _as_text(content: Any) -> str:
     text = text_of_content(content)
     if text is not None:
         return text
-    return json.dumps(content, sort_keys=True, default=str)
+    return text_of(content, sort_keys=True)  # any value, any depth: never fails
 
 
 _KEY_CACHE_SIZE = 4096
@@ -253,10 +253,10 @@ def derive_session_key(messages: Sequence[object], system: Any = None) -> str:
 
 
 def _hash_key(system_text: str, user_text: str) -> str:
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(system_text.encode())
+    digest = hashlib.blake2b(digest_size=8)  # surrogatepass: a lone surrogate keys too
+    digest.update(system_text.encode("utf-8", "surrogatepass"))
     digest.update(b"\x00")
-    digest.update(user_text.encode())
+    digest.update(user_text.encode("utf-8", "surrogatepass"))
     return "conv-" + digest.hexdigest()
 
 

@@ -87,14 +87,15 @@ METRICS = ("agentroute.state.errors", "agentroute.state.skipped", "agentroute.se
 READING = """\
 * **Store errors: {errors} in all, {skipped} operations skipped, with the default settings**
   (goal 0). On the code before the fix that came with this benchmark (main at e9931db), the
-  same runs against the same healthy local Redis failed from the first burst on: at 300 sessions 16-60 operations timed out, three in a row opened the
-  breaker, and ~2,700 of ~3,000 operations were then skipped (no pins, no cooldowns); at 1,000
-  sessions ~350 failed (operations queued behind the pool's 50 connections past `op_max_s`,
-  and the pool's "No connection available") and ~7,900 were skipped. The Redis server was
-  never the bottleneck: this process was. Since the fix (`agentroute/state/failopen.py`), waiting
-  for a turn at one of `pool_size` connections is not the store's time, the replies of a new
-  connection's handshake show the server alive, and only silence while the event loop was free
-  gives an operation up; a hung store still costs one short timeout per breaker window
+  same runs against the same healthy local Redis failed from the first burst on: at 300
+  sessions 16-60 operations timed out, three in a row opened the breaker, and ~2,700 of
+  ~3,000 operations were then skipped (no pins, no cooldowns); at 1,000 sessions ~350 failed
+  (operations queued behind the pool's 50 connections past `op_max_s`, and the pool's "No
+  connection available") and ~7,900 were skipped. The Redis server was never the bottleneck:
+  this process was. Since the fix (`agentroute/state/failopen.py`), waiting for a turn at one
+  of `pool_size` connections is not the store's time, the replies of a new connection's
+  handshake show the server alive, and only silence while the event loop was free gives an
+  operation up; a hung store still costs one short timeout per breaker window
   (`tests/test_state_redis.py`, the SIGSTOP test). Under a burst larger than the process can
   serve, calls wait their turn for the store as they wait for the CPU.
 * **Live sessions evicted: {evicted}; steps lost: {lost}** (goal 0). Each run's implicit

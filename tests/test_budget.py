@@ -24,7 +24,7 @@ from agentroute import (
 from agentroute._types import ModelCall
 from agentroute.config import Price
 from agentroute.pricing import cost_usd
-from agentroute.testing import FakeClock, ScriptedProvider
+from agentroute.testing import FakeClock, ScriptedProvider, openai_response
 from tests.helpers import CONVERSATION, config_dict
 
 pytestmark = pytest.mark.anyio
@@ -449,6 +449,57 @@ async def test_concurrent_calls_on_one_session_stop_at_the_budget() -> None:
         assert session.step == 3
         with pytest.raises(BudgetExceeded):
             await router.complete(CONVERSATION)
+
+
+async def test_a_limit_set_only_in_the_session_metadata_reserves_too() -> None:
+    """With no cost limit in the config, calls go down a chain without the reservation step
+    (a speed-up); a session whose metadata sets the limit must still get it: the same burst
+    stops at 3 calls, not 50."""
+    held = Held(_answer())  # $0.10 a call
+    router = _router(held, {"cap_tier_at_fraction": None}, policy={"output_tokens_guess": GUESS})
+    async with router.session("burst", metadata={"max_cost_usd": 0.25}) as session:
+        assert await _burst(router, held, 50) == (3, 47)
+        assert session.cost_usd == pytest.approx(0.3)
+    held.release = anyio.Event()
+    held.calls.clear()
+    async with router.session("no limit"):  # no limit anywhere: every call runs
+        assert await _burst(router, held, 5) == (5, 0)
+
+
+async def test_a_wrapped_function_reserves_for_a_limit_set_only_in_the_session_metadata() -> None:
+    """The same through wrap(): its chains without the reservation step serve only sessions
+    that set no limit."""
+    router = _router(
+        ScriptedProvider(), {"cap_tier_at_fraction": None}, policy={"output_tokens_guess": GUESS}
+    )
+    release, settled, started, refused = anyio.Event(), anyio.Event(), [0], [0]
+
+    def tally() -> None:
+        if started[0] + refused[0] == 20:
+            settled.set()
+
+    async def call_llm(messages: Any, *, model: str, **kwargs: Any) -> dict[str, Any]:
+        started[0] += 1
+        tally()
+        await release.wait()
+        return openai_response("ok", prompt_tokens=10, completion_tokens=5)
+
+    routed = router.wrap(call_llm)
+
+    async def one() -> None:
+        try:
+            await routed(CONVERSATION)
+        except BudgetExceeded:
+            refused[0] += 1
+            tally()
+
+    session = router.session("burst", metadata={"max_cost_usd": 0.25})
+    async with session, anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(one)
+        await settled.wait()
+        release.set()
+    assert (started[0], refused[0]) == (3, 17)
 
 
 async def test_a_call_that_fails_or_is_cancelled_releases_its_reservation() -> None:

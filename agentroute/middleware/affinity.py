@@ -109,17 +109,22 @@ class AffinityMiddleware:
         if state is not None and self._sticky:
             decision = call.decision
             models = decision.candidates if decision is not None else _models(targets)
-            sticky = [model for model in models if model in self._sticky]
-            found: Mapping[str, str | None]
-            if self._reads is not None and sticky:  # pins and cooldowns in one round trip
-                keys = [t.key for t in targets]
-                ahead = await self._reads.read_call(keys, state.key, sticky)
-                found = ahead.pins
+            if self._reads is None:  # the in-memory store: no round trips to save
+                for model in models:
+                    if model in self._sticky:
+                        pin = await self._store.get_pin(state.key, model)
+                        if pin is not None and pin in self._keys.get(model, ()):
+                            pins[model] = pin  # (a pin to a deployment no longer listed: stale)
             else:
-                found = {model: await self._store.get_pin(state.key, model) for model in sticky}
-            for model, pin in found.items():
-                if pin is not None and pin in self._keys.get(model, ()):
-                    pins[model] = pin  # (a pin to a deployment no longer listed is stale)
+                sticky = [model for model in models if model in self._sticky]
+                found: Mapping[str, str | None] = {}
+                if sticky:  # pins and cooldowns in one round trip
+                    keys = [t.key for t in targets]
+                    ahead = await self._reads.read_call(keys, state.key, sticky)
+                    found = ahead.pins
+                for model, pin in found.items():
+                    if pin is not None and pin in self._keys.get(model, ()):
+                        pins[model] = pin
         ordered = self._order(targets, pins)
         routed = call if ordered is targets else call.with_route(call.decision, ordered)
         try:

@@ -150,7 +150,10 @@ class CostReservation:
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         state = call.session
-        if state is None or not call.targets or not self._limited(state):
+        if state is None or not call.targets:
+            return await call_next(call)
+        meta = state.metadata  # whether the session has a cost limit (inline: every call asks)
+        if (meta["max_cost_usd"] if meta and "max_cost_usd" in meta else self._max_cost) is None:
             return await call_next(call)
         amount = self._expected(call, state)
         state.reserved_usd += amount
@@ -166,12 +169,6 @@ class CostReservation:
         # a stream's cost is known when it ends: hold the reservation until then
         held = _HeldStream(result.stream, lambda: _release(state, amount))
         return dataclasses.replace(result, stream=held)
-
-    def _limited(self, state: SessionState) -> bool:
-        meta = state.metadata
-        if meta and "max_cost_usd" in meta:
-            return meta["max_cost_usd"] is not None
-        return self._max_cost is not None
 
     def _expected(self, call: ModelCall, state: SessionState) -> float:
         """The call's input tokens as counted for routing, and the output guess, at the first

@@ -42,7 +42,6 @@ from collections.abc import Sequence
 
 import anyio
 
-from agentroute._call_progress import attempted
 from agentroute._catalog import Catalog
 from agentroute._stream_end import StreamWatch
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
@@ -422,7 +421,9 @@ class FallbackMiddleware:
         answer a provider billed is counted — also one a later check rejects. One that
         returned a stream (``pending``) is charged when the stream ends."""
         attempts.append(attempt)
-        attempted()  # the call is a step of its session (see agentroute._call_progress)
+        progress = call.progress
+        if progress is not None:  # the call is a step of its session (agentroute._call_progress)
+            progress.attempted = True
         state = call.session
         if state is None:
             return

@@ -56,11 +56,12 @@ class RoutingMiddleware:
                 content = self._content.score(call.messages)
             elif self._content is not None:
                 content = await self._content.score(call.messages)
+        params = call.params
         signals = extractor.signals(
             scan,
             step=state.step,
             tools_tokens=extractor.tools_tokens(call.tools),
-            extra_tokens=extractor.system_tokens(system_of(call.params)),
+            extra_tokens=extractor.system_tokens(system_of(params) if params else None),
             reference_window=self._reference_window,
             validation_failures=state.validation_failures,
             app_escalation=state.escalation_reason is not None,

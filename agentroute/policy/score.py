@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentroute._catalog import Catalog
+from agentroute._json_text import safe_repr
 from agentroute._types import Cause, Decision, Signals, SwitchCost
 from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError, ContextWindowExceeded
@@ -212,7 +213,7 @@ class ScorePolicy:
             return None
         if not isinstance(value, str) or value not in self._index:
             raise ConfigurationError(
-                f"hint {name}={value!r} is not a tier (tiers: {', '.join(self._tiers)})"
+                f"hint {name}={safe_repr(value)} is not a tier (tiers: {', '.join(self._tiers)})"
             )
         return self._index[value]
 

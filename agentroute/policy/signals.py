@@ -32,13 +32,13 @@ model's turn arrived since the previous step.
 
 from __future__ import annotations
 
-import json
 import re
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentroute._json_text import parse, safe_str, text_of
 from agentroute._types import Message, Signals
 from agentroute.messages import as_message
 from agentroute.policy.tokens import TokenCounter, count_message, count_tools, message_text
@@ -69,26 +69,33 @@ def content_mark(message: object) -> int:
     themselves, so an idle session does not keep the caller's conversation alive. An identity
     alone is not enough: once the caller drops a message, a new one may get its address.
     Objects are marked by their ``role`` and ``content`` attributes (no ``model_dump()``);
-    Responses items without a content by their ``output`` or ``arguments``.
+    Responses items without a content by their ``output`` or ``arguments``. Never raises.
     """
-    if type(message) is dict or isinstance(message, Mapping):
-        role = message.get("role")
-        content = message.get("content")
-        if content is None:
-            content = message.get("output", message.get("arguments"))
-    else:
-        role = getattr(message, "role", None)
-        content = getattr(message, "content", None)
-    return hash((id(message), role if type(role) is str else None, _text_hash(content)))
+    try:
+        if type(message) is dict or isinstance(message, Mapping):
+            role = message.get("role")
+            content = message.get("content")
+            if content is None:
+                content = message.get("output", message.get("arguments"))
+        else:
+            role = getattr(message, "role", None)
+            content = getattr(message, "content", None)
+    except Exception:  # a caller's object whose get() or attributes raise: by its identity
+        role = content = None
+    return hash((id(message), role if type(role) is str else None, _text_hash(content, 0)))
 
 
-def _text_hash(content: object) -> int:
+def _text_hash(content: object, depth: int) -> int:
+    """A hash of a content's text: blocks are followed two levels down (a ``tool_result``'s
+    blocks), deeper lists by their identity, so no content can make it recurse without end."""
     if type(content) is str:
         return hash(content)
     if type(content) is list:
+        if depth >= 2:
+            return id(content)
         return hash(
             tuple(
-                _text_hash(b.get("text", b.get("content"))) if type(b) is dict else id(b)
+                _text_hash(b.get("text", b.get("content")), depth + 1) if type(b) is dict else id(b)
                 for b in content
             )
         )
@@ -208,7 +215,7 @@ class SignalExtractor:
         kind = m.get("type")
         if kind in ("function_call", "custom_tool_call"):
             arguments = m.get("arguments", m.get("input", ""))
-            call = (str(m.get("name", "")), _canonical(arguments))
+            call = (safe_str(m.get("name", "")), _canonical(arguments))
             self._assistant_turn([call], s, extend=s.open_calls)
             s.open_calls = True
         elif kind in ("function_call_output", "custom_tool_call_output"):
@@ -276,8 +283,11 @@ class SignalExtractor:
 
     def _memo_count(self, slot: str, obj: object, compute: Callable[[], int]) -> int:
         """Loops resend the same tools and system prompt objects: count each object once."""
-        if not obj:
-            return 0
+        try:
+            if not obj:
+                return 0
+        except Exception:  # a wrapped function's own argument whose truth value raises
+            pass
         hit = self._memo.get(slot)
         if hit is not None and hit[0] is obj:
             return hit[1]
@@ -319,27 +329,31 @@ def _tool_calls(m: Message) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for call in m.get("tool_calls") or ():
         fn = call.get("function") or call.get("custom") or {}
-        out.append((str(fn.get("name", "")), _canonical(fn.get("arguments", fn.get("input", "")))))
+        name = safe_str(fn.get("name", ""))
+        out.append((name, _canonical(fn.get("arguments", fn.get("input", "")))))
     content = m.get("content")
     if isinstance(content, list):
         for b in content:
             if isinstance(b, Mapping) and b.get("type") == "tool_use":
-                out.append((str(b.get("name", "")), _canonical(b.get("input", {}))))
+                out.append((safe_str(b.get("name", "")), _canonical(b.get("input", {}))))
     return out
 
 
 def _reason(canonical_arguments: str) -> str:
     try:
-        args = json.loads(canonical_arguments)
+        args = parse(canonical_arguments)
     except ValueError:
         return ""
-    return str(args.get("reason", "")) if isinstance(args, dict) else ""
+    return safe_str(args.get("reason", "")) if isinstance(args, dict) else ""
 
 
 def _canonical(arguments: Any) -> str:
+    """Arguments as canonical JSON (sorted keys, compact), whether given as JSON text or as a
+    value; text that is not JSON, or nested deeper than the parser reads, is its own canonical
+    form (:mod:`agentroute._json_text`)."""
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments else {}
+            arguments = parse(arguments) if arguments else {}
         except ValueError:
-            return str(arguments)
-    return json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+            return str.__str__(arguments)
+    return text_of(arguments, sort_keys=True, separators=(",", ":"))

@@ -20,14 +20,14 @@ both counters are estimates for them, which is why the window rule keeps a margi
 
 from __future__ import annotations
 
-import json
 import string
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
+from agentroute._json_text import safe_str, text_of
 from agentroute.errors import ConfigurationError
-from agentroute.messages import as_message
+from agentroute.messages import as_message, is_content_parts
 
 MESSAGE_OVERHEAD = 4
 """Tokens each message costs beyond its text (role and separators), as OpenAI documents."""
@@ -123,6 +123,8 @@ def message_text(message: Mapping[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, str):
         text = content
+    elif message.get("role") == "tool" and content is not None:
+        text = _result_text(content)
     elif isinstance(content, list):
         text = "".join(_block_text(b) for b in content)
     else:
@@ -134,7 +136,7 @@ def message_text(message: Mapping[str, Any]) -> str:
             args = fn.get("arguments")
             if args is None:
                 args = fn.get("input", "")
-            text += str(fn.get("name", "")) + (args if type(args) is str else _as_text(args))
+            text += safe_str(fn.get("name", "")) + _as_text(args)
     return text
 
 
@@ -149,43 +151,51 @@ def first_user_text(messages: Sequence[object]) -> str:
 
 
 def _as_text(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    """A string as is; any other value as its JSON text, at any depth, never failing."""
+    return value if isinstance(value, str) else text_of(value)
+
+
+def _result_text(content: object) -> str:
+    """A tool result's text: its parts' text, or its data's JSON text
+    (:func:`~agentroute.messages.is_content_parts`)."""
+    if content is None:
+        return ""
+    if is_content_parts(content):
+        assert isinstance(content, list | tuple)
+        return "".join(_block_text(b) for b in content)
+    return _as_text(content)
 
 
 def _item_text(item: Mapping[str, Any]) -> str:
     """The text of a Responses input item other than a message."""
     kind = item.get("type")
     if kind in ("function_call", "custom_tool_call"):
-        return str(item.get("name", "")) + _as_text(item.get("arguments", item.get("input", "")))
+        return safe_str(item.get("name", "")) + _as_text(
+            item.get("arguments", item.get("input", ""))
+        )
     if kind in ("function_call_output", "custom_tool_call_output"):
-        output = item.get("output")
-        if isinstance(output, list):
-            return "".join(_block_text(b) for b in output)
-        return "" if output is None else _as_text(output)
+        return _result_text(item.get("output"))
     if kind == "reasoning":
         summary = item.get("summary")
         return "".join(_block_text(b) for b in summary) if isinstance(summary, list) else ""
     if kind == "item_reference":
         return ""
-    return json.dumps(item, default=str)  # a hosted tool's call or output: its record, roughly
+    return text_of(item)  # a hosted tool's call or output: its record, roughly
 
 
 def _block_text(block: Any) -> str:
     if not isinstance(block, Mapping):
-        return str(block)
+        return _as_text(block)
     kind = block.get("type")
     if kind == "text":
-        return str(block.get("text", ""))
+        return _as_text(block.get("text", ""))
     if kind == "tool_use":
-        return str(block.get("name", "")) + json.dumps(block.get("input", {}), default=str)
+        return safe_str(block.get("name", "")) + text_of(block.get("input", {}))
     if kind == "tool_result":
-        inner = block.get("content")
-        if isinstance(inner, list):
-            return "".join(_block_text(b) for b in inner)
-        return str(inner or "")
+        return _result_text(block.get("content"))
     if kind in ("image", "image_url", "input_image"):
         return "x" * 340  # providers bill a small image at roughly 85 tokens; a rough floor
-    return str(block.get("text", ""))
+    return _as_text(block.get("text", ""))
 
 
 def count_message(counter: TokenCounter, message: Mapping[str, Any]) -> int:
@@ -193,7 +203,12 @@ def count_message(counter: TokenCounter, message: Mapping[str, Any]) -> int:
 
 
 def count_tools(counter: TokenCounter, tools: Sequence[Mapping[str, Any]] | None) -> int:
-    """Tool schemas are sent as JSON with every call; count their serialized text."""
-    if not tools:
+    """Tool schemas are sent as JSON with every call; count their serialized text (whatever
+    ``tools`` holds: a wrapped function's own ``tools`` argument is counted, never refused)."""
+    if tools is None:
         return 0
-    return counter.count(json.dumps(list(tools), separators=(",", ":")))
+    if isinstance(tools, list | tuple):
+        if not tools:
+            return 0
+        tools = list(tools)
+    return counter.count(text_of(tools, separators=(",", ":")))

@@ -34,13 +34,14 @@ with presets.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, get_args
 
 from agentroute._frozen import value_object
+from agentroute._json_text import parse, text_of
 from agentroute.errors import ConfigurationError
+from agentroute.messages import is_content_parts
 
 __all__ = [
     "PRESETS",
@@ -90,11 +91,16 @@ either (an error when any of them says so)."""
 
 
 def result_text(content: object) -> str:
-    """The text of a tool result's content: a string as is, a list's text parts joined (OpenAI
-    ``text``, Anthropic ``text``, Responses ``input_text``/``output_text`` parts all have a
-    ``text``), anything else ``""``."""
+    """The text of a tool result's content: a string as is, a list of content parts' text parts
+    joined (OpenAI ``text``, Anthropic ``text``, Responses ``input_text``/``output_text`` parts
+    all have a ``text``), ``""`` for none; any other value — a tool's data, a number, a mapping,
+    a list of values (:func:`~agentroute.messages.is_content_parts`) — its JSON text."""
     if type(content) is str:
         return content
+    if content is None:
+        return ""
+    if not is_content_parts(content):
+        return text_of(content, ensure_ascii=False)  # as the built-in providers send it
     if isinstance(content, list | tuple):
         texts: list[str] = []
         for part in content:
@@ -130,11 +136,12 @@ _ERROR_START = re.compile(r"(?:Error\b|ERROR\b|error:|Exception\b|Traceback\b)")
 
 
 def _json_error(text: str) -> bool:
-    """The text is a JSON object whose ``error``/``Error`` value is set."""
+    """The text is a JSON object whose ``error``/``Error`` value is set (text nested deeper than
+    :data:`~agentroute._json_text.MAX_PARSE_DEPTH` levels is not read as JSON)."""
     if not text.startswith("{") or ('"error"' not in text and '"Error"' not in text):
         return False
     try:
-        data = json.loads(text)
+        data = parse(text)
     except ValueError:
         return False
     if not isinstance(data, dict):

@@ -39,12 +39,12 @@ combined) comes on the last chunk.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from agentroute._json_text import parse_answer, safe_str, text_of
 from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta, Usage
 from agentroute.errors import ConfigurationError
@@ -211,7 +211,7 @@ class AnthropicProvider(HTTPProvider):
                 continue
             if key == "stop":
                 if value is not None:
-                    stops = [value] if isinstance(value, str) else list(value)
+                    stops = list(value) if isinstance(value, list | tuple) else [value]
                     body.setdefault("stop_sequences", stops)
             elif key == "tool_choice":
                 continue  # below, with parallel_tool_calls
@@ -223,7 +223,9 @@ class AnthropicProvider(HTTPProvider):
             elif key == "service_tier":
                 if value in ("auto", "standard_only"):
                     body[key] = value
-            elif key == "temperature" and isinstance(value, int | float):
+            elif key == "temperature" and isinstance(value, int | float) and abs(value) < 1e9:
+                # clamped to Anthropic's 0..1; NaN, infinities and huge numbers are sent as
+                # given (and refused by the encoding when JSON cannot carry them)
                 body[key] = min(max(float(value), 0.0), 1.0)
             else:
                 body[key] = value
@@ -244,7 +246,7 @@ class AnthropicProvider(HTTPProvider):
         if not isinstance(data, dict) or not isinstance(content, list):
             if isinstance(data, dict) and (data.get("type") == "error" or data.get("error")):
                 raise self._endpoint.body_error(data)
-            raise self._endpoint.bad_answer("an Anthropic message", json.dumps(data))
+            raise self._endpoint.bad_answer("an Anthropic message", text_of(data))
         texts: list[str] = []
         calls: list[ToolCall] = []
         for block in content:
@@ -253,9 +255,13 @@ class AnthropicProvider(HTTPProvider):
             if block.get("type") == "text" and isinstance(block.get("text"), str):
                 texts.append(block["text"])
             elif block.get("type") == "tool_use":
-                arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
+                arguments = text_of(block.get("input") or {}, ensure_ascii=False)
                 calls.append(
-                    ToolCall(str(block.get("id") or ""), str(block.get("name") or ""), arguments)
+                    ToolCall(
+                        safe_str(block.get("id") or ""),
+                        safe_str(block.get("name") or ""),
+                        arguments,
+                    )
                 )
         model = data.get("model")
         return ModelResult(
@@ -282,7 +288,7 @@ class _StreamState:
         if self.done or not event.data.strip():
             return None
         try:
-            data = json.loads(event.data)
+            data = parse_answer(event.data)
         except ValueError:
             raise self._endpoint.bad_answer("a stream event", event.data) from None
         if not isinstance(data, dict):
@@ -324,7 +330,7 @@ class _StreamState:
         if not isinstance(block, Mapping):
             return None
         if block.get("type") == "text" and block.get("text"):
-            return StreamChunk(text=str(block["text"]), raw=data)
+            return StreamChunk(text=safe_str(block["text"]), raw=data)
         if block.get("type") != "tool_use":
             return None
         index = data.get("index")
@@ -332,10 +338,10 @@ class _StreamState:
         number = self.tools[index] = len(self.tools)
         arguments = ""
         if block.get("input"):  # the whole input up front (not what Anthropic itself does)
-            arguments = json.dumps(block["input"], ensure_ascii=False)
+            arguments = text_of(block["input"], ensure_ascii=False)
             self.with_arguments.add(index)
-        name = str(block.get("name") or "")
-        piece = ToolCallDelta(number, str(block.get("id") or ""), name, arguments)
+        name = safe_str(block.get("name") or "")
+        piece = ToolCallDelta(number, safe_str(block.get("id") or ""), name, arguments)
         return StreamChunk(tool_calls=(piece,), raw=data)
 
     def _block_delta(self, data: Mapping[str, Any]) -> StreamChunk | None:
@@ -343,12 +349,12 @@ class _StreamState:
         if not isinstance(delta, Mapping):
             return None
         if delta.get("type") == "text_delta" and delta.get("text"):
-            return StreamChunk(text=str(delta["text"]), raw=data)
+            return StreamChunk(text=safe_str(delta["text"]), raw=data)
         index = data.get("index")
         fragment = delta.get("partial_json")
         if delta.get("type") == "input_json_delta" and fragment and index in self.tools:
             assert isinstance(index, int)
             self.with_arguments.add(index)
-            piece = ToolCallDelta(self.tools[index], arguments=str(fragment))
+            piece = ToolCallDelta(self.tools[index], arguments=safe_str(fragment))
             return StreamChunk(tool_calls=(piece,), raw=data)
         return None

@@ -26,7 +26,6 @@ returns ``None`` and the caller re-raises it as is. Errors are built fresh, with
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from datetime import UTC
 from http import HTTPStatus
 from typing import TypeGuard
 
+from agentroute._json_text import parse_answer
 from agentroute.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -179,7 +179,7 @@ def _error_fields(body: object) -> _Fields:
     if isinstance(body, str):
         text = body.strip()
         try:
-            body = json.loads(text)
+            body = parse_answer(text)
         except ValueError:
             return (text or None), None, None, None, None
     if isinstance(body, list) and body:

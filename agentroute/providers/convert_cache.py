@@ -39,13 +39,19 @@ def _field(item: object, name: str) -> Any:
     return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
 
 
-def _marked(blocks: object) -> bool:
+def _marked(blocks: object, nested: bool = False) -> bool:
+    """Whether a block (or, one level down, a block inside a ``tool_result``) has a marker;
+    deeper content is data, not looked at."""
     if type(blocks) is not list and not isinstance(blocks, tuple):
         return False
     for block in blocks:
         if _field(block, "cache_control") is not None:
             return True
-        if _field(block, "type") == "tool_result" and _marked(_field(block, "content")):
+        if (
+            not nested
+            and _field(block, "type") == "tool_result"
+            and _marked(_field(block, "content"), nested=True)
+        ):
             return True
     return False
 
@@ -99,10 +105,11 @@ def mark_last_block(message: object, marker: Mapping[str, str]) -> dict[str, Any
         blocks = list(content) if isinstance(content, list | tuple) else []
     for index in range(len(blocks) - 1, -1, -1):
         block = blocks[index]
+        kind = block.get("type") if isinstance(block, Mapping) else None
         if (
             isinstance(block, Mapping)
-            and block.get("type") not in _UNMARKABLE
-            and not (block.get("type") == "text" and not block.get("text"))
+            and not (isinstance(kind, str) and kind in _UNMARKABLE)
+            and not (kind == "text" and not block.get("text"))
         ):
             blocks[index] = {**block, "cache_control": dict(marker)}
             return {**message, "content": blocks}

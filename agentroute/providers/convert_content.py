@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from agentroute._json_text import text_of
+from agentroute.messages import is_content_parts
 from agentroute.providers.convert_tools import anthropic_tool_id, strip_cache_control
 
 DATA_URL = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
@@ -87,7 +89,11 @@ def part_to_anthropic(part: object) -> dict[str, Any] | None:
     if kind == "tool_use":
         return {**part, "id": anthropic_tool_id(part.get("id"))}
     if kind == "tool_result":
-        return {**part, "tool_use_id": anthropic_tool_id(part.get("tool_use_id"))}
+        block = {**part, "tool_use_id": anthropic_tool_id(part.get("tool_use_id"))}
+        content = part.get("content")
+        if not (content is None or isinstance(content, str) or is_content_parts(content)):
+            block["content"] = text_of(content, ensure_ascii=False)  # a tool's data, as text
+        return block
     return dict(part)  # image, document, thinking, …: already Anthropic's
 
 

@@ -30,6 +30,13 @@ types (``ChatCompletion*MessageParam``, ``MessageParam``, ``ToolResultBlockParam
 * **Any input shape**: SDK message objects, a plain-string input and Responses API items are
   read first (:mod:`~agentroute.providers.convert_responses`); a LangChain tool message's
   ``status`` (read by the detector) is not sent on.
+* **A tool's data**: a tool result that is neither text nor content parts (a number, a mapping,
+  a list of values, a parsed JSON document of any depth; :func:`~agentroute.messages.
+  is_content_parts`) becomes its JSON text on both sides. Arguments text is parsed only to
+  :data:`~agentroute._json_text.MAX_PARSE_DEPTH` levels (deeper text travels as raw text).
+  Arguments or an input given as an object that JSON cannot carry (bytes, a set, NaN, a
+  cycle, …) is a ConfigurationError naming the message and the field
+  (:mod:`~agentroute.providers.wire_json`).
 * **Portability**: ``cache_control`` never reaches the OpenAI shape; OpenAI-only fields (message
   ``name``, ``refusal``, ``annotations``, ``audio``, legacy ``function_call``, parts ``refusal``,
   ``input_audio``, ``file``, ``prompt_cache_breakpoint``) never reach the Anthropic shape; Anthropic
@@ -40,13 +47,14 @@ types (``ChatCompletion*MessageParam``, ``MessageParam``, ``ToolResultBlockParam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentroute._frozen import value_object
+from agentroute._json_text import NotJSON, encode, parse, safe_repr, text_of
 from agentroute._types import Message
 from agentroute.errors import ConfigurationError
+from agentroute.messages import checked_parts, is_content_parts
 from agentroute.policy.tool_errors import (
     ToolErrorDetector,
     default_tool_error_detector,
@@ -68,6 +76,7 @@ from agentroute.providers.convert_tools import (
     openai_tool_id,
     strip_cache_control,
 )
+from agentroute.providers.wire_json import located
 
 __all__ = ["RAW_ARGUMENTS_KEY", "AnthropicMessages", "messages_to_anthropic", "messages_to_openai"]
 
@@ -85,6 +94,8 @@ class AnthropicMessages:
 
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
+_SEPARATORS = (", ", ": ")
+"""Of arguments text made from an object (as ``json.dumps`` writes it by default)."""
 _TOOL_MESSAGE_ONLY_KEYS = ("status", "is_error")
 """Keys of a tool message that the detector reads and no API takes."""
 
@@ -93,7 +104,8 @@ def _role(message: Message, index: int) -> str:
     role = message.get("role")
     if role not in _ROLES:
         raise ConfigurationError(
-            f"messages[{index}].role: unsupported role {role!r} (one of {', '.join(_ROLES)})"
+            f"messages[{index}].role: unsupported role {safe_repr(role)} "
+            f"(one of {', '.join(_ROLES)})"
         )
     return str(role)
 
@@ -102,16 +114,24 @@ def _role(message: Message, index: int) -> str:
 
 
 def _arguments_to_input(arguments: object) -> dict[str, Any]:
+    """Arguments as a ``tool_use.input`` object; text that is not a JSON object (or is nested
+    deeper than :data:`~agentroute._json_text.MAX_PARSE_DEPTH`) travels as raw text. Raises
+    NotJSON for a value that cannot be sent."""
     if isinstance(arguments, Mapping):
         return dict(arguments)
-    if arguments is None or arguments == "":
+    if arguments is None or (isinstance(arguments, str) and not arguments):
         return {}
-    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    text = arguments if isinstance(arguments, str) else encode(arguments, separators=_SEPARATORS)
     try:
-        value = json.loads(text)
+        value = parse(text)
     except ValueError:
         return {RAW_ARGUMENTS_KEY: text}
     return value if isinstance(value, dict) else {RAW_ARGUMENTS_KEY: text}
+
+
+def _data_text(value: object) -> str:
+    """A tool result's data (not text, not content parts) as the text sent for it."""
+    return text_of(value, ensure_ascii=False)
 
 
 def _assistant_to_anthropic(message: Message) -> str | list[dict[str, Any]]:
@@ -136,10 +156,13 @@ def _assistant_to_anthropic(message: Message) -> str | list[dict[str, Any]]:
 def _tool_message_to_result(message: Message, detector: ToolErrorDetector) -> dict[str, Any]:
     raw = message.get("content")
     content: str | list[dict[str, Any]]
-    if isinstance(raw, list):
+    if raw is None or isinstance(raw, str):
+        content = raw or ""
+    elif is_content_parts(raw):
+        assert isinstance(raw, list | tuple)
         content = [b for b in map(part_to_anthropic, raw) if b is not None]
     else:
-        content = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
+        content = _data_text(raw)
     block: dict[str, Any] = {
         "type": "tool_result",
         "tool_use_id": anthropic_tool_id(message.get("tool_call_id")),
@@ -157,6 +180,20 @@ def _carries_tool_results(message: dict[str, Any] | None) -> bool:
         return False
     content = message["content"]
     return isinstance(content, list) and bool(content) and content[0].get("type") == "tool_result"
+
+
+def _checked_system(system: object) -> object:
+    """A call's system prompt (``system=`` or ``instructions=``): a string, a list of text
+    blocks (checked as a message's content is), or ``None``; anything else is a
+    ConfigurationError."""
+    if system is None or isinstance(system, str):
+        return system
+    if isinstance(system, list | tuple):
+        return checked_parts(system, "the system prompt")
+    raise ConfigurationError(
+        "the system prompt (system= or instructions=) must be a string or a list of text "
+        f"blocks, got {type(system).__name__}"
+    )
 
 
 def _system_pieces(system: object) -> list[str | dict[str, Any]]:
@@ -177,29 +214,33 @@ def messages_to_anthropic(
     ``detector`` decides which OpenAI tool results get ``is_error``.
 
     Raises:
-        ConfigurationError: a message is not one, or has an unknown role.
+        ConfigurationError: a message is not one, has an unknown role, or holds a value that
+            cannot be sent as JSON (named by index and field); the system prompt is not text.
     """
-    pieces = _system_pieces(system)
+    pieces = _system_pieces(_checked_system(system))
     out: list[dict[str, Any]] = []
     for index, message in chat_messages(messages):
         role = _role(message, index)
         last = out[-1] if out else None
-        if role in ("system", "developer"):
-            pieces.extend(_system_pieces(message.get("content")))
-        elif role == "tool":
-            result = _tool_message_to_result(message, detector)
-            if last is not None and _carries_tool_results(last):
-                last["content"].append(result)
+        try:
+            if role in ("system", "developer"):
+                pieces.extend(_system_pieces(message.get("content")))
+            elif role == "tool":
+                result = _tool_message_to_result(message, detector)
+                if last is not None and _carries_tool_results(last):
+                    last["content"].append(result)
+                else:
+                    out.append({"role": "user", "content": [result]})
+            elif role == "user":
+                content = content_to_anthropic(message.get("content"))
+                if last is not None and _carries_tool_results(last):
+                    last["content"].extend(as_blocks(content))
+                else:
+                    out.append({"role": "user", "content": content})
             else:
-                out.append({"role": "user", "content": [result]})
-        elif role == "user":
-            content = content_to_anthropic(message.get("content"))
-            if last is not None and _carries_tool_results(last):
-                last["content"].extend(as_blocks(content))
-            else:
-                out.append({"role": "user", "content": content})
-        else:
-            out.append({"role": "assistant", "content": _assistant_to_anthropic(message)})
+                out.append({"role": "assistant", "content": _assistant_to_anthropic(message)})
+        except NotJSON as exc:
+            raise located(exc, index, message) from None
     if not pieces:
         system_out: str | list[dict[str, Any]] | None = None
     elif len(pieces) == 1 and isinstance(pieces[0], str):
@@ -213,11 +254,12 @@ def messages_to_anthropic(
 
 
 def _input_to_arguments(value: object) -> str:
+    """A ``tool_use.input`` as arguments text; raises NotJSON for a value that cannot be sent."""
     if isinstance(value, Mapping) and set(value) == {RAW_ARGUMENTS_KEY}:
         raw = value[RAW_ARGUMENTS_KEY]
         if isinstance(raw, str):
             return raw
-    return json.dumps({} if value is None else value, ensure_ascii=False)
+    return encode({} if value is None else value, separators=_SEPARATORS)
 
 
 def _tool_call_to_openai(call: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,7 +284,8 @@ def _assistant_to_openai(message: Message) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []
         for block in content:
             if isinstance(block, Mapping) and block.get("type") == "tool_use":
-                fn = {"name": block.get("name"), "arguments": _input_to_arguments(block["input"])}
+                arguments = _input_to_arguments(block.get("input"))
+                fn = {"name": block.get("name"), "arguments": arguments}
                 calls.append(
                     {"id": openai_tool_id(block.get("id")), "type": "function", "function": fn}
                 )
@@ -265,7 +308,7 @@ def _tool_result_to_openai(
     error = block.get("is_error") is True
     images: list[dict[str, Any]] = []
     content: str | list[dict[str, Any]]
-    if isinstance(raw, list):
+    if isinstance(raw, list | tuple) and is_content_parts(raw):
         parts: list[dict[str, Any]] = []
         for item in raw:
             kind = item.get("type") if isinstance(item, Mapping) else None
@@ -280,7 +323,7 @@ def _tool_result_to_openai(
                 parts = [{"type": "text", "text": "Error"}]
         content = parts or ""
     else:
-        text = raw if isinstance(raw, str) else ("" if raw is None else json.dumps(raw))
+        text = raw if isinstance(raw, str) else ("" if raw is None else _data_text(raw))
         if error and not is_tool_error(detector, text, shape="anthropic"):
             text = ERROR_PREFIX + text if text else "Error"
         content = text
@@ -322,7 +365,11 @@ def _tool_message_to_openai(message: Message) -> dict[str, Any]:
     out: dict[str, Any] = strip_cache_control(
         {k: v for k, v in message.items() if k not in _TOOL_MESSAGE_ONLY_KEYS}
     )
-    out["content"] = content_to_openai(message.get("content"))
+    content = message.get("content")
+    if content is None or isinstance(content, str) or is_content_parts(content):
+        out["content"] = content_to_openai(content)
+    else:
+        out["content"] = _data_text(content)  # a tool's data, sent as its JSON text
     out["tool_call_id"] = openai_tool_id(message.get("tool_call_id"))
     return out
 
@@ -338,23 +385,28 @@ def messages_to_openai(
     get the ``"Error: "`` prefix).
 
     Raises:
-        ConfigurationError: a message is not one, or has an unknown role.
+        ConfigurationError: a message is not one, has an unknown role, or holds a value that
+            cannot be sent as JSON (named by index and field); the system prompt is not text.
     """
     out: list[dict[str, Any]] = []
+    system = _checked_system(system)
     if isinstance(system, str) and system:
         out.append({"role": "system", "content": system})
     elif isinstance(system, list) and system:
         out.append({"role": "system", "content": content_to_openai(system)})
     for index, message in chat_messages(messages):
         role = _role(message, index)
-        if role == "assistant":
-            out.append(_assistant_to_openai(message))
-        elif role == "user":
-            out.extend(_user_to_openai(message, detector))
-        elif role == "tool":
-            out.append(_tool_message_to_openai(message))
-        else:
-            system_message: dict[str, Any] = strip_cache_control(message)
-            system_message["content"] = content_to_openai(message.get("content"))
-            out.append(system_message)
+        try:
+            if role == "assistant":
+                out.append(_assistant_to_openai(message))
+            elif role == "user":
+                out.extend(_user_to_openai(message, detector))
+            elif role == "tool":
+                out.append(_tool_message_to_openai(message))
+            else:
+                system_message: dict[str, Any] = strip_cache_control(message)
+                system_message["content"] = content_to_openai(message.get("content"))
+                out.append(system_message)
+        except NotJSON as exc:
+            raise located(exc, index, message) from None
     return out

@@ -20,12 +20,13 @@ once and turns the Responses items into their Chat Completions equivalents:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentroute._json_text import NotJSON, encode, safe_repr, text_of
 from agentroute.errors import ConfigurationError
-from agentroute.messages import as_message
+from agentroute.messages import as_message, is_content_parts
+from agentroute.providers.wire_json import located
 
 __all__ = ["chat_messages"]
 
@@ -51,7 +52,10 @@ def chat_messages(messages: Sequence[object]) -> list[tuple[int, Mapping[str, An
             continue
         kind = message["type"]
         if kind in ("function_call", "custom_tool_call"):
-            call = _tool_call(message)
+            try:
+                call = _tool_call(message)
+            except NotJSON as exc:
+                raise located(exc, index, message) from None
             if joinable:
                 at, last = out[-1]
                 out[-1] = (at, {**last, "tool_calls": [*(last.get("tool_calls") or ()), call]})
@@ -60,28 +64,34 @@ def chat_messages(messages: Sequence[object]) -> list[tuple[int, Mapping[str, An
                 joinable = True
         elif kind in ("function_call_output", "custom_tool_call_output"):
             output = message.get("output")
-            content = output if isinstance(output, str | list) else _text(output)
+            parts = isinstance(output, str) or is_content_parts(output)
+            content = output if parts else _text(output)  # a tool's data: its JSON text
             out.append((index, {"role": "tool", "tool_call_id": message.get("call_id"),
                                 "content": content}))  # fmt: skip
             joinable = False
         elif kind != "reasoning":
             raise ConfigurationError(
-                f"messages[{index}]: a Responses {kind!r} item has no equivalent in the Chat "
-                "Completions or Messages API"
+                f"messages[{index}]: a Responses {safe_repr(kind)} item has no equivalent in the "
+                "Chat Completions or Messages API"
             )
     return out
 
 
 def _tool_call(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A call item as a Chat tool call; arguments given as an object are written as JSON
+    (NotJSON for a value that cannot be sent)."""
     arguments = item.get("arguments", item.get("input"))
+    if arguments is not None and not isinstance(arguments, str):
+        arguments = encode(arguments, separators=(", ", ": "))
     return {
         "id": item.get("call_id"),
         "type": "function",
-        "function": {"name": item.get("name"), "arguments": _text(arguments)},
+        "function": {"name": item.get("name"), "arguments": arguments or ""},
     }
 
 
 def _text(value: object) -> str:
+    """A tool output's data as text (any value, any depth; never refused)."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else text_of(value, ensure_ascii=False)

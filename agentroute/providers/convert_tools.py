@@ -38,11 +38,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentroute._json_text import safe_str
+from agentroute.errors import ConfigurationError
 from agentroute.policy.tool_errors import ToolResult, default_tool_error_detector
 
 __all__ = [
     "ERROR_PREFIX",
+    "STRIP_DEPTH",
     "anthropic_tool_id",
+    "checked_tools",
     "looks_like_tool_error",
     "openai_tool_id",
     "strip_cache_control",
@@ -71,7 +75,7 @@ def anthropic_tool_id(tool_id: object) -> str:
     Invalid characters become ``_`` and 8 hex digits of the original's hash are appended, so two
     ids that differ only in invalid characters stay distinct. Idempotent.
     """
-    text = tool_id if isinstance(tool_id, str) else ("" if tool_id is None else str(tool_id))
+    text = tool_id if isinstance(tool_id, str) else ("" if tool_id is None else safe_str(tool_id))
     if _ANTHROPIC_ID.fullmatch(text):
         return text
     cleaned = _BAD_ID_CHARS.sub("_", text)
@@ -80,7 +84,7 @@ def anthropic_tool_id(tool_id: object) -> str:
 
 def openai_tool_id(tool_id: object) -> str:
     """``tool_id`` shortened to OpenAI's 40-character limit when longer, unchanged otherwise."""
-    text = tool_id if isinstance(tool_id, str) else ("" if tool_id is None else str(tool_id))
+    text = tool_id if isinstance(tool_id, str) else ("" if tool_id is None else safe_str(tool_id))
     if len(text) <= OPENAI_MAX_ID:
         return text
     return f"{text[: OPENAI_MAX_ID - 9]}_{_digest(text)}"
@@ -93,16 +97,28 @@ def looks_like_tool_error(text: str) -> bool:
     return default_tool_error_detector(ToolResult(text))
 
 
-def strip_cache_control(value: Any) -> Any:
-    """A copy of ``value`` (dicts and lists, recursively) without any ``cache_control`` key.
+STRIP_DEPTH = 6
+"""How deep :func:`strip_cache_control` looks: markers sit on a tool, a message, a content
+block, or a block inside a ``tool_result`` (four levels); what is deeper is data."""
+
+
+def strip_cache_control(value: Any, _depth: int = 0) -> Any:
+    """A copy of ``value`` (dicts and lists, down to :data:`STRIP_DEPTH` levels) without any
+    ``cache_control`` key.
 
     Used on everything bound for an OpenAI-compatible endpoint: Anthropic's cache markers are
-    meaningless there, and some servers reject unknown keys.
+    meaningless there, and some servers reject unknown keys. Values deeper than where markers
+    go are kept as they are (shared, not copied), so no value — a 1,000-level tool result, a
+    list that contains itself — makes it recurse without end.
     """
+    if _depth > STRIP_DEPTH:
+        return value
     if isinstance(value, Mapping):
-        return {k: strip_cache_control(v) for k, v in value.items() if k != "cache_control"}
+        return {
+            k: strip_cache_control(v, _depth + 1) for k, v in value.items() if k != "cache_control"
+        }
     if isinstance(value, list | tuple):
-        return [strip_cache_control(v) for v in value]
+        return [strip_cache_control(v, _depth + 1) for v in value]
     return value
 
 
@@ -120,14 +136,37 @@ def _responses_function(tool: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return {k: v for k, v in tool.items() if k != "type"}
 
 
+def checked_tools(tools: object) -> Sequence[Mapping[str, Any]]:
+    """``tools`` as a sequence of tool definitions (``None`` is none).
+
+    Raises:
+        ConfigurationError: ``tools`` is not a list (or tuple) of mappings, naming the item.
+    """
+    if tools is None:
+        return ()
+    if not isinstance(tools, list | tuple):
+        raise ConfigurationError(
+            f"tools must be a list of tool definitions (mappings), got {type(tools).__name__}"
+        )
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, Mapping):
+            raise ConfigurationError(
+                f"tools[{index}] must be a tool definition (a mapping), got {type(tool).__name__}"
+            )
+    return tools
+
+
 def tools_to_anthropic(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     """Tool definitions in Anthropic's shape (Anthropic ones pass unchanged; idempotent).
 
     OpenAI function tools become ``{"name", "description", "input_schema"}`` (an empty object
     schema when ``parameters`` is missing); OpenAI ``custom`` tools are dropped.
+
+    Raises:
+        ConfigurationError: ``tools`` is not a list of mappings (:func:`checked_tools`).
     """
     out: list[dict[str, Any]] = []
-    for tool in tools or ():
+    for tool in checked_tools(tools):
         flat = _responses_function(tool)
         if flat is not None:
             tool = {"type": "function", "function": flat}
@@ -155,9 +194,12 @@ def tools_to_openai(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str,
 
     Anthropic client tools (those with an ``input_schema``) become function tools; Anthropic
     server tools (no ``input_schema``) are dropped, as OpenAI cannot run them.
+
+    Raises:
+        ConfigurationError: ``tools`` is not a list of mappings (:func:`checked_tools`).
     """
     out: list[dict[str, Any]] = []
-    for tool in tools or ():
+    for tool in checked_tools(tools):
         flat = _responses_function(tool)
         if flat is not None:
             out.append({"type": "function", "function": strip_cache_control(flat)})

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any
 
 from agentroute._call_args import CallShape
@@ -108,7 +109,7 @@ class FunctionTerminal:
             else:
                 args, kwargs = self._shape.arguments(messages, kwargs, self._by_position)
                 pending = self._fn(*args, **kwargs)
-            if not inspect.isawaitable(pending):
+            if type(pending) is not CoroutineType and not inspect.isawaitable(pending):
                 raise ConfigurationError(
                     f"the wrapped function {self._shape.name} must be async (it returned "
                     f"{type(pending).__name__} instead of an awaitable)"
@@ -165,7 +166,7 @@ class FunctionTerminal:
             raise ConfigurationError(
                 redact(f"cannot read token usage from the response of {target.key}: {exc}")
             ) from scrub_exception(exc)
-        if usage is not None and not isinstance(usage, Usage):
+        if usage is not None and type(usage) is not Usage and not isinstance(usage, Usage):
             raise ConfigurationError(
                 f"usage_of returned a {type(usage).__name__} for the response of {target.key}, "
                 "not an agentroute.Usage or None"

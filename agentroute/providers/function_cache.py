@@ -91,7 +91,7 @@ class WrapCacheMarkers:
         and return ``call`` with the messages the function gets (``call`` itself when they are
         unchanged)."""
         caching = self._providers[target.provider]
-        tools_key = _tools_key(call)
+        tools_key = _tools_key(call) if call.tools else None
         tools = kwargs.get(tools_key) if tools_key is not None else None
         if caching.anthropic or _anthropic_shaped(call.messages, kwargs.get("system"), tools):
             if caching.marker is None:
@@ -105,7 +105,10 @@ class WrapCacheMarkers:
             and self._takes_cache_key
             and call.session is not None
             and _CACHE_KEY not in kwargs
-            and (caching.cache_key or _official_openai(kwargs.get("base_url")))
+            and (
+                caching.cache_key
+                or ((url := kwargs.get("base_url")) is not None and _official_openai(url))
+            )
         ):
             kwargs[_CACHE_KEY] = _cache_key_for(call.session.key)
         return call
@@ -161,25 +164,41 @@ def _tools_key(call: ModelCall) -> str | None:
     return next((key for key, value in call.params.items() if value is tools), None)
 
 
-def _type(item: object) -> Any:
-    return item.get("type") if isinstance(item, Mapping) else getattr(item, "type", None)
+def _type(item: object) -> str | None:
+    """A block's ``type`` when it is a string (a tool's data may hold anything)."""
+    kind = item.get("type") if isinstance(item, Mapping) else getattr(item, "type", None)
+    return kind if isinstance(kind, str) else None
 
 
 def _anthropic_shaped(messages: Sequence[Any], system: Any, tools: Any) -> bool:
-    """Whether a call is in the Messages API's shape (see the module docstring)."""
-    if isinstance(tools, list | tuple) and any(
-        isinstance(t, Mapping) and "input_schema" in t for t in tools
+    """Whether a call is in the Messages API's shape (see the module docstring). Runs on every
+    wrap() attempt: the plain cases (no tools, no system, string or empty contents) are
+    decided by exact type checks before any ABC ``isinstance``."""
+    if (
+        tools
+        and isinstance(tools, list | tuple)
+        and any(isinstance(t, Mapping) and "input_schema" in t for t in tools)
     ):
         return True
-    if isinstance(system, list | tuple) and system and _type(system[0]) == "text":
+    if (
+        system is not None
+        and type(system) is not str
+        and isinstance(system, list | tuple)
+        and system
+        and _type(system[0]) == "text"
+    ):
         return True
-    for index in range(max(0, len(messages) - 2), len(messages)):
+    n = len(messages)
+    for index in range(n - 2 if n > 2 else 0, n):
         message = messages[index]
-        content = (
-            message.get("content")
-            if isinstance(message, Mapping)
-            else getattr(message, "content", None)
-        )
+        if type(message) is dict:
+            content = message.get("content")
+            if content is None or type(content) is str:
+                continue  # the usual OpenAI message: no blocks
+        elif isinstance(message, Mapping):
+            content = message.get("content")
+        else:
+            content = getattr(message, "content", None)
         if isinstance(content, list | tuple) and any(
             _type(block) in _ANTHROPIC_BLOCKS for block in content
         ):

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
+from agentroute._json_text import NotJSON
 from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, Usage
 from agentroute._urls import HTTP_URL_RULE, is_http_url
@@ -26,6 +27,7 @@ from agentroute.providers.transport import (
     resolve_headers,
 )
 from agentroute.providers.usage import usage_from_response
+from agentroute.providers.wire_json import encode_body, unsendable
 
 
 class StreamParser(Protocol):
@@ -106,6 +108,19 @@ class HTTPProvider:
         check_headers(headers, self.name)
         return headers
 
+    def encoded_request(self, call: ModelCall, *, stream: bool = False) -> bytes:
+        """The request body for ``call`` as JSON bytes (:mod:`~agentroute.providers.wire_json`).
+
+        Raises:
+            ConfigurationError: a value in the call cannot be sent as JSON, named by its place
+                in the call (``messages[2].tool_calls[0].function.arguments.when: …``).
+        """
+        body = self.build_request(call, stream=stream)
+        try:
+            return encode_body(body)
+        except NotJSON:
+            raise unsendable(call.messages, call.tools, call.params, body) from None
+
     def _usage(self, data: object) -> Usage:
         try:
             return usage_from_response(data) or Usage()
@@ -114,7 +129,7 @@ class HTTPProvider:
 
     async def send(self, call: ModelCall, /) -> ModelResult:
         """Send ``call`` and return the normalized answer (see the class for what is raised)."""
-        body = self.build_request(call)
+        body = self.encoded_request(call)
         data = await self._endpoint.post_json(body, self.request_headers())
         return self.parse_response(data)
 
@@ -127,7 +142,7 @@ class HTTPProvider:
         (``contextlib.aclosing``): on trio, a stream abandoned midway leaves httpx's own
         generators to the garbage collector, which warns.
         """
-        body = self.build_request(call, stream=True)
+        body = self.encoded_request(call, stream=True)
         parser = self.stream_parser()
         try:
             chunks = self._endpoint.chunks(body, self.request_headers(), parser.feed)

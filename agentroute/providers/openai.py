@@ -25,12 +25,12 @@ sent as a digest of itself (``ar-`` + 32 hex digits), stable across steps.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from agentroute._json_text import parse_answer, safe_str, text_of
 from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, ToolCallDelta
 from agentroute.errors import ConfigurationError
@@ -76,7 +76,12 @@ def _text_of(content: object) -> str | None:
 
 
 def _arguments_text(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value or {})
+    return value if isinstance(value, str) else text_of(value or {})
+
+
+def _function(call: Mapping[str, Any]) -> Mapping[str, Any]:
+    fn = call.get("function")
+    return fn if isinstance(fn, Mapping) else {}
 
 
 def _cache_key_for(session_key: str) -> str:
@@ -164,7 +169,7 @@ class OpenAIProvider(HTTPProvider):
             if key in _CONTROLLED or key in _ANTHROPIC_ONLY:
                 continue
             if key == "stop_sequences":
-                body.setdefault("stop", list(value) if not isinstance(value, str) else value)
+                body.setdefault("stop", list(value) if isinstance(value, list | tuple) else value)
             elif key == "tool_choice":
                 choice, parallel = tool_choice_to_openai(value)
                 if choice is not None:
@@ -197,17 +202,18 @@ class OpenAIProvider(HTTPProvider):
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
             if isinstance(data, dict) and data.get("error"):
                 raise self._endpoint.body_error(data)
-            raise self._endpoint.bad_answer("a chat completion", json.dumps(data))
+            raise self._endpoint.bad_answer("a chat completion", text_of(data))
         assert isinstance(data, dict)
         message = choices[0].get("message")
         message = message if isinstance(message, Mapping) else {}
+        calls = message.get("tool_calls")
         tool_calls = tuple(
             ToolCall(
-                id=str(call.get("id") or ""),
-                name=str((call.get("function") or {}).get("name") or ""),
-                arguments=_arguments_text((call.get("function") or {}).get("arguments")),
+                id=safe_str(call.get("id") or ""),
+                name=safe_str(_function(call).get("name") or ""),
+                arguments=_arguments_text(_function(call).get("arguments")),
             )
-            for call in message.get("tool_calls") or ()
+            for call in (calls if isinstance(calls, list) else ())
             if isinstance(call, Mapping)
         )
         model = data.get("model")
@@ -238,7 +244,7 @@ class _StreamState:
             self.done = self._closed = True
             return None
         try:
-            data = json.loads(text_data)
+            data = parse_answer(text_data)
         except ValueError:
             raise self._endpoint.bad_answer("a stream chunk", event.data) from None
         if not isinstance(data, dict):

@@ -38,20 +38,21 @@ itself, which matters next to aiohttp's ~100 µs per call.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import httpx
 
 from agentroute._frozen import value_object
+from agentroute._json_text import NotJSON, parse_answer
 from agentroute._secrets import Secret, redact
 from agentroute._types import StreamChunk
 from agentroute.errors import AuthenticationFailed, ProviderError, ProviderUnavailable
 from agentroute.providers.auto_transport import AutoTransport
 from agentroute.providers.classify import classify_exception, error_from_status
+from agentroute.providers.wire_json import encode_body, not_json_error
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -71,6 +72,9 @@ long answers take minutes; the router's per-attempt deadline is usually the tigh
 CONNECT_TIMEOUT_S = 10.0
 KEEPALIVE_EXPIRY_S = 60.0
 _SNIPPET = 200
+
+Body: TypeAlias = Mapping[str, Any] | bytes
+"""A request body: a JSON object to encode, or JSON bytes already encoded."""
 
 
 def default_client(
@@ -182,7 +186,7 @@ def _scrubbed(err: ProviderError, provider: str) -> ProviderError:
 
 def _body_of(content: bytes) -> object:
     try:
-        return json.loads(content)
+        return parse_answer(content)
     except ValueError:
         return content.decode("utf-8", errors="replace")
 
@@ -222,21 +226,28 @@ class Endpoint:
         err.provider = self.provider
         return err
 
-    def _request(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> httpx.Request:
-        """The POST of ``body`` as JSON (encoded as ``httpx``'s ``json=`` does)."""
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    def _request(self, body: Body, headers: Mapping[str, str]) -> httpx.Request:
+        """The POST of ``body``: JSON bytes as they are, a mapping encoded as ``httpx``'s
+        ``json=`` does (at any depth; lone surrogates as U+FFFD,
+        :mod:`~agentroute.providers.wire_json`)."""
+        if isinstance(body, bytes):
+            content = body
+        else:
+            try:
+                content = encode_body(body)
+            except NotJSON as exc:
+                raise not_json_error("the request body", (exc.path, exc.problem)) from None
         if not any(name.lower() == "content-type" for name in headers):
             headers = {"Content-Type": "application/json", **headers}
-        return self.client.build_request(
-            "POST", self._url, content=content.encode(), headers=headers
-        )
+        return self.client.build_request("POST", self._url, content=content, headers=headers)
 
     def _translate(self, exc: httpx.RequestError) -> ProviderError | None:
         err = classify_exception(exc)
         return None if err is None else _scrubbed(err, self.provider)
 
-    async def post_json(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> object:
-        """POST ``body`` as JSON; the parsed JSON answer, or the classified error raised."""
+    async def post_json(self, body: Body, headers: Mapping[str, str]) -> object:
+        """POST ``body`` as JSON; the parsed JSON answer, or the classified error raised (an
+        answer that is not JSON, or nested too deeply to parse, is ProviderUnavailable)."""
         try:
             response = await self.client.send(self._request(body, headers))
         except httpx.RequestError as exc:
@@ -247,11 +258,11 @@ class Endpoint:
             raise self.status_error(response, response.content)
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self.bad_answer("JSON", response.text) from None
 
     async def events(
-        self, body: Mapping[str, Any], headers: Mapping[str, str]
+        self, body: Body, headers: Mapping[str, str]
     ) -> AsyncGenerator[SSEEvent, None]:
         """POST ``body`` and yield the answer's server-sent events (use with ``aclosing``).
 
@@ -280,7 +291,7 @@ class Endpoint:
 
     async def chunks(
         self,
-        body: Mapping[str, Any],
+        body: Body,
         headers: Mapping[str, str],
         parse: Callable[[SSEEvent], StreamChunk | None],
     ) -> AsyncGenerator[StreamChunk, None]:

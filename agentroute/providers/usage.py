@@ -118,7 +118,16 @@ def _int(value: object, path: str) -> int:
 
 
 def _field(obj: object, name: str, path: str) -> int:
-    return _int(_get(obj, name), f"{path}.{name}")
+    """``obj``'s count ``name`` (see :func:`_int`); ``path`` names ``obj`` in an error. The
+    usual value (absent, or a non-negative int) returns before the error path is formatted."""
+    if obj is None:
+        return 0
+    value = _get(obj, name)
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    return _int(value, f"{path}.{name}")
 
 
 def usage_from_response(response: object) -> Usage | None:
@@ -137,6 +146,14 @@ def usage_from_response(response: object) -> Usage | None:
         return None
     if type(response) is Usage:
         return response
+    if type(response) is dict:  # the usual dict answer: its usage read without the dispatch
+        usage = response.get("usage")
+        if type(usage) is dict:
+            prompt = usage.get("prompt_tokens")
+            completion = usage.get("completion_tokens")
+            if prompt is not None or completion is not None:
+                return _chat_completions(usage, prompt, completion)
+            return _read(usage)
     usage = _get(response, "usage")
     if usage is None:
         # LangChain's messages, a raw SDK response, the usage object itself, or no usage.

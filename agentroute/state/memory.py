@@ -116,7 +116,8 @@ class MemoryStateStore:
         key = (session, model)
         pins = self._pins
         now = self._clock.now()
-        self._sweep_pins(now)
+        if pins and pins[next(iter(pins))][1] <= now:  # inline: no call when nothing expired
+            self._sweep_pins(now)
         pins[key] = (deployment, now + ttl_s)
         pins.move_to_end(key)
         if len(pins) > self._max_pins:

@@ -7,13 +7,13 @@ The shapes follow the GenAI semantic conventions' ``gen_ai.input.messages`` and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from agentroute._json_text import text_of
 from agentroute._secrets import redact
 from agentroute._types import Message, ToolCall
-from agentroute.messages import as_message
+from agentroute.messages import as_message, is_content_parts
 
 __all__ = ["input_messages", "output_messages"]
 
@@ -44,6 +44,8 @@ def _message(message: Message) -> dict[str, Any]:
     parts: list[Any] = []
     if isinstance(content, str):
         parts.append({"type": "text", "content": content})
+    elif message.get("role") == "tool" and content is not None and not is_content_parts(content):
+        parts.append({"type": "text", "content": text_of(content, ensure_ascii=False)})
     elif isinstance(content, Sequence):
         for block in content:
             if isinstance(block, Mapping) and block.get("type") == "text":
@@ -71,4 +73,5 @@ def _item(item: Message) -> dict[str, Any]:
 
 
 def _dumps(value: Any) -> str:
-    return redact(json.dumps(value, default=str, ensure_ascii=False))
+    """JSON of the parts (any value a message holds, at any depth), then redacted."""
+    return redact(text_of(value, ensure_ascii=False))
