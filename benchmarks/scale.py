@@ -101,9 +101,10 @@ READING = """\
 * **Live sessions evicted: {evicted}; steps lost: {lost}** (goal 0). Each run's implicit
   sessions are far below `sessions.max_implicit` (100,000).
 * **Calls/s** is the router's own CPU: the provider answers at once, so a call is routing, the
-  affinity step, the fallback step and, with Redis, two round trips through redis-py (about
-  2.5x the CPU of a call on the in-memory store). On this shared 2-core machine absolute
-  numbers move by tens of percent between runs: compare rows of one run.
+  affinity step, the fallback step and, with Redis, two round trips through redis-py (which
+  cost more CPU than all the rest: a third of the calls/s of the in-memory store). On this
+  shared 2-core machine absolute numbers move by tens of percent between runs: compare rows of
+  one run.
 * **Peak RSS growth per session** is what a session in flight costs (its task, its messages,
   the call's objects): about 20 KiB.
 * **Retained per ended session.** An explicit session leaves its pin in the in-memory store
