@@ -185,13 +185,15 @@ class RedisStateConfig(_Strict):
 
     * ``op_timeout_s``: how long an operation waits with no answer from the server; then it is
       given up and answered as an empty store would (no cooldown, no pin), like one that
-      failed. An operation that waits behind others (for a pooled connection, under load)
-      keeps waiting while the server answers them, up to ``op_max_s`` in all. It should
-      cover an operation on a new connection (TCP connect, ``AUTH``, the command: a few
-      round trips), as after an outage, when the breaker's probe opens one; the default
-      suits a server on the same host or network.
-    * ``pool_size``: connections to the server at most; an operation beyond them waits for a
-      free one rather than failing.
+      failed. Only silence counts: time the event loop was busy elsewhere does not, and while
+      the server answers other operations (or a new connection's handshake) it is alive, so
+      the operation keeps waiting, up to ``op_max_s`` once sent. The default suits a server
+      on the same host or network.
+    * ``pool_size``: connections to the server at most. At most that many operations are
+      sent at once; the others wait their turn (first come, first served) without a time
+      limit: under a burst of calls this process is the bottleneck, not the server, and a
+      wait for a turn is no failure of the store. Once the breaker opens, operations still
+      waiting are skipped.
     * ``breaker_failures``: consecutive failed or timed-out operations that open the circuit
       breaker: the store is then skipped for ``breaker_reset_s`` seconds, after which one
       operation probes it (success closes the breaker). A hung server so costs one

@@ -30,6 +30,12 @@ session of its key starts a new one. In detail:
   user message) continues the session when the session's last message is still in it, at an
   earlier position; one that no longer holds it (the message was dropped or rewritten) starts
   a new session. A history that drops the first user message has another key altogether;
+* **a refused call** (one that ends before any attempt: a malformed message, a budget or step
+  limit, a configuration error, a cancel while it was routed) is not a step, and leaves its
+  session as it found it: the session still expects the history it saw before, so the
+  conversation's next step continues it (a refused history — say, with a malformed message
+  appended — is not one the conversation goes on from). A new conversation whose first call is
+  refused leaves no session;
 * when several sessions of the key could be continued (runs whose histories are identical so
   far), the one whose last message is the very same object is preferred, then one whose last
   message is at the same position, then the one continued furthest along. Runs that are
@@ -71,7 +77,17 @@ EvictionHook = Callable[[SessionState, float], None]
 class _Branch:
     """One implicit session and what it remembers of the last history it was called with."""
 
-    __slots__ = ("answered", "base", "last_id", "length", "list_id", "mark", "running", "state")
+    __slots__ = (
+        "answered",
+        "base",
+        "before",
+        "last_id",
+        "length",
+        "list_id",
+        "mark",
+        "running",
+        "state",
+    )
 
     def __init__(self, state: SessionState, base: str) -> None:
         self.state = state
@@ -87,6 +103,9 @@ class _Branch:
         self.running = 0
         self.answered = False
         """The latest call ended with an answer (not an error or a cancellation)."""
+        self.before: tuple[int, int, int, int, bool] = (-1, EMPTY_MARK, 0, 0, False)
+        """(length, mark, last_id, list_id, answered) before the running call: what the
+        session goes back to if that call is refused (:meth:`SessionTable.finished`)."""
 
     def takes(self, p: int, messages: Sequence[object]) -> bool:
         """Whether a history whose message ``p`` bears this session's mark may continue it."""
@@ -173,12 +192,15 @@ class SessionTable:
             branch = self._new(key, forks, now)
         else:
             items.move_to_end(branch.state.key)
+        branch.before = (
+            branch.length,
+            branch.mark,
+            branch.last_id,
+            branch.list_id,
+            branch.answered,
+        )
         if branch.mark != tip or branch.length < 0:
-            if key in self._forks:  # file a forked conversation's session by its new mark
-                if branch.length >= 0:
-                    self._untip(branch)
-                self._tips.setdefault((key, tip), []).append(branch)
-            branch.mark = tip
+            self._retip(branch, tip, n)
         branch.length = n
         branch.last_id = id(messages[n - 1]) if n else 0
         branch.list_id = id(messages)
@@ -186,14 +208,48 @@ class SessionTable:
         branch.state.last_used = now
         return branch.state
 
-    def finished(self, state: SessionState | None, *, answered: bool) -> None:
-        """A call of ``state`` ended (``answered``: with a result, not an error)."""
+    def finished(
+        self, state: SessionState | None, *, answered: bool, refused: bool = False
+    ) -> None:
+        """A call of ``state`` ended (``answered``: with a result, not an error).
+
+        ``refused``: it ended before any attempt (not a step: see ``Router._step``). The session
+        then goes back to the history it saw before that call, so the conversation's next step
+        continues it (a refused call's history — say, with a malformed message appended — is
+        not one the conversation goes on from); a session that only that call had made is
+        dropped, as if the call had never come."""
         if state is None or state.explicit:
             return
         branch = self._items.get(state.key)
-        if branch is not None and branch.state is state and branch.running:
-            branch.running -= 1
+        if branch is None or branch.state is not state or not branch.running:
+            return
+        branch.running -= 1
+        if not refused:
             branch.answered = answered
+            return
+        length, mark, last_id, list_id, was_answered = branch.before
+        if length < 0 and not branch.running and state.step == 0:
+            del self._items[state.key]
+            self._drop(branch)
+            return
+        self._retip(branch, mark, length)
+        branch.length = length
+        branch.last_id = last_id
+        branch.list_id = list_id
+        branch.answered = was_answered
+
+    def _retip(self, branch: _Branch, mark: int, length: int) -> None:
+        """Give ``branch`` the last-message ``mark`` of a history of ``length`` messages, filed
+        under it when its conversation has forked (its length is set by the caller)."""
+        if branch.mark == mark and (branch.length >= 0) == (length >= 0):
+            return
+        key = branch.base
+        if key in self._forks:  # a forked conversation's sessions are filed by their mark
+            if branch.length >= 0:
+                self._untip(branch)
+            if length >= 0:
+                self._tips.setdefault((key, mark), []).append(branch)
+        branch.mark = mark
 
     # Matching --------------------------------------------------------------------------------
 

@@ -370,7 +370,8 @@ class Router:
         being routed) is not a step: its number is given back, unless a later call of the
         session has taken one meanwhile (concurrent calls: numbers are never reused). The
         implicit-session table is told when the call ended, and how (for a stream: when it
-        opened; see :meth:`SessionTable.finished`)."""
+        opened; a refused call leaves its implicit session as it found it: see
+        :meth:`SessionTable.finished`)."""
         state = call.session
         step = state.step if state is not None else 0
         try:
@@ -383,16 +384,14 @@ class Router:
 
     def _step_failed(self, call: ModelCall, step: int) -> None:
         """``call`` (its session's step number ``step``) raised: give the number back if it
-        made no attempt (see :meth:`_step`), and tell the implicit-session table."""
+        made no attempt (see :meth:`_step`), and tell the implicit-session table (a refused
+        call leaves its implicit session as it found it)."""
         state = call.session
         progress = call.progress
-        if (
-            state is not None
-            and (progress is None or not progress.attempted)
-            and state.step == step
-        ):
+        refused = progress is None or not progress.attempted
+        if state is not None and refused and state.step == step:
             state.step -= 1
-        self._sessions.finished(state, answered=False)
+        self._sessions.finished(state, answered=False, refused=refused)
 
     def _call(
         self,

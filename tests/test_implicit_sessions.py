@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletionMessage
 
+from agentroute import ConfigurationError, Router
 from agentroute._history_marks import history_mark
 from agentroute.config import RouterConfig
 from agentroute.implicit_sessions import LOOKBACK, SessionTable
 from agentroute.session import SessionState
+from agentroute.testing import ScriptedProvider
 from tests.helpers import config_dict
 
 KEY = "conv-test"
@@ -146,6 +148,73 @@ def test_a_trimmed_history_continues_while_it_holds_the_last_message() -> None:
     rewritten = [SYSTEM, USER, summary, {"role": "user", "content": "changed my mind"}]
     fork = call(t, rewritten)  # its last message is gone: a new run as far as content tells
     assert fork is not first and fork.step == 1 and first.step == 3
+
+
+def refused(t: SessionTable, messages: Sequence[Any]) -> SessionState:
+    """A call of conversation KEY refused before any attempt: its step given back."""
+    state = t.get(KEY, messages)
+    t.finished(state, answered=False, refused=True)
+    return state
+
+
+BAD = {"role": ["user"], "content": "a malformed message"}
+
+
+def test_a_refused_call_leaves_its_session_as_it_found_it() -> None:
+    """Before: a refused call's history (here with a malformed message appended) became the
+    one the session expected next, so the conversation's next step — the history without
+    it — started a new session, losing step count, tier and cost."""
+    t, _ = table()
+    history = [SYSTEM, USER]
+    first = call(t, history)
+    history += turn(1)
+    assert refused(t, [*history, BAD]) is first
+    assert refused(t, rebuilt([*history, BAD, *turn(9)])) is first
+    assert call(t, history) is first
+    assert (first.step, len(t)) == (2, 1)
+    assert refused(t, history) is first  # the same list again, refused: still answered last
+    assert call(t, history) is first  # ... so the loop asking again continues it
+
+
+def test_a_refused_call_in_a_forked_conversation_leaves_its_session_where_it_was() -> None:
+    t, _ = table()
+    a_history, b_history = [dict(SYSTEM), dict(USER)], [dict(SYSTEM), dict(USER)]
+    a, b = call(t, a_history), call(t, b_history)
+    a_history += turn(1, " for a")
+    b_history += turn(1, " for b")
+    assert call(t, a_history) is a and call(t, b_history) is b
+    assert refused(t, rebuilt([*a_history, BAD])) is a
+    a_history += turn(2, " for a")
+    b_history += turn(2, " for b")
+    assert call(t, rebuilt(b_history)) is b
+    assert call(t, rebuilt(a_history)) is a
+    assert (a.step, b.step, len(t)) == (3, 3, 2)
+    check_bookkeeping(t)
+
+
+def test_a_new_conversation_whose_first_call_is_refused_leaves_no_session() -> None:
+    t, _ = table()
+    assert refused(t, [SYSTEM, USER, BAD]).step == 0
+    assert len(t) == 0
+    first = call(t, [SYSTEM, USER])
+    assert (first.key, first.step) == (KEY, 1)  # not KEY-2: the refused call made nothing
+
+
+@pytest.mark.anyio
+async def test_an_implicit_conversation_goes_on_in_its_session_after_a_refused_call() -> None:
+    provider = ScriptedProvider(default="ok")
+    data = config_dict(telemetry={"log_events": False})
+    router = Router(data, providers={"alpha": provider, "beta": provider})
+    history: list[Any] = [SYSTEM, USER]
+    await router.complete(history)
+    history += turn(1)
+    for bad in ([*history, BAD], history):
+        hints = None if bad is not history else {"min_tier": "no-such-tier"}
+        with pytest.raises(ConfigurationError):
+            await router.complete(bad, hints=hints)
+    await router.complete(history)
+    sessions = [(c.session.key, c.session.step) for c in provider.calls if c.session]
+    assert sessions == [(sessions[0][0], 2)] * 2  # one session, now at its second step
 
 
 def test_an_empty_history_follows_the_same_rules() -> None:
@@ -336,7 +405,8 @@ def test_forks_evictions_and_expiry_keep_the_indexes_consistent() -> None:
         sent = rebuilt(history) if rng.random() < 0.5 else history
         running.append(t.get(key, sent))
         while running and (len(running) > 3 or rng.random() < 0.7):
-            t.finished(running.pop(rng.randrange(len(running))), answered=rng.random() < 0.8)
+            done = running.pop(rng.randrange(len(running)))
+            t.finished(done, answered=rng.random() < 0.8, refused=rng.random() < 0.1)
         clock.now += rng.choice((0.1, 1.0, 30.0))
         check_bookkeeping(t)
         assert len(t) <= 12

@@ -5,6 +5,7 @@ call's reads take one operation."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -315,17 +316,126 @@ async def test_an_operation_is_given_up_after_op_max_s_even_while_the_store_answ
     assert (store.errors, store.timeouts) == (1, 1)
 
 
-async def test_an_operation_that_can_start_at_once_has_a_plain_deadline() -> None:
-    """A store that says it is ready (an idle connection) gets ``op_timeout_s`` and no more:
-    such an operation waits for nothing but the server."""
+async def test_a_ready_operation_not_answered_within_op_timeout_s_is_asked_again_watched() -> None:
+    """A store that says it is ready (an idle connection) gets a plain deadline first; one not
+    met is no verdict (a busy loop may not have read the answer yet), so the operation is asked
+    again, watched: kept while the store answers others."""
     slow = SlowStore(fast=True)
     store = FailOpenStore(slow, FailOpenSettings(op_timeout_s=0.2, op_max_s=30.0))
-    assert await waits_while_others_are_answered(store, slow) is None
-    assert (store.errors, store.timeouts) == (1, 1)
+    assert await waits_while_others_are_answered(store, slow) == "p/d"
+    assert (store.errors, store.timeouts) == (0, 0)
+    assert slow.calls.count("get_pin") == 2  # asked again once
 
 
-async def test_a_silent_store_is_given_up_after_op_timeout_s() -> None:
-    slow = SlowStore()
+class LateStore(DownStore):
+    """Answers everything at once, except ``get_pin``, which answers after ``delay`` seconds;
+    ``fast`` is what ``ready()`` answers."""
+
+    def __init__(self, delay: float, fast: bool) -> None:
+        super().__init__(RuntimeError("unused"))
+        self.delay = delay
+        self.ready = lambda: fast
+
+    async def _fail(self, name: str) -> None:
+        self.calls.append(name)
+
+    async def get_pin(self, session: str, model: str) -> str | None:
+        self.calls.append("get_pin")
+        await anyio.sleep(self.delay)
+        return "p/d"
+
+
+async def blocked_loop_meanwhile(store: FailOpenStore, block_s: float) -> str | None:
+    """``get_pin`` through ``store`` while another task holds the event loop for ``block_s``
+    seconds (CPU work: a burst of routing, a garbage collection), just after it started."""
+    found: list[str | None] = []
+
+    async def ask() -> None:
+        found.append(await store.get_pin("s", "m"))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask)
+        await anyio.sleep(0.01)
+        time.sleep(block_s)  # noqa: ASYNC251 (blocking the loop is the point)
+    return found[0]
+
+
+async def test_a_ready_operation_answered_while_the_loop_was_busy_is_no_failure() -> None:
+    """Before: the store answered in 0.1 s, but the loop was busy until past the 0.2 s
+    deadline, which then fired with the answer not yet read: the answer was dropped and a
+    healthy store counted a timeout (three in a row opened the breaker)."""
+    slow = LateStore(delay=0.1, fast=True)
+    store = FailOpenStore(slow, FailOpenSettings(op_timeout_s=0.2, op_max_s=30.0))
+    await store.cooling(["p/d"])  # the store has answered once
+    assert await blocked_loop_meanwhile(store, 0.35) == "p/d"
+    assert (store.errors, store.timeouts) == (0, 0)
+
+
+async def test_a_watched_operation_is_not_given_up_for_time_the_loop_was_busy() -> None:
+    """Before: the watcher woke on time at 0.2 s, but the loop had been busy for 0.18 s of
+    that, so the store had had no chance to answer; it was given up as silent. Now only
+    silence while the loop was free counts."""
+    slow = LateStore(delay=0.25, fast=False)
+    store = FailOpenStore(slow, FailOpenSettings(op_timeout_s=0.2, op_max_s=30.0))
+    await store.cooling(["p/d"])  # the store has answered once
+    assert await blocked_loop_meanwhile(store, 0.18) == "p/d"
+    assert (store.errors, store.timeouts) == (0, 0)
+
+
+class PooledStore(DownStore):
+    """A store with ``capacity`` connections: each operation holds one for ``hold_s``
+    seconds (forever while ``hung``), and an operation beyond them waits for one, as a
+    connection pool does."""
+
+    def __init__(self, capacity: int, hold_s: float) -> None:
+        super().__init__(RuntimeError("unused"))
+        self.capacity = capacity
+        self.hold_s = hold_s
+        self.hung = False
+        self._pool: anyio.Semaphore | None = None
+
+    async def _fail(self, name: str) -> None:
+        self.calls.append(name)
+        self._pool = self._pool or anyio.Semaphore(self.capacity)
+        async with self._pool:
+            if self.hung:
+                await anyio.sleep_forever()
+            await anyio.sleep(self.hold_s)
+
+
+async def test_operations_beyond_the_stores_capacity_queue_without_using_its_time() -> None:
+    """Before: 20 operations at once on a store of 2 connections each waited in the store's
+    own queue against ``op_max_s`` (0.3 s), and those queued longest were given up, though
+    the store kept answering. Now they queue in the wrapper (a store's ``capacity``), and an
+    operation's budget starts once it is sent."""
+    pooled = PooledStore(capacity=2, hold_s=0.05)
+    store = FailOpenStore(pooled, FailOpenSettings(op_timeout_s=0.1, op_max_s=0.3))
+    await store.cooling(["p/d"])  # the store has answered once
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(store.cooling, ["p/d"])
+    assert (store.errors, store.skipped) == (0, 0)
+    assert len(pooled.calls) == 21
+
+
+async def test_operations_queued_for_a_hung_store_are_skipped_once_the_breaker_opens() -> None:
+    pooled = PooledStore(capacity=2, hold_s=0.0)
+    store = FailOpenStore(pooled, FailOpenSettings(op_timeout_s=0.05, op_max_s=1.0))
+    await store.cooling(["p/d"])  # the store has answered once
+    pooled.hung = True
+    with anyio.fail_after(20):  # only against a hang of the test itself
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(store.cooling, ["p/d"])
+    # two by two: the first four reach the store and time out (the third opens the breaker,
+    # the fourth was already sent), the six still queued are skipped
+    assert (store.timeouts, store.skipped, store.breaker.state) == (4, 6, "open")
+    assert len(pooled.calls) == 5
+
+
+@pytest.mark.parametrize("ready", [None, True, False])
+async def test_a_silent_store_is_given_up_after_op_timeout_s(ready: bool | None) -> None:
+    slow = SlowStore(fast=ready)
     store = FailOpenStore(slow, FailOpenSettings(op_timeout_s=0.05, op_max_s=30.0))
     await store.cooling(["p/d"])  # it answered once, then falls silent
     with anyio.fail_after(20):  # only against a hang of the test itself

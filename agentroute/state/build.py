@@ -13,7 +13,8 @@ __all__ = ["store_from_config"]
 def store_from_config(config: RouterConfig, clock: Clock | None) -> StateStore:
     """A new store for ``config.state``; the Redis URL's secret is resolved now. A Redis
     store's pool holds ``state.pool_size`` connections, and an operation waits for a free one
-    at most ``state.op_max_s`` (the fail-open wrapper gives up sooner on a silent server:
+    at most ``state.op_max_s`` (a safety bound: the fail-open wrapper sends no more operations
+    at once than the pool has connections, and gives up sooner on a silent server:
     :mod:`agentroute.state.failopen`). In memory, it is bounded by the config: as many failure
     histories and cooldowns as it has deployments, and ``sessions.max_implicit`` × its models
     pins."""

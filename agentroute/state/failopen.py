@@ -11,36 +11,46 @@ down:
 
 * **a short budget per operation** (``op_timeout_s``, 50 ms by default): an operation the
   store has not answered within it is given up and answered as an empty store would, like
-  one that failed. So one operation never holds a call up by more than that, and the call's
-  own deadline is kept.
+  one that failed. So a silent store never holds a call up by more than that, and the call's
+  own deadline is kept (waiting for a turn under a burst is this process's load, not the
+  store's: below).
 * **a circuit breaker** (:class:`~agentroute.state.breaker.CircuitBreaker`): after
   ``breaker_failures`` consecutive failures or timeouts the store is skipped for
   ``breaker_reset_s`` seconds, then one operation probes it; the probe's success closes the
   breaker. A hung store so costs one short timeout per window, not one per operation.
 
 The budget measures the *store's* silence, not this process's load. Under a burst of
-concurrent calls the event loop itself is the bottleneck: an operation may wait for a pooled
-connection, a connection may have to be opened, and every step of that waits a full turn of a
-busy loop, so a healthy store on loopback can take hundreds of milliseconds to be heard from.
-Cutting those operations would drop pins and cooldowns exactly when there is most traffic
-(and cutting a connection mid-setup makes the next operation start over). So:
+concurrent calls the event loop itself is the bottleneck: operations queue for the store's
+connections, new connections are opened (a few round trips each), and every step of that waits
+a full turn of a busy loop, so a healthy store on loopback can take hundreds of milliseconds to
+be heard from. Cutting those operations would drop pins and cooldowns exactly when there is
+most traffic — and three such timeouts in a row open the breaker, which then skips the store
+for everyone. So:
 
-* an operation that can start at once (the store says it has an idle connection:
-  ``ready()``) runs under a plain deadline of ``op_timeout_s``; the event loop delivers that
-  deadline only while the operation still waits for its answer, so an answer that arrived
-  while the loop was busy is kept;
-* any other operation (it waits for a connection, or opens one) is watched: it is given up
-  once ``op_timeout_s`` has passed with no answer from the store to *any* operation, as seen
-  by a watcher that woke on time (one that wakes late — the loop was busy — gives the store
-  another ``op_timeout_s``), and in any case after ``op_max_s``. Until the store has answered
-  once, only ``op_max_s`` applies: the first connections are still being opened, each a few
-  turns of the loop.
+* **queueing is not the store's time**: a store with a bounded number of connections says how
+  many (``capacity``: the Redis store's ``pool_size``), and at most that many operations are
+  sent at once; the others wait their turn here (first come, first served) for as long as it
+  takes, with no budget running. An operation that gets its turn while the breaker is open is
+  skipped, so a hung store's queue drains at once;
+* an operation that can start at once (the store says it has an idle open connection:
+  ``ready()``) runs under a plain deadline of ``op_timeout_s``. A deadline cannot tell a
+  silent store from an answer the busy loop has not read yet, so one that passes is no
+  verdict: the operation is asked again, watched;
+* any other operation (it opens a connection, or was asked again) is watched: a watcher
+  ticks four times per ``op_timeout_s`` and gives it up once the store has answered nothing
+  during ``op_timeout_s`` worth of ticks that woke on time (a late tick, the loop busy
+  elsewhere, counts for nothing), and in any case after ``op_max_s``. Any answer counts, to
+  any operation — and a store that can tell (``last_answer()``: the Redis store notes every
+  reply read on its connections, those of a new connection's handshake too) counts every
+  reply. Until the store has answered once, only ``op_max_s`` applies: the first connections
+  are still being opened.
 
-A hung store answers nothing, so either way its operations end after about ``op_timeout_s`` —
-except on a store that was hung before it ever answered, whose first operations take
-``op_max_s`` before the breaker opens.
-The budgets are real time (the event loop's clock); the breaker's window is read from the
-router's :class:`~agentroute.clock.Clock`.
+A hung store answers nothing, so its operations end after about ``op_timeout_s`` (twice that
+for one that was ready: its plain deadline, then the watcher) — except on a store that was hung
+before it ever answered, whose first operations take ``op_max_s`` before the breaker opens.
+Asking again may send an operation twice; only a failure counted twice can come of it (a
+deployment put aside a little sooner). The budgets are real time (the event loop's clock); the
+breaker's window is read from the router's :class:`~agentroute.clock.Clock`.
 
 Every failure is counted (:attr:`FailOpenStore.errors`, and the ``agentroute.state.errors``
 metric with the operation and the error type, ``timeout`` for an operation given up), every
@@ -84,6 +94,8 @@ T = TypeVar("T")
 
 _NONE: Mapping[str, float] = MappingProxyType({})
 _QUIET_S = 60.0
+_TICKS = 4
+"""Ticks per ``op_timeout_s`` of a watched operation's watcher."""
 TIMEOUT = "timeout"
 """The error type of an operation given up after ``op_timeout_s``."""
 
@@ -143,7 +155,11 @@ class FailOpenStore:
     its errors logged, counted and answered as an empty store would answer.
 
     A store that can tell whether an operation would start at once (no wait for a connection,
-    none to open) has a ``ready() -> bool`` method; one without it is always watched.
+    none to open) has a ``ready() -> bool`` method; one without it is always watched. A store
+    with a bounded number of connections says how many in a ``capacity: int`` attribute
+    (operations beyond it queue here, outside any budget), and one that can tell when it last
+    read a reply from its server has a ``last_answer() -> float`` method (the event loop's
+    clock): the watcher counts those replies as answers (module docstring).
 
     Args:
         store: the store to guard.
@@ -174,6 +190,11 @@ class FailOpenStore:
         self._reader: CallReads | None = store if isinstance(store, CallReads) else None
         ready = getattr(store, "ready", None)
         self._ready: Callable[[], bool] | None = ready if callable(ready) else None
+        heard = getattr(store, "last_answer", None)
+        self._heard: Callable[[], float] | None = heard if callable(heard) else None
+        capacity = getattr(store, "capacity", None)
+        self._capacity: int | None = capacity if isinstance(capacity, int) else None
+        self._slots: anyio.CapacityLimiter | None = None
         self._progress = -math.inf
         """When the store last answered an operation (the event loop's clock)."""
         self.errors = 0
@@ -206,21 +227,30 @@ class FailOpenStore:
         if moved is not None:
             self._moved(moved)
         if not allowed:
-            self.skipped += 1
-            if self._metrics is not None:
-                self._metrics.store_skipped(operation)
-            return empty
+            return self._skip(operation, empty)
+        probe = breaker.state == "half_open"
+        slots = self._slots
+        if slots is None and self._capacity is not None:
+            slots = self._slots = anyio.CapacityLimiter(self._capacity)
         try:
-            answered, result = await self._bounded(fn, args)
+            if slots is None:
+                answered, result = await self._bounded(fn, args)
+            else:
+                async with slots:  # a queue in this process: none of the store's time
+                    if breaker.state != "closed" and not probe:  # it opened meanwhile
+                        return self._skip(operation, empty)
+                    answered, result = await self._bounded(fn, args)
         except ConfigurationError:
-            breaker.abandoned()
+            if probe:
+                breaker.abandoned()
             raise
         except Exception as exc:
             self._progress = anyio.current_time()  # an error is an answer: the store is alive
             self._failed(operation, type(exc).__name__, redact(str(exc)))
             return empty
         except BaseException:  # cancelled by the caller: no verdict on the store
-            breaker.abandoned()
+            if probe:  # (only the probe holds the half-open breaker's turn)
+                breaker.abandoned()
             raise
         if not answered:
             self.timeouts += 1
@@ -232,16 +262,23 @@ class FailOpenStore:
             self._moved(moved)
         return cast(T, result)
 
+    def _skip(self, operation: str, empty: T) -> T:
+        self.skipped += 1
+        if self._metrics is not None:
+            self._metrics.store_skipped(operation)
+        return empty
+
     async def _bounded(
         self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
     ) -> tuple[bool, Any]:
         """``(True, fn(*args))``, or ``(False, None)`` if it was given up (module docstring:
-        a plain deadline when the store is ready, else a watcher)."""
+        a plain deadline when the store is ready, then a watcher)."""
         ready = self._ready
         if ready is not None and ready():
             with anyio.move_on_after(self._timeout):
                 return True, await fn(*args)
-            return False, None
+            # No answer within op_timeout_s, or one the busy loop had not read yet: a deadline
+            # cannot tell them apart, so the operation is asked again, watched.
         outcome: list[Any] = []
         failure: list[Exception] = []
         async with anyio.create_task_group() as tg:
@@ -255,29 +292,36 @@ class FailOpenStore:
             raise failure[0]
         return (True, outcome[0]) if outcome else (False, None)
 
+    def _last_answer(self) -> float:
+        """When the store last answered anything (the event loop's clock; ``-inf``: never)."""
+        heard = self._heard
+        return self._progress if heard is None else max(self._progress, heard())
+
     async def _watch(self, scope: anyio.CancelScope, start: float) -> None:
-        """Cancel ``scope`` once the store has been silent for ``op_timeout_s`` (as seen on
-        time), or ``op_max_s`` after ``start``."""
+        """Cancel ``scope`` once the store has been silent for ``op_timeout_s`` of time in
+        which the loop was free (ticks that woke on time), or ``op_max_s`` after ``start``."""
         budget = self._timeout
+        tick = budget / _TICKS
         cap = start + self.settings.op_max_s
-        wake = start + budget
+        seen = self._last_answer()
+        silent = 0.0
+        wake = start + tick
         while True:
             await anyio.sleep_until(min(wake, cap))
             now = anyio.current_time()
             if now >= cap:
                 break
-            if now - wake > budget / 2:  # woke late: the loop was busy, not necessarily the store
-                wake = now + budget
-                continue
-            last = self._progress
+            last = self._last_answer()
             if last == -math.inf:  # never heard from yet: connections are still being opened
                 wake = cap
                 continue
-            heard = max(start, last)
-            if now - heard < budget:  # the store answered an operation lately: it is alive
-                wake = heard + budget
-                continue
-            break
+            if last > seen:  # the store answered meanwhile: it is alive
+                seen, silent = last, 0.0
+            elif now - wake <= tick / 2:  # a tick on time, the store silent all along
+                silent += tick
+                if silent >= budget:
+                    break
+            wake = now + tick  # (a late tick counts for nothing: the loop was busy)
         scope.cancel()
 
     def _failed(self, operation: str, error_type: str, message: str) -> None:

@@ -30,7 +30,11 @@ pool does — under a few hundred concurrent calls that default silently dropped
 store's operations. A command that fails on a broken connection (a server restart) is retried
 once at once, on a fresh one; there is no backoff sleep inside an operation. The router bounds
 every operation further (``state.op_timeout_s``) and stops asking a hung server for a while
-(:mod:`agentroute.state.failopen`).
+(:mod:`agentroute.state.failopen`); the store tells it how many operations the pool can serve at
+once (:attr:`RedisStateStore.capacity`: the router queues the others itself, outside any time
+budget) and when a reply was last read on any of its connections
+(:meth:`RedisStateStore.last_answer`: a new connection's handshake is several replies, which show
+the server alive while a burst opens the pool's connections).
 
 The store uses ``redis.asyncio``, which runs on asyncio only: on trio every operation raises
 :class:`~agentroute.errors.ConfigurationError` (use anyio's asyncio backend there, or the
@@ -48,6 +52,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+import anyio
 import sniffio
 
 from agentroute._secrets import _MASK, Secret, redact
@@ -116,7 +121,7 @@ class RedisStateStore:
         client: a ``redis.asyncio.Redis`` client to use instead of ``url`` (left open by
             :meth:`aclose`; the store closes only a client it made).
         pool_size: connections the store opens at most (with ``url``); an operation beyond
-            them waits for a free one.
+            them waits for a free one. It is the store's :attr:`capacity`.
         pool_timeout_s: how long an operation waits for a free connection before it fails
             (``ConnectionError``, "No connection available"); the router sets it to
             ``state.op_max_s``.
@@ -168,6 +173,13 @@ class RedisStateStore:
                 text, self._url_shown, pool_size, float(pool_timeout_s), socket_timeout_s
             )
         self._client: Redis = client
+        self._heard = _Heard()
+        pool = client.connection_pool
+        if self._owns_client:  # a given client's pool is left as it is
+            pool.connection_class = _noting(pool.connection_class, self._heard)
+        limit = getattr(pool, "max_connections", None)
+        self.capacity: int | None = limit if isinstance(limit, int) and limit > 0 else None
+        """Operations the pool serves at once (its connections); the router queues the rest."""
         self._add_failure = client.register_script(_ADD_FAILURE)
         self._set_cooldown = client.register_script(_SET_COOLDOWN)
         self._read = client.register_script(_READ)
@@ -229,6 +241,12 @@ class RedisStateStore:
         }
         return CallSnapshot(cooling or _NONE, pins or _NO_PINS)
 
+    def last_answer(self) -> float:
+        """When a connection of the store last read a reply from the server, any reply
+        (a connection's handshake too), on the event loop's clock; ``-inf`` before the first
+        (and for a client given to the store)."""
+        return self._heard.at
+
     def ready(self) -> bool:
         """Whether an operation now would start at once: the pool's next idle connection is
         open, so there is no wait for one and none to open (read from redis-py's pool;
@@ -275,6 +293,28 @@ class RedisStateStore:
 
     def _pin_key(self, session: str, model: str) -> str:
         return f"{self._namespace}:pin:{_escape(session)}:{_escape(model)}"
+
+
+class _Heard:
+    """When a connection of a store last read a reply (the event loop's clock)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = -math.inf
+
+
+def _noting(base: type[Any], heard: _Heard) -> type[Any]:
+    """``base`` (the pool's connection class: TCP, TLS or Unix socket), noting in ``heard``
+    when each reply was read: the server is alive while replies come, whatever they answer
+    (an operation, or a step of a new connection's handshake)."""
+
+    async def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        response = await base.read_response(self, *args, **kwargs)
+        heard.at = anyio.current_time()
+        return response
+
+    return type(base.__name__, (base,), {"read_response": read_response})
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,453 @@
+"""Scale: 10,000 and 20,000 concurrent agent sessions × 5 steps in one process (issue 14).
+
+What is measured, for each configuration — sessions {10,000, 20,000} × explicit or implicit
+sessions × the in-memory or the Redis state store — in a fresh subprocess of its own (so that
+its peak RSS is its own):
+
+* **calls/s**: every session is one task making its 5 calls in turn, and all the tasks are
+  started together with no semaphore, so every session's step *k* is in flight at once (a
+  session's step *k* + 1 starts as soon as its step *k* is answered; the sessions drift apart
+  only as far as the event loop's order lets them). Calls/s = sessions × 5 / the wall time
+  from the first task's start to the last call's answer. Explicit sessions are
+  ``async with router.session(id=...)``; implicit ones have no session: each is a distinct
+  conversation (its own first user message) through ``router.complete()``, its history
+  growing by an answer and a tool result at each step, so the router finds its session by
+  the conversation itself.
+* **store errors** (goal 0): the router's ``agentroute.state.errors`` metric (operations that
+  failed or were given up) and ``agentroute.state.skipped`` (operations skipped while the
+  store's breaker was open), read from an OpenTelemetry SDK ``InMemoryMetricReader`` on the
+  ``MeterProvider`` given to the ``Router``. The in-memory store never fails (its rows say
+  0 by construction).
+* **live sessions evicted** (goal 0): the ``agentroute.sessions.evicted`` metric; and
+  **steps lost**: calls whose session step (the test-double provider answers with
+  ``call.session.step``) was not the step the session was on — what an eviction or a session
+  mixed up with another would show.
+* **peak RSS**: ``VmHWM`` of ``/proc/self/status`` after the run, and what it grew by over
+  the RSS before the run (interpreter, imports, router), per session.
+* **retained per ended session**: Python memory (``tracemalloc``) still allocated once every
+  session has ended and the caller dropped its messages, after ``gc.collect()``, per session:
+  what the router (and its in-memory store) keeps of a finished run. Measured in a second
+  pass of ``TRACED`` (2,000) sessions started at once, in the same subprocess after the peak
+  RSS was read, on a fresh router: tracing slows every allocation several-fold, so it stays
+  out of the timed pass, and what a session leaves behind does not depend on how many ran.
+  It includes the high-water size of containers that grew with the burst and do not shrink
+  (the event loop's task set, anyio's task states, the store's queue): bounded by the peak
+  concurrency, not by the sessions that ended.
+
+The provider is a test double that yields to the event loop once (``anyio.lowlevel.checkpoint()``),
+as a network call would, and answers at once: no network, no simulator, so what is measured
+is the router and its state store. One model on two deployments, sticky affinity (its
+``cache_read`` price is below its input price), so every call reads the store (cooldowns and
+the session's pin, one round trip) and writes the session's pin (another). Log events and
+tracing are off; everything else is the default config, the Redis store's pool and budgets
+included (``state: {kind: redis, url: ...}``). The Redis server is this script's own:
+``redis-server`` on 127.0.0.1 at a free port with ``--save ''`` (no persistence), stopped by
+its PID at exit; without ``redis-server`` on PATH (or the ``redis`` package) the Redis rows are
+skipped, and said so.
+
+    python benchmarks/scale.py            # writes benchmarks/results/scale.md
+    python benchmarks/scale.py --quick    # smoke run (300 sessions), writes nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import gc
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from _report import publish
+
+SCRIPT = Path(__file__).resolve()
+STEPS = 5
+SESSIONS = (10_000, 20_000)
+QUICK_SESSIONS = (300,)
+TRACED = 2_000
+"""Sessions of the traced pass (retained memory per ended session)."""
+KINDS = ("explicit", "implicit")
+STORES = ("memory", "redis")
+SYSTEM = "You are an airline support agent. Look records up before you change anything."
+METRICS = ("agentroute.state.errors", "agentroute.state.skipped", "agentroute.sessions.evicted")
+
+
+READING = """\
+* **Store errors: {errors} in all, {skipped} operations skipped, with the default settings**
+  (goal 0). On the code before the fix that came with this benchmark (main at e9931db), the
+  same runs against the same healthy local Redis failed from the first burst on: at 300
+  sessions 16-60 operations timed out, three in a row opened the breaker, and ~2,700 of
+  ~3,000 operations were then skipped (no pins, no cooldowns); at 1,000 sessions ~350 failed
+  (operations queued behind the pool's 50 connections past `op_max_s`, and the pool's "No
+  connection available") and ~7,900 were skipped. The Redis server was never the bottleneck:
+  this process was. Since the fix (`agentroute/state/failopen.py`), waiting for a turn at one
+  of `pool_size` connections is not the store's time, the replies of a new connection's
+  handshake show the server alive, and only silence while the event loop was free gives an
+  operation up; a hung store still costs one short timeout per breaker window
+  (`tests/test_state_redis.py`, the SIGSTOP test). Under a burst larger than the process can
+  serve, calls wait their turn for the store as they wait for the CPU.
+* **Live sessions evicted: {evicted}; steps lost: {lost}** (goal 0). Each run's implicit
+  sessions are far below `sessions.max_implicit` (100,000).
+* **Calls/s** is the router's own CPU: the provider answers at once, so a call is routing, the
+  affinity step, the fallback step and, with Redis, two round trips through redis-py (which
+  cost more CPU than all the rest: a third of the calls/s of the in-memory store). On this
+  shared 2-core machine absolute numbers move by tens of percent between runs: compare rows of
+  one run.
+* **Peak RSS growth per session** is what a session in flight costs (its task, its messages,
+  the call's objects): about 20 KiB.
+* **Retained per ended session.** An explicit session leaves its pin in the in-memory store
+  (~0.3 KB with its key, until the pin's idle TTL, the provider's `cache_ttl_s`, or the store's
+  bound of `sessions.max_implicit` x models); with Redis the pin is in Redis, and what remains is
+  the high-water size of containers that grew with the burst and caches of fixed size. An
+  implicit session has no end the router can see: it stays in the implicit-session table until
+  `sessions.idle_ttl_s` (3,600 s) or the `max_implicit` bound, about 2.5 KB (its state, its last
+  decision and attempts, its scan state), plus its pin with the in-memory store.
+"""
+
+
+# One configuration (the subprocess) --------------------------------------------------------
+
+
+def router_config(store: str, url: str | None) -> dict[str, Any]:
+    """One model on two deployments, sticky (cache reads are cheaper), defaults elsewhere."""
+    data: dict[str, Any] = {
+        "providers": {
+            name: {"kind": "openai", "api_key": "k", "cache_ttl_s": 300} for name in ("d1", "d2")
+        },
+        "models": {
+            "m": {
+                "context_window": 128_000,
+                "price": {"input": 2.0, "output": 8.0, "cache_read": 0.5},
+                "deployments": [{"provider": d, "name": "m"} for d in ("d1", "d2")],
+            }
+        },
+        "tiers": {"only": ["m"]},
+        "telemetry": {"log_events": False},
+    }
+    if store == "redis":
+        data["state"] = {"kind": "redis", "url": url, "namespace": f"scale-{uuid.uuid4().hex}"}
+    return data
+
+
+class Answers:
+    """Yields to the event loop once, as a network call would, then answers with the call's
+    session step (what the session's task checks)."""
+
+    async def send(self, call: Any, /) -> Any:
+        from anyio.lowlevel import checkpoint
+
+        from agentroute.testing import text_result
+
+        await checkpoint()
+        return text_result(str(call.session.step if call.session is not None else 0))
+
+
+def memory_kib(field: str) -> int:
+    """A ``/proc/self/status`` field in KiB (``VmHWM``: peak RSS; ``VmRSS``: RSS now)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def counters(reader: Any) -> dict[str, float]:
+    """Each counter in ``METRICS``, summed over its attributes (0 when never added to)."""
+    found = dict.fromkeys(METRICS, 0.0)
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data is not None else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name in found:
+                    found[metric.name] += sum(p.value for p in metric.data.data_points)
+    return found
+
+
+def error_types(reader: Any) -> dict[str, float]:
+    """``agentroute.state.errors`` by ``error.type`` (what failed, when something did)."""
+    out: dict[str, float] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data is not None else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == "agentroute.state.errors":
+                    for p in metric.data.data_points:
+                        kind = str((p.attributes or {}).get("error.type"))
+                        out[kind] = out.get(kind, 0.0) + p.value
+    return out
+
+
+async def run_sessions(router: Any, kind: str, first: int, count: int) -> int:
+    """``count`` sessions × ``STEPS`` steps, all started at once; the steps lost (calls whose
+    session step was not the session's own step number)."""
+    import anyio
+
+    lost = 0
+
+    async def steps() -> None:
+        nonlocal lost
+        i = next(ids)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Customer {i}: change my flight to Friday."},
+        ]
+        for step in range(1, STEPS + 1):
+            result = await router.complete(messages)
+            lost += result.text != str(step)
+            messages.append({"role": "assistant", "content": f"Looking up booking {i}."})
+            messages.append({"role": "user", "content": f"Tool result {step}: booking {i} ok."})
+
+    async def explicit() -> None:
+        async with router.session(id=f"s{next(names)}"):
+            await steps()
+
+    ids, names = iter(range(first, first + count)), iter(range(first, first + count))
+    task: Callable[[], Any] = explicit if kind == "explicit" else steps
+    async with anyio.create_task_group() as tg:
+        for _ in range(count):
+            tg.start_soon(task)
+    return lost
+
+
+async def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One configuration: the timed pass, the peak RSS, then the traced pass."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from agentroute import Router
+
+    sessions, kind, store = spec["sessions"], spec["kind"], spec["store"]
+    provider = Answers()
+    providers = {"d1": provider, "d2": provider}
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader])
+    out: dict[str, Any] = {}
+    async with Router(
+        router_config(store, spec.get("url")), providers=providers, meter_provider=meter
+    ) as router:
+        await run_sessions(router, kind, -10, 10)  # warm-up: connections, scripts, caches
+        before = counters(reader)
+        gc.collect()
+        rss = memory_kib("VmRSS")
+        started = time.perf_counter()
+        lost = await run_sessions(router, kind, 0, sessions)
+        seconds = time.perf_counter() - started
+        peak = memory_kib("VmHWM")
+        after = counters(reader)
+    out.update(
+        calls=sessions * STEPS,
+        seconds=seconds,
+        lost=lost,
+        rss_before_kib=rss,
+        peak_kib=peak,
+        **{name: after[name] - before[name] for name in METRICS},
+        error_types=error_types(reader),
+    )
+    del router
+    gc.collect()
+    out["retained_b"] = await retained_per_session(spec)
+    return out
+
+
+async def retained_per_session(spec: dict[str, Any]) -> float:
+    """Traced bytes still allocated per session once ``TRACED`` sessions (at most the
+    configuration's) have ended (a fresh router; its warm-up is not counted)."""
+    from agentroute import Router
+
+    provider = Answers()
+    router = Router(
+        router_config(spec["store"], spec.get("url")), providers={"d1": provider, "d2": provider}
+    )
+    sessions = min(TRACED, spec["sessions"])
+    try:
+        await run_sessions(router, spec["kind"], -10, 10)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            await run_sessions(router, spec["kind"], 0, sessions)
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    finally:
+        await router.aclose()
+    return kept / sessions
+
+
+def child_main(raw: str) -> None:
+    import anyio
+
+    spec = json.loads(raw)
+    print(json.dumps(anyio.run(child, spec)))
+
+
+# The run (the parent) -----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def redis_server() -> Iterator[tuple[str | None, str]]:
+    """``(url, version)`` of a ``redis-server`` of our own (loopback, a free port, no
+    persistence), stopped by its PID when the block ends or the script exits; ``(None,
+    reason)`` when there is none to start."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None, "redis-server is not on PATH"
+        return
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        yield None, "the 'redis' package is not installed (pip install 'agentroute[redis]')"
+        return
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    with tempfile.TemporaryDirectory(prefix="agentroute-scale-") as workdir:
+        proc: subprocess.Popen[bytes] | None = None
+        for _ in range(3):  # a free port may be taken between the probe and the start
+            port = _free_port()
+            args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+            args += ["--appendonly", "no", "--dir", workdir, "--logfile", f"{workdir}/redis.log"]
+            proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10.0
+            while proc.poll() is None and time.monotonic() < deadline and not _listening(port):
+                time.sleep(0.02)
+            if proc.poll() is None and _listening(port):
+                break
+            _stop(proc)
+            proc = None
+        if proc is None:
+            yield None, "redis-server did not start"
+            return
+        atexit.register(_stop, proc)  # also on an exception or Ctrl-C in the block
+        try:
+            yield f"redis://127.0.0.1:{port}/0", version.split(" v=")[-1].split()[0]
+        finally:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One configuration in a fresh interpreter; its result (the last line it prints)."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--child", json.dumps(spec)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"configuration {spec} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def row(spec: dict[str, Any], r: dict[str, Any]) -> str:
+    grown = (r["peak_kib"] - r["rss_before_kib"]) * 1024 / spec["sessions"]
+    errors = int(r["agentroute.state.errors"])
+    kinds = ", ".join(f"{k}: {int(v)}" for k, v in sorted(r["error_types"].items()))
+    return (
+        f"| {spec['sessions']:,} | {spec['kind']} | {spec['store']} | {r['calls']:,} | "
+        f"{r['calls'] / r['seconds']:,.0f} | {errors}{f' ({kinds})' if errors else ''} | "
+        f"{int(r['agentroute.state.skipped'])} | {int(r['agentroute.sessions.evicted'])} | "
+        f"{r['lost']} | {r['peak_kib'] / 1024:.0f} MiB | {grown / 1024:.1f} KiB | "
+        f"{r['retained_b']:,.0f} B |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run; write no result file")
+    parser.add_argument(
+        "--sessions", type=int, nargs="+", help="session counts (default: 10,000 and 20,000)"
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child_main(args.child)
+        return
+    sizes = args.sessions or (QUICK_SESSIONS if args.quick else SESSIONS)
+    lines = [
+        "| sessions | sessions are | store | calls | calls/s | store errors | store ops "
+        "skipped | live sessions evicted | steps lost | peak RSS | peak RSS growth per "
+        "session | retained per ended session |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes: list[str] = []
+    totals: dict[str, float] = {}
+    started = time.perf_counter()
+    with redis_server() as (url, about):
+        if url is None:
+            print(f"Redis rows skipped: {about}")
+            notes.append(f"Redis rows skipped: {about}.")
+        else:
+            notes.append(f"Redis: redis-server {about} on 127.0.0.1, `--save ''`.")
+        for sessions in sizes:
+            for store in STORES:
+                if store == "redis" and url is None:
+                    continue
+                for kind in KINDS:
+                    spec = {"sessions": sessions, "kind": kind, "store": store, "url": url}
+                    result = run_child(spec)
+                    for name, value in result.items():
+                        if isinstance(value, int | float):
+                            totals[name] = totals.get(name, 0) + value
+                    lines.append(row(spec, result))
+                    print(lines[-1], flush=True)
+    seconds = time.perf_counter() - started
+    reading = READING.format(
+        errors=int(totals.get("agentroute.state.errors", 0)),
+        skipped=int(totals.get("agentroute.state.skipped", 0)),
+        evicted=int(totals.get("agentroute.sessions.evicted", 0)),
+        lost=int(totals.get("lost", 0)),
+    )
+    notes += ["", "## Reading the table", "", reading]
+    command = "python " + " ".join(["benchmarks/scale.py", *sys.argv[1:]])
+    doc = (__doc__ or "").split("\n\n", 1)[1].rsplit("\n\n", 1)[0]
+    text = "\n".join(
+        [
+            "# Scale: concurrent sessions, memory and Redis",
+            "",
+            f"Command: `{command}` ({seconds:.0f} s in all; Python "
+            f"{sys.version.split()[0]}, {os.cpu_count()} cores shared with other work)",
+            "",
+            *lines,
+            "",
+            *notes,
+            "",
+            "## Method",
+            "",
+            doc.replace("``", "`"),
+        ]
+    )
+    publish("scale", text + "\n", write=not args.quick)
+
+
+if __name__ == "__main__":
+    main()
