@@ -21,6 +21,7 @@ from agentroute._call_args import CallShape, check_messages
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._sdk_retries import RetryWatch
+from agentroute._steps import set_a_cost_limit
 from agentroute._types import CallMode, CallNext, Message, Middleware, ModelCall
 from agentroute.errors import ConfigurationError
 from agentroute.providers.function import FunctionTerminal, UsageOf
@@ -141,7 +142,7 @@ def routed_function(
         state = call.session
         step = state.step if state is not None else 0
         meta = state.metadata if state is not None else None
-        if meta and "max_cost_usd" in meta:  # the session sets a cost limit: reserve
+        if set_a_cost_limit(meta):  # the session sets a cost limit: reserve
             run = positional_chain if by_position else chain
         else:
             run = free_positional_chain if by_position else free_chain

@@ -17,7 +17,8 @@ explicit session has metadata). So the router also builds its chains without tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agentroute._catalog import Catalog
 from agentroute._types import Middleware
@@ -101,8 +102,16 @@ def router_steps(
 def without_reservation(
     config: RouterConfig, steps: tuple[Middleware, ...]
 ) -> tuple[Middleware, ...] | None:
-    """``steps`` without the cost reservation, for the calls of sessions whose metadata has no
-    ``max_cost_usd`` key; ``None`` when every call needs it (the config sets a cost limit)."""
+    """``steps`` without the cost reservation, for the calls of sessions that do not
+    :func:`set_a_cost_limit`; ``None`` when every call needs it (the config sets a cost
+    limit)."""
     if config.budget.max_cost_usd is not None:
         return None
     return tuple(step for step in steps if not isinstance(step, CostReservation))
+
+
+def set_a_cost_limit(metadata: Mapping[str, Any] | None) -> bool:
+    """Whether a session's metadata sets its own ``max_cost_usd`` (``None`` included: it lifts
+    the config's), so its calls take the chain with the cost reservation even when
+    :func:`without_reservation` left it out of the default one."""
+    return metadata is not None and "max_cost_usd" in metadata

@@ -32,7 +32,7 @@ from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
 from agentroute._secrets import remember_secrets
-from agentroute._steps import router_steps, without_reservation
+from agentroute._steps import router_steps, set_a_cost_limit, without_reservation
 from agentroute._types import (
     EMPTY,
     CallMode,
@@ -263,7 +263,7 @@ class Router:
         state = call.session
         step = state.step if state is not None else 0
         meta = state.metadata if state is not None else None
-        chain = self._complete_chain if meta and "max_cost_usd" in meta else self._free_chain
+        chain = self._complete_chain if set_a_cost_limit(meta) else self._free_chain
         try:
             result = await chain(call)
         except BaseException:
