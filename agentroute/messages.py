@@ -40,7 +40,7 @@ one-message sequence that remembers the string, which the wrapped function gets 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agentroute._json_text import text_of
@@ -315,8 +315,8 @@ def _checked_content(content: object, where: str) -> object:
         raise ConfigurationError(
             f"{where} must be a string, a list of content parts or null, got {_type_name(content)}"
         )
-    out: list[Any] | None = None if type(content) is list else []
-    for j, block in enumerate(content):
+
+    def part(j: int, block: object) -> object:
         read: dict[str, Any] | str | None
         if type(block) is dict or isinstance(block, str):
             read = block
@@ -335,24 +335,28 @@ def _checked_content(content: object, where: str) -> object:
                 raise ConfigurationError(
                     f"{where}[{j}].type must be a string, got {_type_name(kind)}"
                 )
-        if out is None and read is not block:
-            out = list(content[:j])
-        if out is not None:
-            out.append(read)
-    return content if out is None else out
+        return read
+
+    return _each_read(content, part)
 
 
 def _checked_calls(calls: object, where: str) -> object:
     if not isinstance(calls, list | tuple):
         raise ConfigurationError(f"{where} must be a list of tool calls, got {_type_name(calls)}")
-    out: list[Any] | None = None if type(calls) is list else []
-    for j, call in enumerate(calls):
-        read = _checked_call(call, f"{where}[{j}]")
-        if out is None and read is not call:
-            out = list(calls[:j])
+    return _each_read(calls, lambda j, call: _checked_call(call, f"{where}[{j}]"))
+
+
+def _each_read(items: list[Any] | tuple[Any, ...], read: Callable[[int, Any], object]) -> object:
+    """``items`` with each item replaced by ``read(index, item)``: the same list when every
+    item read as itself (nothing copied), else a new list (a tuple always becomes one)."""
+    out: list[Any] | None = None if type(items) is list else []
+    for j, item in enumerate(items):
+        got = read(j, item)
+        if out is None and got is not item:
+            out = list(items[:j])
         if out is not None:
-            out.append(read)
-    return calls if out is None else out
+            out.append(got)
+    return items if out is None else out
 
 
 def _checked_call(call: object, where: str) -> Mapping[str, Any]:
