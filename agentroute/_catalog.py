@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentroute._secrets import Secret
-from agentroute._types import Target
+from agentroute._types import Deployment, Target
 from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError
 
@@ -125,6 +125,27 @@ class Catalog:
         if not secret:
             return dict(merged)
         return {k: _resolve(v, f"{target.key} kwargs.{k}") for k, v in merged.items()}
+
+    def deployment(self, target: Target) -> Deployment:
+        """``target`` as a :class:`~agentroute.Deployment`: its provider's address and
+        credentials, secrets resolved now (a missing ``env:`` variable is a
+        ConfigurationError naming it)."""
+        provider = self.config.providers[target.provider]
+        where = f"providers.{target.provider}"
+        key = provider.api_key
+        return Deployment(
+            provider=target.provider,
+            kind=target.provider_kind,
+            model=target.model,
+            name=target.deployment,
+            tier=target.tier,
+            base_url=provider.base_url,
+            api_key=None if key is None else key.resolve(f"{where}.api_key"),
+            headers={
+                name: value.resolve(f"{where}.headers.{name}")
+                for name, value in provider.headers.items()
+            },
+        )
 
     def configured_kwargs(self) -> dict[str, dict[str, Any]]:
         """Every deployment's configured call keyword arguments (provider's and deployment's

@@ -67,6 +67,7 @@ def routed_function(
     messages_param: str | None,
     tools_param: str,
     usage_of: UsageOf | None,
+    deployment_param: str | None = None,
 ) -> Callable[..., Awaitable[Any]]:
     """``fn`` routed: see :meth:`agentroute.Router.wrap`.
 
@@ -82,12 +83,20 @@ def routed_function(
             f"{type(usage_of).__name__}"
         )
     configured = catalog.configured_kwargs()
+    if deployment_param is not None and (
+        not isinstance(deployment_param, str) or deployment_param == model_param
+    ):
+        raise ConfigurationError(
+            "wrap(): deployment_param must be the name of a parameter of the function other "
+            f"than the model's, got {deployment_param!r}"
+        )
+    extra = () if deployment_param is None else (deployment_param,)
     shape = CallShape.of(
         fn,
         name=name,
         model_param=model_param,
         messages_param=messages_param,
-        supplied={label: tuple(kwargs) for label, kwargs in configured.items()},
+        supplied={label: (*kwargs, *extra) for label, kwargs in configured.items()},
     )
 
     def chains(by_position: bool) -> tuple[CallNext, CallNext]:
@@ -100,6 +109,7 @@ def routed_function(
             usage_of=usage_of,
             by_position=by_position,
             log_events=log_events,
+            deployment_param=deployment_param,
         )
         full = build_chain(middleware, terminal)
         return full, full if unreserved is None else build_chain(unreserved, terminal)

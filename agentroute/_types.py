@@ -146,6 +146,36 @@ class Target:
         return f"{self.provider}/{self.deployment}"
 
 
+@value_object
+class Deployment:
+    """Where the router sends one call, as a wrapped function that makes its own client sees it
+    (``router.wrap(fn, deployment_param="deployment")``, and the framework integrations of
+    :mod:`agentroute.integrations`): one SDK client per deployment can be built from it.
+
+    ``api_key`` and the ``headers`` values are the configured secrets resolved at the call (an
+    ``env:NAME`` is read then); they are left out of ``repr``, and every configured secret is
+    masked in the router's errors, logs and spans.
+    """
+
+    provider: str
+    """The provider's name in the config (``providers.<name>``)."""
+    kind: str
+    """Its wire format: ``openai`` (Chat Completions and compatible) or ``anthropic``."""
+    model: str
+    """The model's name in the config (what the tiers list)."""
+    name: str
+    """The provider's own model name (what goes into the request's ``model`` field)."""
+    tier: str
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def key(self) -> str:
+        """A stable identifier of the deployment, ``provider/name`` (as :attr:`Target.key`)."""
+        return f"{self.provider}/{self.name}"
+
+
 AttemptOutcome: TypeAlias = Literal["ok", "error", "cancelled"]
 
 

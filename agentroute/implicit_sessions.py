@@ -47,6 +47,11 @@ appending — should open ``router.session()``: an explicit session is never mat
 A fork starts with a step counter of its own; its signals (tool errors, repeated calls, context
 size) are read from its messages, so they are the run's own from its first call.
 
+**Sessions named by the caller.** A call made inside ``with router.bind_session(id)`` (the
+framework integrations bind the framework's own run or thread id) joins the session named
+``id`` (:meth:`SessionTable.named`): never matched by content, never forked, but kept in this
+table like the others (bounded, idle-expiring), so nothing has to close it.
+
 **Bounded and idle-expiring.** Sessions idle longer than ``sessions.idle_ttl_s`` are dropped
 (swept as the table is used, oldest first); when more than ``sessions.max_implicit`` are live,
 the least recently used is evicted — losing its step count, tier, cost and history — and counted
@@ -66,6 +71,9 @@ from agentroute._history_marks import EMPTY_MARK, history_mark
 from agentroute.session import SessionState
 
 __all__ = ["EvictionHook", "SessionTable"]
+
+_NAMED = "\0named"
+"""The ``base`` of a named session's branch (no conversation key looks like it)."""
 
 LOOKBACK = 16
 """Messages a forked conversation's walk looks past its first find for a better one."""
@@ -140,6 +148,8 @@ class SessionTable:
     ) -> None:
         self._items: OrderedDict[str, _Branch] = OrderedDict()
         """Every live session by its own key, least recently used first."""
+        self._named: OrderedDict[str, _Branch] = OrderedDict()
+        """The sessions named by the caller (:meth:`named`), least recently used first."""
         self._forks: dict[str, list[int]] = {}
         """Forked conversation's key → [live sessions, sessions ever made] (names stay unique)."""
         self._tips: dict[tuple[str, int], list[_Branch]] = {}
@@ -153,7 +163,7 @@ class SessionTable:
         self._on_evict = on_evict
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + len(self._named)
 
     def get(self, key: str, messages: Sequence[object]) -> SessionState:
         """The session this call of conversation ``key`` continues (see the module docstring),
@@ -208,6 +218,26 @@ class SessionTable:
         branch.state.last_used = now
         return branch.state
 
+    def named(self, name: str) -> SessionState:
+        """The session named ``name`` (a new one the first time); the call counts as running
+        in it until :meth:`finished`. Its key is ``name`` itself, filed apart from the
+        conversation keys (a name that looks like one never joins a derived session)."""
+        now = self._clock()
+        if self._swept_to < now - self._ttl:
+            self._sweep(now)
+        items = self._named
+        branch = items.get(name)
+        if branch is None:
+            branch = _Branch(SessionState(name, now=now), _NAMED)
+            items[name] = branch
+            while len(items) + len(self._items) > self._max:
+                self._evict_oldest(now)
+        else:
+            items.move_to_end(name)
+        branch.running += 1
+        branch.state.last_used = now
+        return branch.state
+
     def finished(
         self, state: SessionState | None, *, answered: bool, refused: bool = False
     ) -> None:
@@ -221,6 +251,15 @@ class SessionTable:
         if state is None or state.explicit:
             return
         branch = self._items.get(state.key)
+        if branch is None or branch.state is not state:
+            named = self._named.get(state.key)
+            if named is not None and named.state is state and named.running:
+                named.running -= 1
+                if not refused:
+                    named.length = 0  # (-1 until a call of it was not refused)
+                elif named.length < 0 and not named.running and state.step == 0:
+                    del self._named[state.key]  # only refused calls made it: as if never
+                return
         if branch is None or branch.state is not state or not branch.running:
             return
         branch.running -= 1
@@ -306,27 +345,39 @@ class SessionTable:
             name = f"{key}-{forks[1]}"
         branch = _Branch(SessionState(name, now=now), key)
         items[name] = branch
-        while len(items) > self._max:
+        while len(items) + len(self._named) > self._max:
+            self._evict_oldest(now)
+        return branch
+
+    def _evict_oldest(self, now: float) -> None:
+        """Evict the least recently used live session, of either kind."""
+        items, named = self._items, self._named
+        if not named or (
+            items
+            and items[next(iter(items))].state.last_used <= named[next(iter(named))].state.last_used
+        ):
             _, oldest = items.popitem(last=False)
             self._drop(oldest)
-            if self._on_evict is not None:
-                self._on_evict(oldest.state, now - oldest.state.last_used)
-        return branch
+        else:
+            _, oldest = named.popitem(last=False)
+        if self._on_evict is not None:
+            self._on_evict(oldest.state, now - oldest.state.last_used)
 
     # Expiry ----------------------------------------------------------------------------------
 
     def _sweep(self, now: float) -> None:
         """Drop the sessions idle longer than the TTL (the least recently used come first)."""
-        items = self._items
         limit = now - self._ttl
-        while items:
-            oldest = items[next(iter(items))]
-            if oldest.state.last_used >= limit:
-                self._swept_to = oldest.state.last_used
-                return
-            items.popitem(last=False)
-            self._drop(oldest)
-        self._swept_to = now  # empty: every session made from now on is used at now or later
+        swept_to = now  # empty: every session made from now on is used at now or later
+        for items in (self._items, self._named):
+            while items:
+                oldest = items[next(iter(items))]
+                if oldest.state.last_used >= limit:
+                    swept_to = min(swept_to, oldest.state.last_used)
+                    break
+                items.popitem(last=False)
+                self._drop(oldest)
+        self._swept_to = swept_to
 
     def _drop(self, branch: _Branch) -> None:
         forks = self._forks.get(branch.base)

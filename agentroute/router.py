@@ -14,6 +14,7 @@ fallback → (attempt span) → terminal (assembled in :mod:`agentroute._steps`)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -59,6 +60,8 @@ from agentroute.providers.factory import build_provider
 from agentroute.session import (
     Session,
     SessionState,
+    bind_session_id,
+    bound_session_id,
     current_session,
     derive_session_key,
     new_session_state,
@@ -233,10 +236,29 @@ class Router:
         state = new_session_state(id, agent=agent, user=user, metadata=metadata)
         return Session(state, self, self._telemetry)
 
+    def bind_session(self, session_id: str) -> contextlib.AbstractContextManager[None]:
+        """Calls made inside ``with router.bind_session(id):`` (in sync or async code, and in
+        the tasks started inside it) join the session named ``id``: for an agent framework
+        that gives each run or conversation an id of its own (a LangGraph thread id, a
+        pydantic-ai run id, an Agents SDK group or trace id), so its calls share one step
+        counter, tier and cost without ``async with router.session()`` around the run.
+
+        The session is kept with the implicit ones (``sessions.max_implicit``, expiring after
+        ``sessions.idle_ttl_s`` idle): nothing has to close it, and it is never matched by
+        content. An ``async with router.session()`` around the call still wins.
+
+        Raises:
+            ConfigurationError: ``session_id`` is not a non-empty string.
+        """
+        return bind_session_id(session_id)
+
     def _state_for(self, messages: Sequence[Message], system: Any) -> SessionState:
         session = current_session()
         if session is not None and session.owner is self:
             return session.state
+        bound = bound_session_id()
+        if bound is not None:
+            return self._sessions.named(bound)
         return self._sessions.get(derive_session_key(messages, system), messages)
 
     # The two ways in -----------------------------------------------------------------------
@@ -280,6 +302,7 @@ class Router:
         messages_param: str | None = None,
         tools_param: str = "tools",
         usage_of: UsageOf | None = None,
+        deployment_param: str | None = None,
     ) -> Callable[..., Awaitable[Any]]:
         """Route every call of the async callable ``fn`` (the first way in).
 
@@ -297,6 +320,11 @@ class Router:
         once when it can see that ``fn``'s client retries by itself
         (:mod:`agentroute._sdk_retries`). A stream ``fn`` returns is handed back watched, and
         charged when it ends (:mod:`agentroute.providers.wrapped_stream`).
+
+        ``deployment_param``: the name of a parameter of ``fn`` that gets the chosen
+        :class:`~agentroute.Deployment` (provider, wire format, ``base_url``, ``api_key``,
+        headers, model names), for a function that keeps one client per deployment (what the
+        framework integrations of :mod:`agentroute.integrations` are built on).
 
         Raises:
             ConfigurationError: ``fn`` is not an async callable, has no such parameters, or
@@ -321,6 +349,7 @@ class Router:
             messages_param=messages_param,
             tools_param=tools_param,
             usage_of=usage_of,
+            deployment_param=deployment_param,
         )
 
     def stream(

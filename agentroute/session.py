@@ -11,16 +11,18 @@ idle-expiring table that keeps runs with the same opening apart
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from agentroute._json_text import text_of
 from agentroute._types import EMPTY, Attempt, Decision, Usage
+from agentroute.errors import ConfigurationError
 from agentroute.messages import role_and_content, text_of_content
 
 if TYPE_CHECKING:
@@ -120,6 +122,28 @@ _current: ContextVar[Session | None] = ContextVar("agentroute_session", default=
 def current_session() -> Session | None:
     """The session bound by the innermost ``async with router.session(...)``, if any."""
     return _current.get()
+
+
+_bound_id: ContextVar[str | None] = ContextVar("agentroute_session_id", default=None)
+
+
+def bound_session_id() -> str | None:
+    """The session id bound by the innermost ``with router.bind_session(id)``, if any."""
+    return _bound_id.get()
+
+
+@contextlib.contextmanager
+def bind_session_id(session_id: str) -> Iterator[None]:
+    """Bind ``session_id`` for the calls made inside the block (see ``Router.bind_session``)."""
+    if not isinstance(session_id, str) or not session_id:
+        raise ConfigurationError(
+            f"bind_session(): the session id must be a non-empty string, got {session_id!r:.80}"
+        )
+    token = _bound_id.set(session_id)
+    try:
+        yield
+    finally:
+        _bound_id.reset(token)
 
 
 class Session:

@@ -57,3 +57,20 @@ CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a helpful agent."},
     {"role": "user", "content": "Book me a flight."},
 ]
+
+
+def require_extra(module: str, extra: str) -> Any:
+    """Import ``module`` (a framework an integration needs), or skip the test saying which
+    extra installs it. ``.ci/run`` sets ``AGENTROUTE_REQUIRE_INTEGRATIONS=1``: there a missing
+    framework is a failure, never a skip."""
+    import importlib
+    import os
+
+    import pytest
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if os.environ.get("AGENTROUTE_REQUIRE_INTEGRATIONS") == "1":
+            raise
+        pytest.skip(f"{module} is not installed: pip install 'agentroute[{extra}]' ({exc})")

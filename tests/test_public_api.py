@@ -18,6 +18,7 @@ EXPECTED = {
     "ContentPolicyRefusal",
     "ContextWindowExceeded",
     "Decision",
+    "Deployment",
     "Middleware",
     "ModelCall",
     "ModelNotFound",

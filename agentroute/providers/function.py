@@ -72,8 +72,10 @@ class FunctionTerminal:
         usage_of: UsageOf | None,
         by_position: bool = False,
         log_events: bool | None = None,
+        deployment_param: str | None = None,
     ) -> None:
         self._fn = fn
+        self._deployment_param = deployment_param
         self._catalog = catalog
         self._shape = shape
         self._model_param = shape.model_param
@@ -92,6 +94,8 @@ class FunctionTerminal:
         kwargs = dict(call.params)
         kwargs.update(self._catalog.call_kwargs(target))
         kwargs[self._model_param] = target.deployment
+        if self._deployment_param is not None:
+            kwargs[self._deployment_param] = self._catalog.deployment(target)
         needs = self._needs
         if needs and not needs.issubset(kwargs):
             raise self._shape.missing(kwargs, target.key)

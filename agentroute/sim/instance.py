@@ -175,7 +175,7 @@ class Instance:
             self._fault_count["content_policy"] += 1
             refused = True
         usage = self._lookup(req.model, text, marks)
-        move = reply(self.config.scenario, req.conversation, req.model)
+        move = reply(self.config.scenario, req.conversation, req.model, req.tools)
         out = (move.text or "") + (move.tool or "") + json.dumps(dict(move.arguments or {}))
         output_tokens = 1 if refused else self.cache.tokens(out)
         anthropic = self.config.kind == "anthropic"

@@ -102,15 +102,41 @@ def _tool_results(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, bool
         for tc in m.get("tool_calls") or ():
             names[tc["id"]] = tc["function"]["name"]
         if m.get("role") == "tool":
-            content = str(m.get("content", ""))
-            out.append((names.get(m.get("tool_call_id", ""), "?"), not content.startswith("Error")))
+            content = text_of(m.get("content", "")).lstrip()
+            failed = content.startswith(_FAILED)
+            out.append((names.get(m.get("tool_call_id", ""), "?"), not failed))
     return out
 
 
-def next_move(messages: Sequence[Mapping[str, Any]], skill: int) -> Move:
-    """The simulated model's next move in the rebooking scenario."""
+_FAILED = ("Error", "An error occurred")
+"""How a failed tool result starts: the scenario's own tools' convention, and the OpenAI Agents
+SDK's default text for a tool that raised."""
+
+
+def offered_tools(tools: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+    """The names of the tools a request offers, in any of the three wire shapes (Chat
+    Completions' ``{"function": {"name"}}``, Anthropic's and Responses' ``{"name"}``)."""
+    names: set[str] = set()
+    for tool in tools:
+        function = tool.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool.get("name")
+        if isinstance(name, str):
+            names.add(name)
+    return frozenset(names)
+
+
+def next_move(
+    messages: Sequence[Mapping[str, Any]], skill: int, offered: frozenset[str] = frozenset()
+) -> Move:
+    """The simulated model's next move in the rebooking scenario. A request that offers tools
+    but not the one a move needs skips that move (an agent built with fewer tools: e.g. no
+    ``send_confirmation``)."""
+    if offered:
+        done_by_skipping = {name for name in _SCENARIO_TOOLS if name not in offered}
+    else:
+        done_by_skipping = set()
     results = _tool_results(messages)
-    done = {name for name, ok in results if ok}
+    done = {name for name, ok in results if ok} | done_by_skipping
     last_user = next(
         (str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
     )
@@ -141,6 +167,9 @@ POLICY_ANSWERS = {
     "baggage": "Economy on HAT101 includes one checked bag up to 23 kg.",
     "pets": "Yes: one cat or small dog in a carrier under the seat, for a $125 fee.",
 }
+
+
+_SCENARIO_TOOLS = tuple(t["function"]["name"] for t in TOOLS)
 
 
 def run_tool(name: str, arguments: Mapping[str, Any]) -> str:
@@ -192,10 +221,17 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
-def reply(scenario: ScenarioConfig, messages: Sequence[Mapping[str, Any]], model: str) -> Move:
-    """The simulated model's answer to ``messages`` under ``scenario`` (see sim/config.py)."""
+def reply(
+    scenario: ScenarioConfig,
+    messages: Sequence[Mapping[str, Any]],
+    model: str,
+    tools: Sequence[Mapping[str, Any]] = (),
+) -> Move:
+    """The simulated model's answer to ``messages`` under ``scenario`` (see sim/config.py),
+    offered ``tools`` (the request's, in its wire shape)."""
     if scenario.kind == "airline":
-        return next_move(messages, scenario.skills.get(model, scenario.default_skill))
+        skill = scenario.skills.get(model, scenario.default_skill)
+        return next_move(messages, skill, offered_tools(tools))
     if scenario.kind == "scripted":
         turns = sum(1 for m in messages if m.get("role") == "assistant")
         if turns >= len(scenario.steps):
