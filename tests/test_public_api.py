@@ -68,7 +68,7 @@ def test_package_is_typed() -> None:
     assert files("agentroute").joinpath("py.typed").is_file()
 
 
-def test_import_does_not_pull_in_the_cli_or_the_otel_sdk() -> None:
+def test_import_does_not_pull_in_the_cli_the_otel_sdk_or_a_framework() -> None:
     # (rich and click are not checked: structlog.dev imports rich, and httpx imports its own
     # CLI (click, pygments, rich) whenever they are installed)
     import subprocess
@@ -76,8 +76,9 @@ def test_import_does_not_pull_in_the_cli_or_the_otel_sdk() -> None:
 
     code = (
         "import sys, agentroute; "
-        "bad = [m for m in ('opentelemetry.sdk', 'agentroute.cli', 'openai', 'anthropic') "
-        "if m in sys.modules]; print(bad)"
+        "bad = [m for m in ('opentelemetry.sdk', 'agentroute.cli', 'openai', 'anthropic', "
+        "'agentroute.integrations', 'pydantic_ai', 'langchain', 'langchain_core', 'langgraph', "
+        "'agents', 'litellm') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
