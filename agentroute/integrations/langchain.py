@@ -247,7 +247,9 @@ class AgentRouteMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         )
         self._models: dict[tuple[str, str | None, str | None, tuple[Any, ...]], BaseChatModel]
         self._models = {}
-        self._routed = router.wrap(self._call_model, deployment_param="deployment", usage_of=usage_of)
+        self._routed = router.wrap(
+            self._call_model, deployment_param="deployment", usage_of=usage_of
+        )
         self._loop = _LoopThread()
         self._finalizer = weakref.finalize(self, self._loop.close)
         self.model: BaseChatModel = _NotRouted()
@@ -339,7 +341,10 @@ class AgentRouteMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         async def run_handler(routed: ModelRequest[Any]) -> ModelResponse[Any]:
             return await anyio.to_thread.run_sync(context.run, handler, routed)
 
-        return self._loop.portal().call(self._route, request, run_handler, thread_id)
+        result: _ModelCallResult = self._loop.portal().call(
+            self._route, request, run_handler, thread_id
+        )
+        return result
 
     def close(self) -> None:
         """Stop the event loop thread of the sync calls (if one was started). The router is
