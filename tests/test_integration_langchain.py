@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from anyio.from_thread import start_blocking_portal
 
 from tests.helpers import require_extra
@@ -39,6 +40,7 @@ from agentroute.sim.config import load_sim_config  # noqa: E402
 from agentroute.sim.scenario import SYSTEM_PROMPT, USER_REQUEST, run_tool  # noqa: E402
 from agentroute.sim.server import Simulator, run_simulator  # noqa: E402
 from agentroute.telemetry import attributes as A  # noqa: E402
+from agentroute.testing import FakeClock  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -108,13 +110,18 @@ def router_config(sim_url: str) -> dict[str, Any]:
 class Run:
     """One agent with its router, spans and simulator."""
 
-    def __init__(self, sim: Simulator, detector: Any = ("default", "langchain")) -> None:
+    def __init__(
+        self, sim: Simulator, detector: Any = ("default", "langchain"), **router_kwargs: Any
+    ) -> None:
         self.sim = sim
         self.exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.router = Router(
-            router_config(sim.url), tracer_provider=provider, tool_error_detector=list(detector)
+            router_config(sim.url),
+            tracer_provider=provider,
+            tool_error_detector=list(detector),
+            **router_kwargs,
         )
         self.routing = AgentRouteMiddleware(self.router)
         self.agent = create_agent(
@@ -289,6 +296,21 @@ async def test_without_a_thread_id_calls_still_route(sim: Simulator) -> None:
     assert len(routes) == sum(isinstance(m, AIMessage) for m in state["messages"]) > 1
     # the router's implicit session matched the calls of the one run by their content
     assert len({(s.attributes or {})[A.GEN_AI_CONVERSATION_ID] for s in routes}) == 1
+
+
+async def test_a_provider_fault_is_the_routers_to_retry() -> None:
+    """The chat models do not retry: the router sees the cheap server's 500 and retries it
+    (one route span, two attempts, two requests at the server)."""
+    sim_config = yaml.safe_load(SIM_CONFIG.read_text())
+    sim_config["instances"]["cheap"]["faults"] = {"schedule": {1: "server_error"}}
+    async with run_simulator(sim_config) as sim:
+        run = Run(sim, clock=FakeClock())
+        state = await run.agent.ainvoke(INPUT, config=config("thread-fault"))
+    first = run.routes()[0].attributes or {}
+    assert first[A.ATTEMPT_COUNT] == 2
+    assert sim.stats("cheap").faults == {"server_error": 1}
+    assert run.requests() == len(run.routes()) + 1
+    assert isinstance(state["messages"][-1], AIMessage)
 
 
 def test_the_routed_model_is_never_called_without_the_middleware() -> None:
