@@ -1,0 +1,1 @@
+"""Integrations of agentroute with agent frameworks (each imports its framework itself)."""
