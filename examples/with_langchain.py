@@ -56,9 +56,7 @@ def refused(exc: Exception, request: ToolCallRequest) -> str | None:
 
 def build(url: str) -> tuple[Any, AgentRouteMiddleware, StepTable]:
     table = StepTable()
-    router = Router(
-        router_config(url), middleware=[table], tool_error_detector=["default", "langchain"]
-    )
+    router = Router(router_config(url), middleware=[table])
     routing = AgentRouteMiddleware(router)
     agent = create_agent(
         routing.model,

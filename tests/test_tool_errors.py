@@ -279,6 +279,15 @@ class LangChainToolMessage(pydantic.BaseModel):
 
 
 @pytest.mark.anyio
+async def test_a_status_error_counts_whatever_the_detector() -> None:
+    """``status="error"`` is an explicit flag, like ``is_error``: a detector that calls
+    nothing an error still counts it."""
+    turns = [oa_turn(1, "fine, really", status="error")]
+    router = _router(tool_error_detector=lambda result: False)
+    assert await _totals(router, turns) == [0, 1]
+
+
+@pytest.mark.anyio
 async def test_langchain_status_error_on_dicts_and_message_objects() -> None:
     turns = [
         oa_turn(1, "Weather: sunny", status="error"),
@@ -338,7 +347,7 @@ async def test_built_in_providers_convert_with_the_configured_detector() -> None
         history = [
             user("go"),
             *oa_turn(1, "FAILED: exit 1"),
-            *oa_turn(2, "Error: the default rule would flag this", status="error"),
+            *oa_turn(2, "Error: the default rule would flag this"),
         ]
         result = await router.complete(history, hints={"min_tier": "complex"})
     assert result.decision is not None and result.decision.signals is not None

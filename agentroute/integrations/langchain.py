@@ -28,11 +28,10 @@ router's implicit sessions match the calls by their content.
 Tool errors: the router reads LangChain's message objects as they are. ``ToolNode`` turns a
 raised exception into ``ToolMessage(status="error")`` only when asked (``handle_tool_errors``,
 LangChain's ``ToolErrorMiddleware``, a tool's ``handle_tool_error`` with ``ToolException``);
-by default a tool that raises ends the run. Such a message counts as a tool error when the
-router's detector includes the ``langchain`` preset (``Router(config,
-tool_error_detector=["default", "langchain"])`` or ``policy.tool_error_detector: [default,
-langchain]``); a result whose text starts with ``Error`` counts with the ``default`` preset.
-The detector is the router's, set once for all its calls, so this middleware cannot add one.
+by default a tool that raises ends the run. Such a message always counts as a tool error
+(``status="error"`` is an explicit flag, like Anthropic's ``is_error``, whatever the router's
+detector: :mod:`agentroute.policy.tool_errors`); a result whose text starts with ``Error``
+counts with the ``default`` preset.
 
 Sync and async: ``awrap_model_call`` (``ainvoke``/``astream``, asyncio only, as LangGraph) runs
 the routed call in the caller's task. ``wrap_model_call`` (``invoke``/``stream``; LangChain

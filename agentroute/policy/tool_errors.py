@@ -4,7 +4,8 @@ The router reads tool results in three shapes — OpenAI ``role: "tool"`` messag
 ``tool_result`` blocks and Responses API ``function_call_output`` items — and asks one
 detector about each of them, the same one the built-in providers use when they carry a
 result's error flag from one shape to the other. A result flagged ``is_error: true`` (Anthropic's
-flag) is always an error; every other result is judged by the detector, which gets a
+flag) or ``status: "error"`` (LangChain's ``ToolMessage``) is always an error, whatever the
+detector: the framework said so; every other result is judged by the detector, which gets a
 :class:`ToolResult`: the result's text (its text parts joined), the content as given, its
 ``status`` when it has one, and the shape it came in.
 
@@ -24,8 +25,10 @@ when any of its detectors says so):
   errors and try again."), and the ``{"error": …}`` object its newer releases send for a
   failed or retried tool return.
 * ``langchain`` — LangChain's ``ToolMessage(status="error")``: any tool result (a message
-  dict or object) whose ``status`` is ``"error"``. LangChain's own converters to OpenAI dicts
-  drop ``status``; pass the message objects (the router reads them) or keep the key.
+  dict or object) whose ``status`` is ``"error"`` (which every detector now counts, as an
+  explicit flag: the preset is kept so that configs naming it stay valid). LangChain's own
+  converters to OpenAI dicts drop ``status``; pass the message objects (the router reads
+  them) or keep the key.
 
 The presets match the frameworks' *default* texts only; an application that words its own
 errors passes its own detector (any callable ``(ToolResult) -> bool``), alone or in a list
@@ -122,9 +125,10 @@ def is_tool_error(
     flagged: bool = False,
     shape: ToolShape = "openai",
 ) -> bool:
-    """Whether one tool result is an error: ``flagged`` (``is_error: true``) always is; else
-    the detector decides. ``status`` is passed on only when it is a string."""
-    if flagged:
+    """Whether one tool result is an error: ``flagged`` (``is_error: true``) or ``status ==
+    "error"`` always is; else the detector decides. ``status`` is passed on only when it is a
+    string."""
+    if flagged or status == "error":
         return True
     text = content if type(content) is str else result_text(content)
     return bool(detector(ToolResult(text, content, status if type(status) is str else None, shape)))
