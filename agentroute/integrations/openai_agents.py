@@ -44,7 +44,7 @@ Decisions taken where the issue is silent:
   when the router first picks it). The SDK's LiteLLM model could serve one, but LiteLLM is a
   dependency of its own, with its own retries and network use at import; not taken here.
 * **Usage**: from the ``ModelResponse``'s usage (``input_tokens`` with cached tokens included,
-  ``input_tokens_details.cached_tokens``, ``output_tokens``,
+  ``input_tokens_details.cached_tokens`` and ``.cache_write_tokens``, ``output_tokens``,
   ``output_tokens_details.reasoning_tokens``); for a streamed turn, from the
   ``response.completed`` event's response usage (both API flavours end their stream with one;
   with ``api="chat_completions"`` the request asks the server for the usage chunk unless the
@@ -102,12 +102,15 @@ def usage_of_model_response(response: object) -> Usage | None:
     if not isinstance(response, ModelResponse):
         return None
     usage = response.usage
-    cached = getattr(usage.input_tokens_details, "cached_tokens", 0) or 0
+    details = usage.input_tokens_details
+    cached = getattr(details, "cached_tokens", 0) or 0
+    written = getattr(details, "cache_write_tokens", 0) or 0
     reasoning = getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
     return Usage(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=cached,
+        cache_write_tokens=written,
         reasoning_tokens=reasoning,
     )
 
