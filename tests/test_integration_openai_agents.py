@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from anyio.from_thread import start_blocking_portal
@@ -23,6 +23,8 @@ from agentroute.sim.server import run_simulator
 from tests.helpers import require_extra
 
 agents = require_extra("agents", "openai-agents")
+
+from agents.tracing import TracingProcessor  # noqa: E402
 
 from agentroute.integrations.openai_agents import RoutedModelProvider  # noqa: E402
 
@@ -41,7 +43,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class TraceIds(agents.TracingProcessor):  # type: ignore[misc]
+class TraceIds(TracingProcessor):
     """Replaces the SDK's exporters in these tests (nothing is sent to OpenAI), and notes the
     id and group id of every trace a run starts."""
 
@@ -184,9 +186,7 @@ async def run(setup: Routed, *, streamed: bool, **run_config: Any) -> Any:
 
 def tool_outputs(result: Any) -> list[str]:
     return [
-        str(item.output)
-        for item in result.new_items
-        if isinstance(item, agents.ToolCallOutputItem)
+        str(item.output) for item in result.new_items if isinstance(item, agents.ToolCallOutputItem)
     ]
 
 
@@ -335,7 +335,10 @@ async def test_a_refused_connection_fails_over_before_the_first_event(
     assert "economy" in str(result.final_output)
     first = setup.routes()[0]
     assert attr(first, "agentroute.attempt.count") == 2
-    assert [attr(s, "agentroute.deployment") for s in setup.chats(first)] == ["dead/x", "cheapsim/small-model"]
+    assert [attr(s, "agentroute.deployment") for s in setup.chats(first)] == [
+        "dead/x",
+        "cheapsim/small-model",
+    ]
 
 
 def test_run_sync_is_routed(trace_ids: TraceIds) -> None:
@@ -367,7 +370,7 @@ def test_anthropic_deployments_are_refused() -> None:
 
 def test_an_unknown_api_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="api must be one of"):
-        RoutedModelProvider(Router(config("http://127.0.0.1:9")), api="messages")
+        RoutedModelProvider(Router(config("http://127.0.0.1:9")), api=cast(Any, "messages"))
 
 
 def test_every_name_gets_the_routed_model() -> None:

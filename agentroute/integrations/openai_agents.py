@@ -55,6 +55,8 @@ Sync and streaming: ``Runner.run`` and ``Runner.run_sync`` use ``get_response``;
 first event is awaited inside the routed attempt (a failure before it — a 429, a refused
 connection — fails over like any failed call), and the attempt is charged when the stream has
 been read. The SDK runs on asyncio only (its models and runner use ``asyncio`` directly).
+``Runner.run_sync`` runs on the thread's default event loop and leaves it open: close the
+provider on it (``loop.run_until_complete(provider.aclose())``), where its clients live.
 """
 
 from __future__ import annotations
