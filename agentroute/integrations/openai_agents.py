@@ -42,7 +42,8 @@ Decisions taken where the issue is silent:
   or a compatible server); an ``anthropic``-kind one is refused with a
   :class:`~agentroute.ConfigurationError` when the provider is made (not in the middle of a run,
   when the router first picks it). The SDK's LiteLLM model could serve one, but LiteLLM is a
-  dependency of its own, with its own retries and network use at import; not taken here.
+  dependency of its own, with its own retries and a download of its cost map at import (unless
+  ``LITELLM_LOCAL_MODEL_COST_MAP`` is set); not taken here.
 * **Usage**: from the ``ModelResponse``'s usage (``input_tokens`` with cached tokens included,
   ``input_tokens_details.cached_tokens`` and ``.cache_write_tokens``, ``output_tokens``,
   ``output_tokens_details.reasoning_tokens``); for a streamed turn, from the
