@@ -3,8 +3,8 @@
 The airline agent runs twice against the simulator (``Runner.run``, then
 ``Runner.run_streamed``). Its cheap model tries to change a basic economy fare; the tool raises,
 the SDK answers the model with its default failure text ("An error occurred while running the
-tool. …"), which the router's ``openai_agents`` tool-error preset reads as an error: the next
-turn goes to the top tier. Each run is one session, named by its trace id.
+tool. …"), which the integration flags as a tool error for the router (the ``openai_agents``
+preset's test): the next turn goes to the top tier. Each run is one session, named by its trace id.
 
 The SDK's models speak the OpenAI APIs only, so both tiers are served here by the simulator's
 OpenAI-compatible instance (it plays both skills by model name); a router with an
@@ -38,12 +38,11 @@ from agentroute.integrations.openai_agents import RoutedModelProvider
 
 
 def openai_only_config(sim_url: str) -> dict[str, Any]:
-    """The examples' two tiers, both on the OpenAI-compatible instance, and the Agents SDK's
-    tool-error preset next to the default one."""
+    """The examples' two tiers, both on the OpenAI-compatible instance (the SDK's models speak
+    the OpenAI APIs only)."""
     config = router_config(sim_url)
     config["providers"].pop("claudesim")
     config["models"]["big-model"]["deployments"] = [{"provider": "cheapsim", "name": "big-model"}]
-    config["policy"]["tool_error_detector"] = ["default", "openai_agents"]
     return config
 
 

@@ -138,7 +138,6 @@ def config(sim_url: str, **policy: Any) -> dict[str, Any]:
         "policy": {
             "start_tier": "simple",
             "thresholds": {"complex": 0.4},
-            "tool_error_detector": ["default", "openai_agents"],
             **policy,
         },
         "telemetry": {"log_events": False},
@@ -290,19 +289,32 @@ async def test_two_runs_are_two_sessions(sim_url: str, trace_ids: TraceIds) -> N
     assert steps.count(1) == 2
 
 
-async def test_without_the_preset_the_sdk_failure_text_is_no_tool_error(
+async def test_the_sdk_failure_text_counts_without_configuring_the_preset(
     sim_url: str, trace_ids: TraceIds
 ) -> None:
-    """The reason the docs tell users to configure ``openai_agents``: the default detector
-    does not read the SDK's text as an error, so the turn after the failure stays cheap (the
-    cheap model then repeats the call, which escalates later, for another reason)."""
+    """The router's detector is the default one only, which does not read the SDK's text as
+    an error: the integration flags the SDK's failure items itself, so the turn after the
+    failure escalates for the tool error."""
     setup = routed(config(sim_url, tool_error_detector=["default"]))
     result = await run(setup, streamed=False)
     assert AGENTS_FAILURE in tool_outputs(result)
     routes = setup.routes()
-    assert not any(attr(s, TOOL_ERRORS) for s in routes)
     failed_turn = first_update_turn(result)
-    assert attr(routes[failed_turn + 1], "agentroute.decision.tier") == "simple"
+    assert attr(routes[failed_turn + 1], TOOL_ERRORS)
+    assert attr(routes[failed_turn + 1], "agentroute.decision.tier") == "complex"
+
+
+def test_only_the_sdk_failure_items_are_flagged_and_only_in_a_copy() -> None:
+    from agentroute.integrations.openai_agents import _flag_sdk_failure
+
+    failed = {"type": "function_call_output", "call_id": "c1", "output": AGENTS_FAILURE}
+    flagged = _flag_sdk_failure(failed)
+    assert flagged == {**failed, "is_error": True}
+    assert "is_error" not in failed  # what the SDK sends is untouched
+    fine = {"type": "function_call_output", "call_id": "c2", "output": '{"status": "sent"}'}
+    message = {"role": "user", "content": AGENTS_FAILURE}
+    assert _flag_sdk_failure(fine) is fine
+    assert _flag_sdk_failure(message) is message
 
 
 async def test_with_tracing_disabled_the_run_falls_back_to_an_implicit_session(

@@ -32,11 +32,11 @@ Decisions taken where the issue is silent:
 * **Tool errors**: a failed tool's result reaches the model as a ``function_call_output`` item
   with the SDK's default ``failure_error_function`` text, "An error occurred while running the
   tool. Please try again." (0.24; older releases appended "Error: …"). The router's ``default``
-  detector does not count that text as an error: configure the ``openai_agents`` preset on the
-  router — ``policy.tool_error_detector: [default, openai_agents]`` or
-  ``Router(config, tool_error_detector=["default", "openai_agents"])``. The integration cannot
-  set it for its own calls (the detector is the router's, one for all its calls), and does not
-  rewrite the SDK's items to make them match.
+  detector does not count that text as an error, and the router has one detector for all its
+  calls; so this integration flags such an item ``is_error: true`` in the copy of the input the
+  router reads (the ``openai_agents`` preset's test, :mod:`agentroute.policy.tool_errors`),
+  never in what the SDK sends. Every other result is judged by the router's detector as usual
+  (a tool whose own error text the detector reads, e.g. "Error: …", counts too).
 * **Deployments**: the SDK's OpenAI models speak the Responses and Chat Completions APIs
   only, so every deployment of a tiered model must be of an ``openai``-kind provider (OpenAI
   or a compatible server); an ``anthropic``-kind one is refused with a
@@ -88,6 +88,7 @@ from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from agentroute._types import Deployment, Usage
 from agentroute.errors import ConfigurationError
+from agentroute.policy.tool_errors import is_tool_error, openai_agents_tool_error_detector
 from agentroute.router import Router
 
 __all__ = ["ModelApi", "RoutedModel", "RoutedModelProvider", "usage_of_model_response"]
@@ -169,7 +170,7 @@ class _Turn:
         if isinstance(self.input, str):
             items.append({"role": "user", "content": self.input})
         else:
-            items.extend(self.input)
+            items.extend(_flag_sdk_failure(item) for item in self.input)
         return items
 
     def tool_definitions(self) -> list[dict[str, Any]]:
@@ -185,6 +186,19 @@ class _Turn:
                 _function(handoff.tool_name, handoff.tool_description, handoff.input_json_schema)
             )
         return defs
+
+
+def _flag_sdk_failure(item: Any) -> Any:
+    """``item`` flagged ``is_error: true`` (a copy) when it is a tool output carrying the SDK's
+    own failed-tool text (the ``openai_agents`` preset); else ``item`` itself."""
+    if (
+        isinstance(item, Mapping)
+        and item.get("type") in ("function_call_output", "custom_tool_call_output")
+        and item.get("is_error") is not True
+        and is_tool_error(openai_agents_tool_error_detector, item.get("output"), shape="responses")
+    ):
+        return {**item, "is_error": True}
+    return item
 
 
 def _function(name: str, description: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
