@@ -138,9 +138,7 @@ class Spans:
         )
 
 
-def check_usage(
-    spans: Sequence[ReadableSpan], records: Sequence[RequestRecord], kind: str
-) -> None:
+def check_usage(spans: Sequence[ReadableSpan], records: Sequence[RequestRecord], kind: str) -> None:
     """Each answered attempt's span carries exactly the usage the simulator reported for it
     (never the router's estimate). OpenAI reports cache reads only (its caching is automatic);
     Anthropic reports the writes too."""

@@ -109,9 +109,7 @@ async def chat_loop(client: RoutedAsyncOpenAI, mode: str) -> int:
 
 
 @pytest.mark.parametrize("mode", ["plain", "stream", "helper", "raw"])
-async def test_chat_completions_loop_escalates_with_exact_usage(
-    sim: Simulator, mode: str
-) -> None:
+async def test_chat_completions_loop_escalates_with_exact_usage(sim: Simulator, mode: str) -> None:
     spans = Spans()
     router = Router(router_config(sim, "openai"), tracer_provider=spans.provider)
     async with router.openai_client(stream_usage=True) as client:
@@ -149,7 +147,9 @@ async def responses_loop(client: RoutedAsyncOpenAI, stream: bool) -> int:
             return calls
         for call in asked:
             output = run_tool(call.name, json.loads(call.arguments))
-            items.append({"type": "function_call_output", "call_id": call.call_id, "output": output})
+            items.append(
+                {"type": "function_call_output", "call_id": call.call_id, "output": output}
+            )
     raise AssertionError("the agent never answered")
 
 
