@@ -7,7 +7,8 @@ and the call's deadline is spent on the same deployment instead of on the next o
 cannot change the caller's client, so it says so, once per wrapped function: a ``UserWarning``
 on the first call that shows it, and a ``route.sdk_retries`` structlog event (at warning level,
 under the same rule as the router's other events). The cure is ``max_retries=0`` on the client
-(LiteLLM: ``max_retries=0``, and no ``num_retries``), leaving retries to the router.
+(LiteLLM: ``num_retries=0``, which sets its SDK client's ``max_retries`` too, or
+``max_retries=0`` without ``num_retries``), leaving retries to the router.
 
 What is looked at (names and counts only; nothing else of those objects is read):
 
@@ -71,9 +72,7 @@ class RetryWatch:
         self._static = (
             _in_function(fn) or _in_config(configured) or (_litellm_global() if litellm else None)
         )
-        self._litellm = litellm and not all(
-            kwargs.get("max_retries") == 0 for kwargs in configured.values()
-        )
+        self._litellm = litellm and not all(map(_litellm_quiet, configured.values()))
         self.done = False
         self.reads_params_only = self._static is None and not self._litellm
 
@@ -89,8 +88,8 @@ class RetryWatch:
             )
         ):
             found = _in_call(params)
-        if found is None and self._litellm and params.get("max_retries") != 0:
-            found = ("LiteLLM's default (max_retries not set to 0)", 2)
+        if found is None and self._litellm and not _litellm_quiet(params):
+            found = ("LiteLLM's default (neither num_retries nor max_retries set to 0)", 2)
         if found is None:
             return
         self.done = True
@@ -212,6 +211,14 @@ def _is_litellm(fn: object) -> bool:
         inner = inspect.unwrap(inner)  # type: ignore[arg-type]
     module = getattr(inner, "__module__", None)
     return isinstance(module, str) and (module == "litellm" or module.startswith("litellm."))
+
+
+def _litellm_quiet(values: Mapping[str, Any]) -> bool:
+    """Whether a LiteLLM call with these arguments makes one request: ``num_retries``, when
+    given, sets the SDK client's ``max_retries`` too (LiteLLM's ``completion``), so
+    ``num_retries=0`` is enough; else ``max_retries=0``."""
+    count = values.get("num_retries")
+    return count == 0 if count is not None else values.get("max_retries") == 0
 
 
 def _litellm_global() -> tuple[str, int] | None:

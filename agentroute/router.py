@@ -73,6 +73,8 @@ from agentroute.streaming import RoutedStream
 from agentroute.telemetry.spans import Telemetry
 
 if TYPE_CHECKING:
+    from agentroute.integrations.anthropic import RoutedAsyncAnthropic
+    from agentroute.integrations.openai import RoutedAsyncOpenAI
     from agentroute.providers.function import UsageOf
 
 __all__ = ["Router"]
@@ -351,6 +353,34 @@ class Router:
             usage_of=usage_of,
             deployment_param=deployment_param,
         )
+
+    def openai_client(self, **client_kwargs: Any) -> RoutedAsyncOpenAI:
+        """An ``openai.AsyncOpenAI`` stand-in whose ``chat.completions`` and ``responses``
+        calls are routed by this router (:mod:`agentroute.integrations.openai`; the ``openai``
+        package is imported now, not with the router). ``client_kwargs`` go to every SDK
+        client it builds (one per deployment), plus ``stream_usage=True`` to ask Chat
+        Completions streams for their usage.
+
+        Raises:
+            ConfigurationError: a tier routes to a deployment not of kind ``openai``, or an
+                option is refused (``max_retries`` other than 0, ``api_key``, ``base_url``).
+        """
+        from agentroute.integrations.openai import routed
+
+        return routed(self, **client_kwargs)
+
+    def anthropic_client(self, **client_kwargs: Any) -> RoutedAsyncAnthropic:
+        """An ``anthropic.AsyncAnthropic`` stand-in whose ``messages`` calls are routed by this
+        router (:mod:`agentroute.integrations.anthropic`; the ``anthropic`` package is
+        imported now). ``client_kwargs`` go to every SDK client it builds.
+
+        Raises:
+            ConfigurationError: a tier routes to a deployment not of kind ``anthropic``, or an
+                option is refused (``max_retries`` other than 0, ``api_key``, ``base_url``).
+        """
+        from agentroute.integrations.anthropic import routed
+
+        return routed(self, **client_kwargs)
 
     def stream(
         self,
