@@ -1,0 +1,1 @@
+"""Integrations of the router with agent frameworks (each imports its framework itself)."""
