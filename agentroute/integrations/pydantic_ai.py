@@ -197,6 +197,7 @@ class RoutedModel(Model):
         self._factory: ModelFactory = model_factory or default_model_factory
         self._models: dict[tuple[object, ...], Model] = {}
         self._loop: object = None
+        self._users = 0
         models = [name for names in router.config.tiers.values() for name in names]
         self._name = "agentroute:" + ",".join(dict.fromkeys(models))
         self._send = router.wrap(self._answer, deployment_param="deployment", usage_of=usage_of)
@@ -247,8 +248,42 @@ class RoutedModel(Model):
     def _caching_not_enabled(self, model_settings: ModelSettings | None) -> bool:
         return False  # which model serves the request is not known here
 
+    # Lifecycle: the SDK clients live while a run (or ``async with agent/model``) uses them ---------
+
     def _refresh_http_client(self) -> None:
         pass  # inner models are built per event loop (see _model_for)
+
+    @asynccontextmanager
+    async def _run_scope(self) -> AsyncIterator[None]:
+        """Held by pydantic-ai around each agent run: the clients built for the run's requests
+        are closed when the last run (or ``async with``) using them ends."""
+        async with self:
+            yield
+
+    async def __aenter__(self) -> RoutedModel:
+        self._users += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._users -= 1
+        if self._users == 0:
+            await self.aclose()
+        return None
+
+    async def aclose(self) -> None:
+        """Close the SDK clients of the models built so far (they are built again on the next
+        request). Needed only for requests made outside an agent run and ``async with``."""
+        models, self._models = list(self._models.values()), {}
+        with anyio.CancelScope(shield=True):
+            for model in models:
+                close = getattr(getattr(model.provider, "client", None), "close", None)
+                if close is not None:
+                    await close()
 
     # Requests ----------------------------------------------------------------------------------
 
@@ -311,7 +346,7 @@ class RoutedModel(Model):
 
     def _model_for(self, deployment: Deployment) -> Model:
         loop = anyio.lowlevel.current_token()
-        if loop is not self._loop:  # an SDK client's connections belong to one event loop
+        if loop != self._loop:  # an SDK client's connections belong to one event loop
             self._models = {}
             self._loop = loop
         key = (
