@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -224,7 +225,8 @@ async def test_tool_error_escalates_openai_to_anthropic_mid_run(
         read = attrs.get("gen_ai.usage.cache_read.input_tokens", 0)
         assert read == answer.usage.cache_read_tokens
     assert not any(
-        (s.attributes or {}).get("agentroute.usage.estimated") for s in exporter.get_finished_spans()
+        (s.attributes or {}).get("agentroute.usage.estimated")
+        for s in exporter.get_finished_spans()
     )
     # the simulator's prompt cache was read (its hits are part of the input counted above)
     assert any(a.usage.cache_read_tokens > 0 for a in answers)
@@ -315,7 +317,9 @@ def test_view_flags_failed_and_retried_tool_results() -> None:
         ModelRequest(parts=[UserPromptPart("change my flight")], run_id="r1"),
         ModelResponse(parts=[call], run_id="r1"),
         ModelRequest(
-            parts=[ToolReturnPart("update_reservation", "no", tool_call_id="c1", outcome="retried")],
+            parts=[
+                ToolReturnPart("update_reservation", "no", tool_call_id="c1", outcome="retried")
+            ],
             run_id="r2",
         ),
         ModelRequest(
@@ -355,3 +359,17 @@ def test_model_factory_must_be_callable() -> None:
     router = Router(router_config("http://127.0.0.1:9"))
     with pytest.raises(ConfigurationError, match="model_factory"):
         RoutedModel(router, model_factory="openai:gpt-5")  # type: ignore[arg-type]
+
+
+def test_run_sync_is_routed(exporter: InMemorySpanExporter) -> None:
+    """``agent.run_sync`` (pydantic-ai's own event loop; the simulator in a thread)."""
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(run_simulator(load_sim_config(SIM_FILE))) as sim,
+    ):
+        router = traced_router(sim.url, exporter)
+        result = make_agent(router).run_sync(USER_REQUEST)
+    spans = route_spans(exporter)
+    assert len(spans) == len(responses(result.all_messages()))
+    assert spans[-1].attributes["agentroute.decision.tier"] == "complex"  # type: ignore[index]
+    assert {s.attributes["gen_ai.conversation.id"] for s in spans} == {result.run_id}  # type: ignore[index]

@@ -114,7 +114,9 @@ def default_model_factory(deployment: Deployment) -> Model:
             max_retries=0,
             default_headers=headers,
         )
-        return OpenAIChatModel(deployment.name, provider=OpenAIProvider(openai_client=openai_client))
+        return OpenAIChatModel(
+            deployment.name, provider=OpenAIProvider(openai_client=openai_client)
+        )
     if deployment.kind == "anthropic":
         from anthropic import AsyncAnthropic
         from pydantic_ai.models.anthropic import AnthropicModel
@@ -213,7 +215,7 @@ class RoutedModel(Model):
         return "agentroute"
 
     @property
-    def profile(self) -> ModelProfile:  # type: ignore[override]
+    def profile(self) -> ModelProfile:
         raise NotImplementedError("RoutedModel has no profile: each routed model applies its own")
 
     @property
@@ -248,7 +250,7 @@ class RoutedModel(Model):
     def _caching_not_enabled(self, model_settings: ModelSettings | None) -> bool:
         return False  # which model serves the request is not known here
 
-    # Lifecycle: the SDK clients live while a run (or ``async with agent/model``) uses them ---------
+    # Lifecycle: the SDK clients live while a run (or ``async with``) uses them --------------------
 
     def _refresh_http_client(self) -> None:
         pass  # inner models are built per event loop (see _model_for)
@@ -429,4 +431,3 @@ class _FinalUsage:
             raise StopAsyncIteration
         self._done = True
         return self.response.get()
-
