@@ -32,7 +32,9 @@ count for one request. Nothing is patched on a client here, so a copy cannot byp
 the setting is dropped from the settings given to the inner model, so the copy is not made and
 the SDK does not retry behind the router's back (the router's ``resilience`` section decides).
 ``Agent(retries=...)`` is about tools and output validation: each retry is a new model request,
-and routed like any other.
+and routed like any other. pydantic-ai's ``request_timeout`` / ``first_event_timeout`` settings
+are not applied to the routed requests: the router times them (``resilience.attempt_timeout_s``,
+``deadline_s``), so a slow deployment is failed over rather than the run failed.
 
 **Session id.** The agent run's id (``run_id`` of the history's last message that has one:
 ``Agent.run(run_id=...)`` or the fresh id pydantic-ai gives each run) is bound with
@@ -74,8 +76,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.lowlevel
+from pydantic_ai import RunContext
+
+# pydantic-ai's own "open a stream and wait for its first event" (FallbackModel's), not public
 from pydantic_ai._fallback import request_stream_until_first_event
-from pydantic_ai._run_context import RunContext
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.profiles import ModelProfile
@@ -140,12 +144,13 @@ def default_model_factory(deployment: Deployment) -> Model:
 def usage_of(answer: object) -> Usage | None:
     """A routed answer's usage: a ``ModelResponse``'s ``usage`` (pydantic-ai counts cache reads
     and writes inside ``input_tokens``, as :class:`~agentroute.Usage` does); ``None`` (the
-    router's estimate) for anything else, or a response whose provider reported no usage."""
+    router's estimate) for anything else, or a response whose provider reported no usage (no
+    real request is free of tokens)."""
     if not isinstance(answer, ModelResponse):
         return None
     usage = answer.usage
-    if usage.unmeasured_requests:
-        return None
+    if usage.unmeasured_requests or not (usage.input_tokens or usage.output_tokens):
+        return None  # none reported (or not yet: a stream closed before its usage arrived)
     return Usage(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
