@@ -11,6 +11,8 @@ Also: a ``max_retries`` model setting does not make the SDK retry behind the rou
 
 from __future__ import annotations
 
+import asyncio
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -370,7 +372,16 @@ def test_run_sync_is_routed(exporter: InMemorySpanExporter) -> None:
         portal.wrap_async_context_manager(run_simulator(load_sim_config(SIM_FILE))) as sim,
     ):
         router = traced_router(sim.url, exporter)
-        result = make_agent(router).run_sync(USER_REQUEST)
+        try:
+            result = make_agent(router).run_sync(USER_REQUEST)
+        finally:
+            # run_sync leaves the event loop it made set on this thread, for its next call:
+            # closed here, else it is collected, unclosed, in the middle of a later test
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                loop = asyncio.get_event_loop()
+            loop.close()
+            asyncio.set_event_loop(None)
     spans = route_spans(exporter)
     assert len(spans) == len(responses(result.all_messages()))
     assert spans[-1].attributes["agentroute.decision.tier"] == "complex"  # type: ignore[index]
