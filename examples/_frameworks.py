@@ -22,11 +22,15 @@ from agentroute.sim.scenario import SYSTEM_PROMPT, USER_REQUEST, run_tool
 from agentroute.sim.server import run_simulator
 
 __all__ = [
+    "ANTHROPIC_TOOLS",
+    "CHAT_TOOLS",
     "SYSTEM_PROMPT",
+    "TOOLS",
     "USER_REQUEST",
     "StepTable",
     "ToolRefused",
     "get_reservation",
+    "openai_only_config",
     "router_config",
     "search_flights",
     "simulator",
@@ -98,6 +102,49 @@ def update_reservation(reservation_id: str, flight: str, cabin: str) -> str:
     ``Error: …`` (raise :class:`ToolRefused` with it instead where the framework expects)."""
     args = {"reservation_id": reservation_id, "flight": flight, "cabin": cabin}
     return run_tool("update_reservation", args)
+
+
+TOOLS = {f.__name__: f for f in (get_reservation, search_flights, update_reservation)}
+"""The three tools by name."""
+
+_PARAMS = {
+    "get_reservation": ["reservation_id"],
+    "search_flights": ["origin", "destination", "date"],
+    "update_reservation": ["reservation_id", "flight", "cabin"],
+}
+
+
+def _schema(params: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {p: {"type": "string"} for p in params},
+        "required": params,
+    }
+
+
+CHAT_TOOLS = [
+    {
+        "type": "function",
+        "function": {"name": name, "description": TOOLS[name].__doc__, "parameters": _schema(ps)},
+    }
+    for name, ps in _PARAMS.items()
+]
+"""The three tools as Chat Completions tool definitions (the openai SDK, LiteLLM)."""
+
+ANTHROPIC_TOOLS = [
+    {"name": name, "description": TOOLS[name].__doc__, "input_schema": _schema(ps)}
+    for name, ps in _PARAMS.items()
+]
+"""The three tools as Anthropic Messages tool definitions."""
+
+
+def openai_only_config(sim_url: str) -> dict[str, Any]:
+    """:func:`router_config` with both tiers on the OpenAI-compatible instance (it serves both
+    models by name): for clients that speak the OpenAI APIs only."""
+    config = router_config(sim_url)
+    config["providers"].pop("claudesim")
+    config["models"]["big-model"]["deployments"] = [{"provider": "cheapsim", "name": "big-model"}]
+    return config
 
 
 class StepTable:

@@ -17,36 +17,16 @@ from typing import Any
 
 import anyio
 from _frameworks import (
+    ANTHROPIC_TOOLS,
     SYSTEM_PROMPT,
+    TOOLS,
     USER_REQUEST,
     StepTable,
-    get_reservation,
     router_config,
-    search_flights,
     simulator,
-    update_reservation,
 )
 
 import agentroute
-
-TOOLS = {f.__name__: f for f in (get_reservation, search_flights, update_reservation)}
-SCHEMAS = {
-    "get_reservation": ["reservation_id"],
-    "search_flights": ["origin", "destination", "date"],
-    "update_reservation": ["reservation_id", "flight", "cabin"],
-}
-TOOL_SPECS = [
-    {
-        "name": name,
-        "description": TOOLS[name].__doc__,
-        "input_schema": {
-            "type": "object",
-            "properties": {p: {"type": "string"} for p in params},
-            "required": params,
-        },
-    }
-    for name, params in SCHEMAS.items()
-]
 
 
 async def agent(client: Any) -> str:
@@ -58,7 +38,7 @@ async def agent(client: Any) -> str:
             max_tokens=1024,
             system=SYSTEM_PROMPT,
             messages=messages,
-            tools=TOOL_SPECS,
+            tools=ANTHROPIC_TOOLS,
         ) as stream:
             message = await stream.get_final_message()
         messages.append({"role": "assistant", "content": message.content})

@@ -19,14 +19,13 @@ from typing import Any
 
 import anyio
 from _frameworks import (
+    CHAT_TOOLS,
     SYSTEM_PROMPT,
+    TOOLS,
     USER_REQUEST,
     StepTable,
-    get_reservation,
     router_config,
-    search_flights,
     simulator,
-    update_reservation,
 )
 
 import agentroute
@@ -35,28 +34,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: no pri
 import litellm
 
 litellm.suppress_debug_info = True  # its price lookup of the simulator's models prints a hint
-
-TOOLS = {f.__name__: f for f in (get_reservation, search_flights, update_reservation)}
-SCHEMAS = {
-    "get_reservation": ["reservation_id"],
-    "search_flights": ["origin", "destination", "date"],
-    "update_reservation": ["reservation_id", "flight", "cabin"],
-}
-TOOL_SPECS = [
-    {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": TOOLS[name].__doc__,
-            "parameters": {
-                "type": "object",
-                "properties": {p: {"type": "string"} for p in params},
-                "required": params,
-            },
-        },
-    }
-    for name, params in SCHEMAS.items()
-]
 
 
 def litellm_config(url: str) -> dict[str, Any]:
@@ -84,7 +61,7 @@ async def agent(acompletion: Any) -> str:
     ]
     for _ in range(10):
         chunks = await acompletion(
-            messages, tools=TOOL_SPECS, stream=True, stream_options={"include_usage": True}
+            messages, tools=CHAT_TOOLS, stream=True, stream_options={"include_usage": True}
         )
         response = litellm.stream_chunk_builder([c async for c in chunks], messages=messages)
         message = response.choices[0].message

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
 
 from _frameworks import (
     SYSTEM_PROMPT,
@@ -26,7 +25,7 @@ from _frameworks import (
     StepTable,
     ToolRefused,
     get_reservation,
-    router_config,
+    openai_only_config,
     search_flights,
     simulator,
     update_reservation,
@@ -35,15 +34,6 @@ from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
 
 from agentroute import Router
 from agentroute.integrations.openai_agents import RoutedModelProvider
-
-
-def openai_only_config(sim_url: str) -> dict[str, Any]:
-    """The examples' two tiers, both on the OpenAI-compatible instance (the SDK's models speak
-    the OpenAI APIs only)."""
-    config = router_config(sim_url)
-    config["providers"].pop("claudesim")
-    config["models"]["big-model"]["deployments"] = [{"provider": "cheapsim", "name": "big-model"}]
-    return config
 
 
 @function_tool(name_override="update_reservation")

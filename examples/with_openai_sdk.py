@@ -16,39 +16,16 @@ from typing import Any
 
 import anyio
 from _frameworks import (
+    CHAT_TOOLS,
     SYSTEM_PROMPT,
+    TOOLS,
     USER_REQUEST,
     StepTable,
-    get_reservation,
-    router_config,
-    search_flights,
+    openai_only_config,
     simulator,
-    update_reservation,
 )
 
 import agentroute
-
-TOOLS = {f.__name__: f for f in (get_reservation, search_flights, update_reservation)}
-SCHEMAS = {
-    "get_reservation": ["reservation_id"],
-    "search_flights": ["origin", "destination", "date"],
-    "update_reservation": ["reservation_id", "flight", "cabin"],
-}
-TOOL_SPECS = [
-    {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": TOOLS[name].__doc__,
-            "parameters": {
-                "type": "object",
-                "properties": {p: {"type": "string"} for p in params},
-                "required": params,
-            },
-        },
-    }
-    for name, params in SCHEMAS.items()
-]
 
 
 async def agent(client: Any) -> str:
@@ -61,7 +38,7 @@ async def agent(client: Any) -> str:
         response = await client.chat.completions.create(
             model="gpt-4o-mini",
             messages=messages,
-            tools=TOOL_SPECS,  # the router picks the model
+            tools=CHAT_TOOLS,  # the router picks the model
         )
         message = response.choices[0].message
         messages.append(message.model_dump(exclude_none=True))
@@ -74,9 +51,7 @@ async def agent(client: Any) -> str:
 
 
 async def main(url: str) -> int:
-    config = router_config(url)
-    # both tiers on the OpenAI-compatible instance (it serves both models)
-    config["models"]["big-model"]["deployments"] = [{"provider": "cheapsim", "name": "big-model"}]
+    config = openai_only_config(url)  # Chat Completions reaches OpenAI-compatible servers only
     table = StepTable()
     router = agentroute.Router(config, middleware=[table])
     async with router.openai_client() as client:  # was: openai.AsyncOpenAI(...)

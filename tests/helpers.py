@@ -74,3 +74,30 @@ def require_extra(module: str, extra: str) -> Any:
         if os.environ.get("AGENTROUTE_REQUIRE_INTEGRATIONS") == "1":
             raise
         pytest.skip(f"{module} is not installed: pip install 'agentroute[{extra}]' ({exc})")
+
+
+def frameworks_config(sim_url: str) -> dict[str, Any]:
+    """The framework examples' two tiers over the simulator of examples/sim_frameworks.yaml:
+    ``small-model`` on its OpenAI-compatible instance, ``big-model`` on its Anthropic one; one
+    tool error in the recent steps escalates the next step."""
+    return {
+        "providers": {
+            "cheapsim": {"kind": "openai", "base_url": f"{sim_url}/cheap/v1", "api_key": "sim"},
+            "claudesim": {"kind": "anthropic", "base_url": f"{sim_url}/claude", "api_key": "sim"},
+        },
+        "models": {
+            "small-model": {
+                "context_window": 128_000,
+                "price": {"input": 0.15, "output": 0.6, "cache_read": 0.075},
+                "deployments": [{"provider": "cheapsim", "name": "small-model"}],
+            },
+            "big-model": {
+                "context_window": 200_000,
+                "price": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75},
+                "deployments": [{"provider": "claudesim", "name": "big-model"}],
+            },
+        },
+        "tiers": {"simple": ["small-model"], "complex": ["big-model"]},
+        "policy": {"start_tier": "simple", "thresholds": {"complex": 0.4}},
+        "telemetry": {"log_events": False},
+    }

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from anyio.from_thread import start_blocking_portal
 
-from tests.helpers import require_extra
+from tests.helpers import frameworks_config, require_extra
 
 fw = require_extra("langchain.agents", "langchain")
 
@@ -83,28 +83,7 @@ def refused(exc: Exception, request: ToolCallRequest) -> str | None:
     return f"not done ({exc})" if isinstance(exc, Refused) else None
 
 
-def router_config(sim_url: str) -> dict[str, Any]:
-    return {
-        "providers": {
-            "cheapsim": {"kind": "openai", "base_url": f"{sim_url}/cheap/v1", "api_key": "sim"},
-            "claudesim": {"kind": "anthropic", "base_url": f"{sim_url}/claude", "api_key": "sim"},
-        },
-        "models": {
-            "small-model": {
-                "context_window": 128_000,
-                "price": {"input": 0.15, "output": 0.6, "cache_read": 0.075},
-                "deployments": [{"provider": "cheapsim", "name": "small-model"}],
-            },
-            "big-model": {
-                "context_window": 200_000,
-                "price": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75},
-                "deployments": [{"provider": "claudesim", "name": "big-model"}],
-            },
-        },
-        "tiers": {"simple": ["small-model"], "complex": ["big-model"]},
-        "policy": {"start_tier": "simple", "thresholds": {"complex": 0.4}},
-        "telemetry": {"log_events": False},
-    }
+router_config = frameworks_config
 
 
 class Run:

@@ -27,7 +27,7 @@ from agentroute import ConfigurationError, Deployment, Router
 from agentroute.sim.config import load_sim_config, read_sim_file
 from agentroute.sim.scenario import SYSTEM_PROMPT, USER_REQUEST, run_tool
 from agentroute.sim.server import Simulator, run_simulator
-from tests.helpers import require_extra
+from tests.helpers import frameworks_config, require_extra
 
 fw = require_extra("pydantic_ai", "pydantic-ai")
 
@@ -58,29 +58,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def router_config(url: str) -> dict[str, Any]:
-    """examples/_frameworks.py's two tiers: cheap OpenAI-compatible, top Anthropic."""
-    return {
-        "providers": {
-            "cheapsim": {"kind": "openai", "base_url": f"{url}/cheap/v1", "api_key": "sim"},
-            "claudesim": {"kind": "anthropic", "base_url": f"{url}/claude", "api_key": "sim"},
-        },
-        "models": {
-            "small-model": {
-                "context_window": 128_000,
-                "price": {"input": 0.15, "output": 0.6, "cache_read": 0.075},
-                "deployments": [{"provider": "cheapsim", "name": "small-model"}],
-            },
-            "big-model": {
-                "context_window": 200_000,
-                "price": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75},
-                "deployments": [{"provider": "claudesim", "name": "big-model"}],
-            },
-        },
-        "tiers": {"simple": ["small-model"], "complex": ["big-model"]},
-        "policy": {"start_tier": "simple", "thresholds": {"complex": 0.4}},
-        "telemetry": {"log_events": False},
-    }
+router_config = frameworks_config
 
 
 @pytest.fixture
