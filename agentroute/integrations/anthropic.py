@@ -24,7 +24,7 @@ A call may name its session with ``agentroute_session="run-42"`` (taken out befo
 the call). Anthropic's ``metadata`` (``user_id``) is the caller's data for Anthropic, never read.
 
 Tool errors: read from the history the call sends (``tool_result`` blocks, ``is_error`` or a
-text the config's ``policy.tool_errors`` detector calls an error).
+text the config's ``policy.tool_error_detector`` detector calls an error).
 
 Decisions where the issue was silent:
 

@@ -21,7 +21,7 @@ caller's data for OpenAI, sent as they are.
 
 Tool errors: read from the history the call sends (Chat Completions ``tool`` messages, Responses
 ``function_call_output`` items) by the router's tool-error detector (the config's
-``policy.tool_errors``; by default a result starting ``Error`` and the like).
+``policy.tool_error_detector``; by default a result starting ``Error`` and the like).
 
 Decisions where the issue was silent:
 

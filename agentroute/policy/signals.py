@@ -5,8 +5,9 @@ objects, mixed (:mod:`agentroute.messages` reads each one). What is read (DESIGN
 
 * tool errors — every tool result (OpenAI ``role: tool`` messages, Anthropic ``tool_result``
   blocks, Responses ``function_call_output`` items) is judged by the one configured detector
-  (:mod:`agentroute.policy.tool_errors`); ``is_error: true`` always counts. ``recent`` counts
-  the errors answering the last ``recent_window`` assistant turns that called tools.
+  (:mod:`agentroute.policy.tool_errors`); ``is_error: true`` and ``status: "error"`` always
+  count. ``recent`` counts the errors answering the last ``recent_window`` assistant turns that
+  called tools.
 * repeated tool calls — calls whose tool name and arguments (canonical JSON) already appeared
   in one of the previous ``repeat_window`` assistant turns: a stalled loop. Consecutive
   Responses ``function_call`` items (with the ``reasoning`` items between them) are one turn.
