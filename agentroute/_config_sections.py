@@ -1,13 +1,15 @@
 """The router config's sections about how calls run: resilience, affinity, budget, sessions,
 state, telemetry (split from :mod:`agentroute.config`, which re-exports them; the model, provider,
-tier and policy sections and the whole-config checks live there).
+tier and policy sections and the whole-config checks live there), and the two config value
+types that modules below the config need: :class:`Price` and :data:`ToolErrorPreset`.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -21,10 +23,12 @@ __all__ = [
     "NonNeg",
     "Number",
     "Positive",
+    "Price",
     "RedisStateConfig",
     "ResilienceConfig",
     "SessionsConfig",
     "TelemetryConfig",
+    "ToolErrorPreset",
     "move_legacy_session_keys",
 ]
 
@@ -52,6 +56,45 @@ class _Strict(BaseModel):
     tier; an infinite price made costs NaN, so no budget ever tripped)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Price(_Strict):
+    """USD per million tokens (re-exported by :mod:`agentroute.config`; here, below the
+    config, so that :mod:`agentroute.pricing` can build one without importing the config)."""
+
+    input: NonNeg
+    output: NonNeg
+    cache_read: NonNeg | None = None
+    cache_write: NonNeg | None = None
+    cache_write_1h: NonNeg | None = None
+
+    @functools.cached_property
+    def per_token(self) -> tuple[float, float, float, float, float]:
+        """USD per token: (input, cache read, 5-minute cache write, 1-hour write, output)."""
+        return (
+            self.input * 1e-6,
+            self.cache_read_or_input * 1e-6,
+            self.cache_write_or_input * 1e-6,
+            self.cache_write_1h_or_default * 1e-6,
+            self.output * 1e-6,
+        )
+
+    @property
+    def cache_read_or_input(self) -> float:
+        return self.input if self.cache_read is None else self.cache_read
+
+    @property
+    def cache_write_or_input(self) -> float:
+        return self.input if self.cache_write is None else self.cache_write
+
+    @property
+    def cache_write_1h_or_default(self) -> float:
+        return self.cache_write_or_input if self.cache_write_1h is None else self.cache_write_1h
+
+
+ToolErrorPreset: TypeAlias = Literal["default", "openai_agents", "pydantic_ai", "langchain"]
+"""The names of the shipped tool-error detectors (:mod:`agentroute.policy.tool_errors`, which
+re-exports it): here so that the config can name them without importing the policy."""
 
 
 class ResilienceConfig(_Strict):

@@ -22,7 +22,6 @@ Decisions where the design is silent:
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -45,10 +44,12 @@ from agentroute._config_sections import (
     NonNeg,
     Number,
     Positive,
+    Price,
     RedisStateConfig,
     ResilienceConfig,
     SessionsConfig,
     TelemetryConfig,
+    ToolErrorPreset,
     _Strict,
     move_legacy_session_keys,
 )
@@ -56,7 +57,6 @@ from agentroute._secrets import ENV_PREFIX, Secret, remember_secrets
 from agentroute._urls import HTTP_URL_RULE, is_http_url
 from agentroute._validation_errors import format_validation_error
 from agentroute.errors import ConfigurationError
-from agentroute.policy.tool_errors import ToolErrorPreset
 
 __all__ = [
     "AffinityConfig",
@@ -132,39 +132,6 @@ def _show(value: Any) -> Any:
 
 def _show_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: _show(v) for k, v in kwargs.items()}
-
-
-class Price(_Strict):
-    """USD per million tokens."""
-
-    input: NonNeg
-    output: NonNeg
-    cache_read: NonNeg | None = None
-    cache_write: NonNeg | None = None
-    cache_write_1h: NonNeg | None = None
-
-    @functools.cached_property
-    def per_token(self) -> tuple[float, float, float, float, float]:
-        """USD per token: (input, cache read, 5-minute cache write, 1-hour write, output)."""
-        return (
-            self.input * 1e-6,
-            self.cache_read_or_input * 1e-6,
-            self.cache_write_or_input * 1e-6,
-            self.cache_write_1h_or_default * 1e-6,
-            self.output * 1e-6,
-        )
-
-    @property
-    def cache_read_or_input(self) -> float:
-        return self.input if self.cache_read is None else self.cache_read
-
-    @property
-    def cache_write_or_input(self) -> float:
-        return self.input if self.cache_write is None else self.cache_write
-
-    @property
-    def cache_write_1h_or_default(self) -> float:
-        return self.cache_write_or_input if self.cache_write_1h is None else self.cache_write_1h
 
 
 class ProviderConfig(_Strict):

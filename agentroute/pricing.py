@@ -20,8 +20,8 @@ import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from agentroute._config_sections import Price
 from agentroute._types import Usage
-from agentroute.config import Price
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelPrice

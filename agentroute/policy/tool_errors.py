@@ -41,6 +41,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, get_args
 
+from agentroute._config_sections import ToolErrorPreset
 from agentroute._frozen import value_object
 from agentroute._json_text import parse, text_of
 from agentroute.errors import ConfigurationError
@@ -63,8 +64,6 @@ __all__ = [
 ]
 
 ToolShape: TypeAlias = Literal["openai", "anthropic", "responses"]
-ToolErrorPreset: TypeAlias = Literal["default", "openai_agents", "pydantic_ai", "langchain"]
-"""The names of the shipped detectors."""
 
 
 @value_object
