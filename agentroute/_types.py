@@ -19,7 +19,6 @@ from agentroute._call_progress import CallProgress
 from agentroute._frozen import value_object
 
 if TYPE_CHECKING:
-    from agentroute._stream_end import StreamWatch
     from agentroute.session import SessionState
 
 Message: TypeAlias = Mapping[str, Any]
@@ -240,6 +239,60 @@ class StreamChunk:
     usage: Usage | None = None
     raw: Any = None
     restarted: bool = False
+
+
+@value_object
+class StreamEnd:
+    """How one streamed answer ended.
+
+    ``outcome`` is ``ok`` (read to its end, or closed after its usage report), ``cancelled``
+    (closed early by the caller, or its task cancelled) or ``error`` (it broke: ``error``).
+    ``usage`` is what the stream reported; when it reported nothing, it is the router's count of
+    the request's input tokens and ``estimated`` is set (never a free call).
+    """
+
+    usage: Usage
+    cost_usd: float
+    estimated: bool
+    outcome: AttemptOutcome
+    error: BaseException | None = field(default=None, compare=False, repr=False)
+
+
+StreamListener: TypeAlias = Callable[[StreamEnd], None]
+
+
+class StreamWatch:
+    """Tells each listener, once, how a watched stream ended (at once if it has ended).
+
+    The one mutable object of this module (see :mod:`agentroute._stream_end` for its story):
+    it lives here because :class:`ModelResult` carries it."""
+
+    __slots__ = ("_end", "_listeners")
+
+    def __init__(self) -> None:
+        self._end: StreamEnd | None = None
+        self._listeners: list[StreamListener] = []
+
+    @property
+    def end(self) -> StreamEnd | None:
+        """How the stream ended; ``None`` while it is open."""
+        return self._end
+
+    def subscribe(self, listener: StreamListener) -> None:
+        """Call ``listener`` with the stream's end (now, if it has ended)."""
+        if self._end is not None:
+            listener(self._end)
+        else:
+            self._listeners.append(listener)
+
+    def finish(self, end: StreamEnd) -> None:
+        """Report ``end`` to every listener; later reports are ignored."""
+        if self._end is not None:
+            return
+        self._end = end
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener(end)
 
 
 @value_object
