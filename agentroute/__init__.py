@@ -24,6 +24,7 @@ from agentroute._types import (
     ToolCall,
     Usage,
 )
+from agentroute._version import __version__
 from agentroute.config import RouterConfig
 from agentroute.errors import (
     AgentRouteError,
@@ -47,8 +48,6 @@ from agentroute.policy.tool_errors import ToolResult
 from agentroute.router import Router
 from agentroute.session import Session, SessionState, current_session
 from agentroute.streaming import RoutedStream
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AgentRouteError",

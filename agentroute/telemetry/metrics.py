@@ -15,6 +15,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
 from agentroute._types import Decision, Target, Usage
+from agentroute._version import __version__
 from agentroute.telemetry import attributes as A
 
 __all__ = ["RouterMetrics"]
@@ -36,8 +37,6 @@ class RouterMetrics:
     """The router's instruments, made once from a meter provider (default: the global one)."""
 
     def __init__(self, meter_provider: MeterProvider | None, tiers: tuple[str, ...]) -> None:
-        from agentroute import __version__
-
         meter = metrics.get_meter("agentroute", __version__, meter_provider=meter_provider)
         self._rank = {t: i for i, t in enumerate(tiers)}
         self.tokens = meter.create_histogram(

@@ -39,6 +39,7 @@ from opentelemetry.trace import (
 from agentroute._catalog import Catalog
 from agentroute._secrets import redact
 from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult
+from agentroute._version import __version__
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
 from agentroute.errors import AllAttemptsFailed
@@ -78,8 +79,6 @@ class Telemetry:
         *,
         capture_content: bool | None = None,
     ) -> None:
-        from agentroute import __version__
-
         self.tracer = trace.get_tracer("agentroute", __version__, tracer_provider=tracer_provider)
         self.metrics = RouterMetrics(meter_provider, catalog.tiers)
         # None: follow the global provider, checked per call (an app may set it later);
