@@ -169,8 +169,8 @@ class AnthropicProvider(HTTPProvider):
             api_key=api_key,
             client=client,
             headers=headers,
-            default_max_tokens=default_max_tokens,
         )
+        self.default_max_tokens = default_max_tokens
         self.cache_breakpoints = cache_breakpoints
         self._cache_mark = cache_marker(cache_ttl_s)
         self.tool_error_detector = tool_error_detector
