@@ -139,6 +139,9 @@ class Target:
     deployment: str
     """The provider's own model name (what goes into the request's ``model`` field)."""
     context_window: int
+    max_output_tokens: int | None = None
+    """The model's configured ``max_output_tokens``: what the built-in Anthropic provider sends
+    as ``max_tokens`` when the call sets none (``None``: not configured)."""
 
     @property
     def key(self) -> str:
