@@ -29,6 +29,8 @@ from agentroute.providers.transport import (
 from agentroute.providers.usage import usage_from_response
 from agentroute.providers.wire_json import encode_body, unsendable
 
+__all__ = ["HTTPProvider", "StreamParser"]
+
 
 class StreamParser(Protocol):
     """Reads one provider's server-sent events; ``done`` once the answer is complete."""
