@@ -61,6 +61,11 @@ class Usage:
         )
 
 
+UsageOf: TypeAlias = Callable[[Any], Usage | None]
+"""``Router.wrap(usage_of=...)``: reads the usage of a wrapped function's response (or of one
+event of a stream it returned); ``None`` when it carries none."""
+
+
 class Cause(StrEnum):
     """Why a decision picked its tier. Recorded on every :class:`Decision`.
 
