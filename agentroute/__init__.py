@@ -7,12 +7,16 @@ survive provider faults, and explain every decision. See the README for the two 
 
 from agentroute._chain import build_chain
 from agentroute._config_files import load_config
+from agentroute._secrets import Secret
 from agentroute._types import (
     Attempt,
+    AttemptOutcome,
+    CallMode,
     CallNext,
     Cause,
     Decision,
     Deployment,
+    Message,
     Middleware,
     ModelCall,
     ModelResult,
@@ -22,9 +26,12 @@ from agentroute._types import (
     SwitchCost,
     Target,
     ToolCall,
+    ToolCallDelta,
     Usage,
+    UsageOf,
 )
 from agentroute._version import __version__
+from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
 from agentroute.errors import (
     AgentRouteError,
@@ -44,29 +51,42 @@ from agentroute.errors import (
     StepLimitExceeded,
     StreamInterrupted,
 )
-from agentroute.policy.tool_errors import ToolResult
+from agentroute.middleware.validation import Validator
+from agentroute.policy import Policy
+from agentroute.policy.classifier import HybridClassifier
+from agentroute.policy.content import ContentRules
+from agentroute.policy.tool_errors import ToolErrorDetector, ToolErrorSpec, ToolResult
 from agentroute.router import Router
 from agentroute.session import Session, SessionState, current_session
+from agentroute.state import MemoryStateStore, StateStore
 from agentroute.streaming import RoutedStream
 
 __all__ = [
     "AgentRouteError",
     "AllAttemptsFailed",
     "Attempt",
+    "AttemptOutcome",
     "AuthenticationFailed",
     "BadRequest",
     "BudgetExceeded",
+    "CallMode",
     "CallNext",
     "Cause",
+    "Clock",
     "ConfigurationError",
     "ContentPolicyRefusal",
+    "ContentRules",
     "ContextWindowExceeded",
     "Decision",
     "Deployment",
+    "HybridClassifier",
+    "MemoryStateStore",
+    "Message",
     "Middleware",
     "ModelCall",
     "ModelNotFound",
     "ModelResult",
+    "Policy",
     "Provider",
     "ProviderConnectionError",
     "ProviderError",
@@ -76,17 +96,25 @@ __all__ = [
     "RoutedStream",
     "Router",
     "RouterConfig",
+    "Secret",
     "Session",
     "SessionState",
     "Signals",
+    "StateStore",
     "StepLimitExceeded",
     "StreamChunk",
     "StreamInterrupted",
     "SwitchCost",
+    "SystemClock",
     "Target",
     "ToolCall",
+    "ToolCallDelta",
+    "ToolErrorDetector",
+    "ToolErrorSpec",
     "ToolResult",
     "Usage",
+    "UsageOf",
+    "Validator",
     "__version__",
     "build_chain",
     "current_session",

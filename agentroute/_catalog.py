@@ -54,6 +54,7 @@ class Catalog:
                     provider_kind=provider.kind,
                     deployment=dep.name,
                     context_window=spec.context_window,
+                    max_output_tokens=spec.max_output_tokens,
                 )
             )
             merged = {**provider.kwargs, **dep.kwargs}

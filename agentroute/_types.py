@@ -60,6 +60,11 @@ class Usage:
         )
 
 
+UsageOf: TypeAlias = Callable[[Any], Usage | None]
+"""``Router.wrap(usage_of=...)``: reads the usage of a wrapped function's response (or of one
+event of a stream it returned); ``None`` when it carries none."""
+
+
 class Cause(StrEnum):
     """Why a decision picked its tier. Recorded on every :class:`Decision`.
 
@@ -138,6 +143,9 @@ class Target:
     deployment: str
     """The provider's own model name (what goes into the request's ``model`` field)."""
     context_window: int
+    max_output_tokens: int | None = None
+    """The model's configured ``max_output_tokens``: what the built-in Anthropic provider sends
+    as ``max_tokens`` when the call sets none (``None``: not configured)."""
 
     @property
     def key(self) -> str:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from agentroute.demo import DemoReport
     from agentroute.telemetry.setup import Tracing
 
+__all__ = ["main"]
+
 
 def _configure_logging(verbose: bool) -> None:
     structlog.configure(

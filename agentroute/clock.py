@@ -25,10 +25,6 @@ class Clock(Protocol):
         """Seconds on a monotonic clock (only differences are meaningful)."""
         ...
 
-    def wall(self) -> float:
-        """Seconds since the epoch (shared state across processes is stamped with it)."""
-        ...
-
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` (a checkpoint: cancellation is delivered here)."""
         ...
@@ -52,9 +48,6 @@ class SystemClock:
 
     def now(self) -> float:
         return time.monotonic()
-
-    def wall(self) -> float:
-        return time.time()
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)

@@ -197,6 +197,12 @@ class ModelConfig(_Strict):
 
     context_window: Integer = Field(gt=0)
     max_output_tokens: Integer | None = Field(default=None, gt=0)
+    """The most output tokens one answer of this model may take. Its one effect: the built-in
+    Anthropic provider (whose API requires ``max_tokens``) sends it as ``max_tokens`` when the
+    call sets neither ``max_tokens`` nor ``max_completion_tokens``, instead of its 4096 default.
+    Nothing else reads it: OpenAI-kind requests carry no limit the caller did not set, a
+    ``wrap()``-ed function gets the caller's arguments, and the context-window check counts
+    the input only (less ``policy.context_margin``)."""
     price_ref: str | None = Field(default=None, min_length=1)
     deployments: list[DeploymentConfig] = Field(min_length=1)
     # After ``price_ref`` and ``deployments``: its lookup reads them. Always a Price once

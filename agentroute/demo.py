@@ -30,6 +30,16 @@ from agentroute.router import Router
 from agentroute.sim.scenario import FOLLOW_UPS, SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
 from agentroute.sim.server import run_simulator
 
+__all__ = [
+    "DEMO_CONFIG_YAML",
+    "SKILLS",
+    "DemoReport",
+    "StepRow",
+    "demo_config",
+    "run_demo",
+    "simulator_config",
+]
+
 DEMO_CONFIG_YAML = """\
 # The demo's embedded config: three providers (served by the simulator), three tiers.
 providers:

@@ -33,6 +33,17 @@ from agentroute.policy.tokens import EstimateCounter, message_text
 from agentroute.pricing import cost_usd
 from agentroute.router import Router
 
+__all__ = [
+    "RecordedRun",
+    "ReplaySummary",
+    "RunReplay",
+    "load_runs",
+    "replay_runs",
+    "report_markdown",
+    "summarize",
+    "summary_lines",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedRun:

@@ -62,9 +62,6 @@ class FakeClock:
     def now(self) -> float:
         return self.time
 
-    def wall(self) -> float:
-        return 1_700_000_000.0 + self.time
-
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.time += seconds

@@ -15,3 +15,5 @@ LiteLLM needs no module: ``router.wrap(litellm.acompletion)`` works as it is (RE
 with your framework"). Each framework is an optional extra (``agentroute[pydantic-ai]``,
 ``[langchain]``, ``[openai-agents]``, ``[litellm]``, ``[openai]``, ``[anthropic]``).
 """
+
+__all__: list[str] = []

@@ -19,6 +19,8 @@ from agentroute.policy.score import ScorePolicy, calm_after
 from agentroute.policy.signals import SignalExtractor
 from agentroute.telemetry.logs import log_decision, should_log
 
+__all__ = ["RoutingMiddleware"]
+
 
 class RoutingMiddleware:
     """Decide the tier of each call and list the deployments that may serve it."""

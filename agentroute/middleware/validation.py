@@ -21,6 +21,8 @@ from agentroute._types import CallNext, Cause, Decision, ModelCall, ModelResult
 from agentroute.policy.score import BUDGET_MAX_TIER
 from agentroute.telemetry.logs import log_decision, should_log
 
+__all__ = ["ValidationMiddleware", "Validator"]
+
 Validator = Callable[[ModelResult, ModelCall], Awaitable[bool | str]]
 
 

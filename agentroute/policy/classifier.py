@@ -29,6 +29,8 @@ from agentroute._types import Message
 from agentroute.policy.content import ContentRules
 from agentroute.policy.tokens import first_user_text
 
+__all__ = ["RUBRIC", "SCORES", "Ask", "HybridClassifier"]
+
 Ask = Callable[[list[dict[str, Any]]], Awaitable[str]]
 
 RUBRIC = (

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from agentroute._types import Message
 from agentroute.policy.tokens import first_user_text
 
+__all__ = ["EASY", "HARD", "ContentJudgement", "ContentRules"]
+
 HARD = (
     "prove",
     "derive",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+__all__ = ["DESCRIPTION", "escalate_tool"]
+
 DESCRIPTION = (
     "Hand the next step to a stronger model. Call this when the task is beyond you: you "
     "are unsure, a tool keeps failing, or the user needs deeper reasoning. Say why."

@@ -42,6 +42,8 @@ from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError, ContextWindowExceeded
 from agentroute.session import SessionState
 
+__all__ = ["BUDGET_MAX_TIER", "BUDGET_REASON", "ScorePolicy", "calm_after"]
+
 BUDGET_MAX_TIER = "budget_max_tier"
 """Hint: the highest tier the session's budget allows now (cause ``budget_cap``)."""
 BUDGET_REASON = "budget_reason"

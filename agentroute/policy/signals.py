@@ -121,7 +121,6 @@ class ScanState:
     turn_errors: list[int] = field(default_factory=list)
     turn_calls: list[frozenset[str]] = field(default_factory=list)
     turn_repeats: list[int] = field(default_factory=list)
-    escalate_called: bool = False
     escalate_reason: str = ""
     user_keyword: bool = False
     """The last user message contains an escalation keyword."""
@@ -234,10 +233,10 @@ class SignalExtractor:
         """One assistant turn's tool calls (``extend``: more calls of the turn read last)."""
         escalations = [args for name, args in calls if name == self._cfg.escalate_tool]
         if escalations:
-            s.escalate_called = s.fresh_escalate = True
+            s.fresh_escalate = True
             s.escalate_reason = _reason(escalations[0])
         elif not extend:
-            s.escalate_called = s.fresh_escalate = False
+            s.fresh_escalate = False
         if not calls:
             return
         signatures = frozenset(f"{name}\x00{args}" for name, args in calls)

@@ -29,6 +29,21 @@ from agentroute._json_text import safe_str, text_of
 from agentroute.errors import ConfigurationError
 from agentroute.messages import as_message, is_content_parts
 
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "MESSAGE_OVERHEAD",
+    "WEIGHTS",
+    "CharsPerTokenCounter",
+    "EstimateCounter",
+    "ExactCounter",
+    "TokenCounter",
+    "count_message",
+    "count_tools",
+    "first_user_text",
+    "make_counter",
+    "message_text",
+]
+
 MESSAGE_OVERHEAD = 4
 """Tokens each message costs beyond its text (role and separators), as OpenAI documents."""
 

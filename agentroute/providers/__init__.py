@@ -1,1 +1,3 @@
 """Provider adapters: the terminal step of the chain."""
+
+__all__: list[str] = []

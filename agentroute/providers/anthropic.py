@@ -10,13 +10,14 @@ ids are made valid — sends it over :class:`~agentroute.providers.transport.End
 ``refusal`` → ``content_filter``) and whose :class:`~agentroute.Usage` counts cache reads and
 writes in the input (Anthropic's own ``input_tokens`` excludes them).
 
-Request rules: ``model`` is the target's deployment name; ``max_tokens`` (required by Anthropic)
-is the call's ``max_tokens``, else ``max_completion_tokens``, else ``default_max_tokens``;
+Request rules: ``model`` is the target's deployment name; ``max_tokens`` (required by Anthropic) is
+the call's ``max_tokens``, else ``max_completion_tokens``, else the model's configured
+``max_output_tokens`` (:attr:`~agentroute.Target.max_output_tokens`), else ``default_max_tokens``;
 ``call.params`` become body fields with OpenAI-style ones mapped (``stop`` → ``stop_sequences``,
 ``tool_choice`` + ``parallel_tool_calls`` → Anthropic's ``tool_choice``, ``user`` →
 ``metadata.user_id``, ``temperature`` clamped to Anthropic's 0–1) and OpenAI-only ones dropped
-(``prompt_cache_key``, ``seed``, ``n``, ``response_format``, penalties, …). A ``base_url``
-ending in ``/v1`` is accepted as well as the bare host.
+(``prompt_cache_key``, ``seed``, ``n``, ``response_format``, penalties, …). A ``base_url`` ending
+in ``/v1`` is accepted as well as the bare host.
 
 Automatic cache breakpoints (``cache_breakpoints=True``; on by default for ``kind: anthropic``
 providers built from the config, DESIGN §5): ``cache_control`` goes on the last tool definition,
@@ -136,7 +137,8 @@ class AnthropicProvider(HTTPProvider):
             :meth:`aclose`) when ``None``.
         headers: extra headers (e.g. ``anthropic-beta``), Secret values resolved per call; they
             override the defaults.
-        default_max_tokens: ``max_tokens`` when the call sets none.
+        default_max_tokens: ``max_tokens`` when neither the call nor the model's
+            ``max_output_tokens`` sets one.
         cache_breakpoints: add ``cache_control`` breakpoints on the stable prefix (see the
             module docstring); off unless asked for (the config turns it on for Anthropic).
         cache_ttl_s: the cache lifetime wanted; 3600 or more asks for ``ttl: "1h"`` markers.
@@ -169,8 +171,8 @@ class AnthropicProvider(HTTPProvider):
             api_key=api_key,
             client=client,
             headers=headers,
-            default_max_tokens=default_max_tokens,
         )
+        self.default_max_tokens = default_max_tokens
         self.cache_breakpoints = cache_breakpoints
         self._cache_mark = cache_marker(cache_ttl_s)
         self.tool_error_detector = tool_error_detector
@@ -195,10 +197,15 @@ class AnthropicProvider(HTTPProvider):
         conversation = messages_to_anthropic(
             call.messages, system=system_of(params), detector=self.tool_error_detector
         )
-        max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
+        max_tokens = (
+            params.get("max_tokens")
+            or params.get("max_completion_tokens")
+            or call.target.max_output_tokens
+            or self.default_max_tokens
+        )
         body: dict[str, Any] = {
             "model": call.target.deployment,
-            "max_tokens": max_tokens or self.default_max_tokens,
+            "max_tokens": max_tokens,
             "messages": conversation.messages,
         }
         if conversation.system:

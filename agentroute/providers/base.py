@@ -18,6 +18,8 @@ from agentroute.errors import ConfigurationError, ProviderConnectionError, Provi
 from agentroute.pricing import cost_usd
 from agentroute.providers.classify import classify_exception
 
+__all__ = ["ProviderTerminal", "require_target", "scrubbed", "translate_error"]
+
 
 def translate_error(exc: BaseException, target: Target) -> ProviderError | None:
     """The provider error ``exc`` stands for, located at ``target``; None for other errors."""

@@ -19,6 +19,23 @@ from agentroute._json_text import text_of
 from agentroute.messages import is_content_parts
 from agentroute.providers.convert_tools import anthropic_tool_id, strip_cache_control
 
+__all__ = [
+    "ANTHROPIC_ONLY_BLOCKS",
+    "ANTHROPIC_TEXT_KEYS",
+    "DATA_URL",
+    "OPENAI_ONLY_PARTS",
+    "OPENAI_PART_KEYS",
+    "RESPONSES_PARTS",
+    "as_blocks",
+    "content_to_anthropic",
+    "content_to_openai",
+    "image_to_anthropic",
+    "image_to_openai",
+    "joined_text",
+    "part_to_anthropic",
+    "part_to_openai",
+]
+
 DATA_URL = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
 OPENAI_ONLY_PARTS = frozenset({"input_audio", "file", "refusal", "audio"})
 ANTHROPIC_ONLY_BLOCKS = frozenset(

@@ -31,7 +31,7 @@ from agentroute._catalog import Catalog
 from agentroute._error_scrub import scrub_exception
 from agentroute._secrets import redact
 from agentroute._stream_end import StreamEnd, StreamWatch
-from agentroute._types import AttemptOutcome, ModelCall, ModelResult, Target, Usage
+from agentroute._types import AttemptOutcome, ModelCall, ModelResult, Target, Usage, UsageOf
 from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
 from agentroute.messages import TextInput
 from agentroute.pricing import cost_usd
@@ -41,7 +41,7 @@ from agentroute.providers.usage import StreamUsage, usage_from_response
 from agentroute.providers.wrapped_stream import Ending, Shape, shape_of, watch, watch_raw
 from agentroute.telemetry.logs import log_usage_unknown, should_log
 
-UsageOf = Callable[[Any], Usage | None]
+__all__ = ["FunctionTerminal", "UsageOf"]
 
 
 def _response_model(response: Any) -> str | None:

@@ -29,6 +29,8 @@ from agentroute.providers.transport import (
 from agentroute.providers.usage import usage_from_response
 from agentroute.providers.wire_json import encode_body, unsendable
 
+__all__ = ["HTTPProvider", "StreamParser"]
+
 
 class StreamParser(Protocol):
     """Reads one provider's server-sent events; ``done`` once the answer is complete."""
@@ -51,7 +53,6 @@ class HTTPProvider:
         client: an ``httpx.AsyncClient`` to use (left open); without one the provider makes
             its own and closes it in :meth:`aclose`.
         headers: extra headers (values may be secrets).
-        default_max_tokens: ``max_tokens`` when the call sets none (where the API needs one).
     """
 
     default_base_url: ClassVar[str]
@@ -64,7 +65,6 @@ class HTTPProvider:
         api_key: Secret | str | None,
         client: httpx.AsyncClient | None = None,
         headers: Mapping[str, Secret | str] | None = None,
-        default_max_tokens: int = 4096,
     ) -> None:
         self.name = name
         if base_url is not None and not is_http_url(base_url):
@@ -73,7 +73,6 @@ class HTTPProvider:
         self._endpoint = Endpoint(provider=name, url=self.endpoint_url(root), client=client)
         self._api_key = as_secret(api_key)
         self._headers = dict(headers or {})
-        self.default_max_tokens = default_max_tokens
 
     # What a subclass says -----------------------------------------------------------------
 

@@ -105,7 +105,6 @@ class OpenAIProvider(HTTPProvider):
             :meth:`aclose`) when ``None``.
         headers: extra headers (e.g. OpenRouter's ``HTTP-Referer``), Secret values resolved per
             call; they override the defaults.
-        default_max_tokens: kept for symmetry with the Anthropic provider; not sent.
         prompt_cache_key: send the session key as ``prompt_cache_key`` (see the module
             docstring); off unless asked for, since many compatible servers reject unknown
             fields (the config turns it on for the official API).
@@ -127,7 +126,6 @@ class OpenAIProvider(HTTPProvider):
         api_key: Secret | str | None,
         client: httpx.AsyncClient | None = None,
         headers: Mapping[str, Secret | str] | None = None,
-        default_max_tokens: int = 4096,
         prompt_cache_key: bool = False,
         tool_error_detector: ToolErrorDetector = default_tool_error_detector,
     ) -> None:
@@ -137,7 +135,6 @@ class OpenAIProvider(HTTPProvider):
             api_key=api_key,
             client=client,
             headers=headers,
-            default_max_tokens=default_max_tokens,
         )
         self.prompt_cache_key = prompt_cache_key
         self.tool_error_detector = tool_error_detector

@@ -24,6 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+__all__ = ["Breakpoint", "CacheOutcome", "MarkedOutcome", "PrefixCache"]
+
 
 @dataclass(frozen=True, slots=True)
 class CacheOutcome:

@@ -23,6 +23,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agentroute.sim.config import ScenarioConfig
 
+__all__ = [
+    "FOLLOW_UPS",
+    "POLICY_ANSWERS",
+    "SYSTEM_PROMPT",
+    "TOOLS",
+    "USER_REQUEST",
+    "Move",
+    "last_user_text",
+    "next_move",
+    "offered_tools",
+    "reply",
+    "run_tool",
+    "text_of",
+]
+
 SYSTEM_PROMPT = "\n".join(
     [
         "You are the customer-support agent of Hattie Airlines. Follow this policy exactly.",

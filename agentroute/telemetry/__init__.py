@@ -1,3 +1,5 @@
 """Telemetry (DESIGN §7): structlog events (:mod:`.logs`), OpenTelemetry spans (:mod:`.spans`)
 and metrics (:mod:`.metrics`); every attribute name in :mod:`.attributes`. The library uses the
 OpenTelemetry API only and never configures a global provider."""
+
+__all__: list[str] = []

@@ -24,6 +24,18 @@ import structlog
 from agentroute._types import Attempt, Decision, Target
 from agentroute.session import SessionState
 
+__all__ = [
+    "log_attempt",
+    "log_cooldown",
+    "log_decision",
+    "log_fallback",
+    "log_pin",
+    "log_session_evicted",
+    "log_usage_unknown",
+    "logger",
+    "should_log",
+]
+
 logger = structlog.get_logger("agentroute")
 
 
