@@ -220,7 +220,7 @@ class RedisStateConfig(_Strict):
 
 
 class AffinityConfig(_Strict):
-    """Which deployment of a model serves a call (DESIGN §5).
+    """Which deployment of a model serves a call.
 
     * ``sticky``: once a deployment served a session's call for a model, the session's later
       calls for that model go there first while the pin is fresh — its idle TTL is the

@@ -1,4 +1,4 @@
-"""Time and chance, injected: the retry loop's ``sleep``, clock and random draws (DESIGN §12).
+"""Time and chance, injected: the retry loop's ``sleep``, clock and random draws.
 
 Backoff, deadlines and cooldowns read time only through a :class:`Clock`, so tests swap in
 :class:`~agentroute.testing.FakeClock` and never really sleep (tenacity's lesson). The default,

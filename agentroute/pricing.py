@@ -3,7 +3,7 @@ and the price database lookup for models configured without a price.
 
 cost = uncached input × input + cache reads × cache_read + 5-minute cache writes × cache_write
 + 1-hour cache writes × cache_write_1h + output × output, all prices in USD per million tokens.
-``Usage.input_tokens`` already includes cached tokens (DESIGN §5), so the uncached part is what
+``Usage.input_tokens`` already includes cached tokens, so the uncached part is what
 is left after taking the cache reads and writes out: charging the full input price on all of
 ``input_tokens`` *and* the cache price on the reads is the classic double-count this avoids.
 

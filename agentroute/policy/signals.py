@@ -1,7 +1,7 @@
 """Signals of one step, read from the call's messages + session.
 
 The messages may be in OpenAI Chat, Anthropic Messages or Responses API shape, as dicts or SDK
-objects, mixed (:mod:`agentroute.messages` reads each one). What is read (DESIGN §4):
+objects, mixed (:mod:`agentroute.messages` reads each one). What is read:
 
 * tool errors — every tool result (OpenAI ``role: tool`` messages, Anthropic ``tool_result``
   blocks, Responses ``function_call_output`` items) is judged by the one configured detector

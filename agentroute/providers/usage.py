@@ -1,7 +1,7 @@
 """Read token usage from any provider response into one normalized :class:`~agentroute.Usage`.
 
 Cost is computed from usage on every call, and the providers disagree on what their numbers
-mean, so this module is the one place that knows the field names (DESIGN §5):
+mean, so this module is the one place that knows the field names:
 
 * **OpenAI Chat Completions** (and compatible APIs): ``usage.prompt_tokens`` already *includes*
   cached tokens; ``prompt_tokens_details.cached_tokens`` is the cache-read part and

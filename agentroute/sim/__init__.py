@@ -1,1 +1,1 @@
-"""The provider simulator: wire formats, faults and prompt caching on loopback (DESIGN §9)."""
+"""The provider simulator: wire formats, faults and prompt caching on loopback."""

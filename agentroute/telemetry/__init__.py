@@ -1,3 +1,4 @@
-"""Telemetry (DESIGN §7): structlog events (:mod:`.logs`), OpenTelemetry spans (:mod:`.spans`)
-and metrics (:mod:`.metrics`); every attribute name in :mod:`.attributes`. The library uses the
-OpenTelemetry API only and never configures a global provider."""
+"""Telemetry: structlog events (:mod:`.logs`), OpenTelemetry spans (:mod:`.spans`) and metrics
+(:mod:`.metrics`); every attribute name in :mod:`.attributes`. The library uses the
+OpenTelemetry API only and never configures a global provider (docs/architecture.md,
+"Telemetry")."""

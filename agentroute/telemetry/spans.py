@@ -1,4 +1,4 @@
-"""OpenTelemetry spans of the router (DESIGN §7).
+"""OpenTelemetry spans of the router.
 
 ``invoke_agent {agent}`` (INTERNAL; opened by ``async with router.session(..., agent=...)``,
 ended when the block exits, its context current inside it) → ``agentroute.route`` (INTERNAL;
