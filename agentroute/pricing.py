@@ -10,7 +10,7 @@ is left after taking the cache reads and writes out: charging the full input pri
 **Prices from genai-prices.** A model configured without ``price`` gets one from the
 `genai-prices <https://github.com/pydantic/genai-prices>`_ database (the optional extra
 ``agentroute[prices]``), looked up once, when the config is validated (:func:`lookup_price`).
-The package is imported only then: its data takes ~0.2 s to load, and pulls in an HTTP client
+The package is imported only then: its data is slow to load, and pulls in an HTTP client
 of its own, so it is neither imported with agentroute nor a core dependency.
 """
 

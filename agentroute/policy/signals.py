@@ -117,7 +117,7 @@ class ScanState:
     message_tokens: int = 0
     tool_errors_total: int = 0
     # The last few assistant turns, oldest first, trimmed to their windows by the scan (lists,
-    # not deques: an idle session keeps three of them, and an empty deque costs ~760 bytes).
+    # not deques: an idle session keeps three of them, and an empty deque is far larger).
     turn_errors: list[int] = field(default_factory=list)
     turn_calls: list[frozenset[str]] = field(default_factory=list)
     turn_repeats: list[int] = field(default_factory=list)
