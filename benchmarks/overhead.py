@@ -553,8 +553,7 @@ def report(
         "",
         "The per-attempt timeout and the call deadline are enforced with an anyio cancel scope",
         '(docs/architecture.md, "Resilience"); entering and leaving one costs the difference',
-        "between `complete()` and `complete(), no timeouts` (an event-loop timer set and cancelled",
-        "per attempt).",
+        "between `complete()` and `complete(), no timeouts` (an event-loop timer per attempt).",
         "",
         f"`{SPANS}`: the span tree is taken from {notes['tree from']}"
         + (
