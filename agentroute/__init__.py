@@ -2,7 +2,7 @@
 
 Start cheap, climb a tier when the loop shows trouble, keep sessions on a warm prompt cache,
 survive provider faults, and explain every decision. See the README for the two ways in
-(``Router.wrap`` and ``Router.complete``) and DESIGN.md for the architecture.
+(``Router.wrap`` and ``Router.complete``) and docs/architecture.md for the architecture.
 """
 
 from agentroute._chain import build_chain

@@ -2,7 +2,7 @@
 
 Built once per Router: tier order, each tier's :class:`~agentroute.Target` list (every model's
 deployments, in config order), prices by model, and per-deployment call keyword arguments with
-their secrets still unresolved (they are resolved at use, DESIGN §8).
+their secrets still unresolved (resolved at use: docs/architecture.md, "Configuration").
 """
 
 from __future__ import annotations

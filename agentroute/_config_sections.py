@@ -102,9 +102,9 @@ class ResilienceConfig(_Strict):
 
     * ``attempt_timeout_s`` bounds one attempt (for a stream: the wait for each chunk);
       ``deadline_s`` the whole call, every retry and backoff included. Each is enforced with
-      an anyio cancel scope, which costs ~10 µs per call (asyncio; ~13 on trio,
-      ``benchmarks/results/overhead.md``); ``null`` turns one off, and with both off no scope
-      is entered (the HTTP client's own timeouts still apply).
+      an anyio cancel scope, which has a cost per call (the ``complete()`` rows with and
+      without timeouts in ``benchmarks/results/overhead.md``); ``null`` turns one off, and
+      with both off no scope is entered (the HTTP client's own timeouts still apply).
     * ``min_attempt_s``: an attempt after the first is started only if at least this much of
       ``deadline_s`` is left (never more than ``deadline_s`` itself): under load a backoff or
       the event loop can wake up late, and an attempt started with no time left can only time
@@ -173,8 +173,8 @@ class SessionsConfig(_Strict):
       session not yet idle for ``idle_ttl_s`` is counted (``agentroute.sessions.evicted``)
       and logged (``route.session_evicted``). An agent loop that round-robins over more live
       sessions than this loses every session's state before its next step, so the default
-      (100,000) is far above the concurrent runs one process serves; a session takes about
-      2 KB, so the bound caps their memory near 200 MB.
+      (100,000) is far above the concurrent runs one process serves; the bound also caps
+      their memory (what one keeps: ``benchmarks/results/scale.md``).
     * ``idle_ttl_s``: a session idle this long is dropped (swept as the table is used), and
       its conversation starts over as a new session.
 
@@ -263,7 +263,7 @@ class RedisStateConfig(_Strict):
 
 
 class AffinityConfig(_Strict):
-    """Which deployment of a model serves a call (DESIGN §5).
+    """Which deployment of a model serves a call.
 
     * ``sticky``: once a deployment served a session's call for a model, the session's later
       calls for that model go there first while the pin is fresh — its idle TTL is the

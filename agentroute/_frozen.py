@@ -1,11 +1,11 @@
 """``@value_object``: an immutable slots dataclass that is cheap to construct.
 
 Every routed call builds about ten value objects (the call and its copies, the signals, the
-decision, attempt records, the result and its copies). On CPython 3.11 a
-``@dataclass(frozen=True, slots=True)`` instance of ten fields costs ~1.3 µs to build, because
-its ``__init__`` goes through ``object.__setattr__`` once per field; assigning through the
-slots' own descriptors costs ~0.5 µs. With a 10 µs budget for the whole routed call
-(DESIGN §13) that difference is most of the budget.
+decision, attempt records, the result and its copies). A
+``@dataclass(frozen=True, slots=True)`` instance is slow to build, because its ``__init__`` goes
+through ``object.__setattr__`` once per field; assigning through the slots' own descriptors
+costs a fraction of that. Against the per-call overhead budget (docs/architecture.md,
+"Performance goals"; measured in ``benchmarks/results/overhead.md``) the difference matters.
 
 So this decorator makes a regular slots dataclass (fields, ``dataclasses.replace``,
 ``asdict``, repr, equality and hashing all as usual), then installs an ``__init__`` that

@@ -1,4 +1,4 @@
-"""The router's steps, built from a config and put in their fixed order (DESIGN §2–§3).
+"""The router's steps, built from a config and put in their fixed order.
 
 (route span) → budget → routing → cost reservation → the user's middlewares → (validation) →
 affinity → fallback → (attempt span). The order is the design: the route span sees the whole

@@ -29,7 +29,7 @@ EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 @value_object
 class Usage:
-    """Token usage of one model response, normalized across providers (DESIGN §5).
+    """Token usage of one model response, normalized across providers.
 
     ``input_tokens`` counts *all* input tokens, cache reads and cache writes included (OpenAI's
     ``prompt_tokens`` convention; Anthropic's own ``input_tokens`` excludes them and is converted).
@@ -86,7 +86,8 @@ class Cause(StrEnum):
 
 @value_object
 class Signals:
-    """What the policy sees about one step of an agent loop (DESIGN §4)."""
+    """What the policy sees about one step of an agent loop (docs/architecture.md, "Routing
+    policy")."""
 
     step: int = 0
     tool_errors_total: int = 0

@@ -1,10 +1,10 @@
-"""Time and chance, injected: the retry loop's ``sleep``, clock and random draws (DESIGN §12).
+"""Time and chance, injected: the retry loop's ``sleep``, clock and random draws.
 
 Backoff, deadlines and cooldowns read time only through a :class:`Clock`, so tests swap in
 :class:`~agentroute.testing.FakeClock` and never really sleep (tenacity's lesson). The default,
 :class:`SystemClock`, reads ``time.monotonic`` (deadlines are handed to anyio's cancel scopes
 as relative seconds, so the two clocks never need to agree; anyio's own ``current_time()``
-costs about ten times more per read) and sleeps with anyio, so it works on asyncio and trio.
+costs several times more per read) and sleeps with anyio, so it works on asyncio and trio.
 """
 
 from __future__ import annotations

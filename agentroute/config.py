@@ -238,7 +238,7 @@ def _as_list(value: object) -> object:
 
 
 class PolicyConfig(_Strict):
-    """The default per-step policy's knobs (DESIGN §4)."""
+    """The default per-step policy's knobs (docs/architecture.md, "Routing policy")."""
 
     start_tier: str | None = None
     weights: dict[str, Number] = Field(

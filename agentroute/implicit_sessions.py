@@ -57,7 +57,8 @@ table like the others (bounded, idle-expiring), so nothing has to close it.
 the least recently used is evicted — losing its step count, tier, cost and history — and counted
 in the ``agentroute.sessions.evicted`` metric and a ``route.session_evicted`` warning. Round-robin
 use of more live sessions than the bound evicts every session just before its next call, so the
-default bound (100,000, ~2 KB each) is well above the concurrent runs a process serves.
+default bound (100,000; what each keeps: ``benchmarks/results/scale.md``) is well above the
+concurrent runs a process serves.
 """
 
 from __future__ import annotations

@@ -3,14 +3,14 @@ and the price database lookup for models configured without a price.
 
 cost = uncached input × input + cache reads × cache_read + 5-minute cache writes × cache_write
 + 1-hour cache writes × cache_write_1h + output × output, all prices in USD per million tokens.
-``Usage.input_tokens`` already includes cached tokens (DESIGN §5), so the uncached part is what
+``Usage.input_tokens`` already includes cached tokens, so the uncached part is what
 is left after taking the cache reads and writes out: charging the full input price on all of
 ``input_tokens`` *and* the cache price on the reads is the classic double-count this avoids.
 
 **Prices from genai-prices.** A model configured without ``price`` gets one from the
 `genai-prices <https://github.com/pydantic/genai-prices>`_ database (the optional extra
 ``agentroute[prices]``), looked up once, when the config is validated (:func:`lookup_price`).
-The package is imported only then: its data takes ~0.2 s to load, and pulls in an HTTP client
+The package is imported only then: its data is slow to load, and pulls in an HTTP client
 of its own, so it is neither imported with agentroute nor a core dependency.
 """
 

@@ -1,4 +1,4 @@
-"""``Router``: a config turned into a middleware chain, and the two ways in (DESIGN §2).
+"""``Router``: a config turned into a middleware chain, and the two ways in.
 
 * ``router.wrap(fn)`` routes an agent's own call function: same signature minus the model
   parameter, same return value.
@@ -9,7 +9,8 @@
 
 Both build a :class:`~agentroute.ModelCall` bound to a session and run it through the same
 chain: (route span) → budget → routing → the user's middlewares → (validation) → affinity →
-fallback → (attempt span) → terminal (assembled in :mod:`agentroute._steps`).
+fallback → (attempt span) → terminal (assembled in :mod:`agentroute._steps`; the order and
+why: docs/architecture.md, "Call path").
 """
 
 from __future__ import annotations

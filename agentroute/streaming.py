@@ -1,4 +1,4 @@
-"""``Router.stream()``: a routed call whose answer arrives in chunks (DESIGN §6).
+"""``Router.stream()``: a routed call whose answer arrives in chunks.
 
 Opening the stream runs the whole chain — routing, the caller's middlewares, fallback — up to
 the first chunk, so a failure before any output falls back exactly like a non-streamed call.

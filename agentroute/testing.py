@@ -1,4 +1,4 @@
-"""Test doubles for code that uses agentroute (DESIGN §9). Nothing here touches the network.
+"""Test doubles for code that uses agentroute. Nothing here touches the network.
 
 * :class:`ScriptedProvider` answers each call with the next item of a script: a result, a
   text, a raw response, or an exception to raise — to drive retry and fallback sequences.

@@ -1,10 +1,11 @@
 """Loopback HTTP throughput: calls/s of agentroute's provider path beside plain clients and LiteLLM.
 
-DESIGN §13: at concurrency 50 and 200, the built-in provider path within 10% of the fastest plain
-client measured in the same run. Against a raw OpenAI-compatible server on 127.0.0.1 (a subprocess:
-a bare asyncio protocol answering ``POST /v1/chat/completions`` with a fixed small
-``chat.completion`` including usage, so it is not the bottleneck — its CPU use is reported),
-side by side in one run, at concurrency 1, 50 and 200, first on asyncio:
+The goal (docs/architecture.md, "Performance goals"): at concurrency 50 and 200, the built-in
+provider path within 10% of the fastest plain client measured in the same run. Against a raw
+OpenAI-compatible server on 127.0.0.1 (a subprocess: a bare asyncio protocol answering
+``POST /v1/chat/completions`` with a fixed small ``chat.completion`` including usage, so it is
+not the bottleneck — its CPU use is reported), side by side in one run, at concurrency 1, 50
+and 200, first on asyncio:
 
 * ``httpx (defaults)``: ``httpx.AsyncClient()`` — 100 connections, 20 kept alive;
 * ``httpx (tuned limits)``: 256 connections, all kept alive;
@@ -629,7 +630,7 @@ def report(runs: dict[str, Results], command: str, plan: Plan) -> str:
         "",
         "## Goal",
         "",
-        "DESIGN §13: agentroute's provider path within 10% of the fastest plain client at "
+        "The goal: agentroute's provider path within 10% of the fastest plain client at "
         "concurrency 50 and 200 (ratio ≥ 0.90), asyncio:",
         "",
         *goal_lines(runs["asyncio"]),

@@ -1,4 +1,4 @@
-"""Routed-call overhead: what agentroute adds to one model call (DESIGN §13), against LiteLLM.
+"""Routed-call overhead: what agentroute adds to one model call, against LiteLLM.
 
 Side by side in one run, on one event loop, with no network:
 
@@ -493,7 +493,7 @@ def report(
         f"providers): {rss:.1f} MiB (VmRSS; high-water mark {peak:.1f} MiB); a bare interpreter: "
         f"{base:.1f} MiB.",
         "",
-        "## Goals (DESIGN §13)",
+        '## Goals (docs/architecture.md, "Performance goals")',
         "",
     ]
     ours = results["asyncio"]
@@ -552,8 +552,8 @@ def report(
         "it reads usage from the response (an OpenAI-shaped dict here) and binds arguments.",
         "",
         "The per-attempt timeout and the call deadline are enforced with an anyio cancel scope",
-        "(DESIGN §6); entering and leaving one costs the difference between `complete()` and",
-        "`complete(), no timeouts` (an event-loop timer set and cancelled per attempt).",
+        '(docs/architecture.md, "Resilience"); entering and leaving one costs the difference',
+        "between `complete()` and `complete(), no timeouts` (an event-loop timer per attempt).",
         "",
         f"`{SPANS}`: the span tree is taken from {notes['tree from']}"
         + (

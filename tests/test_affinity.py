@@ -1,4 +1,4 @@
-"""Affinity (DESIGN §5): pins per session × model, their TTL, breaks, and the strategies.
+"""Affinity: pins per session × model, their TTL, breaks, and the strategies.
 
 Every model's deployments sit on providers ``p1``, ``p2``, ``p3`` (cache TTLs 300 s, 120 s,
 300 s) and ``p0`` (``cache_ttl_s: 0``), all answered by one :class:`Backends` double that

@@ -1,4 +1,4 @@
-"""Cache markers (DESIGN §5): automatic Anthropic ``cache_control`` breakpoints, OpenAI
+"""Cache markers: automatic Anthropic ``cache_control`` breakpoints, OpenAI
 ``prompt_cache_key`` = session key, neither leaking to the other provider, and the effect of the
 breakpoints on the simulator's Anthropic prompt cache through ``Router.complete``."""
 

@@ -219,8 +219,9 @@ async def test_soak_1000_calls_with_20_percent_faults() -> None:
 
 
 # What an idle implicit session keeps ----------------------------------------------------------
-# DESIGN §13: "state per idle session ≤ 1 KiB in memory". Each test makes one call in each of
-# SESSIONS new implicit sessions and measures what stays allocated per session afterwards.
+# The goal (docs/architecture.md, "Performance goals"): state per idle session ≤ 1 KiB in
+# memory. Each test makes one call in each of SESSIONS new implicit sessions and measures what
+# stays allocated per session afterwards.
 
 SESSIONS = 200
 
@@ -267,9 +268,9 @@ async def kept_per_session(router: Router, said: Callable[[int], str]) -> float:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="DESIGN §13 budget not met yet: an idle implicit session keeps ~2.3 KiB (was ~4.5 "
-    "before its scan windows became lists): the last Decision with its Signals, the last "
-    "attempts, the scan state, the session table and key cache entries",
+    reason="the idle-session memory goal is not met yet: an idle implicit session keeps "
+    "~2.3 KiB (was ~4.5 before its scan windows became lists): the last Decision with its "
+    "Signals, the last attempts, the scan state, the session table and key cache entries",
 )
 async def test_an_idle_implicit_session_stays_within_1_kib() -> None:
     router = Router(single({"kind": "openai"}), providers={"p": Quiet()}, clock=FakeClock())

@@ -1,4 +1,4 @@
-"""Router.stream(): fallback before the first chunk, StreamInterrupted after it (DESIGN §6)."""
+"""Router.stream(): fallback before the first chunk, StreamInterrupted after it."""
 
 from __future__ import annotations
 

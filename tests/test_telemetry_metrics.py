@@ -1,4 +1,4 @@
-"""OpenTelemetry metrics (DESIGN §7): the GenAI client histograms with the spec's buckets, the
+"""OpenTelemetry metrics: the GenAI client histograms with the spec's buckets, the
 router's counters, and only low-cardinality attributes (never a session id).
 
 A local SDK ``MeterProvider`` with an ``InMemoryMetricReader`` is passed to the Router.

@@ -1,4 +1,4 @@
-"""OpenTelemetry spans (DESIGN §7): ``invoke_agent`` → ``agentroute.route`` → ``chat``.
+"""OpenTelemetry spans: ``invoke_agent`` → ``agentroute.route`` → ``chat``.
 
 A local SDK ``TracerProvider`` with an in-memory exporter is passed to the Router (the global
 provider is never set). The main scenario is one agent session of three steps: a new pin on

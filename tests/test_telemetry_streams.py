@@ -1,4 +1,4 @@
-"""Spans and metrics of streamed calls (``Router.stream()``, DESIGN §6–§7).
+"""Spans and metrics of streamed calls (``Router.stream()``).
 
 A streamed attempt's ``chat`` span and its GenAI metrics wait for the stream's end, so they
 carry the usage and cost of the last chunk; a failure before the first chunk ends the span at

@@ -1,4 +1,4 @@
-"""The built-in middlewares, outermost first (DESIGN §3).
+"""The built-in middlewares, outermost first (docs/architecture.md, "Call path").
 
 A user's own middlewares (``Router(middleware=[...])``) run right after routing: they see the
 call with its :class:`~agentroute.Decision` and candidate targets set, and wrap every attempt

@@ -1,4 +1,4 @@
-"""AffinityMiddleware: keep a session on the deployment whose prompt cache is warm (DESIGN §5).
+"""AffinityMiddleware: keep a session on the deployment whose prompt cache is warm.
 
 Runs just before the fallback step, so it sees the decision's candidate deployments and the
 outcome of every attempt. For each candidate model it looks up the session's pin

@@ -1,4 +1,4 @@
-"""BudgetMiddleware: a session's cost and step limits, checked before each call (DESIGN §3).
+"""BudgetMiddleware: a session's cost and step limits, checked before each call.
 
 It sits right before routing, so a refused call makes no decision and no network call:
 

@@ -469,7 +469,7 @@ def _failed(
 
 def _settle(state: SessionState | None, attempts: list[Attempt]) -> None:
     """Keep a failed or cancelled call's attempts on the session as records only: their
-    errors (with tracebacks and chained transport errors, ~10 KiB a call) go to the caller in
+    errors (with tracebacks and chained transport errors, kilobytes a call) go to the caller in
     the raised exception, and need not stay alive as long as an idle session does."""
     if state is not None:
         state.last_attempts = tuple(dataclasses.replace(a, error=None) for a in attempts)

@@ -1,6 +1,6 @@
 """Routing policies: from a step's :class:`~agentroute.Signals` to a :class:`~agentroute.Decision`.
 
-A policy is any callable ``(Signals, SessionState) -> Decision`` (DESIGN §4). It must be pure
+A policy is any callable ``(Signals, SessionState) -> Decision``. It must be pure
 policy: no I/O, no awaiting; the routing middleware records its decision on the session.
 """
 

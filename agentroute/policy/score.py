@@ -1,4 +1,4 @@
-"""The default policy: one explainable additive score, hysteresis, switch cost (DESIGN §4).
+"""The default policy: one explainable additive score, hysteresis, switch cost.
 
 Each weighted signal contributes ``weight × value`` (the decision lists every non-zero
 contribution; they sum to the score); the score picks the highest tier whose threshold it

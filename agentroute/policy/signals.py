@@ -1,7 +1,7 @@
 """Signals of one step, read from the call's messages + session.
 
 The messages may be in OpenAI Chat, Anthropic Messages or Responses API shape, as dicts or SDK
-objects, mixed (:mod:`agentroute.messages` reads each one). What is read (DESIGN §4):
+objects, mixed (:mod:`agentroute.messages` reads each one). What is read:
 
 * tool errors — every tool result (OpenAI ``role: tool`` messages, Anthropic ``tool_result``
   blocks, Responses ``function_call_output`` items) is judged by the one configured detector
@@ -117,7 +117,7 @@ class ScanState:
     message_tokens: int = 0
     tool_errors_total: int = 0
     # The last few assistant turns, oldest first, trimmed to their windows by the scan (lists,
-    # not deques: an idle session keeps three of them, and an empty deque costs ~760 bytes).
+    # not deques: an idle session keeps three of them, and an empty deque is far larger).
     turn_errors: list[int] = field(default_factory=list)
     turn_calls: list[frozenset[str]] = field(default_factory=list)
     turn_repeats: list[int] = field(default_factory=list)

@@ -2,14 +2,15 @@
 
 The policy needs the size of every call (for the context-window rule and the
 ``context_fraction`` signal) at every step, so the default must be cheap. The usual rule of
-thumb, characters / 4, was measured off by −20% to +25% per call on the τ-bench
-conversations (JSON tool output has far more tokens per character than prose) and by half on
-code. The default estimate instead counts four character classes — ASCII letters, digits,
-whitespace, other — with weights fitted by least squares against the exact o200k_base count
-of the τ-bench messages (roughly: one token per word plus one per punctuation mark). Its
-per-call error there is −1.4% to +4.4% (−1.1% to +4.1% when fitted on half the runs and
-tested on the other half), and it stays within ~5% on English prose and Python code; it costs
-four C-level passes over the text. ``benchmarks/token_estimate.py`` measures both.
+thumb, characters / 4, is far off per call on the τ-bench conversations (JSON tool output has
+far more tokens per character than prose), and further off on code. The default estimate
+instead counts four character classes — ASCII letters, digits, whitespace, other — with
+weights fitted by least squares against the exact o200k_base count of the τ-bench messages
+(roughly: one token per word plus one per punctuation mark). Its per-call error there is a few
+percent (also when fitted on half the runs and tested on the other half), and it stays close on
+English prose and Python code; it costs four C-level passes over the text.
+``benchmarks/token_estimate.py`` measures both; the figures are in
+``benchmarks/results/token_estimate.md``.
 
 The exact counter uses the ``bpe-openai`` package (``pip install 'agentroute[tokens]'``): it
 embeds OpenAI's ``o200k_base``/``cl100k_base`` vocabularies, so it works with no network —
@@ -63,7 +64,8 @@ WEIGHTS = (0.103, 0.557, 0.680, 0.583)
 
 
 class EstimateCounter:
-    """Character-class estimate (see the module docstring); no dependency, ~1 µs per KB."""
+    """Character-class estimate (see the module docstring); no dependency, cheap
+    (``benchmarks/results/token_estimate.md``)."""
 
     name = "estimate"
 

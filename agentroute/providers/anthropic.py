@@ -20,7 +20,7 @@ the call's ``max_tokens``, else ``max_completion_tokens``, else the model's conf
 in ``/v1`` is accepted as well as the bare host.
 
 Automatic cache breakpoints (``cache_breakpoints=True``; on by default for ``kind: anthropic``
-providers built from the config, DESIGN §5): ``cache_control`` goes on the last tool definition,
+providers built from the config): ``cache_control`` goes on the last tool definition,
 the last system block (a string system prompt becomes one text block to carry it) and the last
 content block of the last message that can carry one (not a thinking block), so the next step
 reads the whole conversation so far from cache, and the tools and system prompt stay cached when

@@ -2,10 +2,10 @@
 pool on asyncio, httpx's own (sharded) on trio.
 
 Why: against a loopback OpenAI-compatible server on a 2-core machine
-(``benchmarks/http_throughput.py``), httpx's own pool served 500-750 calls/s at concurrency 50
-and 200 — its cost per request grows with the number in flight — while aiohttp's served
-6,200-10,000. aiohttp runs only on asyncio, so :class:`AutoTransport` decides at its first request,
-from the running async library:
+(``benchmarks/http_throughput.py``), httpx's own pool serves a small fraction of the calls
+aiohttp's does at concurrency 50 and 200 — its cost per request grows with the number in flight
+(the figures: ``benchmarks/results/http_throughput.md``). aiohttp runs only on asyncio, so
+:class:`AutoTransport` decides at its first request, from the running async library:
 
 * asyncio, and the ``httpx-aiohttp`` package importable → ``httpx_aiohttp.AiohttpTransport``
   (its ``aiohttp.ClientSession`` is made then, inside the running loop);
@@ -13,8 +13,9 @@ from the running async library:
   :data:`SHARD_CONNECTIONS` connections, each request going to the shard with the fewest
   requests in flight. httpx's pool scans its connections and queued requests whenever a request
   starts or ends, so its cost per request grows with the load; through the whole routed path,
-  32 pools of 8 served ~1,100 calls/s at concurrency 200 where one pool of 256 served ~480
-  (asyncio; ~1,100 against ~640 on trio), and a sequential caller still uses one connection.
+  32 pools of 8 serve more calls than one pool of 256 at high concurrency, on asyncio and
+  trio (the "sharded httpx pool" rows of ``benchmarks/results/http_throughput.md``), and a
+  sequential caller still uses one connection.
 
 Either way the pool limits are the ones given (in total); timeouts come per request from the
 client (httpx-aiohttp maps ``connect`` → aiohttp's ``sock_connect``, ``read`` → ``sock_read``,
@@ -153,7 +154,7 @@ class ShardedHTTPTransport(httpx.AsyncBaseTransport):
             max_keepalive_connections=None if alive is None else math.ceil(alive / count),
             keepalive_expiry=limits.keepalive_expiry,
         )
-        tls = httpx.create_ssl_context()  # once: loading the CA bundle takes ~25 ms
+        tls = httpx.create_ssl_context()  # once: loading the CA bundle is slow
         self._shards = [httpx.AsyncHTTPTransport(verify=tls, limits=each) for _ in range(count)]
         self._load = [0] * count
 

@@ -1,8 +1,9 @@
 """Translate what providers and HTTP clients raise into the error tree of :mod:`agentroute.errors`.
 
-The fallback policy (DESIGN §6) acts on the *kind* of failure, so every foreign exception is
-classified here, once, by duck typing: ``openai``, ``anthropic``, ``httpx`` and ``httpx2`` are
-never imported (they are optional, and an ``isinstance`` against one would miss the others).
+The fallback policy (:mod:`agentroute.middleware.recovery`) acts on the *kind* of failure, so
+every foreign exception is classified here, once, by duck typing: ``openai``, ``anthropic``,
+``httpx`` and ``httpx2`` are never imported (they are optional, and an ``isinstance`` against
+one would miss the others).
 
 * Status: ``exc.status_code`` / ``exc.status``, else ``exc.response.status_code`` (both SDKs'
   ``APIStatusError``, ``httpx.HTTPStatusError``). Headers: ``exc.response.headers`` or

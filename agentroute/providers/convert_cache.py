@@ -1,4 +1,4 @@
-"""Automatic Anthropic ``cache_control`` breakpoints on a built Messages request (DESIGN §5).
+"""Automatic Anthropic ``cache_control`` breakpoints on a built Messages request.
 
 An agent loop resends the same tools, system prompt and growing conversation at every step; with
 a breakpoint at the end of each, Anthropic reads the longest cached prefix (it also checks the 20

@@ -6,11 +6,12 @@
 :class:`~agentroute.providers.anthropic.AnthropicProvider`. Secrets stay ``env:`` references
 until a request needs them.
 
-Cache markers (DESIGN §5) are resolved here from the config's ``None`` = auto: Anthropic
-providers add ``cache_control`` breakpoints unless ``cache_breakpoints: false`` (with a 1-hour
-TTL when ``cache_ttl_s >= 3600``); OpenAI providers send ``prompt_cache_key`` when
-``prompt_cache_key: true``, or by default when they talk to the official API (no ``base_url``,
-or one on ``api.openai.com``): other compatible servers often reject unknown fields.
+Cache markers (docs/architecture.md, "Affinity and prompt caching") are resolved here from the
+config's ``None`` = auto: Anthropic providers add ``cache_control`` breakpoints unless
+``cache_breakpoints: false`` (with a 1-hour TTL when ``cache_ttl_s >= 3600``); OpenAI
+providers send ``prompt_cache_key`` when ``prompt_cache_key: true``, or by default when they
+talk to the official API (no ``base_url``, or one on ``api.openai.com``): other compatible
+servers often reject unknown fields.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The built-in provider for the OpenAI Chat Completions API and compatible servers.
 
-OpenAI, OpenRouter, DeepSeek, vLLM and many others speak ``POST {base_url}/chat/completions``
-(DESIGN §2). The provider builds the request from the routed call — messages and tools in either
+OpenAI, OpenRouter, DeepSeek, vLLM and many others speak ``POST {base_url}/chat/completions``.
+The provider builds the request from the routed call — messages and tools in either
 shape are converted (:mod:`agentroute.providers.convert`), so Anthropic ``cache_control`` never
 reaches the endpoint — sends it over :class:`~agentroute.providers.transport.Endpoint`, and
 normalizes the answer into a :class:`~agentroute.ModelResult` (text, tool calls, finish reason,
@@ -16,7 +16,7 @@ message, an Anthropic ``tool_choice`` → OpenAI's plus ``parallel_tool_calls``,
 Streaming asks for ``stream_options: {"include_usage": true}`` so the last chunk carries usage.
 
 ``prompt_cache_key`` (``prompt_cache_key=True``; by default on for the official API when built
-from the config, DESIGN §5): a call bound to a session carries ``prompt_cache_key`` = the session
+from the config): a call bound to a session carries ``prompt_cache_key`` = the session
 key, which routes the session's steps to the same cache shard; a key the caller passed in its
 params is sent as given instead. OpenAI caps the field at 64 characters: a longer session key is
 sent as a digest of itself (``ar-`` + 32 hex digits), stable across steps.

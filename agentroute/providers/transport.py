@@ -21,19 +21,18 @@ close. :func:`default_client` — the one place the default client is built — 
 :class:`~agentroute.providers.auto_transport.AutoTransport` under it: aiohttp's connection pool
 (through the ``httpx-aiohttp`` package, a dependency of agentroute) on asyncio, httpx's own pool
 on trio (split into shards, see that module). httpx's pool is correct on both but its cost per
-request grows with the number of requests in flight: on a 2-core machine against a loopback
-server, httpx with 256 connections served ~750 calls/s at concurrency 50 and ~500 at 200 where
-aiohttp served ~10,000 and ~6,200, and the whole routed path went from ~670 and ~480 calls/s with
-one httpx pool to ~2,700 and ~2,100 with this transport
-(``benchmarks/results/http_throughput.md``). Either pool keeps up to 256 connections open and
+request grows with the number of requests in flight: against a loopback server at concurrency
+50 and 200, one httpx pool serves a small fraction of the calls aiohttp's does, and the whole
+routed path serves several times more with this transport than with one httpx pool (the figures:
+``benchmarks/results/http_throughput.md``). Either pool keeps up to 256 connections open and
 all of them alive for 60 s between calls. To give a client of your own the same pools, pass
 ``transport=AutoTransport(limits=...)``; httpx-aiohttp's ``HttpxAiohttpClient`` works too, but
 reports a refused or dropped connection as a ``ConnectTimeout`` (hence ProviderTimeout).
 
 **Cost per call.** The request is built once per call with a pre-parsed URL and the JSON already
 encoded (``client.build_request`` + ``client.send``, so the client's own headers, cookies and
-timeouts still apply): ``client.post(url_string, json=...)`` costs about twice as much in httpx
-itself, which matters next to aiohttp's ~100 µs per call.
+timeouts still apply): ``client.post(url_string, json=...)`` costs markedly more in httpx
+itself, which matters next to aiohttp's own small cost per call.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Read token usage from any provider response into one normalized :class:`~agentroute.Usage`.
 
 Cost is computed from usage on every call, and the providers disagree on what their numbers
-mean, so this module is the one place that knows the field names (DESIGN §5):
+mean, so this module is the one place that knows the field names:
 
 * **OpenAI Chat Completions** (and compatible APIs): ``usage.prompt_tokens`` already *includes*
   cached tokens; ``prompt_tokens_details.cached_tokens`` is the cache-read part and
@@ -68,7 +68,7 @@ _ABSENT = object()
 def _get(obj: object, name: str) -> object:
     """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when absent.
 
-    An absent attribute of a pydantic model costs ~7 µs through ``getattr`` (pydantic's
+    An absent attribute of a pydantic model is costly through ``getattr`` (pydantic's
     ``__getattr__`` formats an error that is then thrown away), and recognizing a shape reads
     several absent names: so fields are looked up in the instance ``__dict__`` first, and a
     pydantic model's extras in its ``__pydantic_extra__``; only a name its class defines

@@ -1,3 +1,3 @@
-"""The provider simulator: wire formats, faults and prompt caching on loopback (DESIGN §9)."""
+"""The provider simulator: wire formats, faults and prompt caching on loopback."""
 
 __all__: list[str] = []

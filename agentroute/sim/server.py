@@ -1,6 +1,5 @@
 """``agentroute sim serve``: a local HTTP/1.1 server speaking the OpenAI Chat Completions, the
-OpenAI Responses and the Anthropic Messages wire formats, for tests, the demo and benchmarks
-(DESIGN §9).
+OpenAI Responses and the Anthropic Messages wire formats, for tests, the demo and benchmarks.
 
 Built on ``anyio.create_tcp_listener`` and ``h11`` (no web framework, no new dependency), so it
 runs on asyncio and trio. Each connection is one task reading requests with h11 (keep-alive;

@@ -13,8 +13,8 @@ first live one), so the sweep's cost is bounded and paid as writes come, and exp
 not pile up until the cap. Pins of one TTL expire in the order they were refreshed, so they are
 swept as soon as the next write comes; with pins of several TTLs (providers with different
 ``cache_ttl_s``), an expired pin may wait behind a live one, at most the longest TTL. A pin
-takes ~0.3 KB (its key tuple, value tuple and ordered-dict entry; the session key string is
-shared with the session). Time comes from an injected :class:`~agentroute.clock.Clock` (tests
+keeps a key tuple, a value tuple and an ordered-dict entry (the session key string is shared
+with the session). Time comes from an injected :class:`~agentroute.clock.Clock` (tests
 use a fake one).
 """
 

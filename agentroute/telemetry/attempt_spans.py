@@ -1,4 +1,4 @@
-"""One ``chat {model}`` span and the GenAI metrics per attempt (DESIGN §7).
+"""One ``chat {model}`` span and the GenAI metrics per attempt.
 
 :class:`AttemptTelemetry` sits after the fallback step, so it sees every attempt, failed or
 not. A non-streamed attempt's span ends when the provider has answered. A streamed attempt's

@@ -1,4 +1,4 @@
-"""Every span name, attribute key and metric name the router emits (DESIGN §7).
+"""Every span name, attribute key and metric name the router emits.
 
 GenAI keys follow the OpenTelemetry GenAI semantic conventions (v1.41); ``openinference.*``
 makes Arize Phoenix draw the tree; the router's own keys live under ``agentroute.*``. The

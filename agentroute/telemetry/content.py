@@ -1,4 +1,4 @@
-"""Message content for spans, recorded only when the application opts in (DESIGN §7).
+"""Message content for spans, recorded only when the application opts in.
 
 The shapes follow the GenAI semantic conventions' ``gen_ai.input.messages`` and
 ``gen_ai.output.messages`` (a role and a list of parts); the JSON is passed through

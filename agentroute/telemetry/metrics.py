@@ -1,4 +1,4 @@
-"""OpenTelemetry metrics of the router (DESIGN §7): the two GenAI client histograms per
+"""OpenTelemetry metrics of the router: the two GenAI client histograms per
 attempt, and the router's own counters (decisions, escalations, fallbacks, affinity, cost,
 implicit sessions evicted while live, and the shared state store's failures, skipped
 operations and breaker transitions).

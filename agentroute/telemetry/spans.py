@@ -1,4 +1,4 @@
-"""OpenTelemetry spans of the router (DESIGN §7).
+"""OpenTelemetry spans of the router.
 
 ``invoke_agent {agent}`` (INTERNAL; opened by ``async with router.session(..., agent=...)``,
 ended when the block exits, its context current inside it) → ``agentroute.route`` (INTERNAL;
@@ -243,8 +243,8 @@ def _noop(provider: object) -> bool:
 
 def _global_on(module: object, name: str) -> bool:
     """Whether the API's global provider is a real one. Read from the API module's global
-    (set once, by ``set_*_provider``): ``get_*_provider()`` costs a microsecond per call,
-    most of the cheap path's budget."""
+    (set once, by ``set_*_provider``): ``get_*_provider()`` costs more per call, a
+    large share of the cheap path's budget."""
     provider = getattr(module, name, _UNKNOWN)
     if provider is _UNKNOWN:  # another API version: ask the public way
         provider = (
