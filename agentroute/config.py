@@ -198,11 +198,11 @@ class ModelConfig(_Strict):
     context_window: Integer = Field(gt=0)
     max_output_tokens: Integer | None = Field(default=None, gt=0)
     """The most output tokens one answer of this model may take. Its one effect: the built-in
-    Anthropic provider (whose API requires ``max_tokens``) sends it as ``max_tokens`` when the
-    call sets neither ``max_tokens`` nor ``max_completion_tokens``, instead of its 4096 default.
-    Nothing else reads it: OpenAI-kind requests carry no limit the caller did not set, a
-    ``wrap()``-ed function gets the caller's arguments, and the context-window check counts
-    the input only (less ``policy.context_margin``)."""
+    providers lower a call's ``max_tokens``/``max_completion_tokens`` above it to it (a limit
+    meant for a bigger model of another tier would be refused by this one's API), and the
+    Anthropic provider's 4096 default when the call sets none. A call without a limit is sent
+    as before, a ``wrap()``-ed function gets the caller's arguments, and the context-window
+    check counts the input only (less ``policy.context_margin``)."""
     price_ref: str | None = Field(default=None, min_length=1)
     deployments: list[DeploymentConfig] = Field(min_length=1)
     # After ``price_ref`` and ``deployments``: its lookup reads them. Always a Price once

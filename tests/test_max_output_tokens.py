@@ -1,5 +1,7 @@
-"""``models.<name>.max_output_tokens``: the built-in Anthropic provider's ``max_tokens`` when
-the call sets none; nothing else changes (OpenAI-kind requests carry no limit)."""
+"""``models.<name>.max_output_tokens``: the most output tokens one answer of the model may
+take. The built-in providers lower a call's ``max_tokens``/``max_completion_tokens`` above it
+to it (a limit meant for a bigger model of another tier would be refused by this one); a limit
+at or below it, and a call without one, are sent as before."""
 
 from __future__ import annotations
 
@@ -67,21 +69,30 @@ async def request_body(data: dict[str, Any], tier: str, **params: Any) -> dict[s
     return bodies[0]
 
 
-async def test_the_anthropic_provider_sends_the_models_limit_when_the_call_sets_none() -> None:
-    assert (await request_body(config(big=8192), "complex"))["max_tokens"] == 8192
+async def test_the_anthropic_default_is_lowered_to_a_smaller_cap() -> None:
+    assert (await request_body(config(big=1024), "complex"))["max_tokens"] == 1024
 
 
-async def test_without_the_field_the_default_stays() -> None:
-    assert (await request_body(config(), "complex"))["max_tokens"] == 4096
+@pytest.mark.parametrize("cap", [None, 8192])
+async def test_the_anthropic_default_stays_under_a_larger_cap_or_none(cap: int | None) -> None:
+    assert (await request_body(config(big=cap), "complex"))["max_tokens"] == 4096
 
 
 @pytest.mark.parametrize("param", ["max_tokens", "max_completion_tokens"])
-async def test_the_calls_own_limit_wins(param: str) -> None:
+async def test_the_calls_own_limit_is_sent_to_anthropic_within_the_cap(param: str) -> None:
     body = await request_body(config(big=8192), "complex", **{param: 99})
     assert body["max_tokens"] == 99 and "max_completion_tokens" not in body
+    body = await request_body(config(big=8192), "complex", **{param: 100_000})
+    assert body["max_tokens"] == 8192
 
 
-async def test_an_openai_kind_request_gets_no_limit_from_it() -> None:
+@pytest.mark.parametrize("param", ["max_tokens", "max_completion_tokens"])
+async def test_an_openai_kind_limit_above_the_cap_is_lowered(param: str) -> None:
+    assert (await request_body(config(small=1000), "simple", **{param: 5000}))[param] == 1000
+    assert (await request_body(config(small=1000), "simple", **{param: 500}))[param] == 500
+
+
+async def test_an_openai_kind_request_gets_no_limit_from_it_alone() -> None:
     body = await request_body(config(small=1000), "simple")
     assert body["model"] == "small-1"
     assert "max_tokens" not in body and "max_completion_tokens" not in body

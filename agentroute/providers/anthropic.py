@@ -11,8 +11,9 @@ ids are made valid — sends it over :class:`~agentroute.providers.transport.End
 writes in the input (Anthropic's own ``input_tokens`` excludes them).
 
 Request rules: ``model`` is the target's deployment name; ``max_tokens`` (required by Anthropic) is
-the call's ``max_tokens``, else ``max_completion_tokens``, else the model's configured
-``max_output_tokens`` (:attr:`~agentroute.Target.max_output_tokens`), else ``default_max_tokens``;
+the call's ``max_tokens``, else ``max_completion_tokens``, else ``default_max_tokens``, lowered to
+the model's configured ``max_output_tokens`` (:attr:`~agentroute.Target.max_output_tokens`) when
+it is above it (:func:`~agentroute.providers.base.capped_output`);
 ``call.params`` become body fields with OpenAI-style ones mapped (``stop`` → ``stop_sequences``,
 ``tool_choice`` + ``parallel_tool_calls`` → Anthropic's ``tool_choice``, ``user`` →
 ``metadata.user_id``, ``temperature`` clamped to Anthropic's 0–1) and OpenAI-only ones dropped
@@ -51,6 +52,7 @@ from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, Too
 from agentroute.errors import ConfigurationError
 from agentroute.messages import system_of
 from agentroute.policy.tool_errors import ToolErrorDetector, default_tool_error_detector
+from agentroute.providers.base import capped_output
 from agentroute.providers.convert import (
     messages_to_anthropic,
     tool_choice_to_anthropic,
@@ -137,8 +139,8 @@ class AnthropicProvider(HTTPProvider):
             :meth:`aclose`) when ``None``.
         headers: extra headers (e.g. ``anthropic-beta``), Secret values resolved per call; they
             override the defaults.
-        default_max_tokens: ``max_tokens`` when neither the call nor the model's
-            ``max_output_tokens`` sets one.
+        default_max_tokens: ``max_tokens`` when the call sets none (lowered to the model's
+            ``max_output_tokens`` when that is smaller).
         cache_breakpoints: add ``cache_control`` breakpoints on the stable prefix (see the
             module docstring); off unless asked for (the config turns it on for Anthropic).
         cache_ttl_s: the cache lifetime wanted; 3600 or more asks for ``ttl: "1h"`` markers.
@@ -197,11 +199,11 @@ class AnthropicProvider(HTTPProvider):
         conversation = messages_to_anthropic(
             call.messages, system=system_of(params), detector=self.tool_error_detector
         )
-        max_tokens = (
+        max_tokens = capped_output(
             params.get("max_tokens")
             or params.get("max_completion_tokens")
-            or call.target.max_output_tokens
-            or self.default_max_tokens
+            or self.default_max_tokens,
+            call.target.max_output_tokens,
         )
         body: dict[str, Any] = {
             "model": call.target.deployment,

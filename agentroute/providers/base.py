@@ -8,6 +8,7 @@ error tree (``raise ... from exc``), located at the target, and scrubbed of secr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import anyio
 
@@ -18,7 +19,13 @@ from agentroute.errors import ConfigurationError, ProviderConnectionError, Provi
 from agentroute.pricing import cost_usd
 from agentroute.providers.classify import classify_exception
 
-__all__ = ["ProviderTerminal", "require_target", "scrubbed", "translate_error"]
+__all__ = [
+    "ProviderTerminal",
+    "capped_output",
+    "require_target",
+    "scrubbed",
+    "translate_error",
+]
 
 
 def translate_error(exc: BaseException, target: Target) -> ProviderError | None:
@@ -36,6 +43,16 @@ def scrubbed(err: ProviderError, target: Target) -> ProviderError:
         err.message = clean
         err.args = (clean,)
     return err.located(provider=target.provider, model=target.model, deployment=target.deployment)
+
+
+def capped_output(limit: Any, cap: int | None) -> Any:
+    """A call's output-token ``limit`` (``max_tokens``/``max_completion_tokens``) for a model
+    whose ``max_output_tokens`` is ``cap``: lowered to the cap when it is an integer above it
+    (a limit meant for a bigger model of another tier would be refused by this one's API),
+    else as given."""
+    if cap is not None and type(limit) is int and limit > cap:
+        return cap
+    return limit
 
 
 def require_target(call: ModelCall) -> Target:

@@ -36,6 +36,7 @@ from agentroute._types import ModelCall, ModelResult, StreamChunk, ToolCall, Too
 from agentroute.errors import ConfigurationError
 from agentroute.messages import system_of
 from agentroute.policy.tool_errors import ToolErrorDetector, default_tool_error_detector
+from agentroute.providers.base import capped_output
 from agentroute.providers.convert import messages_to_openai, tool_choice_to_openai, tools_to_openai
 from agentroute.providers.http_provider import HTTPProvider
 from agentroute.providers.transport import SSEEvent
@@ -177,6 +178,8 @@ class OpenAIProvider(HTTPProvider):
                 body.setdefault("user", value["user_id"])  # Anthropic's end-user id
             elif key == "service_tier" and value == "standard_only":
                 continue  # Anthropic's value; OpenAI's tiers differ
+            elif key in ("max_tokens", "max_completion_tokens"):
+                body[key] = capped_output(value, call.target.max_output_tokens)
             else:
                 body[key] = value
         if self.prompt_cache_key and call.session is not None:
