@@ -43,7 +43,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import anthropic
+from agentroute.integrations._extras import missing_extra
+
+try:
+    import anthropic
+except ImportError as exc:
+    raise missing_extra("anthropic", "anthropic", exc) from exc
 
 from agentroute.integrations._sdk_clients import (
     RoutedResource,

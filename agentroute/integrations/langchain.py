@@ -56,7 +56,13 @@ from typing import Any, TypeAlias
 
 import anyio.to_thread
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
+
+from agentroute.integrations._extras import missing_extra
+
+try:
+    from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
+except ImportError as exc:
+    raise missing_extra("langchain", "langchain", exc) from exc
 from langchain.agents.middleware.types import AgentState, ExtendedModelResponse
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage

@@ -50,7 +50,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import openai
+from agentroute.integrations._extras import missing_extra
+
+try:
+    import openai
+except ImportError as exc:
+    raise missing_extra("openai", "openai", exc) from exc
 
 from agentroute.integrations._sdk_clients import (
     RoutedResource,

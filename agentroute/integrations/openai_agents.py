@@ -67,19 +67,24 @@ import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
-from agents import (
-    AgentOutputSchemaBase,
-    FunctionTool,
-    Handoff,
-    Model,
-    ModelProvider,
-    ModelResponse,
-    ModelSettings,
-    ModelTracing,
-    OpenAIChatCompletionsModel,
-    OpenAIResponsesModel,
-    Tool,
-)
+from agentroute.integrations._extras import missing_extra
+
+try:
+    from agents import (
+        AgentOutputSchemaBase,
+        FunctionTool,
+        Handoff,
+        Model,
+        ModelProvider,
+        ModelResponse,
+        ModelSettings,
+        ModelTracing,
+        OpenAIChatCompletionsModel,
+        OpenAIResponsesModel,
+        Tool,
+    )
+except ImportError as exc:
+    raise missing_extra("openai_agents", "openai-agents", exc) from exc
 from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.tracing import get_current_trace
 from agents.tracing.traces import NoOpTrace

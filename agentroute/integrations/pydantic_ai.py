@@ -76,7 +76,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.lowlevel
-from pydantic_ai import RunContext
+
+from agentroute.integrations._extras import missing_extra
+
+try:
+    from pydantic_ai import RunContext
+except ImportError as exc:
+    raise missing_extra("pydantic_ai", "pydantic-ai", exc) from exc
 
 # pydantic-ai's own "open a stream and wait for its first event" (FallbackModel's), not public
 from pydantic_ai._fallback import request_stream_until_first_event
