@@ -71,11 +71,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     # What the middleware steps are built from: the policy (signals, scores), the providers
-    # and call shapes, session state and the state stores, telemetry.
+    # and call shapes, session state and the state stores, telemetry; and the one rule for a
+    # caught exception (translated by the providers' classifier, masked), which all of them use.
     (
         "services",
         (
             "agentroute._call_args",
+            "agentroute._error_translation",
             "agentroute._sdk_retries",
             "agentroute.implicit_sessions",
             "agentroute.policy",
