@@ -30,6 +30,7 @@ from typing import Any
 
 import anyio
 
+from agentroute._error_translation import translate
 from agentroute._types import (
     Attempt,
     AttemptOutcome,
@@ -46,7 +47,6 @@ from agentroute.config import Price
 from agentroute.errors import ConfigurationError, ProviderError, ProviderTimeout, StreamInterrupted
 from agentroute.middleware.recovery import Action, rule_for
 from agentroute.pricing import cost_usd
-from agentroute.providers.base import translate_error
 from agentroute.session import SessionState
 
 __all__ = ["Restart", "RoutedStream"]
@@ -157,14 +157,11 @@ class RoutedStream:
             except StopAsyncIteration:
                 self._end()
                 raise
-            except ProviderError as err:
-                await self._broken(err, err)
-                continue
             except Exception as exc:
-                translated = translate_error(exc, self._where())
-                if translated is None:
+                err = translate(exc, self._where())
+                if not isinstance(err, ProviderError):
                     raise
-                await self._broken(translated, exc)
+                await self._broken(err, exc)
                 continue
             if self._restarted:
                 self._restarted = False
@@ -173,7 +170,8 @@ class RoutedStream:
             return chunk
 
     async def _broken(self, err: ProviderError, cause: BaseException) -> None:
-        """The stream broke: start over elsewhere if a restart is left, else raise."""
+        """The stream broke with ``cause`` (``err``: its translation, located and masked):
+        start over elsewhere if a restart is left, else raise."""
         opened = self._opened_result()
         restart, call = self._restart, self._call
         if (
@@ -186,7 +184,6 @@ class RoutedStream:
             raise self._interrupted(err) from cause
         self._restarts_left -= 1
         target = self._where()
-        err.located(provider=target.provider, model=target.model, deployment=target.deployment)
         self._earlier = self._charge(self._last_attempt("error", err))
         source, self._source = self._source, None
         with anyio.CancelScope(shield=True):
@@ -291,7 +288,6 @@ class RoutedStream:
     def _interrupted(self, err: ProviderError) -> StreamInterrupted:
         self._failed = True
         target = self._where()
-        err.located(provider=target.provider, model=target.model, deployment=target.deployment)
         attempt = self._last_attempt("error", err)
         attempts = self._charge(attempt)
         partial = self._assembled(attempts, attempt.usage or Usage(), attempt.cost_usd)

@@ -21,7 +21,7 @@ from agentroute._types import Deployment
 from agentroute.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from agentroute.router import Router
+    from agentroute._router_like import RouterLike
 
 __all__ = [
     "SESSION_PARAM",
@@ -76,7 +76,7 @@ def client_options(cls: type, given: Mapping[str, Any], label: str) -> dict[str,
     return {**given, "max_retries": 0}
 
 
-def require_kind(router: Router, kind: str, label: str) -> None:
+def require_kind(router: RouterLike, kind: str, label: str) -> None:
     """Every deployment the router can route to speaks ``kind``'s wire format.
 
     Raises:
@@ -158,7 +158,7 @@ class SdkClients(Generic[Client]):
 
 
 def routed_call(
-    router: Router,
+    router: RouterLike,
     clients: SdkClients[Any],
     path: str,
     *,
@@ -190,7 +190,7 @@ class RoutedMethod:
 
     __slots__ = ("_routed", "_router")
 
-    def __init__(self, router: Router, routed: Callable[..., Awaitable[Any]]) -> None:
+    def __init__(self, router: RouterLike, routed: Callable[..., Awaitable[Any]]) -> None:
         self._router = router
         self._routed = routed
 
@@ -258,7 +258,7 @@ class RoutedResource:
 
     def __init__(
         self,
-        router: Router,
+        router: RouterLike,
         clients: SdkClients[Any],
         path: str,
         *,
@@ -287,7 +287,7 @@ class RoutedSdkClient:
     """The lifecycle every routed client shares: ``await client.close()`` (or ``aclose()``, or
     ``async with``) closes the SDK clients it built, never the router."""
 
-    def __init__(self, router: Router, clients: SdkClients[Any]) -> None:
+    def __init__(self, router: RouterLike, clients: SdkClients[Any]) -> None:
         self.router = router
         self._clients = clients
 

@@ -59,7 +59,7 @@ from agentroute.integrations._sdk_clients import (
 )
 
 if TYPE_CHECKING:
-    from agentroute.router import Router
+    from agentroute._router_like import RouterLike
 
 __all__ = ["RoutedAsyncAnthropic", "routed"]
 
@@ -74,7 +74,7 @@ class RoutedAsyncAnthropic(RoutedSdkClient):
         router: the router it routes through.
     """
 
-    def __init__(self, router: Router, **client_kwargs: Any) -> None:
+    def __init__(self, router: RouterLike, **client_kwargs: Any) -> None:
         require_kind(router, "anthropic", _LABEL)
         options = client_options(anthropic.AsyncAnthropic, client_kwargs, _LABEL)
         clients: SdkClients[anthropic.AsyncAnthropic] = SdkClients(
@@ -86,7 +86,7 @@ class RoutedAsyncAnthropic(RoutedSdkClient):
         )
 
 
-def routed(router: Router, **client_kwargs: Any) -> RoutedAsyncAnthropic:
+def routed(router: RouterLike, **client_kwargs: Any) -> RoutedAsyncAnthropic:
     """A routed ``AsyncAnthropic`` on ``router`` (``router.anthropic_client()`` is the same).
 
     Args:

@@ -70,10 +70,10 @@ from langchain_core.outputs import ChatResult
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from agentroute._router_like import RouterLike
 from agentroute._types import Deployment, Usage
 from agentroute.errors import ConfigurationError
 from agentroute.providers.usage import usage_from_response
-from agentroute.router import Router
 
 __all__ = [
     "AgentRouteMiddleware",
@@ -230,13 +230,13 @@ class AgentRouteMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
 
     def __init__(
         self,
-        router: Router,
+        router: RouterLike,
         *,
         chat_model_factory: ChatModelFactory | None = None,
         **chat_model_kwargs: Any,
     ) -> None:
         super().__init__()
-        if not isinstance(router, Router):
+        if not isinstance(router, RouterLike):
             raise ConfigurationError(
                 f"AgentRouteMiddleware: router must be an agentroute.Router, got "
                 f"{type(router).__name__}"

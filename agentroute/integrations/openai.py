@@ -66,7 +66,7 @@ from agentroute.integrations._sdk_clients import (
 )
 
 if TYPE_CHECKING:
-    from agentroute.router import Router
+    from agentroute._router_like import RouterLike
 
 __all__ = ["RoutedAsyncOpenAI", "routed"]
 
@@ -96,7 +96,7 @@ class RoutedAsyncOpenAI(RoutedSdkClient):
         router: the router it routes through.
     """
 
-    def __init__(self, router: Router, *, stream_usage: bool = False, **client_kwargs: Any):
+    def __init__(self, router: RouterLike, *, stream_usage: bool = False, **client_kwargs: Any):
         require_kind(router, "openai", _LABEL)
         options = client_options(openai.AsyncOpenAI, client_kwargs, _LABEL)
         clients: SdkClients[openai.AsyncOpenAI] = SdkClients(openai.AsyncOpenAI, options)
@@ -118,7 +118,7 @@ class RoutedAsyncOpenAI(RoutedSdkClient):
 
 
 def routed(
-    router: Router, *, stream_usage: bool = False, **client_kwargs: Any
+    router: RouterLike, *, stream_usage: bool = False, **client_kwargs: Any
 ) -> RoutedAsyncOpenAI:
     """A routed ``AsyncOpenAI`` on ``router`` (``router.openai_client()`` is the same).
 

@@ -91,10 +91,10 @@ from agents.tracing.traces import NoOpTrace
 from openai import AsyncOpenAI
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from agentroute._router_like import RouterLike
 from agentroute._types import Deployment, Usage
 from agentroute.errors import ConfigurationError
 from agentroute.policy.tool_errors import is_tool_error, openai_agents_tool_error_detector
-from agentroute.router import Router
 
 __all__ = ["ModelApi", "RoutedModel", "RoutedModelProvider", "usage_of_model_response"]
 
@@ -264,7 +264,7 @@ class RoutedModel(Model):
     """An Agents SDK ``Model`` that routes each turn (see the module docstring). Made by
     :meth:`RoutedModelProvider.get_model`."""
 
-    def __init__(self, router: Router, models: _DeploymentModels) -> None:
+    def __init__(self, router: RouterLike, models: _DeploymentModels) -> None:
         self._router = router
         self._models = models
 
@@ -406,7 +406,7 @@ class RoutedModelProvider(ModelProvider):
             ``api`` is neither value.
     """
 
-    def __init__(self, router: Router, *, api: ModelApi = "responses") -> None:
+    def __init__(self, router: RouterLike, *, api: ModelApi = "responses") -> None:
         if api not in _APIS:
             raise ConfigurationError(
                 f"RoutedModelProvider: api must be one of {', '.join(_APIS)}, got {api!r}"
@@ -424,7 +424,7 @@ class RoutedModelProvider(ModelProvider):
         await self._models.aclose()
 
 
-def _require_openai_kind(router: Router) -> None:
+def _require_openai_kind(router: RouterLike) -> None:
     config = router.config
     refused: list[str] = []
     for names in config.tiers.values():

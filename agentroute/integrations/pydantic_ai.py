@@ -96,7 +96,7 @@ from agentroute.errors import ConfigurationError
 from agentroute.integrations._pydantic_ai_view import openai_view, run_id_of, tool_schemas
 
 if TYPE_CHECKING:
-    from agentroute.router import Router
+    from agentroute._router_like import RouterLike
 
 __all__ = ["ModelFactory", "RoutedModel", "default_model_factory", "usage_of"]
 
@@ -195,7 +195,7 @@ class RoutedModel(Model):
 
     def __init__(
         self,
-        router: Router,
+        router: RouterLike,
         *,
         model_factory: ModelFactory | None = None,
         settings: ModelSettings | None = None,
@@ -230,7 +230,7 @@ class RoutedModel(Model):
         raise NotImplementedError("RoutedModel has no profile: each routed model applies its own")
 
     @property
-    def router(self) -> Router:
+    def router(self) -> RouterLike:
         """The router every request goes through."""
         return self._router
 

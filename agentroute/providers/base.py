@@ -1,8 +1,9 @@
-"""The terminal step for ``Router.complete()``, and error translation shared by all terminals.
+"""The terminal step for ``Router.complete()``, and what every terminal shares.
 
 A terminal receives a call whose ``target`` is set and returns a :class:`~agentroute.ModelResult`
-with usage and cost filled in. Whatever a provider raises is translated here, once, into the
-error tree (``raise ... from exc``), located at the target, and scrubbed of secret values.
+with usage and cost filled in. Whatever a provider raises leaves through
+:func:`~agentroute._error_translation.translate`: translated into the error tree (``raise ...
+from exc``), located at the target, and masked of secret values.
 """
 
 from __future__ import annotations
@@ -13,36 +14,16 @@ from typing import Any
 import anyio
 
 from agentroute._catalog import Catalog
-from agentroute._secrets import redact
+from agentroute._error_translation import translate
 from agentroute._types import ModelCall, ModelResult, Provider, StreamChunk, Target
-from agentroute.errors import ConfigurationError, ProviderConnectionError, ProviderError
+from agentroute.errors import ConfigurationError, ProviderConnectionError
 from agentroute.pricing import cost_usd
-from agentroute.providers.classify import classify_exception
 
 __all__ = [
     "ProviderTerminal",
     "capped_output",
     "require_target",
-    "scrubbed",
-    "translate_error",
 ]
-
-
-def translate_error(exc: BaseException, target: Target) -> ProviderError | None:
-    """The provider error ``exc`` stands for, located at ``target``; None for other errors."""
-    err = classify_exception(exc)
-    if err is None:
-        return None
-    return scrubbed(err, target)
-
-
-def scrubbed(err: ProviderError, target: Target) -> ProviderError:
-    """``err`` located at ``target``, its message cleared of every secret value known."""
-    clean = redact(err.message)
-    if clean != err.message:
-        err.message = clean
-        err.args = (clean,)
-    return err.located(provider=target.provider, model=target.model, deployment=target.deployment)
 
 
 def capped_output(limit: Any, cap: int | None) -> Any:
@@ -102,14 +83,11 @@ class ProviderTerminal:
             return await self._open_stream(call, provider, target)
         try:
             result = await provider.send(call)
-        except ProviderError as err:
-            scrubbed(err, target)  # a custom provider's own error may quote a key
-            raise
-        except Exception as exc:
-            translated = translate_error(exc, target)
-            if translated is None:
+        except Exception as exc:  # a custom provider's own error may quote a key too
+            err = translate(exc, target)
+            if err is exc:
                 raise
-            raise translated from exc
+            raise err from exc
         return result.with_cost(target, cost_usd(result.usage, self._catalog.prices[target.model]))
 
     async def _open_stream(
@@ -134,13 +112,10 @@ class ProviderTerminal:
                 raise ProviderConnectionError("the stream ended before its first chunk").located(
                     provider=target.provider, model=target.model, deployment=target.deployment
                 ) from None
-            if isinstance(exc, ProviderError):
-                scrubbed(exc, target)
+            err = translate(exc, target)
+            if err is exc:
                 raise
-            translated = translate_error(exc, target) if isinstance(exc, Exception) else None
-            if translated is None:
-                raise
-            raise translated from exc
+            raise err from exc
         return ModelResult(target=target, stream=_Resumed(first, chunks))
 
 

@@ -28,14 +28,13 @@ from typing import Any
 
 from agentroute._call_args import CallShape
 from agentroute._catalog import Catalog
-from agentroute._error_scrub import scrub_exception
-from agentroute._secrets import redact
+from agentroute._error_translation import translate
 from agentroute._stream_end import StreamEnd, StreamWatch
 from agentroute._types import AttemptOutcome, ModelCall, ModelResult, Target, Usage, UsageOf
-from agentroute.errors import AgentRouteError, ConfigurationError, ProviderError
+from agentroute.errors import ConfigurationError
 from agentroute.messages import TextInput
 from agentroute.pricing import cost_usd
-from agentroute.providers.base import require_target, scrubbed, translate_error
+from agentroute.providers.base import require_target
 from agentroute.providers.function_cache import WrapCacheMarkers
 from agentroute.providers.usage import StreamUsage, usage_from_response
 from agentroute.providers.wrapped_stream import Ending, Shape, shape_of, watch, watch_raw
@@ -56,11 +55,12 @@ class FunctionTerminal:
     keyword arguments (they win) and the deployment's model name, each in the slot the
     function declares (:class:`~agentroute._call_args.CallShape`).
 
-    Whatever it raises leaves here with every configured secret masked, in the error and in
-    its chained causes (:mod:`agentroute._error_scrub`): a provider error is translated into
-    the error tree (``raise ... from`` the original, kept), anything else propagates as it
-    is. ``by_position``: the messages go back as the first of the function's ``*args`` (the
-    caller passed them so, and the function has no parameter of their name).
+    Whatever it raises leaves here through :func:`~agentroute._error_translation.translate`:
+    with every known secret masked, in the error and in its chained causes; a provider error
+    translated into the error tree (``raise ... from`` the original, kept), anything else
+    propagating as it is. ``by_position``: the messages go back as the first of the
+    function's ``*args`` (the caller passed them so, and the function has no parameter of
+    their name).
     """
 
     def __init__(
@@ -124,17 +124,11 @@ class FunctionTerminal:
                 result = self._answered(call, target, response, response)
             else:
                 result = await self._watched(call, target, response, shape)
-        except AgentRouteError as err:
-            if isinstance(err, ProviderError):
-                scrubbed(err, target)
-            scrub_exception(err)
-            raise
         except Exception as exc:
-            scrub_exception(exc)
-            translated = translate_error(exc, target)
-            if translated is None:
+            err = translate(exc, target)
+            if err is exc:
                 raise
-            raise translated from exc
+            raise err from exc
         return result
 
     async def _watched(
@@ -167,9 +161,10 @@ class FunctionTerminal:
         try:
             usage = reader(response if self._custom_usage is not None else readable)
         except (ValueError, TypeError, AttributeError, LookupError) as exc:
+            # masked (this error and its cause) where it leaves: __call__, the only caller
             raise ConfigurationError(
-                redact(f"cannot read token usage from the response of {target.key}: {exc}")
-            ) from scrub_exception(exc)
+                f"cannot read token usage from the response of {target.key}: {exc}"
+            ) from exc
         if usage is not None and type(usage) is not Usage and not isinstance(usage, Usage):
             raise ConfigurationError(
                 f"usage_of returned a {type(usage).__name__} for the response of {target.key}, "
@@ -199,12 +194,9 @@ class FunctionTerminal:
             if usage is None:
                 usage = self._estimate(call)
                 self._not_understood(call, stream, streamed=True)
-            error = exc
-            if exc is not None and not isinstance(exc, AgentRouteError):
-                error = translate_error(exc, target) or exc
-            end.finish(StreamEnd(usage, cost_usd(usage, price), estimated, outcome, error))
+            end.finish(StreamEnd(usage, cost_usd(usage, price), estimated, outcome, exc))
 
-        return Ending(reader, finish, target.key)
+        return Ending(reader, finish, target)
 
     @staticmethod
     def _estimate(call: ModelCall) -> Usage:

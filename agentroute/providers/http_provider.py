@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
+from agentroute._error_translation import translate
 from agentroute._json_text import NotJSON
 from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, Usage
@@ -151,10 +152,7 @@ class HTTPProvider:
             if not parser.done:
                 raise ProviderConnectionError("the stream ended before the answer was complete")
         except ProviderError as err:
-            if call.target is not None:
-                err.located(
-                    provider=self.name, model=call.target.model, deployment=call.target.deployment
-                )
+            translate(err, call.target or self.name)  # located (it is masked already)
             raise
 
     async def aclose(self) -> None:

@@ -8,10 +8,11 @@ The providers (:mod:`~agentroute.providers.openai`, :mod:`~agentroute.providers.
   every failure into the error tree (:mod:`agentroute.errors`): a non-2xx status through
   :func:`~agentroute.providers.classify.error_from_status` (body and ``Retry-After`` included), an
   ``httpx`` timeout or connection error through
-  :func:`~agentroute.providers.classify.classify_exception` (``raise … from`` the original), an
-  unreadable 200 as :class:`~agentroute.errors.ProviderUnavailable`. Messages are scrubbed of
-  every secret value resolved so far (:func:`~agentroute._secrets.redact`). ``httpx`` errors that
-  are a developer's mistake (a malformed ``base_url``) propagate unchanged.
+  :func:`~agentroute._error_translation.translate` (``raise … from`` the original), an
+  unreadable 200 as :class:`~agentroute.errors.ProviderUnavailable`. Errors, and the exceptions
+  chained to them, are masked of every secret value known (the same
+  :func:`~agentroute._error_translation.translate`). ``httpx`` errors that are a developer's
+  mistake (a malformed ``base_url``) propagate as they are (masked too).
 * :func:`iter_sse` decodes an event stream (WHATWG rules: ``event:``/``data:`` fields, comments,
   multi-line data, a blank line ends an event).
 
@@ -44,13 +45,14 @@ from typing import Any, TypeAlias, cast
 
 import httpx
 
+from agentroute._error_translation import translate
 from agentroute._frozen import value_object
 from agentroute._json_text import NotJSON, parse_answer
 from agentroute._secrets import Secret, redact
 from agentroute._types import StreamChunk
 from agentroute.errors import AuthenticationFailed, ProviderError, ProviderUnavailable
 from agentroute.providers.auto_transport import AutoTransport
-from agentroute.providers.classify import classify_exception, error_from_status
+from agentroute.providers.classify import error_from_status
 from agentroute.providers.wire_json import encode_body, not_json_error
 
 __all__ = [
@@ -174,15 +176,6 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncGenerator[SSEEvent, None]:
         yield SSEEvent(event, "\n".join(data))
 
 
-def _scrubbed(err: ProviderError, provider: str) -> ProviderError:
-    clean = redact(err.message)
-    if clean != err.message:
-        err.message = clean
-        err.args = (clean,)
-    err.provider = err.provider or provider
-    return err
-
-
 def _body_of(content: bytes) -> object:
     try:
         return parse_answer(content)
@@ -209,11 +202,11 @@ class Endpoint:
         err = error_from_status(
             response.status_code, headers=response.headers, body=_body_of(content)
         )
-        return _scrubbed(err, self.provider)
+        return translate(err, self.provider)
 
     def body_error(self, body: object) -> ProviderError:
         """The classified error for an error object sent with HTTP 200 (e.g. inside a stream)."""
-        return _scrubbed(error_from_status(200, body=body), self.provider)
+        return translate(error_from_status(200, body=body), self.provider)
 
     def bad_answer(self, expected: str, text: str) -> ProviderUnavailable:
         """A ProviderUnavailable for a 200 answer that is not ``expected``; quotes its start."""
@@ -240,17 +233,13 @@ class Endpoint:
             headers = {"Content-Type": "application/json", **headers}
         return self.client.build_request("POST", self._url, content=content, headers=headers)
 
-    def _translate(self, exc: httpx.RequestError) -> ProviderError | None:
-        err = classify_exception(exc)
-        return None if err is None else _scrubbed(err, self.provider)
-
     async def post_json(self, body: Body, headers: Mapping[str, str]) -> object:
         """POST ``body`` as JSON; the parsed JSON answer, or the classified error raised (an
         answer that is not JSON, or nested too deeply to parse, is ProviderUnavailable)."""
         try:
             response = await self.client.send(self._request(body, headers))
         except httpx.RequestError as exc:
-            if (err := self._translate(exc)) is None:
+            if (err := translate(exc, self.provider)) is exc:
                 raise
             raise err from exc
         if response.status_code >= 400:
@@ -284,7 +273,7 @@ class Endpoint:
             finally:
                 await response.aclose()
         except httpx.RequestError as exc:
-            if (err := self._translate(exc)) is None:
+            if (err := translate(exc, self.provider)) is exc:
                 raise
             raise err from exc
 

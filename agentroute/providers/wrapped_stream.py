@@ -36,8 +36,10 @@ through the proxy (``.response``, ``request_id``, ``get_final_message()`` …), 
 ``isinstance(proxy, openai.AsyncStream)`` (or any class of the real object) is true, as for a
 ``unittest.mock`` spec or a ``wrapt`` proxy: the proxy reports the real object's class as its
 ``__class__``. ``type(proxy)`` is the proxy's own class. Errors raised while the stream is read
-reach the caller unchanged (the SDK's own exceptions): once the caller has the stream, nothing is
-retried behind its back. A stream must be read or closed to be charged at once; one dropped
+reach the caller as they are (the SDK's own exceptions, their type and identity kept, every
+known secret in them and their chain masked: :func:`~agentroute._error_translation.translate`);
+the attempt records their translation. Once the caller has the stream, nothing is retried behind
+its back. A stream must be read or closed to be charged at once; one dropped
 unread is charged when it is garbage-collected.
 """
 
@@ -52,7 +54,8 @@ from typing import Any, Protocol
 
 import anyio
 
-from agentroute._types import AttemptOutcome, Usage
+from agentroute._error_translation import translate
+from agentroute._types import AttemptOutcome, Target, Usage
 from agentroute.errors import ConfigurationError
 
 __all__ = ["Ending", "Shape", "UsageReader", "shape_of", "watch", "watch_raw"]
@@ -102,7 +105,7 @@ class UsageReader(Protocol):
 
 Finish = Callable[[Usage | None, AttemptOutcome, BaseException | None], None]
 """Told once how the stream ended: the usage it reported (``None``: none), the outcome, and the
-exception that broke it."""
+error that broke it (translated: :func:`~agentroute._error_translation.translate`)."""
 
 
 class Ending:
@@ -110,12 +113,12 @@ class Ending:
     at the event that completes its usage report when it gets that far (a caller that stops
     reading there and keeps the stream open is charged at once, not when it is collected)."""
 
-    __slots__ = ("_finish", "_where", "reader")
+    __slots__ = ("_finish", "_target", "reader")
 
-    def __init__(self, reader: UsageReader, finish: Finish, where: str) -> None:
+    def __init__(self, reader: UsageReader, finish: Finish, target: Target) -> None:
         self.reader = reader
         self._finish: Finish | None = finish
-        self._where = where
+        self._target = target
 
     def feed(self, event: object) -> None:
         """Read ``event``'s usage, and report the stream as ended once its usage report is
@@ -127,8 +130,9 @@ class Ending:
         except (ValueError, TypeError, AttributeError) as exc:
             err = ConfigurationError(
                 f"cannot read token usage from a {type(event).__name__} event of the stream "
-                f"from {self._where}: {exc}"
+                f"from {self._target.key}: {exc}"
             )
+            err.__cause__ = exc  # masked with it, by broke()
             self.broke(err)
             raise err from exc
         if reader.complete and self._finish is not None:
@@ -139,8 +143,12 @@ class Ending:
         self._report("ok", None)
 
     def broke(self, exc: BaseException) -> None:
-        cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
-        self._report("cancelled" if cancelled else "error", None if cancelled else exc)
+        """Broken by ``exc`` (masked here, in place, even when the end was reported already:
+        the caller gets it next)."""
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            self._report("cancelled", None)
+        else:
+            self._report("error", translate(exc, self._target))
 
     def closed(self) -> None:
         """Closed (or dropped) by the caller: complete if its usage report had been read."""

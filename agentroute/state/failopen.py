@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import anyio
 import structlog
 
-from agentroute._secrets import redact
+from agentroute._error_translation import error_text
 from agentroute.clock import Clock, SystemClock
 from agentroute.errors import ConfigurationError
 from agentroute.state.base import StateStore
@@ -246,7 +246,7 @@ class FailOpenStore:
             raise
         except Exception as exc:
             self._progress = anyio.current_time()  # an error is an answer: the store is alive
-            self._failed(operation, type(exc).__name__, redact(str(exc)))
+            self._failed(operation, type(exc).__name__, error_text(exc))
             return empty
         except BaseException:  # cancelled by the caller: no verdict on the store
             if probe:  # (only the probe holds the half-open breaker's turn)
@@ -418,4 +418,4 @@ class FailOpenStore:
         except ConfigurationError:
             raise
         except Exception as exc:
-            self._failed("aclose", type(exc).__name__, redact(str(exc)))
+            self._failed("aclose", type(exc).__name__, error_text(exc))

@@ -55,6 +55,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import anyio
 import sniffio
 
+from agentroute._error_translation import error_text
 from agentroute._secrets import _MASK, Secret, redact
 from agentroute.errors import ConfigurationError
 from agentroute.state.reads import EMPTY_SNAPSHOT, CallSnapshot
@@ -375,7 +376,7 @@ def _make_client(
         client: Redis = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
     except (ValueError, TypeError) as exc:
         # ``from None``: the original message may quote the URL, password included.
-        message = _scrub(str(exc), url)
+        message = _scrub(error_text(exc), url)
         raise ConfigurationError(f"invalid Redis URL {shown}: {message}") from None
     return client
 

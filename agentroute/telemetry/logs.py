@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import structlog
 
+from agentroute._error_translation import error_text
 from agentroute._types import Attempt, Decision, Target
 from agentroute.session import SessionState
 
@@ -79,7 +80,7 @@ def log_attempt(state: SessionState, step: int, attempt: Attempt) -> None:
             error_type=attempt.error_type,
             status_code=attempt.status_code,
             retry_after=attempt.retry_after,
-            error=str(attempt.error) if attempt.error is not None else None,
+            error=error_text(attempt.error) if attempt.error is not None else None,
         )
 
 

@@ -37,6 +37,7 @@ from opentelemetry.trace import (
 )
 
 from agentroute._catalog import Catalog
+from agentroute._error_translation import error_text
 from agentroute._secrets import redact
 from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult
 from agentroute._version import __version__
@@ -271,10 +272,10 @@ def error_type_of(exc: BaseException) -> str:
 
 
 def fail_span(span: Span, exc: BaseException, error_type: str) -> None:
-    """ERROR status, ``error.type`` and an exception event whose message is redacted."""
+    """ERROR status, ``error.type`` and an exception event whose message is masked."""
     span.set_attribute(A.ERROR_TYPE, error_type)
     span.set_status(Status(StatusCode.ERROR, error_type))
     span.add_event(
         "exception",
-        {"exception.type": type(exc).__qualname__, "exception.message": redact(str(exc))},
+        {"exception.type": type(exc).__qualname__, "exception.message": error_text(exc)},
     )
