@@ -104,6 +104,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "agentroute",
             "agentroute._routed_function",
             "agentroute._steps",
+            "agentroute.integrations._extras",
             "agentroute.integrations._sdk_clients",
             "agentroute.integrations.anthropic",
             "agentroute.integrations.openai",
