@@ -1,11 +1,17 @@
-"""Helpers shared by the tests: a small valid config and a conversation."""
+"""Helpers shared by the tests: a small valid config and a conversation, the routing tests'
+mock providers, tool and tool-round helpers."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from agentroute import Router
-from agentroute.testing import FakeClock
+from agentroute import ModelCall, ModelResult, Router, RouterConfig, Usage
+from agentroute.policy.tokens import EstimateCounter
+from agentroute.testing import FakeClock, MockProvider, text_result
+
+Msg = dict[str, Any]
 
 
 def config_dict(**overrides: Any) -> dict[str, Any]:
@@ -51,6 +57,92 @@ def make_router(**kwargs: Any) -> Router:
     """A Router on :func:`config_dict` with a fake clock (nothing really sleeps)."""
     kwargs.setdefault("clock", FakeClock())
     return Router(config_dict(), **kwargs)
+
+
+def policy_config(**policy: Any) -> dict[str, Any]:
+    """The shared test config (simple/small, medium/mid, complex/big), quiet, with ``policy``."""
+    data = config_dict(telemetry={"log_events": False})
+    data["policy"] = policy
+    return data
+
+
+def mock_providers(handler: Callable[[ModelCall], Any]) -> dict[str, MockProvider]:
+    """Both providers of :func:`config_dict` answering with ``handler``."""
+    return {"alpha": MockProvider(handler), "beta": MockProvider(handler)}
+
+
+def all_calls(provs: Mapping[str, MockProvider]) -> list[ModelCall]:
+    """Every call the mock providers received, provider by provider."""
+    return [c for p in provs.values() for c in p.calls]
+
+
+def answer(_: ModelCall) -> ModelResult:
+    """A model that answers with text, 1000 tokens in and 100 out."""
+    return text_result("Your flight is rebooked.", usage=Usage(1000, 100))
+
+
+def tier_index(config: RouterConfig, tier: str) -> int:
+    """The position of ``tier`` in the config's order (higher is stronger)."""
+    return config.tier_names.index(tier)
+
+
+def words_for(tokens: int) -> str:
+    """A text of about ``tokens`` tokens by the default (estimate) counter."""
+    per_word = EstimateCounter().count("word " * 1000) / 1000
+    return "word " * int(tokens / per_word)
+
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_booking",
+            "description": "Look up a booking by its reference.",
+            "parameters": {
+                "type": "object",
+                "properties": {"booking": {"type": "string"}},
+                "required": ["booking"],
+            },
+        },
+    }
+]
+
+
+def append_round(
+    messages: list[Msg], result: ModelResult, content: str, error: bool, shape: str
+) -> None:
+    """What the app appends after a model call: the assistant turn and the tool's answer."""
+    (call,) = result.tool_calls
+    if shape == "openai":
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                ],
+            }
+        )
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+    else:
+        use = {
+            "type": "tool_use",
+            "id": call.id,
+            "name": call.name,
+            "input": json.loads(call.arguments),
+        }
+        messages.append({"role": "assistant", "content": [use]})
+        block = {
+            "type": "tool_result",
+            "tool_use_id": call.id,
+            "content": content,
+            "is_error": error,
+        }
+        messages.append({"role": "user", "content": [block]})
 
 
 CONVERSATION: list[dict[str, Any]] = [
