@@ -1,15 +1,22 @@
 """Helpers shared by the tests: a small valid config and a conversation, the routing tests'
-mock providers, tool and tool-round helpers."""
+mock providers, tool and tool-round helpers, and simulators with routers on them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from agentroute import ModelCall, ModelResult, Router, RouterConfig, Usage
 from agentroute.policy.tokens import EstimateCounter
 from agentroute.testing import FakeClock, MockProvider, text_result
+
+if TYPE_CHECKING:
+    from agentroute.sim.config import SimConfig
+    from agentroute.sim.server import Simulator
 
 Msg = dict[str, Any]
 
@@ -193,3 +200,63 @@ def frameworks_config(sim_url: str) -> dict[str, Any]:
         "policy": {"start_tier": "simple", "thresholds": {"complex": 0.4}},
         "telemetry": {"log_events": False},
     }
+
+
+@asynccontextmanager
+async def checked_simulator(config: SimConfig | Mapping[str, Any]) -> AsyncIterator[Simulator]:
+    """:func:`~agentroute.sim.server.run_simulator` on ``config``; when the block ends without
+    an exception, the simulator must have had no internal error (a bug in it, not a fault it
+    was told to make)."""
+    from agentroute.sim.server import run_simulator
+
+    async with run_simulator(config) as simulator:
+        yield simulator
+    assert not simulator.internal_errors, list(simulator.internal_errors)
+
+
+def simulator_fixture(config: SimConfig | Mapping[str, Any]) -> Any:
+    """A pytest fixture running :func:`checked_simulator` on ``config`` for each test, named
+    as the module attribute it is assigned to: ``sim = simulator_fixture(CONFIG)``."""
+
+    @pytest.fixture
+    async def simulator() -> AsyncIterator[Simulator]:
+        async with checked_simulator(config) as running:
+            yield running
+
+    return simulator
+
+
+def sim_providers(sim: Simulator, *instances: str, **extra: Any) -> dict[str, dict[str, Any]]:
+    """A provider section for each of the simulator's ``instances``: named as the instance, of
+    its kind, at its base URL, with ``extra`` settings (an ``api_key`` …)."""
+    return {
+        name: {"kind": sim.instances[name].config.kind, "base_url": sim.base_url(name), **extra}
+        for name in instances
+    }
+
+
+def one_model_config(
+    providers: Mapping[str, Mapping[str, Any]],
+    *,
+    deployment: str = "m",
+    context_window: int = 200_000,
+    price: Mapping[str, float] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """A config of one model ``m`` in one tier ``only``, with a deployment named
+    ``deployment`` on each of ``providers`` (tried in that order); quiet (no log events).
+    ``sections`` set whole top-level sections (``resilience``, ``telemetry`` …)."""
+    data: dict[str, Any] = {
+        "providers": {name: dict(provider) for name, provider in providers.items()},
+        "models": {
+            "m": {
+                "context_window": context_window,
+                "price": dict(price) if price is not None else {"input": 1, "output": 2},
+                "deployments": [{"provider": name, "name": deployment} for name in providers],
+            }
+        },
+        "tiers": {"only": ["m"]},
+        "telemetry": {"log_events": False},
+    }
+    data.update(sections)
+    return data
