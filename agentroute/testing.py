@@ -3,6 +3,9 @@
 * :class:`ScriptedProvider` answers each call with the next item of a script: a result, a
   text, a raw response, or an exception to raise — to drive retry and fallback sequences.
 * :class:`MockProvider` answers through a handler function you write.
+* :class:`StreamingProvider` streams: each call plays a script of chunks (text, tool-call
+  pieces, usage), optionally failing before or after its first chunk — for ``router.stream()``.
+  :func:`chunks_for` cuts a result into such a script.
 * :class:`CallRecorder` is a middleware that records every call and result passing through.
 * :class:`FakeClock` stands in for the real clock: backoff "sleeps" advance it at once, so
   retry tests never wait (``Router(config, clock=FakeClock())``).
@@ -20,13 +23,23 @@ import inspect
 import json
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
+import anyio
 from anyio.lowlevel import checkpoint
 from structlog.testing import capture_logs
 
-from agentroute._types import CallNext, Message, ModelCall, ModelResult, ToolCall, Usage
+from agentroute._types import (
+    CallNext,
+    Message,
+    ModelCall,
+    ModelResult,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
 __all__ = [
     "CallRecorder",
@@ -34,7 +47,11 @@ __all__ = [
     "MockProvider",
     "ScriptExhausted",
     "ScriptedProvider",
+    "StreamPiece",
+    "StreamScript",
+    "StreamingProvider",
     "capture_logs",
+    "chunks_for",
     "openai_response",
     "text_result",
     "tool_call_result",
@@ -213,6 +230,134 @@ class MockProvider:
         if isinstance(outcome, BaseException):
             raise outcome
         return _to_result(outcome)
+
+
+def chunks_for(result: ModelResult, *, pieces: int = 2) -> list[StreamChunk]:
+    """``result`` as a provider would stream it: its text in ``pieces`` chunks, each tool call
+    as a first piece (id, name, the start of its arguments) and a second with the rest, a chunk
+    with the finish reason, then one with the usage report. ``router.stream()`` assembles them
+    back into ``result``'s text, tool calls, finish reason and usage."""
+    if pieces < 1:
+        raise ValueError(f"pieces must be at least 1, not {pieces}")
+    text = result.text or ""
+    size = max(1, -(-len(text) // pieces))  # ceil: at most `pieces` chunks
+    chunks = [StreamChunk(text=text[i : i + size]) for i in range(0, len(text), size)]
+    for index, call in enumerate(result.tool_calls):
+        half = len(call.arguments) // 2
+        head = ToolCallDelta(index, id=call.id, name=call.name, arguments=call.arguments[:half])
+        tail = ToolCallDelta(index, arguments=call.arguments[half:])
+        chunks += [StreamChunk(tool_calls=(head,)), StreamChunk(tool_calls=(tail,))]
+    if result.finish_reason is not None:
+        chunks.append(StreamChunk(finish_reason=result.finish_reason))
+    chunks.append(StreamChunk(usage=result.usage))
+    return chunks
+
+
+StreamPiece: TypeAlias = StreamChunk | str | ToolCallDelta | Usage | BaseException | float
+"""One item of a stream script: a chunk; a text, a tool-call piece or a usage report (each
+sent as a chunk of its own); an exception, raised there; or a number of seconds to wait
+(``anyio.sleep``) before the next item."""
+
+StreamScript: TypeAlias = Sequence[StreamPiece] | ModelResult | str | BaseException
+"""What one streamed call plays: a list of pieces; a result or a text (streamed as
+:func:`chunks_for` cuts it); or an exception, raised before any chunk."""
+
+
+def _chunk(piece: object) -> StreamChunk:
+    if isinstance(piece, StreamChunk):
+        return piece
+    if isinstance(piece, str):
+        return StreamChunk(text=piece)
+    if isinstance(piece, ToolCallDelta):
+        return StreamChunk(tool_calls=(piece,))
+    if isinstance(piece, Usage):
+        return StreamChunk(usage=piece)
+    raise TypeError(
+        f"a stream script piece is a StreamChunk, str, ToolCallDelta, Usage, exception or number "
+        f"(of seconds to wait), not {type(piece).__name__}"
+    )
+
+
+class StreamingProvider:
+    """A provider double for streamed calls: each ``stream(call)`` plays the next script.
+
+    A script (:data:`StreamScript`) is a list of pieces (:data:`StreamPiece`) played in order:
+    chunks are yielded and an exception is raised where it stands. First in the list (or as
+    the whole script) it is a failure before the first chunk, which the router treats like any
+    failed attempt (retry, the next deployment); after a chunk it breaks the stream midway
+    (``StreamInterrupted`` with the partial answer, or a restart with
+    ``resilience.stream_restarts``). A :class:`~agentroute.ModelResult` or a text is streamed
+    as :func:`chunks_for` cuts it.
+
+    ``calls`` records every call; ``closed`` counts the streams that ended — read to the end,
+    broken, or closed early by their reader — so a test can check that none was left open.
+
+    Args:
+        scripts: one per call, used in order.
+        default: the script once those are used up; without one, an extra call raises
+            :class:`ScriptExhausted`.
+
+    It only streams: ``send()`` (``router.complete()``) raises :class:`AssertionError`;
+    answer plain calls with :class:`ScriptedProvider`. Register it under a provider name::
+
+        provider = StreamingProvider(
+            ["Hel", "lo", Usage(1000, 20)],
+            ["Hel", ProviderConnectionError("connection reset")],
+        )
+        router = Router(config, providers={"openai": provider})
+        async with router.stream(messages) as stream:
+            text = "".join([chunk.text async for chunk in stream])
+    """
+
+    def __init__(self, *scripts: StreamScript, default: StreamScript | None = None) -> None:
+        self._scripts: deque[StreamScript] = deque(scripts)
+        self._default = default
+        self.calls: list[ModelCall] = []
+        self.closed = 0
+
+    def push(self, *scripts: StreamScript) -> None:
+        """Append scripts, one per further call."""
+        self._scripts.extend(scripts)
+
+    @property
+    def remaining(self) -> int:
+        return len(self._scripts)
+
+    async def send(self, call: ModelCall, /) -> ModelResult:
+        raise AssertionError(
+            "StreamingProvider answers streamed calls only (router.stream()); "
+            "answer router.complete() with ScriptedProvider"
+        )
+
+    async def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
+        """Play the next script for ``call`` (see the class)."""
+        self.calls.append(call)
+        script = self._next()
+        try:
+            if isinstance(script, BaseException):
+                raise script
+            if isinstance(script, str):
+                script = text_result(script)
+            if isinstance(script, ModelResult):
+                script = chunks_for(script)
+            for piece in script:
+                if isinstance(piece, BaseException):
+                    raise piece
+                if isinstance(piece, int | float) and not isinstance(piece, bool):
+                    await anyio.sleep(piece)
+                    continue
+                yield _chunk(piece)
+        finally:
+            self.closed += 1
+
+    def _next(self) -> StreamScript:
+        if self._scripts:
+            return self._scripts.popleft()
+        if self._default is not None:
+            return self._default
+        raise ScriptExhausted(
+            f"StreamingProvider got call #{len(self.calls)} but its scripts are used up"
+        )
 
 
 class CallRecorder:

@@ -20,8 +20,9 @@ from agentroute.providers.factory import build_provider
 from agentroute.providers.openai import OpenAIProvider
 from agentroute.session import SessionState
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS
-from agentroute.sim.server import run_simulator
+from agentroute.sim.server import Simulator
 from agentroute.sim.wire_anthropic import parse as parse_anthropic
+from tests.helpers import one_model_config, simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -394,24 +395,18 @@ SIM = {
         "gpt": {"kind": "openai", "scenario": {"kind": "echo"}},
     }
 }
+sim = simulator_fixture(SIM)
 FOLLOW_UPS = ("Which flights go to SFO tomorrow?", "And the day after?", "Thanks.")
 
 
 def router_config(kind: str, base_url: str, **provider: Any) -> RouterConfig:
-    return RouterConfig.from_mapping(
-        {
-            "providers": {"p": {"kind": kind, "base_url": base_url, **provider}},
-            "models": {
-                "m": {
-                    "context_window": 200_000,
-                    "price": {"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75},
-                    "deployments": [{"provider": "p", "name": "sim-model"}],
-                }
-            },
-            "tiers": {"only": ["m"]},
-            "resilience": {"max_retries": 0},
-        }
+    data = one_model_config(
+        {"p": {"kind": kind, "base_url": base_url, **provider}},
+        deployment="sim-model",
+        price={"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75},
+        resilience={"max_retries": 0},
     )
+    return RouterConfig.from_mapping(data)
 
 
 async def three_steps(router: Router) -> list[tuple[int, int]]:
@@ -428,11 +423,8 @@ async def three_steps(router: Router) -> list[tuple[int, int]]:
     return seen
 
 
-async def test_auto_breakpoints_make_the_session_read_its_cache() -> None:
-    async with (
-        run_simulator(SIM) as sim,
-        Router(router_config("anthropic", sim.base_url("claude"))) as router,
-    ):
+async def test_auto_breakpoints_make_the_session_read_its_cache(sim: Simulator) -> None:
+    async with Router(router_config("anthropic", sim.base_url("claude"))) as router:
         reads_writes = await three_steps(router)
     (read1, write1), (read2, write2), (read3, write3) = reads_writes
     assert read1 == 0 and write1 > 1024  # tools + system prompt + first message written
@@ -441,42 +433,39 @@ async def test_auto_breakpoints_make_the_session_read_its_cache() -> None:
     assert write2 > 0 and write3 > 0  # and writes only what was added since
 
 
-async def test_without_breakpoints_the_simulator_caches_nothing() -> None:
+async def test_without_breakpoints_the_simulator_caches_nothing(sim: Simulator) -> None:
     # Like the Messages API, the simulator's Anthropic cache only stores prefixes that end at a
     # cache_control breakpoint: without markers every step is full-price input.
-    async with run_simulator(SIM) as sim:
-        config = router_config("anthropic", sim.base_url("claude"), cache_breakpoints=False)
-        async with Router(config) as router:
-            reads_writes = await three_steps(router)
+    config = router_config("anthropic", sim.base_url("claude"), cache_breakpoints=False)
+    async with Router(config) as router:
+        reads_writes = await three_steps(router)
     assert reads_writes == [(0, 0)] * 3
 
 
-async def test_openai_simulator_accepts_prompt_cache_key() -> None:
+async def test_openai_simulator_accepts_prompt_cache_key(sim: Simulator) -> None:
     sent: list[dict[str, Any]] = []
 
     async def record(request: httpx.Request) -> None:
         sent.append(json.loads(request.content))
 
-    async with run_simulator(SIM) as sim:
-        config = router_config("openai", sim.base_url("gpt"), prompt_cache_key=True)
-        async with (
-            httpx.AsyncClient(event_hooks={"request": [record]}) as client,
-            Router(config, http_client=client) as router,
-        ):
-            reads_writes = await three_steps(router)
-        assert not sim.internal_errors
+    config = router_config("openai", sim.base_url("gpt"), prompt_cache_key=True)
+    async with (
+        httpx.AsyncClient(event_hooks={"request": [record]}) as client,
+        Router(config, http_client=client) as router,
+    ):
+        reads_writes = await three_steps(router)
+    assert not sim.internal_errors
     assert [body["prompt_cache_key"] for body in sent] == ["ticket-42"] * 3
     # OpenAI-style automatic caching (128-token blocks): the key changes nothing in the simulator.
     assert reads_writes[0] == (0, 0) and 0 < reads_writes[1][0] <= reads_writes[2][0]
 
 
-async def test_one_hour_ttl_reaches_the_simulator() -> None:
-    async with run_simulator(SIM) as sim:
-        config = router_config("anthropic", sim.base_url("claude"), cache_ttl_s=3600)
-        async with Router(config) as router:
-            result = await router.complete(
-                [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Hi"}]
-            )
+async def test_one_hour_ttl_reaches_the_simulator(sim: Simulator) -> None:
+    config = router_config("anthropic", sim.base_url("claude"), cache_ttl_s=3600)
+    async with Router(config) as router:
+        result = await router.complete(
+            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Hi"}]
+        )
     usage = result.usage
     assert usage.cache_write_tokens > 1024
     assert usage.cache_write_1h_tokens == usage.cache_write_tokens

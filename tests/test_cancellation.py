@@ -8,7 +8,6 @@ connection closed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -16,41 +15,27 @@ import pytest
 import sniffio
 
 from agentroute import Router
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
 from agentroute.testing import FakeClock
+from tests.helpers import one_model_config, sim_providers, simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
 CONVO = [{"role": "user", "content": "Tell me a long story about routers."}]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    config = {
-        "instances": {
-            # request 1 is held until the client leaves; the others answer slowly, token by token
-            "held": {"kind": "openai", "faults": {"schedule": {1: {"kind": "timeout"}}}},
-            "slow": {"kind": "anthropic", "latency": {"per_output_token_ms": 40}},
-        }
+SIM = {
+    "instances": {
+        # request 1 is held until the client leaves; the others answer slowly, token by token
+        "held": {"kind": "openai", "faults": {"schedule": {1: {"kind": "timeout"}}}},
+        "slow": {"kind": "anthropic", "latency": {"per_output_token_ms": 40}},
     }
-    async with run_simulator(config) as simulator:
-        yield simulator
+}
+sim = simulator_fixture(SIM)
 
 
 def config(sim: Simulator, provider: str) -> dict[str, Any]:
-    kind = "openai" if provider == "held" else "anthropic"
-    return {
-        "providers": {provider: {"kind": kind, "base_url": sim.base_url(provider)}},
-        "models": {
-            "m": {
-                "context_window": 100_000,
-                "price": {"input": 1, "output": 2},
-                "deployments": [{"provider": provider, "name": "m"}],
-            }
-        },
-        "tiers": {"only": ["m"]},
-        "telemetry": {"log_events": False},
-    }
+    return one_model_config(sim_providers(sim, provider), context_window=100_000)
 
 
 def running_tasks() -> set[object]:

@@ -6,7 +6,7 @@ id as the session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 import yaml
 from anyio.from_thread import start_blocking_portal
 
-from tests.helpers import frameworks_config, require_extra
+from tests.helpers import frameworks_config, require_extra, simulator_fixture
 
 fw = require_extra("langchain.agents", "langchain")
 
@@ -174,10 +174,7 @@ def check(run: Run, messages: list[Any], thread: str, *, streamed: bool) -> None
     assert "economy" in messages[-1].text
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(load_sim_config(SIM_CONFIG)) as simulator:
-        yield simulator
+sim = simulator_fixture(load_sim_config(SIM_CONFIG))
 
 
 @pytest.fixture

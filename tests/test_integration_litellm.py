@@ -16,16 +16,16 @@ import contextlib
 import json
 import os
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from agentroute import Router
 from agentroute.sim.scenario import run_tool
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
 from agentroute.telemetry import attributes as A
-from tests.helpers import config_dict, require_extra
+from tests.helpers import config_dict, require_extra, simulator_fixture
 from tests.sdk_harness import (
     CHAT_TOOLS,
     EXPECTED,
@@ -66,10 +66,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(SIM_CONFIG) as running:
-        yield running
+sim = simulator_fixture(SIM_CONFIG)
 
 
 def litellm_config(sim: Simulator, *, flaky: bool = False, retries: bool = False) -> dict[str, Any]:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from agentroute import AllAttemptsFailed, ConfigurationError, Router
 from agentroute.sim.scenario import run_tool
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
 from agentroute.telemetry import attributes as A
-from tests.helpers import require_extra
+from tests.helpers import require_extra, simulator_fixture
 from tests.sdk_harness import (
     CHAT_TOOLS,
     SECRET,
@@ -47,10 +46,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(SIM_CONFIG) as running:
-        yield running
+sim = simulator_fixture(SIM_CONFIG)
 
 
 def start() -> list[dict[str, Any]]:

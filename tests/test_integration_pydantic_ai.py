@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from agentroute import ConfigurationError, Deployment, Router
 from agentroute.sim.config import load_sim_config, read_sim_file
 from agentroute.sim.scenario import SYSTEM_PROMPT, USER_REQUEST, run_tool
 from agentroute.sim.server import Simulator, run_simulator
-from tests.helpers import frameworks_config, require_extra
+from tests.helpers import frameworks_config, require_extra, simulator_fixture
 
 fw = require_extra("pydantic_ai", "pydantic-ai")
 
@@ -61,10 +61,7 @@ def anyio_backend() -> str:
 router_config = frameworks_config
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(load_sim_config(SIM_FILE)) as simulator:
-        yield simulator
+sim = simulator_fixture(load_sim_config(SIM_FILE))
 
 
 @pytest.fixture

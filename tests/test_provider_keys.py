@@ -18,9 +18,9 @@ from agentroute import AuthenticationFailed, Router, RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.providers.anthropic import AnthropicProvider
 from agentroute.providers.openai import OpenAIProvider
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
 from agentroute.testing import FakeClock, capture_logs
-from tests.helpers import CONVERSATION, config_dict
+from tests.helpers import CONVERSATION, config_dict, simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +31,7 @@ SIM = {
         "an": {"kind": "anthropic", "api_key": KEY},
     }
 }
+sim = simulator_fixture(SIM)
 
 
 def _config(sim: Simulator, alpha_key: str) -> dict[str, Any]:
@@ -43,16 +44,15 @@ def _config(sim: Simulator, alpha_key: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("padding", ["\n", "\r\n", "  ", "\t\n"])
 async def test_key_with_surrounding_whitespace_is_stripped(
-    monkeypatch: pytest.MonkeyPatch, padding: str
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, padding: str
 ) -> None:
     monkeypatch.setenv("AR_ALPHA_KEY", KEY + padding)
     monkeypatch.setenv("AR_BETA_KEY", KEY)
-    async with run_simulator(SIM) as sim:
-        async with Router(_config(sim, "env:AR_ALPHA_KEY"), clock=FakeClock()) as router:
-            result = await router.complete(CONVERSATION)
-        assert result.target is not None
-        assert result.target.deployment == "mid-1"  # alpha served: its key was accepted
-        assert sim.stats("oa").requests == 1
+    async with Router(_config(sim, "env:AR_ALPHA_KEY"), clock=FakeClock()) as router:
+        result = await router.complete(CONVERSATION)
+    assert result.target is not None
+    assert result.target.deployment == "mid-1"  # alpha served: its key was accepted
+    assert sim.stats("oa").requests == 1
 
 
 @pytest.mark.parametrize(
@@ -66,27 +66,26 @@ async def test_key_with_surrounding_whitespace_is_stripped(
     ],
 )
 async def test_unsendable_key_fails_its_deployment_and_the_next_one_serves(
-    monkeypatch: pytest.MonkeyPatch, bad_key: str, source: str
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, bad_key: str, source: str
 ) -> None:
     if source == "env":
         monkeypatch.setenv("AR_ALPHA_KEY", bad_key)
     monkeypatch.setenv("AR_BETA_KEY", KEY)
     alpha_key = "env:AR_ALPHA_KEY" if source == "env" else bad_key
-    async with run_simulator(SIM) as sim:
-        async with Router(_config(sim, alpha_key), clock=FakeClock()) as router:
-            with capture_logs() as events:
-                result = await router.complete(CONVERSATION)
-        assert result.target is not None
-        assert result.target.deployment == "mid-b"
-        assert sim.stats("oa").requests == 0  # never sent
-        (failed,) = [a for a in result.attempts if a.error is not None]
-        error = failed.error
-        assert isinstance(error, AuthenticationFailed)
-        assert (error.provider, error.deployment) == ("alpha", "mid-1")
-        assert "cannot be sent" in str(error)
-        for text in (str(error), repr(error), repr(events), repr(result.attempts)):
-            assert bad_key not in text
-            assert KEY[10:] not in text
+    async with Router(_config(sim, alpha_key), clock=FakeClock()) as router:
+        with capture_logs() as events:
+            result = await router.complete(CONVERSATION)
+    assert result.target is not None
+    assert result.target.deployment == "mid-b"
+    assert sim.stats("oa").requests == 0  # never sent
+    (failed,) = [a for a in result.attempts if a.error is not None]
+    error = failed.error
+    assert isinstance(error, AuthenticationFailed)
+    assert (error.provider, error.deployment) == ("alpha", "mid-1")
+    assert "cannot be sent" in str(error)
+    for text in (str(error), repr(error), repr(events), repr(result.attempts)):
+        assert bad_key not in text
+        assert KEY[10:] not in text
 
 
 @pytest.mark.parametrize(

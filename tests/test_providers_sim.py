@@ -6,7 +6,6 @@ simulator reported, and every fault the simulator injects arrives as the right e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,6 +30,7 @@ from agentroute.providers.openai import OpenAIProvider
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS
 from agentroute.sim.server import Simulator, run_simulator
 from agentroute.testing import FakeClock
+from tests.helpers import one_model_config, sim_providers, simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -63,10 +63,7 @@ CONVO: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(SIM) as simulator:
-        yield simulator
+sim = simulator_fixture(SIM)
 
 
 def provider(sim: Simulator, name: str) -> OpenAIProvider | AnthropicProvider:
@@ -163,22 +160,10 @@ async def test_content_policy_refusal(sim: Simulator, name: str) -> None:
 
 async def test_a_routed_call_falls_back_across_wire_formats(sim: Simulator) -> None:
     """A 429 from the OpenAI-compatible deployment; the Anthropic one answers the same call."""
-    config = {
-        "providers": {
-            "oa": {"kind": "openai", "base_url": sim.base_url("oa")},
-            "an": {"kind": "anthropic", "base_url": sim.base_url("an")},
-        },
-        "models": {
-            "m": {
-                "context_window": 200_000,
-                "price": {"input": 1, "output": 2},
-                "deployments": [{"provider": "oa", "name": "m"}, {"provider": "an", "name": "m"}],
-            }
-        },
-        "tiers": {"only": ["m"]},
-        "telemetry": {"log_events": False},
-        "resilience": {"max_retries": 0},  # move on at once instead of retrying oa
-    }
+    config = one_model_config(
+        sim_providers(sim, "oa", "an"),
+        resilience={"max_retries": 0},  # move on at once instead of retrying oa
+    )
     async with Router(config, clock=FakeClock()) as router:
         first = await router.complete(CONVO, tools=TOOLS)  # oa request 1: fine
         second = await router.complete(CONVO, tools=TOOLS)  # oa request 2: 429 → an
@@ -191,18 +176,7 @@ async def test_a_routed_call_falls_back_across_wire_formats(sim: Simulator) -> N
 
 
 async def test_all_attempts_failed_over_http(sim: Simulator) -> None:
-    config = {
-        "providers": {"oa": {"kind": "openai", "base_url": sim.base_url("oa")}},
-        "models": {
-            "m": {
-                "context_window": 200_000,
-                "price": {"input": 1, "output": 2},
-                "deployments": [{"provider": "oa", "name": "m"}],
-            }
-        },
-        "tiers": {"only": ["m"]},
-        "telemetry": {"log_events": False},
-    }
+    config = one_model_config(sim_providers(sim, "oa"))
     clock = FakeClock(draw=0.5)
     async with Router(config, clock=clock) as router:
         await router.complete(CONVO)

@@ -9,7 +9,6 @@ from the documented rule (the prefix up to a ``cache_control`` block, 4 characte
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -17,7 +16,8 @@ import httpx
 import pytest
 
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
+from tests.helpers import simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -42,11 +42,7 @@ SYSTEM = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": MARK}]
 FIRST = [{"role": "user", "content": USER_REQUEST}]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(CONFIG) as simulator:
-        yield simulator
-    assert not simulator.internal_errors
+sim = simulator_fixture(CONFIG)
 
 
 def client(sim: Simulator, name: str) -> anthropic.AsyncAnthropic:

@@ -4,7 +4,6 @@ provider would cause, with the real error body, and the simulator keeps serving 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -16,6 +15,7 @@ import pytest
 from agentroute.sim.config import FaultsConfig, LatencyConfig
 from agentroute.sim.faults import Faults
 from agentroute.sim.server import Simulator, run_simulator
+from tests.helpers import simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -70,11 +70,7 @@ CONFIG: dict[str, Any] = {
 USER = [{"role": "user", "content": "hello"}]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(CONFIG) as simulator:
-        yield simulator
-    assert not simulator.internal_errors
+sim = simulator_fixture(CONFIG)
 
 
 def oa(sim: Simulator, name: str, **kw: Any) -> openai.AsyncOpenAI:

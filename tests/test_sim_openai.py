@@ -8,14 +8,14 @@ hand from the simulator's documented rules, and against the simulator's own reco
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
 
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
+from tests.helpers import simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -46,11 +46,7 @@ SDK_STREAM_GENERATOR = pytest.mark.filterwarnings("ignore:Async generator '.*':R
 LONG = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": USER_REQUEST}]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(CONFIG) as simulator:
-        yield simulator
-    assert not simulator.internal_errors
+sim = simulator_fixture(CONFIG)
 
 
 def client(sim: Simulator, name: str, **kw: Any) -> openai.AsyncOpenAI:

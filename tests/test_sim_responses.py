@@ -11,7 +11,7 @@ earlier prompt of at least 1,024 tokens are cached) and against the simulator's 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -24,7 +24,8 @@ from agentroute.sim import wire_responses
 from agentroute.sim.cache import MarkedOutcome
 from agentroute.sim.faults import InvalidRequest, Reply
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, Move, run_tool
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
+from tests.helpers import simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -68,11 +69,7 @@ RTOOLS: list[dict[str, Any]] = [{"type": "function", **t["function"]} for t in T
 USER = {"role": "user", "content": USER_REQUEST}
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(CONFIG) as simulator:
-        yield simulator
-    assert not simulator.internal_errors
+sim = simulator_fixture(CONFIG)
 
 
 def client(sim: Simulator, name: str, **kw: Any) -> openai.AsyncOpenAI:

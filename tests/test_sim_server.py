@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from agentroute.sim.server import Simulator, run_simulator
+from tests.helpers import simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -30,11 +31,7 @@ CONFIG: dict[str, Any] = {
 USER = [{"role": "user", "content": "hello"}]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(CONFIG) as simulator:
-        yield simulator
-    assert not simulator.internal_errors
+sim = simulator_fixture(CONFIG)
 
 
 async def test_fifty_concurrent_sdk_calls_per_format(sim: Simulator) -> None:

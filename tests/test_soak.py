@@ -61,6 +61,7 @@ from agentroute.sim.server import Simulator, run_simulator
 from agentroute.state import MemoryStateStore
 from agentroute.state.failopen import FailOpenStore
 from agentroute.testing import FakeClock, text_result
+from tests.helpers import one_model_config, sim_providers
 
 pytestmark = pytest.mark.anyio
 
@@ -95,27 +96,16 @@ def sim_config() -> dict[str, Any]:
 
 
 def router_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
-    return {
-        "providers": {
-            name: {"kind": kind, "base_url": sim.base_url(name), "api_key": "k"}
-            for name, kind in INSTANCES.items()
-        },
-        "models": {
-            "m": {
-                "context_window": 100_000,
-                "price": {"input": 1, "output": 2},
-                "deployments": [{"provider": name, "name": "m"} for name in INSTANCES],
-            }
-        },
-        "tiers": {"only": ["m"]},
-        "telemetry": {"log_events": False},
-        "resilience": {
-            "attempt_timeout_s": 2.0,  # how long a held request (fault ``timeout``) costs
-            "max_retries": 1,
-            "max_attempts": MAX_ATTEMPTS,  # below the 6 that 3 deployments × 2 tries allow
-        },
-        **overrides,
+    resilience = {
+        "attempt_timeout_s": 2.0,  # how long a held request (fault ``timeout``) costs
+        "max_retries": 1,
+        "max_attempts": MAX_ATTEMPTS,  # below the 6 that 3 deployments × 2 tries allow
     }
+    return one_model_config(
+        sim_providers(sim, *INSTANCES, api_key="k"),
+        context_window=100_000,
+        **{"resilience": resilience} | overrides,
+    )
 
 
 Outcome = tuple[bool, int, int]
@@ -235,14 +225,9 @@ class Quiet:
 
 def single(provider: dict[str, Any]) -> dict[str, Any]:
     """One model on one deployment of provider ``p``, retried once, never cooled down."""
-    return {
-        "providers": {"p": provider},
-        "models": {"m": {"context_window": 200_000, "price": {"input": 1, "output": 2},
-                         "deployments": [{"provider": "p", "name": "m"}]}},
-        "tiers": {"only": ["m"]},
-        "telemetry": {"log_events": False},
-        "resilience": {"max_retries": 1, "allowed_fails": 1_000_000},
-    }  # fmt: skip
+    return one_model_config(
+        {"p": provider}, resilience={"max_retries": 1, "allowed_fails": 1_000_000}
+    )
 
 
 async def kept_per_session(router: Router, said: Callable[[int], str]) -> float:
@@ -365,19 +350,25 @@ def fleet_config(**overrides: Any) -> dict[str, Any]:
     """One sticky model on three flaky deployments; a deployment is put aside at its first
     failure, so cooldowns are everywhere; no deadline (the FakeClock's time jumps with every
     backoff of every call: a deadline would measure the other calls' backoffs)."""
-    return {
-        "providers": {d: {"kind": "openai", "api_key": "k"} for d in FLEET},
-        "models": {"m": {"context_window": 100_000,
-                         "price": {"input": 1, "output": 2, "cache_read": 0.5},
-                         "deployments": [{"provider": d, "name": "m"} for d in FLEET]}},
-        "tiers": {"only": ["m"]},
-        "telemetry": {"log_events": False},
+    resilience = {
+        "max_retries": 2,
+        "max_attempts": FLEET_ATTEMPTS,
+        "allowed_fails": 1,
+        "cooldown_s": 30,
+        "deadline_s": None,
+        "escalate_on_exhaustion": False,
+    }
+    sections = {
         "policy": {"output_tokens_guess": OUT},
         "budget": {"cap_tier_at_fraction": None},
-        "resilience": {"max_retries": 2, "max_attempts": FLEET_ATTEMPTS, "allowed_fails": 1,
-                       "cooldown_s": 30, "deadline_s": None, "escalate_on_exhaustion": False},
-        **overrides,
-    }  # fmt: skip
+        "resilience": resilience,
+    }
+    return one_model_config(
+        {d: {"kind": "openai", "api_key": "k"} for d in FLEET},
+        context_window=100_000,
+        price={"input": 1, "output": 2, "cache_read": 0.5},
+        **sections | overrides,
+    )
 
 
 Ending = ModelResult | AgentRouteError | str
@@ -684,16 +675,14 @@ async def hostile_soak(refused: Mapping[str, Callable[[list[Any]], dict[str, Any
     its own marker, counted as its session's next step: the malformed calls change nothing for
     their session or any other."""
     base = "http://127.0.0.1:9"
-    config = {
-        "providers": {"oa": {"kind": "openai", "base_url": f"{base}/v1", "api_key": "k"},
-                      "an": {"kind": "anthropic", "base_url": base, "api_key": "k"}},
-        "models": {"m": {"context_window": 1_000_000, "price": {"input": 1, "output": 2},
-                         "deployments": [{"provider": "oa", "name": "m"},
-                                         {"provider": "an", "name": "m"}]}},
-        "tiers": {"only": ["m"]},
-        "affinity": {"sticky": False, "strategy": "weighted"},
-        "telemetry": {"log_events": False},
-    }  # fmt: skip
+    config = one_model_config(
+        {
+            "oa": {"kind": "openai", "base_url": f"{base}/v1", "api_key": "k"},
+            "an": {"kind": "anthropic", "base_url": base, "api_key": "k"},
+        },
+        context_window=1_000_000,
+        affinity={"sticky": False, "strategy": "weighted"},
+    )
     tap = StepTap()
     calls = Calls()
     kinds = Counter[str]()

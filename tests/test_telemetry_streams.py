@@ -24,13 +24,25 @@ from agentroute import (
     Router,
     StreamChunk,
     StreamInterrupted,
+    ToolCallDelta,
+    Usage,
 )
 from agentroute.telemetry import attributes as A
-from agentroute.testing import FakeClock
+from agentroute.testing import FakeClock, StreamingProvider, StreamPiece
 from tests.helpers import CONVERSATION, config_dict
-from tests.test_streaming import ANSWER, MEDIUM, USAGE, StreamingProvider
 
 pytestmark = pytest.mark.anyio
+
+MEDIUM = {"min_tier": "medium"}  # tier "medium": model mid on alpha/mid-1, then beta/mid-b
+USAGE = Usage(input_tokens=1000, output_tokens=20)
+ANSWER = [
+    StreamChunk(text="Hel"),
+    StreamChunk(text="lo"),
+    StreamChunk(tool_calls=(ToolCallDelta(0, id="call_1", name="lookup", arguments='{"q"'),)),
+    StreamChunk(tool_calls=(ToolCallDelta(0, arguments=': "x"}'),)),
+    StreamChunk(finish_reason="tool_calls"),
+    StreamChunk(usage=USAGE),
+]
 
 
 class Traced:
@@ -119,7 +131,10 @@ async def test_a_stream_left_early_ends_its_span_as_cancelled_without_an_excepti
 
 
 async def test_a_stream_broken_after_output_ends_its_span_with_the_error() -> None:
-    broken = [StreamChunk(text="Hel"), ProviderConnectionError("connection reset")]
+    broken: list[StreamPiece] = [
+        StreamChunk(text="Hel"),
+        ProviderConnectionError("connection reset"),
+    ]
     t = Traced(StreamingProvider(broken), StreamingProvider())
     with pytest.raises(StreamInterrupted):
         await t.read_all()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import socket
 import time
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -28,6 +27,7 @@ from agentroute.providers.classify import classify_exception
 from agentroute.providers.openai import OpenAIProvider
 from agentroute.providers.transport import default_client
 from agentroute.sim.server import Simulator, run_simulator
+from tests.helpers import simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
@@ -45,11 +45,7 @@ CALL = ModelCall(messages=[{"role": "user", "content": "hello"}], target=TARGET)
 LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=60)
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(CONFIG) as simulator:
-        yield simulator
-    assert not simulator.internal_errors
+sim = simulator_fixture(CONFIG)
 
 
 def provider(base_url: str, client: httpx.AsyncClient | None) -> OpenAIProvider:

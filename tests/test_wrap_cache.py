@@ -17,11 +17,13 @@ from agentroute._catalog import Catalog
 from agentroute.config import RouterConfig
 from agentroute.providers.function_cache import WrapCacheMarkers
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
+from tests.helpers import one_model_config, simulator_fixture
 
 pytestmark = pytest.mark.anyio
 
 SIM = {"instances": {"claude": {"kind": "anthropic", "scenario": {"kind": "airline"}}}}
+sim = simulator_fixture(SIM)
 A_TOOLS: list[dict[str, Any]] = [
     {
         "name": t["function"]["name"],
@@ -36,19 +38,12 @@ STEPS = 5
 
 
 def config(**provider: Any) -> dict[str, Any]:
-    return {
-        "providers": {"p": provider},
-        "models": {
-            "m": {
-                "context_window": 200_000,
-                "price": {"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75},
-                "deployments": [{"provider": "p", "name": "claude-sim"}],
-            }
-        },
-        "tiers": {"only": ["m"]},
-        "resilience": {"max_retries": 0},
-        "telemetry": {"log_events": False},
-    }
+    return one_model_config(
+        {"p": provider},
+        deployment="claude-sim",
+        price={"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75},
+        resilience={"max_retries": 0},
+    )
 
 
 def markers(value: Any, path: str = "") -> list[tuple[str, Any]]:
@@ -133,11 +128,13 @@ async def agent_loop(
 
 
 @pytest.mark.parametrize("kind", ["anthropic", None], ids=["kind-anthropic", "kind-unset"])
-async def test_anthropic_sdk_loop_reads_its_cache_from_step_two(kind: str | None) -> None:
+async def test_anthropic_sdk_loop_reads_its_cache_from_step_two(
+    sim: Simulator, kind: str | None
+) -> None:
     # Tools in Anthropic's shape tell the call's shape even when the provider's kind is unset
     # (the default, openai): a wrap()-only config often leaves it.
     provider = {"kind": kind} if kind else {}
-    async with run_simulator(SIM) as sim, Router(config(**provider)) as router:
+    async with Router(config(**provider)) as router:
         answers, history, seen = await agent_loop(sim, router, system=SYSTEM_PROMPT, tools=A_TOOLS)
     reads = [a.usage.cache_read_input_tokens for a in answers]
     writes = [a.usage.cache_creation_input_tokens for a in answers]
@@ -161,11 +158,8 @@ def last_block(call: Mapping[str, Any]) -> int:
     return len(content) - 1
 
 
-async def test_no_breakpoints_when_the_provider_turns_them_off() -> None:
-    async with (
-        run_simulator(SIM) as sim,
-        Router(config(kind="anthropic", cache_breakpoints=False)) as router,
-    ):
+async def test_no_breakpoints_when_the_provider_turns_them_off(sim: Simulator) -> None:
+    async with Router(config(kind="anthropic", cache_breakpoints=False)) as router:
         answers, _, seen = await agent_loop(sim, router, system=SYSTEM_PROMPT, tools=A_TOOLS)
     assert [a.usage.cache_read_input_tokens for a in answers] == [0] * STEPS
     assert [a.usage.cache_creation_input_tokens for a in answers] == [0] * STEPS
@@ -173,9 +167,9 @@ async def test_no_breakpoints_when_the_provider_turns_them_off() -> None:
     assert all(call["tools"] is A_TOOLS for call in seen.calls)  # untouched: not even copied
 
 
-async def test_the_callers_own_markers_are_kept_and_none_added() -> None:
+async def test_the_callers_own_markers_are_kept_and_none_added(sim: Simulator) -> None:
     system = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": ONE_HOUR}]
-    async with run_simulator(SIM) as sim, Router(config(kind="anthropic")) as router:
+    async with Router(config(kind="anthropic")) as router:
         answers, _, seen = await agent_loop(sim, router, system=system, tools=A_TOOLS)
     for call in seen.calls:
         assert markers(call) == [("system[0]", ONE_HOUR)]

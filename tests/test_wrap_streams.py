@@ -27,10 +27,10 @@ from opentelemetry.trace import StatusCode
 from agentroute import ConfigurationError, Router, Usage
 from agentroute.sim.cache import MarkedOutcome
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
-from agentroute.sim.server import Simulator, run_simulator
+from agentroute.sim.server import Simulator
 from agentroute.telemetry import attributes as A
 from agentroute.testing import FakeClock, capture_logs
-from tests.helpers import CONVERSATION, config_dict
+from tests.helpers import CONVERSATION, config_dict, simulator_fixture
 
 pytestmark = [
     pytest.mark.anyio,
@@ -64,11 +64,7 @@ A_TOOLS = [
 SYSTEM_BLOCKS = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with run_simulator(SIM) as simulator:
-        yield simulator
-    assert not simulator.internal_errors
+sim = simulator_fixture(SIM)
 
 
 def sim_router(sim: Simulator, instance: str, kind: str, **kwargs: Any) -> Router:
