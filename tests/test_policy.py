@@ -31,7 +31,7 @@ from agentroute.policy.classifier import RUBRIC, HybridClassifier
 from agentroute.policy.escalation import DESCRIPTION, escalate_tool
 from agentroute.policy.score import ScorePolicy, calm_after
 from agentroute.policy.tokens import EstimateCounter, count_message, count_tools
-from agentroute.testing import MockProvider, text_result, tool_call_result
+from agentroute.testing import FakeClock, MockProvider, text_result, tool_call_result
 from tests.helpers import config_dict
 
 Msg = dict[str, Any]
@@ -1022,14 +1022,6 @@ class FakeAsk:
         return item
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(("messages", "difficulty"), [(EASY, 0.0), (HARD, 1.0)])
 async def test_confident_rules_do_not_ask(messages: list[Msg], difficulty: float) -> None:
@@ -1070,7 +1062,7 @@ async def test_a_slow_ask_falls_back_to_the_rules() -> None:
 async def test_the_breaker_opens_after_repeated_failures_and_closes_later(
     failure: str | BaseException,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     ask = FakeAsk(failure)
     classifier = HybridClassifier(ask, failure_threshold=2, reset_after_s=30.0, clock=clock)
     for _ in range(2):
@@ -1078,10 +1070,10 @@ async def test_the_breaker_opens_after_repeated_failures_and_closes_later(
     assert classifier.breaker_open and classifier.asked == 2
     assert await classifier.score(UNSURE) == pytest.approx(0.3)
     assert classifier.asked == 2  # open: not asked
-    clock.now += 29.9
+    clock.advance(29.9)
     await classifier.score(UNSURE)
     assert classifier.asked == 2
-    clock.now += 0.2
+    clock.advance(0.2)
     assert not classifier.breaker_open
     ask.answers = ["hard"]
     assert await classifier.score(UNSURE) == 1.0
@@ -1091,7 +1083,7 @@ async def test_the_breaker_opens_after_repeated_failures_and_closes_later(
 @pytest.mark.anyio
 async def test_a_success_resets_the_failure_count() -> None:
     ask = FakeAsk("x")
-    classifier = HybridClassifier(ask, failure_threshold=2, clock=Clock())
+    classifier = HybridClassifier(ask, failure_threshold=2, clock=FakeClock(1000.0))
     for answer_word in ("???", "easy", "???", "easy", "???"):
         ask.answers = [answer_word]
         await classifier.score(UNSURE)
@@ -1102,7 +1094,7 @@ async def test_a_success_resets_the_failure_count() -> None:
 @pytest.mark.anyio
 async def test_cancellation_is_not_swallowed() -> None:
     ask = FakeAsk("hard", delay=5.0)
-    classifier = HybridClassifier(ask, timeout_s=10.0, failure_threshold=1, clock=Clock())
+    classifier = HybridClassifier(ask, timeout_s=10.0, failure_threshold=1, clock=FakeClock(1000.0))
     reached = False
     with anyio.move_on_after(0.05) as scope:
         await classifier.score(UNSURE)
