@@ -14,8 +14,10 @@ Three kinds of time are read, each from one place here:
   shortened by a fake clock: the fail-open state store's watcher, which measures a store's
   silence in ticks of the loop that runs it (:mod:`agentroute.state.failopen`). Deadlines are
   handed to anyio's cancel scopes as relative seconds, so the two clocks never need to agree.
-* **The wall clock** (:func:`wall_time`) only for timestamps written into data (the
-  simulator's ``created`` field), never for a duration.
+* **The wall clock** (:func:`wall_time`) only for dates and timestamps (which of a model's
+  dated genai-prices applies today, the simulator's ``created`` field), never for a duration.
+  (A ``Retry-After`` HTTP date is turned into seconds against the wall clock where it is
+  parsed, :func:`agentroute.providers.classify.parse_retry_after`, which takes ``now``.)
 """
 
 from __future__ import annotations
@@ -79,5 +81,5 @@ def loop_time() -> float:
 
 
 def wall_time() -> float:
-    """Seconds since the epoch: for timestamps written into data only, never durations."""
+    """Seconds since the epoch: for dates and timestamps only, never durations."""
     return time.time()
