@@ -47,6 +47,14 @@ logger = structlog.get_logger("agentroute")
 _DEBUG, _INFO, _WARNING = logging.DEBUG, logging.INFO, logging.WARNING  # structlog's levels
 
 
+def _at(level: int) -> Any | None:
+    """The logger structlog would use now, if an event of ``level`` passes its level filter
+    (``is_enabled_for``: structlog's filtering and stdlib loggers; any other passes)."""
+    bound = logger.bind()
+    enabled = getattr(bound, "is_enabled_for", None)
+    return None if enabled is not None and not enabled(level) else bound
+
+
 def _never() -> bool:
     return False
 
@@ -66,6 +74,10 @@ class RouteEvents:
 
     __slots__ = ("_emitting", "mode")
 
+    def __new__(cls, mode: bool | None = None) -> RouteEvents:
+        # log_events: false gets the silent sink: each event is one call that does nothing
+        return object.__new__(_Silent if mode is False and cls is RouteEvents else cls)
+
     def __init__(self, mode: bool | None = None) -> None:
         self.mode = mode
         self._emitting: Callable[[], bool] = (
@@ -79,19 +91,13 @@ class RouteEvents:
         """The logger to emit an event of ``level`` (a ``logging`` level number) on, bound now
         to structlog's current configuration; ``None`` when the event would not be emitted,
         so the caller builds nothing."""
-        if not self._emitting():
-            return None
-        bound = logger.bind()
-        enabled = getattr(bound, "is_enabled_for", None)
-        if enabled is not None and not enabled(level):
-            return None
-        return bound
+        return _at(level) if self._emitting() else None
 
     # The events ------------------------------------------------------------------------------
 
     def decision(self, state: SessionState, decision: Decision) -> None:
-        log = self.logger_for(_DEBUG)
-        if log is None:
+        log = self._emitting() and _at(_DEBUG)
+        if not log:
             return
         log.debug(
             "route.decision",
@@ -115,8 +121,8 @@ class RouteEvents:
     ) -> None:
         """``error``: the error to report when the record does not keep it (a stream's)."""
         ok = attempt.outcome == "ok"
-        log = self.logger_for(_DEBUG if ok else _WARNING)
-        if log is None:
+        log = self._emitting() and _at(_DEBUG if ok else _WARNING)
+        if not log:
             return
         fields = {
             "session_id": state.key,
@@ -144,8 +150,8 @@ class RouteEvents:
         )
 
     def fallback(self, state: SessionState, failed: Attempt, to: Target, action: str) -> None:
-        log = self.logger_for(_INFO)
-        if log is None:
+        log = self._emitting() and _at(_INFO)
+        if not log:
             return
         log.info(
             "route.fallback",
@@ -160,8 +166,8 @@ class RouteEvents:
         )
 
     def cooldown(self, state: SessionState, target: Target, seconds: float, reason: str) -> None:
-        log = self.logger_for(_WARNING)
-        if log is None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
             return
         log.warning(
             "route.cooldown",
@@ -183,8 +189,8 @@ class RouteEvents:
         reason: str,
     ) -> None:
         broken = kind == "break"
-        log = self.logger_for(_INFO if broken else _DEBUG)
-        if log is None:
+        log = self._emitting() and _at(_INFO if broken else _DEBUG)
+        if not log:
             return
         fields = {
             "session_id": state.key,
@@ -200,8 +206,8 @@ class RouteEvents:
             log.debug("route.affinity", **fields)
 
     def budget_refused(self, state: SessionState, limit: str, value: float) -> None:
-        log = self.logger_for(_WARNING)
-        if log is None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
             return
         log.warning(
             "route.budget",
@@ -214,8 +220,8 @@ class RouteEvents:
         )
 
     def usage_unknown(self, state: SessionState, kind: type, *, streamed: bool) -> None:
-        log = self.logger_for(_WARNING)
-        if log is None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
             return
         hint = (
             "pass stream_options={'include_usage': True} to an OpenAI-compatible stream, or "
@@ -235,8 +241,8 @@ class RouteEvents:
 
     def session_evicted(self, state: SessionState, idle_s: float, limit: int) -> None:
         """A live implicit session was evicted: its step count, tier and cost are lost."""
-        log = self.logger_for(_WARNING)
-        if log is None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
             return
         log.warning(
             "route.session_evicted",
@@ -247,15 +253,15 @@ class RouteEvents:
         )
 
     def sdk_retries(self, function: str, source: str, max_retries: int) -> None:
-        log = self.logger_for(_WARNING)
-        if log is None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
             return
         log.warning("route.sdk_retries", function=function, source=source, max_retries=max_retries)
 
     def state_error(self, operation: str, error_type: str, error: str, errors_so_far: int) -> bool:
         """Whether it was emitted (the store keeps its quiet period from the last one)."""
-        log = self.logger_for(_WARNING)
-        if log is None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
             return False
         log.warning(
             "route.state_error",
@@ -269,8 +275,8 @@ class RouteEvents:
 
     def state_breaker(self, state: str, failures: int, reset_s: float) -> None:
         opened = state == "open"
-        log = self.logger_for(_WARNING if opened else _INFO)
-        if log is None:
+        log = self._emitting() and _at(_WARNING if opened else _INFO)
+        if not log:
             return
         if opened:
             log.warning(
@@ -288,3 +294,61 @@ class RouteEvents:
                 if state == "half_open"
                 else "the state store is used again",
             )
+
+
+class _Silent(RouteEvents):
+    """The sink of ``log_events: false``: every event returns at once (an explicit signature
+    each: a ``*args`` no-op costs more per call)."""
+
+    __slots__ = ()
+
+    def logger_for(self, level: int) -> Any | None:
+        return None
+
+    def decision(self, state: SessionState, decision: Decision) -> None:
+        pass
+
+    def attempt(
+        self,
+        state: SessionState,
+        step: int,
+        attempt: Attempt,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        pass
+
+    def fallback(self, state: SessionState, failed: Attempt, to: Target, action: str) -> None:
+        pass
+
+    def cooldown(self, state: SessionState, target: Target, seconds: float, reason: str) -> None:
+        pass
+
+    def pin(
+        self,
+        state: SessionState,
+        kind: str,
+        model: str,
+        deployment: str,
+        previous: str | None,
+        reason: str,
+    ) -> None:
+        pass
+
+    def budget_refused(self, state: SessionState, limit: str, value: float) -> None:
+        pass
+
+    def usage_unknown(self, state: SessionState, kind: type, *, streamed: bool) -> None:
+        pass
+
+    def session_evicted(self, state: SessionState, idle_s: float, limit: int) -> None:
+        pass
+
+    def sdk_retries(self, function: str, source: str, max_retries: int) -> None:
+        pass
+
+    def state_error(self, operation: str, error_type: str, error: str, errors_so_far: int) -> bool:
+        return False
+
+    def state_breaker(self, state: str, failures: int, reset_s: float) -> None:
+        pass

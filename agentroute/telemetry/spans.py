@@ -88,6 +88,7 @@ class Telemetry:
         self.tracer = trace.get_tracer("agentroute", __version__, tracer_provider=tracer_provider)
         self.metrics = RouterMetrics(meter_provider, catalog.tiers)
         self.clock: Clock = clock or SystemClock()
+        self._now = self.clock.now  # (the system clock's is time.monotonic itself)
         self.events = events or RouteEvents(config.telemetry.log_events)
         # a provider given is judged once; None follows the global one (module docstring)
         self._follow_traces = tracer_provider is None
@@ -116,7 +117,7 @@ class Telemetry:
         """Whether spans would be recorded: a provider other than the API's stand-ins."""
         if self._traces:
             return True
-        if self._waiting and self.clock.now() >= self._look_at:
+        if self._waiting and self._now() >= self._look_at:
             self._look_again()
         return self._traces
 
@@ -124,13 +125,13 @@ class Telemetry:
         """Whether metrics would be recorded (as :meth:`tracing`)."""
         if self._measures:
             return True
-        if self._waiting and self.clock.now() >= self._look_at:
+        if self._waiting and self._now() >= self._look_at:
             self._look_again()
         return self._measures
 
     def _look_again(self) -> None:
         """Ask the API for the global providers this router follows and has not seen set."""
-        self._look_at = self.clock.now() + RECHECK_S
+        self._look_at = self._now() + RECHECK_S
         if self._follow_traces and not self._traces:
             self._traces = _records(trace.get_tracer_provider())
         if self._follow_meters and not self._measures:
