@@ -431,14 +431,18 @@ async def calls(n):
         async with router.session():
             await router.complete(CONVERSATION)
 
-async def main():
-    built = len(asked)
-    await calls(50)
-    out["asked_per_call"] = (len(asked) - built) / 50
+def set_providers():
     tp = TracerProvider()
     tp.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(tp)
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+async def main():
+    await calls(1)  # the first call looks again
+    first = len(asked)
+    await calls(50)
+    out["asked_in_50_calls"] = len(asked) - first
+    set_providers()
     await calls(3)
     out["before"] = [spans(), decisions()]
     clock.advance(RECHECK_S)
@@ -454,9 +458,9 @@ print(json.dumps(out))
 """
 
 
-def test_a_global_provider_set_later_is_seen_within_recheck_s_of_the_routers_clock() -> None:
+def run_script(script: str) -> Any:
     done = subprocess.run(
-        [sys.executable, "-c", GLOBAL_LATER],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -464,8 +468,30 @@ def test_a_global_provider_set_later_is_seen_within_recheck_s_of_the_routers_clo
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    assert out["asked_per_call"] == 0  # the cheap path does not ask the API per call
+    return json.loads(done.stdout)
+
+
+def test_a_global_provider_set_later_is_seen_within_recheck_s_of_the_routers_clock() -> None:
+    out = run_script(GLOBAL_LATER)
+    assert out["asked_in_50_calls"] == 0  # the cheap path does not ask the API per call
     assert out["before"] == [0, 0]  # set after the last look: not seen yet
     assert out["after"] == [2, 2]  # the clock moved on: seen, spans and metrics both
     assert out["asked_once_set"] == 0  # a global provider cannot be replaced: no more asking
+
+
+SET_UP_AFTER_THE_ROUTER = (
+    GLOBAL_LATER.split("async def main():")[0]
+    + """
+async def main():
+    set_providers()  # the app configures OpenTelemetry after building its router
+    await calls(1)  # no time has passed: still traced
+    out["first"] = [spans(), decisions()]
+
+anyio.run(main)
+print(json.dumps(out))
+"""
+)
+
+
+def test_providers_set_between_building_the_router_and_its_first_call_are_seen() -> None:
+    assert run_script(SET_UP_AFTER_THE_ROUTER) == {"first": [1, 1]}

@@ -14,11 +14,12 @@ runs. Message content is recorded only when opted in, passed through
 
 **Telemetry off costs next to nothing.** A router given providers knows once, when it is built,
 whether they record. One that follows the API's global providers (the default) asks the API
-once when it is built, and while no global provider is set it asks again at most once per
-:data:`RECHECK_S` of its clock (``get_tracer_provider()`` costs as much as a good share of a
-routed call's overhead, so it is not asked per call): an application that sets its global
-providers after building its router is traced from then on, within a second. A global provider,
-once set, cannot be replaced (the API refuses), so a router that has seen one stops asking.
+when it is built and at its first call, then, while no global provider is set, at most once
+per :data:`RECHECK_S` of its clock (``get_tracer_provider()`` costs as much as a good share of
+a routed call's overhead, so it is not asked per call): an application that sets its global
+providers after building its router is traced from its first call, or, if it sets them later
+still, within a second. A global provider, once set, cannot be replaced (the API refuses), so
+a router that has seen one stops asking.
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ class Telemetry:
         self._measures = meter_provider is not None and _records(meter_provider)
         self._waiting = self._follow_traces or self._follow_meters
         """A global provider this router follows is not set yet: look again when due."""
-        self._look_at = -math.inf
         self._look_again()  # also loads a provider named by OTEL_PYTHON_*_PROVIDER, as the API does
+        self._look_at = -math.inf  # and once more at the first call (an app set it up since)
         if capture_content is None:  # not given: the config, or the GenAI env variable
             env = os.environ.get(CAPTURE_ENV, "").strip().lower() == "true"
             capture_content = config.telemetry.capture_content or env
