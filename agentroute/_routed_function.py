@@ -26,6 +26,7 @@ from agentroute._types import CallMode, CallNext, Message, Middleware, ModelCall
 from agentroute.errors import ConfigurationError
 from agentroute.providers.function import FunctionTerminal, UsageOf
 from agentroute.session import SessionState
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["routed_function"]
 
@@ -62,7 +63,7 @@ def routed_function(
     middleware: Sequence[Middleware],
     unreserved: Sequence[Middleware] | None,
     steps: Steps,
-    log_events: bool | None,
+    events: RouteEvents,
     model_param: str,
     messages_param: str | None,
     tools_param: str,
@@ -108,7 +109,7 @@ def routed_function(
             shape=shape,
             usage_of=usage_of,
             by_position=by_position,
-            log_events=log_events,
+            events=events,
             deployment_param=deployment_param,
         )
         full = build_chain(middleware, terminal)
@@ -119,7 +120,7 @@ def routed_function(
     positional_chain, free_positional_chain = (
         chains(True) if shape.var_positional and not shape.messages_named else (chain, free_chain)
     )
-    watch = RetryWatch(fn, name, configured, log_events)
+    watch = RetryWatch(fn, name, configured, events)
     dropped = shape.dropped
     first = shape.messages_first
     by_keyword = shape.messages_keyword

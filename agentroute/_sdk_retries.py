@@ -34,13 +34,9 @@ from collections.abc import Callable, Mapping
 from types import FunctionType, ModuleType
 from typing import Any
 
-import structlog
-
-from agentroute.telemetry.logs import should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["RetryWatch"]
-
-logger = structlog.get_logger("agentroute")
 
 _PLAIN = frozenset({str, bytes, int, float, bool, type(None), list, dict, tuple, set})
 _COUNT_KEYS = frozenset({"max_retries", "num_retries"})
@@ -57,17 +53,17 @@ class RetryWatch:
             nothing in a call without arguments and the routed function skips it.
     """
 
-    __slots__ = ("_litellm", "_log", "_name", "_static", "done", "reads_params_only")
+    __slots__ = ("_events", "_litellm", "_name", "_static", "done", "reads_params_only")
 
     def __init__(
         self,
         fn: Callable[..., Any],
         name: str,
         configured: Mapping[str, Mapping[str, Any]],
-        log_events: bool | None,
+        events: RouteEvents,
     ) -> None:
         self._name = name
-        self._log = log_events
+        self._events = events
         litellm = _is_litellm(fn)
         self._static = (
             _in_function(fn) or _in_config(configured) or (_litellm_global() if litellm else None)
@@ -102,13 +98,7 @@ class RetryWatch:
             UserWarning,
             stacklevel=3,
         )
-        if should_log(self._log):
-            logger.warning(
-                "route.sdk_retries",
-                function=self._name,
-                source=where,
-                max_retries=count,
-            )
+        self._events.sdk_retries(self._name, where, count)
 
 
 def _retries_of(obj: object) -> tuple[int, str]:

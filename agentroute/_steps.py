@@ -37,6 +37,7 @@ from agentroute.policy.tokens import make_counter
 from agentroute.policy.tool_errors import ToolErrorDetector
 from agentroute.state import StateStore
 from agentroute.telemetry.attempt_spans import AttemptTelemetry
+from agentroute.telemetry.logs import RouteEvents
 from agentroute.telemetry.spans import RouteTelemetry, Telemetry
 
 __all__ = ["router_steps", "without_reservation"]
@@ -48,7 +49,8 @@ def router_steps(
     telemetry: Telemetry,
     store: StateStore,
     *,
-    clock: Clock | None,
+    clock: Clock,
+    events: RouteEvents,
     policy: Policy | None,
     tool_error_detector: ToolErrorDetector,
     classifier: HybridClassifier | None,
@@ -56,8 +58,10 @@ def router_steps(
     middleware: Sequence[Middleware],
 ) -> tuple[Middleware, ...]:
     """Every step of a router's chain, in order (the arguments as for ``Router``; the tool-error
-    detector resolved)."""
-    log_events = config.telemetry.log_events
+    detector resolved; ``clock`` and ``events``: the router's one clock and event sink, which a
+    classifier given no clock of its own reads too)."""
+    if classifier is not None:
+        classifier.adopt_clock(clock)
     p = config.policy
     extractor = SignalExtractor(
         make_counter(p.token_counter),
@@ -72,7 +76,7 @@ def router_steps(
     validation: list[Middleware] = (
         [
             ValidationMiddleware(
-                validator, catalog, max_retries=p.max_validation_retries, log_events=log_events
+                validator, catalog, max_retries=p.max_validation_retries, events=events
             )
         ]
         if validator is not None
@@ -80,21 +84,19 @@ def router_steps(
     )
     return (
         RouteTelemetry(telemetry),
-        BudgetMiddleware(config.budget, config.start_tier, log_events=log_events),
+        BudgetMiddleware(config.budget, config.start_tier, events=events),
         RoutingMiddleware(
             policy or ScorePolicy(config),
             catalog,
             extractor,
             content=classifier or (ContentRules() if p.content_rules else None),
-            log_events=log_events,
+            events=events,
         ),
         CostReservation(config.budget, catalog),
         *middleware,
         *validation,
-        AffinityMiddleware(catalog, config.affinity, store, clock=clock, log_events=log_events),
-        FallbackMiddleware(
-            catalog, config.resilience, store=store, clock=clock, log_events=log_events
-        ),
+        AffinityMiddleware(catalog, config.affinity, store, clock=clock, events=events),
+        FallbackMiddleware(catalog, config.resilience, store=store, clock=clock, events=events),
         AttemptTelemetry(telemetry),  # after the fallback step: once per attempt
     )
 

@@ -64,11 +64,11 @@ concurrent runs a process serves.
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from agentroute._history_marks import EMPTY_MARK, history_mark
+from agentroute.clock import SystemClock
 from agentroute.session import SessionState
 
 __all__ = ["EvictionHook", "SessionTable"]
@@ -135,7 +135,7 @@ class SessionTable:
     Args:
         max_sessions: live sessions kept at most (``sessions.max_implicit``).
         ttl_s: seconds a session may stay idle before it is dropped (``sessions.idle_ttl_s``).
-        clock: monotonic seconds (the router's clock).
+        clock: monotonic seconds: the router's ``Clock.now`` (default: the system clock's).
         on_evict: told of each live session the bound evicts (metric and log event).
     """
 
@@ -144,7 +144,7 @@ class SessionTable:
         *,
         max_sessions: int,
         ttl_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = SystemClock.now,
         on_evict: EvictionHook | None = None,
     ) -> None:
         self._items: OrderedDict[str, _Branch] = OrderedDict()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentroute._config_sections import Price
 from agentroute._types import Usage
+from agentroute.clock import wall_time
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelPrice
@@ -86,7 +87,7 @@ def lookup_price(ref: str, *, guess_provider: bool = False) -> Price:
     except LookupError:
         where = f"provider {provider_id!r}" if provider_id else "any provider"
         raise PriceNotFound(f"genai-prices has no model {model_ref!r} for {where}") from None
-    prices = _current(model.prices, datetime.now(UTC))
+    prices = _current(model.prices, datetime.fromtimestamp(wall_time(), UTC))  # today's
     values = {key: _base(getattr(prices, f"{key}_mtok", None)) for key in _KEYS}
     if values["input"] is None or values["output"] is None:
         raise PriceNotFound(

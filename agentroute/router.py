@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -71,6 +70,7 @@ from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenSettings, FailOpenStore
 from agentroute.streaming import RoutedStream
+from agentroute.telemetry.logs import RouteEvents
 from agentroute.telemetry.spans import Telemetry
 
 if TYPE_CHECKING:
@@ -112,8 +112,9 @@ class Router:
             succeed, each operation bounded by ``state.op_timeout_s`` behind a circuit
             breaker. A :class:`~agentroute.state.failopen.FailOpenStore` given here is used
             as it is (its own settings).
-        clock: time, sleep and jitter for backoff and cooldowns (default:
-            :class:`~agentroute.clock.SystemClock`; tests use
+        clock: time, sleep and jitter for every reader of time: backoff, cooldowns, the state
+            store's TTLs and breaker, implicit sessions' idle TTL, a classifier given no clock
+            of its own (default: :class:`~agentroute.clock.SystemClock`; tests use
             :class:`~agentroute.testing.FakeClock`).
         tracer_provider: the OpenTelemetry ``TracerProvider`` for the router's spans
             (``invoke_agent`` → ``agentroute.route`` → ``chat``; :mod:`agentroute.telemetry.spans`).
@@ -149,6 +150,7 @@ class Router:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
         )
+        clock = clock if clock is not None else SystemClock()  # one clock for every reader
         remember_secrets(self.config)  # env: keys set since the config was loaded: masked too
         self._catalog = Catalog(self.config)
         given = dict(providers or {})
@@ -158,6 +160,7 @@ class Router:
                 f"providers: {', '.join(map(repr, unknown))} not in the config's providers "
                 f"({', '.join(self.config.providers)})"
             )
+        events = RouteEvents(self.config.telemetry.log_events)  # one sink for every event
         self._telemetry = Telemetry(
             self.config,
             self._catalog,
@@ -165,6 +168,7 @@ class Router:
             meter_provider,
             clock,
             capture_content=capture_content,
+            events=events,
         )
         store = state_store or store_from_config(self.config, clock)
         if not isinstance(store, MemoryStateStore | FailOpenStore):  # an outage fails no call
@@ -173,7 +177,7 @@ class Router:
                 FailOpenSettings.from_config(self.config.state),
                 clock=clock,
                 metrics=self._telemetry.metrics,
-                log_events=self.config.telemetry.log_events,
+                events=events,
             )
         self._store: StateStore = store
         self._owns_store = state_store is None
@@ -184,6 +188,7 @@ class Router:
             self._telemetry,
             store,
             clock=clock,
+            events=events,
             policy=policy,
             tool_error_detector=detector,
             classifier=classifier,
@@ -191,12 +196,10 @@ class Router:
             middleware=middleware,
         )
         config = self.config
-        clock_ = self._telemetry.clock
         self._sessions = SessionTable(
             max_sessions=config.sessions.max_implicit,
             ttl_s=config.sessions.idle_ttl_s,
-            # the system clock's now() is time.monotonic(): called directly, one frame less
-            clock=time.monotonic if type(clock_) is SystemClock else clock_.now,
+            clock=clock.now,  # the system clock's is time.monotonic itself: no frame more
             on_evict=self._telemetry.session_evicted,
         )
         self._terminal = ProviderTerminal(
@@ -236,7 +239,8 @@ class Router:
         metadata: Mapping[str, Any] | None = None,
     ) -> Session:
         """A session for one agent run; ``async with`` it around the run's calls."""
-        state = new_session_state(id, agent=agent, user=user, metadata=metadata)
+        now = self._telemetry.clock.now()
+        state = new_session_state(id, agent=agent, user=user, metadata=metadata, now=now)
         return Session(state, self, self._telemetry)
 
     def bind_session(self, session_id: str) -> contextlib.AbstractContextManager[None]:
@@ -347,7 +351,7 @@ class Router:
                 self._step_failed,
                 functools.partial(self._sessions.finished, answered=True),
             ),
-            log_events=self.config.telemetry.log_events,
+            events=self._telemetry.events,
             model_param=model_param,
             messages_param=messages_param,
             tools_param=tools_param,

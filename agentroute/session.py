@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
@@ -290,13 +289,15 @@ def new_session_state(
     agent: str | None,
     user: str | None,
     metadata: Mapping[str, Any] | None,
+    now: float,
 ) -> SessionState:
-    """State for an explicit session (a random id when none is given)."""
+    """State for an explicit session (a random id when none is given), made at ``now`` (the
+    router's clock)."""
     return SessionState(
         id or f"sess-{uuid.uuid4().hex[:16]}",
         explicit=True,
         agent=agent,
         user=user,
         metadata=MappingProxyType(dict(metadata or {})),
-        now=time.monotonic(),
+        now=now,
     )

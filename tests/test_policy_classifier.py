@@ -11,6 +11,7 @@ import pytest
 
 from agentroute import Router
 from agentroute.policy.classifier import RUBRIC, HybridClassifier
+from agentroute.testing import FakeClock
 from tests.helpers import Msg, answer, mock_providers, policy_config
 
 UNSURE = [{"role": "user", "content": "Please debug and refactor the booking module."}]
@@ -39,14 +40,6 @@ class FakeAsk:
         if isinstance(item, BaseException):
             raise item
         return item
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.mark.anyio
@@ -89,7 +82,7 @@ async def test_a_slow_ask_falls_back_to_the_rules() -> None:
 async def test_the_breaker_opens_after_repeated_failures_and_closes_later(
     failure: str | BaseException,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     ask = FakeAsk(failure)
     classifier = HybridClassifier(ask, failure_threshold=2, reset_after_s=30.0, clock=clock)
     for _ in range(2):
@@ -97,10 +90,10 @@ async def test_the_breaker_opens_after_repeated_failures_and_closes_later(
     assert classifier.breaker_open and classifier.asked == 2
     assert await classifier.score(UNSURE) == pytest.approx(0.3)
     assert classifier.asked == 2  # open: not asked
-    clock.now += 29.9
+    clock.advance(29.9)
     await classifier.score(UNSURE)
     assert classifier.asked == 2
-    clock.now += 0.2
+    clock.advance(0.2)
     assert not classifier.breaker_open
     ask.answers = ["hard"]
     assert await classifier.score(UNSURE) == 1.0
@@ -110,7 +103,7 @@ async def test_the_breaker_opens_after_repeated_failures_and_closes_later(
 @pytest.mark.anyio
 async def test_a_success_resets_the_failure_count() -> None:
     ask = FakeAsk("x")
-    classifier = HybridClassifier(ask, failure_threshold=2, clock=Clock())
+    classifier = HybridClassifier(ask, failure_threshold=2, clock=FakeClock(1000.0))
     for answer_word in ("???", "easy", "???", "easy", "???"):
         ask.answers = [answer_word]
         await classifier.score(UNSURE)
@@ -121,7 +114,7 @@ async def test_a_success_resets_the_failure_count() -> None:
 @pytest.mark.anyio
 async def test_cancellation_is_not_swallowed() -> None:
     ask = FakeAsk("hard", delay=5.0)
-    classifier = HybridClassifier(ask, timeout_s=10.0, failure_threshold=1, clock=Clock())
+    classifier = HybridClassifier(ask, timeout_s=10.0, failure_threshold=1, clock=FakeClock(1000.0))
     reached = False
     with anyio.move_on_after(0.05) as scope:
         await classifier.score(UNSURE)

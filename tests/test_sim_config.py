@@ -19,6 +19,7 @@ from agentroute.sim.cli import sim
 from agentroute.sim.config import ScriptedScenario, SimConfig, load_sim_config
 from agentroute.sim.scenario import Move, reply
 from agentroute.sim.wire_anthropic import to_chat_shape
+from agentroute.testing import FakeClock
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "sim.yaml"
 
@@ -124,39 +125,31 @@ def test_cli_serves_until_interrupted() -> None:
 # ---- the prefix cache's rules ------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_marked_cache_ttl_refresh_and_expiry() -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = PrefixCache(ttl_s=10, min_tokens=10, chars_per_token=1, clock=clock)
     prompt = "a" * 50 + "b" * 50
     marks = [Breakpoint(50)]
     first = cache.lookup_marked(prompt, marks)
     assert (first.read_tokens, first.written_tokens, first.uncached_tokens) == (0, 50, 50)
-    clock.now = 9
+    clock.time = 9
     assert cache.lookup_marked(prompt, marks).read_tokens == 50  # refreshes the entry
-    clock.now = 18
+    clock.time = 18
     assert cache.lookup_marked(prompt, marks).read_tokens == 50
-    clock.now = 29
+    clock.time = 29
     expired = cache.lookup_marked(prompt, marks)
     assert (expired.read_tokens, expired.written_tokens) == (0, 50)
 
 
 def test_marked_cache_one_hour_and_minimum() -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = PrefixCache(ttl_s=10, min_tokens=40, chars_per_token=1, clock=clock)
     prompt = "x" * 100
     hour = Breakpoint(30, ttl_s=3600, one_hour=True)
     five = Breakpoint(80)
     out = cache.lookup_marked(prompt, [hour, five])
     assert (out.written_tokens, out.written_1h_tokens) == (80, 30)
-    clock.now = 100  # the 5-minute-class entry is gone; the 1h one is too short to be stored
+    clock.time = 100  # the 5-minute-class entry is gone; the 1h one is too short to be stored
     again = cache.lookup_marked(prompt, [hour, five])
     assert again.read_tokens == 0
     small = PrefixCache(min_tokens=1000, chars_per_token=1)

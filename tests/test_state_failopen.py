@@ -20,6 +20,7 @@ from agentroute.state.breaker import CircuitBreaker
 from agentroute.state.failopen import FailOpenSettings, FailOpenStore
 from agentroute.state.reads import CallSnapshot, prefetched
 from agentroute.telemetry import attributes as A
+from agentroute.telemetry.logs import RouteEvents
 from agentroute.telemetry.metrics import RouterMetrics
 from agentroute.testing import FakeClock, ScriptedProvider, capture_logs
 from tests.helpers import CONVERSATION, config_dict
@@ -204,7 +205,7 @@ async def test_a_hung_store_costs_one_short_timeout_per_window_not_one_per_opera
     clock = FakeClock()
     hung = HungStore()
     reader, metrics = metered()
-    store = FailOpenStore(hung, FAST, clock=clock, metrics=metrics, log_events=True)
+    store = FailOpenStore(hung, FAST, clock=clock, metrics=metrics, events=RouteEvents(True))
     await hung.hang(store)
     with capture_logs() as events:
         for _ in range(20):

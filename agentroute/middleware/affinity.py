@@ -34,7 +34,7 @@ from agentroute.errors import AllAttemptsFailed
 from agentroute.session import SessionState
 from agentroute.state import StateStore
 from agentroute.state.reads import CallReads, CallSnapshot, prefetched
-from agentroute.telemetry.logs import log_pin, should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["AffinityMiddleware", "PinEvent"]
 
@@ -69,7 +69,7 @@ class AffinityMiddleware:
         store: StateStore,
         *,
         clock: Clock | None = None,
-        log_events: bool | None = None,
+        events: RouteEvents | None = None,
     ) -> None:
         cfg = catalog.config
         self._prices = catalog.prices
@@ -77,7 +77,7 @@ class AffinityMiddleware:
         self._store = store
         self._reads: CallReads | None = store if isinstance(store, CallReads) else None
         self._clock: Clock = clock or SystemClock()
-        self._log = log_events
+        self._events = events or RouteEvents()
         self._sticky = (
             frozenset(
                 name
@@ -222,8 +222,7 @@ class AffinityMiddleware:
                 if hit is None:
                     hit = self._hits[(served.model, key)] = PinEvent("hit", served.model, key, key)
                 state.last_pin = hit
-                if should_log(self._log):
-                    log_pin(state, "hit", served.model, key, key, "")
+                self._events.pin(state, "hit", served.model, key, key, "")
                 return
         failed = {a.target.key: a.error_type for a in attempts if a.outcome != "ok"}
         tried = {a.target.key for a in attempts}
@@ -251,8 +250,10 @@ class AffinityMiddleware:
                     "break", served.model, served.key, previous, _why(previous, failed)
                 )
         state.last_pin = event
-        if event is not None and should_log(self._log):
-            log_pin(state, event.kind, event.model, event.deployment, event.previous, event.reason)
+        if event is not None:
+            self._events.pin(
+                state, event.kind, event.model, event.deployment, event.previous, event.reason
+            )
 
 
 def _why(pinned: str, failed: dict[str, str | None]) -> str:

@@ -50,7 +50,7 @@ from agentroute.errors import BudgetExceeded, ConfigurationError, StepLimitExcee
 from agentroute.policy.score import BUDGET_MAX_TIER, BUDGET_REASON
 from agentroute.pricing import cost_usd
 from agentroute.session import SessionState
-from agentroute.telemetry.logs import logger, should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["BudgetMiddleware", "CostReservation"]
 
@@ -61,18 +61,18 @@ class BudgetMiddleware:
     Args:
         budget: the config's ``budget`` section.
         start_tier: the tier capped to when ``budget.cap_tier`` is not set.
-        log_events: structlog ``route.budget`` events on refusal (``None``: when structlog
-            is configured).
+        events: the router's event sink (``route.budget`` on refusal; default: one following
+            ``log_events: null``).
     """
 
     def __init__(
-        self, budget: BudgetConfig, start_tier: str, *, log_events: bool | None = None
+        self, budget: BudgetConfig, start_tier: str, *, events: RouteEvents | None = None
     ) -> None:
         self._max_cost = budget.max_cost_usd
         self._max_steps = budget.max_steps
         self._fraction = budget.cap_tier_at_fraction
         self._cap_tier = budget.cap_tier or start_tier
-        self._log = log_events
+        self._events = events or RouteEvents()
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         state = call.session
@@ -117,16 +117,7 @@ class BudgetMiddleware:
         return await call_next(call)
 
     def _refuse(self, state: SessionState, limit: str, value: float) -> None:
-        if should_log(self._log):
-            logger.warning(
-                "route.budget",
-                session_id=state.key,
-                step=state.step,
-                action="refused",
-                limit=limit,
-                limit_value=value,
-                cost_usd=state.cost_usd,
-            )
+        self._events.budget_refused(state, limit, value)
 
 
 class CostReservation:

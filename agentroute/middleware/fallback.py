@@ -59,7 +59,7 @@ from agentroute.middleware.stream_charge import settle_stream
 from agentroute.policy.score import BUDGET_MAX_TIER
 from agentroute.session import SessionState
 from agentroute.state import MemoryStateStore, StateStore
-from agentroute.telemetry.logs import log_attempt, log_cooldown, log_fallback, should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["FallbackMiddleware"]
 
@@ -72,7 +72,7 @@ class FallbackMiddleware:
         resilience: timeouts, retries, backoff and cooldown settings.
         store: where failures and cooldowns are shared (default: in this process's memory).
         clock: time, sleep and jitter (tests inject :class:`~agentroute.testing.FakeClock`).
-        log_events: structlog events on/off (``None``: when structlog is configured).
+        events: the router's event sink (default: one following ``log_events: null``).
     """
 
     def __init__(
@@ -82,13 +82,13 @@ class FallbackMiddleware:
         *,
         store: StateStore | None = None,
         clock: Clock | None = None,
-        log_events: bool | None = None,
+        events: RouteEvents | None = None,
     ) -> None:
         self._catalog = catalog
         r = self._cfg = resilience or ResilienceConfig()
         self._clock: Clock = clock or SystemClock()
         self._store: StateStore = store or MemoryStateStore(self._clock)
-        self._log = log_events
+        self._events = events or RouteEvents()
         self._backoff = Backoff(r.backoff_base_s, r.backoff_max_s, r.retry_after_cap_s)
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
@@ -129,8 +129,8 @@ class FallbackMiddleware:
                     stop = self._too_late(deadline - started)
                     if stop:
                         break
-                    if moved is not None and call.session is not None and should_log(self._log):
-                        log_fallback(call.session, attempts[-1], target, moved)
+                    if moved is not None and call.session is not None:
+                        self._events.fallback(call.session, attempts[-1], target, moved)
                 limit = min(per_attempt, deadline - started)
                 result = None
                 in_attempt = True
@@ -404,8 +404,8 @@ class FallbackMiddleware:
         if seconds <= 0:
             return None
         await self._store.set_cooldown(key, seconds)
-        if state is not None and should_log(self._log):
-            log_cooldown(state, target, seconds, why)
+        if state is not None:
+            self._events.cooldown(state, target, seconds, why)
         return seconds
 
     # Records -------------------------------------------------------------------------------
@@ -429,13 +429,12 @@ class FallbackMiddleware:
             return
         state.last_attempts = tuple(attempts)
         if pending is not None:
-            pending.subscribe(settle_stream(state, attempt, self._clock, self._log))
+            pending.subscribe(settle_stream(state, attempt, self._clock, self._events))
             return
         if attempt.usage is not None:
             state.cost_usd += attempt.cost_usd
             state.usage = state.usage + attempt.usage
-        if should_log(self._log):
-            log_attempt(state, state.step, attempt)
+        self._events.attempt(state, state.step, attempt)
 
 
 def _failed(

@@ -17,7 +17,7 @@ from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
 from agentroute.policy.score import ScorePolicy, calm_after
 from agentroute.policy.signals import SignalExtractor
-from agentroute.telemetry.logs import log_decision, should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["RoutingMiddleware"]
 
@@ -32,14 +32,14 @@ class RoutingMiddleware:
         extractor: SignalExtractor,
         *,
         content: ContentRules | HybridClassifier | None = None,
-        log_events: bool | None = None,
+        events: RouteEvents | None = None,
     ) -> None:
         self._policy = policy
         self._scored = policy if isinstance(policy, ScorePolicy) else None
         self._catalog = catalog
         self._extractor = extractor
         self._content = content
-        self._log = log_events
+        self._events = events or RouteEvents()
         # context_fraction is measured against one fixed window (the start tier's smallest), so
         # the score does not change with the tier it picks: a tier-relative share made the
         # score flap between tiers as the window changed under it.
@@ -86,7 +86,6 @@ class RoutingMiddleware:
         if self._scored is not None:
             state.calm_steps = calm_after(self._scored, decision, state.calm_steps)
         state.record(decision)
-        if should_log(self._log):
-            log_decision(state, decision)
+        self._events.decision(state, decision)
         targets = self._catalog.targets(decision.tier, decision.candidates)
         return await call_next(call.with_route(decision, targets))

@@ -19,13 +19,13 @@ from agentroute._types import Attempt
 from agentroute.clock import Clock
 from agentroute.errors import ProviderError
 from agentroute.session import SessionState
-from agentroute.telemetry.logs import log_attempt, should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["settle_stream"]
 
 
 def settle_stream(
-    state: SessionState, opened: Attempt, clock: Clock, log_events: bool | None
+    state: SessionState, opened: Attempt, clock: Clock, events: RouteEvents
 ) -> Callable[[StreamEnd], None]:
     """What completes ``opened`` (recorded now, its stream open) when its stream ends."""
     step = state.step
@@ -46,7 +46,6 @@ def settle_stream(
         state.cost_usd += end.cost_usd
         state.usage = state.usage + end.usage
         state.last_attempts = tuple(attempt if a is opened else a for a in state.last_attempts)
-        if should_log(log_events):
-            log_attempt(state, step, dataclasses.replace(attempt, error=error))
+        events.attempt(state, step, attempt, error=error)
 
     return settle

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from agentroute._catalog import Catalog
 from agentroute._types import CallNext, Cause, Decision, ModelCall, ModelResult
 from agentroute.policy.score import BUDGET_MAX_TIER
-from agentroute.telemetry.logs import log_decision, should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["ValidationMiddleware", "Validator"]
 
@@ -35,12 +35,12 @@ class ValidationMiddleware:
         catalog: Catalog,
         *,
         max_retries: int,
-        log_events: bool | None = None,
+        events: RouteEvents | None = None,
     ) -> None:
         self._validator = validator
         self._catalog = catalog
         self._max_retries = max_retries
-        self._log = log_events
+        self._events = events or RouteEvents()
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         result = await call_next(call)
@@ -60,8 +60,7 @@ class ValidationMiddleware:
                 return result
             retries += 1
             state.record(up)
-            if should_log(self._log):
-                log_decision(state, up)
+            self._events.decision(state, up)
             call = call.with_route(up, self._catalog.targets(up.tier, up.candidates))
             result = await call_next(call)
 

@@ -7,7 +7,9 @@ one-word rubric: easy, medium or hard (the first word of the answer counts, so "
 …" reads as hard). The call has a timeout, and a circuit breaker stops asking for
 ``reset_after_s`` after ``failure_threshold`` failures in a row, then lets one call through
 (half-open: one more failure opens it again, a success closes it); on any failure, timeout or
-unreadable answer the rules' judgement stands. Cancellation is never swallowed. Rules that
+unreadable answer the rules' judgement stands. The breaker reads the router's
+:class:`~agentroute.clock.Clock` (the router hands it over: :meth:`HybridClassifier.adopt_clock`)
+unless the classifier was given a clock of its own. Cancellation is never swallowed. Rules that
 find nothing at all judge a request easy with full confidence, so short everyday requests
 never cost a classifier call.
 
@@ -19,13 +21,13 @@ and give the ``content`` signal a weight in ``policy.weights``.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
 
 from agentroute._types import Message
+from agentroute.clock import Clock, SystemClock
 from agentroute.policy.content import ContentRules
 from agentroute.policy.tokens import first_user_text
 
@@ -42,7 +44,11 @@ _FIRST_WORD = re.compile(r"[a-z]+")
 
 
 class HybridClassifier:
-    """Content difficulty in [0, 1] for the first step of a session."""
+    """Content difficulty in [0, 1] for the first step of a session.
+
+    ``clock``: where the breaker reads time; ``None`` (the default): the clock of the router
+    the classifier is given to (a :class:`~agentroute.clock.SystemClock` until then).
+    """
 
     def __init__(
         self,
@@ -53,7 +59,7 @@ class HybridClassifier:
         timeout_s: float = 2.0,
         failure_threshold: int = 3,
         reset_after_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._ask = ask
         self._rules = rules or ContentRules()
@@ -61,15 +67,22 @@ class HybridClassifier:
         self._timeout = timeout_s
         self._threshold = failure_threshold
         self._reset_after = reset_after_s
-        self._clock = clock
+        self._clock: Clock = clock or SystemClock()
+        self._own_clock = clock is not None
         self._failures = 0
         self._open_until = 0.0
         self.asked = 0
         """How many times the model was asked (for tests and telemetry)."""
 
+    def adopt_clock(self, clock: Clock) -> None:
+        """Read the breaker's time from ``clock`` (the router's, handed over when the router is
+        built), unless the classifier was constructed with a clock of its own."""
+        if not self._own_clock:
+            self._clock = clock
+
     @property
     def breaker_open(self) -> bool:
-        return self._clock() < self._open_until
+        return self._clock.now() < self._open_until
 
     async def score(self, messages: Sequence[Message]) -> float:
         judgement = self._rules.judge(messages)
@@ -98,6 +111,6 @@ class HybridClassifier:
     def _failed(self) -> None:
         self._failures += 1
         if self._failures >= self._threshold:
-            self._open_until = self._clock() + self._reset_after
+            self._open_until = self._clock.now() + self._reset_after
             # Half-open after the pause: one more failure opens the breaker again.
             self._failures = self._threshold - 1

@@ -38,7 +38,7 @@ from agentroute.providers.base import require_target
 from agentroute.providers.function_cache import WrapCacheMarkers
 from agentroute.providers.usage import StreamUsage, usage_from_response
 from agentroute.providers.wrapped_stream import Ending, Shape, shape_of, watch, watch_raw
-from agentroute.telemetry.logs import log_usage_unknown, should_log
+from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["FunctionTerminal", "UsageOf"]
 
@@ -71,7 +71,7 @@ class FunctionTerminal:
         shape: CallShape,
         usage_of: UsageOf | None,
         by_position: bool = False,
-        log_events: bool | None = None,
+        events: RouteEvents | None = None,
         deployment_param: str | None = None,
     ) -> None:
         self._fn = fn
@@ -85,7 +85,7 @@ class FunctionTerminal:
         self._needs = shape.needs
         self._custom_usage = usage_of
         self._usage_of = usage_of or usage_from_response
-        self._log_events = log_events
+        self._events = events or RouteEvents()
         self._unknown: set[type] = set()
         self._cache_markers = WrapCacheMarkers(catalog, fn)
 
@@ -209,8 +209,8 @@ class FunctionTerminal:
         if self._custom_usage is not None or kind in self._unknown:
             return
         self._unknown.add(kind)
-        if call.session is not None and should_log(self._log_events):
-            log_usage_unknown(call.session, kind, streamed=streamed)
+        if call.session is not None:
+            self._events.usage_unknown(call.session, kind, streamed=streamed)
 
 
 class _LastUsage:

@@ -13,16 +13,19 @@ breakpoint is written, each entry lives for its breakpoint's TTL (5 minutes by d
 hour) and a read refreshes it.
 
 Tokens are counted here as "units" of ``chars_per_token`` characters of the serialized
-prompt, which is close enough for a simulator and costs no tokenizer.
+prompt, which is close enough for a simulator and costs no tokenizer. TTLs are read from the
+simulator's :class:`~agentroute.clock.Clock` (a :class:`~agentroute.testing.FakeClock` in a
+test that lets entries expire without waiting).
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from agentroute.clock import Clock, SystemClock
 
 __all__ = ["Breakpoint", "CacheOutcome", "MarkedOutcome", "PrefixCache"]
 
@@ -72,14 +75,14 @@ class PrefixCache:
         min_tokens: int = 1024,
         chars_per_token: int = 4,
         max_blocks: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.ttl_s = ttl_s
         self.block_tokens = block_tokens
         self.min_tokens = min_tokens
         self.chars_per_token = chars_per_token
         self._max_blocks = max_blocks
-        self._clock = clock
+        self._now = (clock or SystemClock()).now
         self._seen: OrderedDict[bytes, float] = OrderedDict()
         self._marked: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # (used at, ttl)
 
@@ -91,7 +94,7 @@ class PrefixCache:
         total = self.tokens(prompt)
         if total < self.min_tokens:
             return CacheOutcome(total, 0, 0)
-        now = self._clock()
+        now = self._now()
         block_chars = self.block_tokens * self.chars_per_token
         digest = hashlib.blake2b(digest_size=16)
         cached_blocks = 0
@@ -127,7 +130,7 @@ class PrefixCache:
         marks = sorted((b for b in breakpoints if 0 < b.end <= len(prompt)), key=lambda b: b.end)
         if not marks:
             return MarkedOutcome(total, 0, 0)
-        now = self._clock()
+        now = self._now()
         cpt = self.chars_per_token
         keys = self._prefix_keys(prompt, {e for b in marks for e in (b.end, *b.lookback)})
         read_end = 0

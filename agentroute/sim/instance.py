@@ -19,12 +19,12 @@ import hmac
 import json
 import random
 import string
-import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
+from agentroute.clock import Clock, SystemClock, wall_time
 from agentroute.sim.cache import Breakpoint, MarkedOutcome, PrefixCache
 from agentroute.sim.config import InstanceConfig
 from agentroute.sim.faults import (
@@ -60,11 +60,20 @@ _ALNUM = string.ascii_letters + string.digits
 class Instance:
     """One named simulated provider: its config, cache, faults, counters and wire formats
     (``wires``: one per endpoint; the first also renders errors that come before the endpoint
-    is known: an unknown path, a body too large)."""
+    is known: an unknown path, a body too large). ``clock``: where its prompt caches read time
+    (the simulator's)."""
 
-    def __init__(self, name: str, config: InstanceConfig, wires: Sequence[Wire]) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: InstanceConfig,
+        wires: Sequence[Wire],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.name = name
         self.config = config
+        self._clock: Clock = clock or SystemClock()
         self.wire = wires[0]
         self.endpoints: Mapping[str, Wire] = MappingProxyType({w.PATH: w for w in wires})
         self.cache = self._new_cache()
@@ -183,7 +192,7 @@ class Instance:
             move=move,
             response_id=self._id(*wire.RESPONSE_ID),
             call_id=self._id(*wire.CALL_ID),
-            created=int(time.time()),
+            created=int(wall_time()),
             usage=usage,
             output_tokens=output_tokens,
             refused=refused,
@@ -226,6 +235,7 @@ class Instance:
             block_tokens=c.block_tokens,
             min_tokens=c.min_tokens,
             chars_per_token=c.chars_per_token,
+            clock=self._clock,
         )
 
     def _lookup(self, model: str, text: str, marks: tuple[Breakpoint, ...] | None) -> MarkedOutcome:

@@ -44,6 +44,7 @@ import anyio.abc
 import h11
 from anyio.abc import SocketAttribute
 
+from agentroute.clock import Clock, SystemClock
 from agentroute.sim import wire_anthropic, wire_openai, wire_responses
 from agentroute.sim.config import SimConfig
 from agentroute.sim.faults import Answer, Drop, Hold, InstanceStats, RequestRecord, Wire
@@ -67,12 +68,22 @@ class _TooLarge(Exception):
 
 
 class Simulator:
-    """A configured simulator; :meth:`serve` runs it. Use :func:`run_simulator` in tests."""
+    """A configured simulator; :meth:`serve` runs it. Use :func:`run_simulator` in tests.
 
-    def __init__(self, config: SimConfig | Mapping[str, Any]) -> None:
+    ``clock``: the simulator's own clock, where the instances' prompt caches read time
+    (default: :class:`~agentroute.clock.SystemClock`; a :class:`~agentroute.testing.FakeClock`
+    expires cache entries without waiting). Latency, holds and pacing stay real time: they are
+    what a client's timeouts measure.
+    """
+
+    def __init__(
+        self, config: SimConfig | Mapping[str, Any], *, clock: Clock | None = None
+    ) -> None:
         self.config = config if isinstance(config, SimConfig) else SimConfig.from_mapping(config)
+        self.clock: Clock = clock or SystemClock()
         self.instances = {
-            name: Instance(name, c, _WIRES[c.kind]) for name, c in self.config.instances.items()
+            name: Instance(name, c, _WIRES[c.kind], clock=self.clock)
+            for name, c in self.config.instances.items()
         }
         self.port: int = self.config.port
         self.connections = 0
@@ -346,14 +357,16 @@ async def _hold(conn: h11.Connection, stream: anyio.abc.SocketStream, delay: flo
 
 
 @asynccontextmanager
-async def run_simulator(config: SimConfig | Mapping[str, Any]) -> AsyncIterator[Simulator]:
+async def run_simulator(
+    config: SimConfig | Mapping[str, Any], *, clock: Clock | None = None
+) -> AsyncIterator[Simulator]:
     """Start a simulator on a free loopback port (unless the config names one), yield it, and
-    stop it (listener and every connection) on exit::
+    stop it (listener and every connection) on exit (``clock``: as for :class:`Simulator`)::
 
         async with run_simulator({"instances": {"fast": {"kind": "openai"}}}) as sim:
             client = openai.AsyncOpenAI(base_url=sim.base_url("fast"), api_key="k")
     """
-    simulator = Simulator(config)
+    simulator = Simulator(config, clock=clock)
     async with anyio.create_task_group() as tg:
         await tg.start(simulator.serve)
         try:

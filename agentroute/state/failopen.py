@@ -49,18 +49,20 @@ A hung store answers nothing, so its operations end after about ``op_timeout_s``
 for one that was ready: its plain deadline, then the watcher) — except on a store that was hung
 before it ever answered, whose first operations take ``op_max_s`` before the breaker opens.
 Asking again may send an operation twice; only a failure counted twice can come of it (a
-deployment put aside a little sooner). The budgets are real time (the event loop's clock); the
-breaker's window is read from the router's :class:`~agentroute.clock.Clock`.
+deployment put aside a little sooner). The budgets bound real I/O, so they are real time (the
+event loop's clock, :func:`~agentroute.clock.loop_time`: a fake clock must not cut a real
+operation short); the breaker's window and the log's quiet period are read from the router's
+:class:`~agentroute.clock.Clock`.
 
 Every failure is counted (:attr:`FailOpenStore.errors`, and the ``agentroute.state.errors``
 metric with the operation and the error type, ``timeout`` for an operation given up), every
 skipped operation too (``agentroute.state.skipped``), and every breaker transition
 (``agentroute.state.breaker``, logged as ``route.state_breaker``). Failures are logged as
 ``route.state_error`` (the first, then at most once a minute), never with the store's address
-or password. Log events follow the router's rule (``telemetry.log_events``; by default only once
-the application has configured structlog). A :class:`~agentroute.errors.ConfigurationError` (a
-developer's mistake, such as the Redis store used on trio) and cancellation still propagate,
-and neither counts as a failure of the store.
+or password, through the router's event sink (:class:`~agentroute.telemetry.logs.RouteEvents`:
+``telemetry.log_events``; by default only once the application has configured structlog). A
+:class:`~agentroute.errors.ConfigurationError` (a developer's mistake, such as the Redis store
+used on trio) and cancellation still propagate, and neither counts as a failure of the store.
 
 The wrapper also answers the first ``cooling`` read of a call from what the affinity step read
 with the pins in the same round trip (:mod:`agentroute.state.reads`).
@@ -75,15 +77,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
-import structlog
 
 from agentroute._error_translation import error_text
-from agentroute.clock import Clock, SystemClock
+from agentroute.clock import Clock, SystemClock, loop_time
 from agentroute.errors import ConfigurationError
 from agentroute.state.base import StateStore
 from agentroute.state.breaker import BreakerState, CircuitBreaker
 from agentroute.state.reads import EMPTY_SNAPSHOT, CallReads, CallSnapshot, take_prefetched
-from agentroute.telemetry.logs import should_log
+from agentroute.telemetry.logs import RouteEvents
 
 if TYPE_CHECKING:
     from agentroute.telemetry.metrics import RouterMetrics
@@ -98,8 +99,6 @@ _TICKS = 4
 """Ticks per ``op_timeout_s`` of a watched operation's watcher."""
 TIMEOUT = "timeout"
 """The error type of an operation given up after ``op_timeout_s``."""
-
-logger = structlog.get_logger("agentroute")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +158,15 @@ class FailOpenStore:
     with a bounded number of connections says how many in a ``capacity: int`` attribute
     (operations beyond it queue here, outside any budget), and one that can tell when it last
     read a reply from its server has a ``last_answer() -> float`` method (the event loop's
-    clock): the watcher counts those replies as answers (module docstring).
+    clock, :func:`~agentroute.clock.loop_time`): the watcher counts those replies as answers
+    (module docstring).
 
     Args:
         store: the store to guard.
         settings: the time budget per operation and the breaker's thresholds.
         clock: where the breaker and the log's quiet period read time (the router's clock).
         metrics: the router's instruments, for the error, skip and breaker counters.
-        log_events: structlog events on/off (``None``: when structlog is configured).
+        events: the router's event sink (default: one following ``log_events: null``).
     """
 
     def __init__(
@@ -176,7 +176,7 @@ class FailOpenStore:
         *,
         clock: Clock | None = None,
         metrics: RouterMetrics | None = None,
-        log_events: bool | None = None,
+        events: RouteEvents | None = None,
     ) -> None:
         self.store = store
         self.settings = settings = settings or FailOpenSettings()
@@ -186,7 +186,7 @@ class FailOpenStore:
         )
         self._timeout = settings.op_timeout_s
         self._metrics = metrics
-        self._log = log_events
+        self._events = events or RouteEvents()
         self._reader: CallReads | None = store if isinstance(store, CallReads) else None
         ready = getattr(store, "ready", None)
         self._ready: Callable[[], bool] | None = ready if callable(ready) else None
@@ -245,7 +245,7 @@ class FailOpenStore:
                 breaker.abandoned()
             raise
         except Exception as exc:
-            self._progress = anyio.current_time()  # an error is an answer: the store is alive
+            self._progress = loop_time()  # an error is an answer: the store is alive
             self._failed(operation, type(exc).__name__, error_text(exc))
             return empty
         except BaseException:  # cancelled by the caller: no verdict on the store
@@ -256,7 +256,7 @@ class FailOpenStore:
             self.timeouts += 1
             self._failed(operation, TIMEOUT, f"no answer within {self._timeout:g}s")
             return empty
-        self._progress = anyio.current_time()
+        self._progress = loop_time()
         moved = breaker.succeeded()
         if moved is not None:
             self._moved(moved)
@@ -282,7 +282,7 @@ class FailOpenStore:
         outcome: list[Any] = []
         failure: list[Exception] = []
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch, tg.cancel_scope, anyio.current_time())
+            tg.start_soon(self._watch, tg.cancel_scope, loop_time())
             try:
                 outcome.append(await fn(*args))
             except Exception as exc:  # raised below, outside the task group (no group wrapping)
@@ -308,7 +308,7 @@ class FailOpenStore:
         wake = start + tick
         while True:
             await anyio.sleep_until(min(wake, cap))
-            now = anyio.current_time()
+            now = loop_time()
             if now >= cap:
                 break
             last = self._last_answer()
@@ -331,41 +331,17 @@ class FailOpenStore:
         moved = self.breaker.failed()
         now = self._clock.now()
         last = self._last_log
-        if should_log(self._log) and (last is None or now - last >= _QUIET_S):
+        if (last is None or now - last >= _QUIET_S) and self._events.state_error(
+            operation, error_type, message, self.errors
+        ):
             self._last_log = now
-            logger.warning(
-                "route.state_error",
-                operation=operation,
-                error_type=error_type,
-                error=message,
-                errors_so_far=self.errors,
-                effect="routing continues without cooldowns and pins",
-            )
         if moved is not None:
             self._moved(moved)
 
     def _moved(self, state: BreakerState) -> None:
         if self._metrics is not None:
             self._metrics.store_breaker(state)
-        if not should_log(self._log):
-            return
-        s = self.settings
-        if state == "open":
-            logger.warning(
-                "route.state_breaker",
-                state=state,
-                failures=self.breaker.streak,
-                reset_s=s.breaker_reset_s,
-                effect=f"the state store is skipped for {s.breaker_reset_s:g}s",
-            )
-        else:
-            logger.info(
-                "route.state_breaker",
-                state=state,
-                effect="one operation probes the state store"
-                if state == "half_open"
-                else "the state store is used again",
-            )
+        self._events.state_breaker(state, self.breaker.streak, self.settings.breaker_reset_s)
 
     # The store's operations ----------------------------------------------------------------
 

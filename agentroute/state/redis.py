@@ -52,11 +52,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-import anyio
 import sniffio
 
 from agentroute._error_translation import error_text
 from agentroute._secrets import _MASK, Secret, redact
+from agentroute.clock import loop_time
 from agentroute.errors import ConfigurationError
 from agentroute.state.reads import EMPTY_SNAPSHOT, CallSnapshot
 
@@ -244,8 +244,9 @@ class RedisStateStore:
 
     def last_answer(self) -> float:
         """When a connection of the store last read a reply from the server, any reply
-        (a connection's handshake too), on the event loop's clock; ``-inf`` before the first
-        (and for a client given to the store)."""
+        (a connection's handshake too), on the event loop's clock (the fail-open watcher's,
+        :func:`~agentroute.clock.loop_time`); ``-inf`` before the first (and for a client
+        given to the store)."""
         return self._heard.at
 
     def ready(self) -> bool:
@@ -312,7 +313,7 @@ def _noting(base: type[Any], heard: _Heard) -> type[Any]:
 
     async def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
         response = await base.read_response(self, *args, **kwargs)
-        heard.at = anyio.current_time()
+        heard.at = loop_time()
         return response
 
     return type(base.__name__, (base,), {"read_response": read_response})

@@ -1,23 +1,39 @@
-"""structlog events of the router: ``route.decision``, ``route.attempt``, ``route.fallback``
-(the call moves to another deployment), ``route.cooldown``, ``route.affinity`` (a pin made or
-kept), ``route.affinity_break``, from the budget step, ``route.budget``, and
-``route.usage_unknown`` (once per type: a ``wrap()``-ed function's answer whose token usage
-was not understood, so it was charged an estimate), ``route.session_evicted`` (a live implicit
-session pushed out by ``sessions.max_implicit``). Every event carries ``session_id`` and
-``step``, and the same values as the spans' attributes. A shared state store
-adds ``route.state_error`` and ``route.state_breaker`` (:mod:`agentroute.state.failopen`; about
-the store, not a session).
+"""structlog events of the router, emitted through one sink: :class:`RouteEvents`.
+
+The events: ``route.decision``, ``route.attempt``, ``route.fallback`` (the call moves to another
+deployment), ``route.cooldown``, ``route.affinity`` (a pin made or kept),
+``route.affinity_break``, from the budget step, ``route.budget``, and ``route.usage_unknown``
+(once per type: a ``wrap()``-ed function's answer whose token usage was not understood, so it
+was charged an estimate), ``route.session_evicted`` (a live implicit session pushed out by
+``sessions.max_implicit``), ``route.sdk_retries`` (a wrapped function's client retries by
+itself). Every event about a session carries ``session_id`` and ``step``, and the same values
+as the spans' attributes. A shared state store adds ``route.state_error`` and
+``route.state_breaker`` (:mod:`agentroute.state.failopen`; about the store, not a session).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
 library should do to an application that never asked, so by default (``telemetry:
-{log_events: null}``) events are emitted only once the application has configured structlog
-(``structlog.is_configured()``; ``structlog.testing.capture_logs`` counts); ``true``/``false``
-force them on or off. The rule holds at every level: a warning is no exception. Events carry
-names, numbers and reasons, never message content or secrets.
+{log_events: null}``) events are emitted only while the application has configured structlog
+(``structlog.is_configured()``, asked per event: an application may configure structlog after
+building its router; ``structlog.testing.capture_logs`` counts); ``true``/``false`` force them
+on or off. The rule holds at every level: a warning is no exception. Events carry names,
+numbers and reasons, never message content or secrets.
+
+**One sink.** The router builds one :class:`RouteEvents` from ``telemetry.log_events`` and
+hands it to every component that emits (the routing, validation, budget, affinity and fallback
+steps, the function terminal, the fail-open store, the telemetry); none of them decides on its
+own. The sink decides once, when it is built, how it will decide (never, always, or while
+structlog is configured), and before building an event it asks the logger structlog would use
+whether the event's level is enabled (``is_enabled_for``, which structlog's filtering and
+stdlib loggers have), so an application filtering at ``info`` pays nothing for the
+``debug`` events.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -25,137 +41,315 @@ from agentroute._error_translation import error_text
 from agentroute._types import Attempt, Decision, Target
 from agentroute.session import SessionState
 
-__all__ = [
-    "log_attempt",
-    "log_cooldown",
-    "log_decision",
-    "log_fallback",
-    "log_pin",
-    "log_session_evicted",
-    "log_usage_unknown",
-    "logger",
-    "should_log",
-]
+__all__ = ["RouteEvents", "logger"]
 
 logger = structlog.get_logger("agentroute")
 
-
-def should_log(mode: bool | None) -> bool:
-    """Whether to emit now: forced by ``mode``, else only when structlog is configured."""
-    return structlog.is_configured() if mode is None else mode
+_DEBUG, _INFO, _WARNING = logging.DEBUG, logging.INFO, logging.WARNING  # structlog's levels
 
 
-def log_decision(state: SessionState, decision: Decision) -> None:
-    logger.debug(
-        "route.decision",
-        session_id=state.key,
-        step=decision.step,
-        tier=decision.tier,
-        previous_tier=decision.previous_tier,
-        cause=str(decision.cause),
-        score=decision.score,
-        candidates=list(decision.candidates),
-        reason=decision.reason,
-    )
+def _at(level: int) -> Any | None:
+    """The logger structlog would use now, if an event of ``level`` passes its level filter
+    (``is_enabled_for``: structlog's filtering and stdlib loggers; any other passes)."""
+    bound = logger.bind()
+    enabled = getattr(bound, "is_enabled_for", None)
+    return None if enabled is not None and not enabled(level) else bound
 
 
-def log_attempt(state: SessionState, step: int, attempt: Attempt) -> None:
-    fields = {
-        "session_id": state.key,
-        "step": step,
-        "attempt": attempt.number,
-        "model": attempt.target.model,
-        "deployment": attempt.target.key,
-        "outcome": attempt.outcome,
-        "duration_s": round(attempt.duration_s, 6),
-    }
-    if attempt.lag_s:
-        fields["lag_s"] = round(attempt.lag_s, 6)  # it started this late (a busy loop, a store)
-    if attempt.outcome == "ok":
-        logger.debug("route.attempt", **fields, cost_usd=attempt.cost_usd)
-    else:
-        logger.warning(
+def _never() -> bool:
+    return False
+
+
+def _always() -> bool:
+    return True
+
+
+class RouteEvents:
+    """The router's structlog events: one method per event, each a no-op unless the event
+    would be emitted (module docstring).
+
+    Args:
+        mode: ``telemetry.log_events``: ``True``/``False`` force events on or off; ``None``
+            emits them while structlog is configured.
+    """
+
+    __slots__ = ("_emitting", "mode")
+
+    def __new__(cls, mode: bool | None = None) -> RouteEvents:
+        # log_events: false gets the silent sink: each event is one call that does nothing
+        return object.__new__(_Silent if mode is False and cls is RouteEvents else cls)
+
+    def __init__(self, mode: bool | None = None) -> None:
+        self.mode = mode
+        self._emitting: Callable[[], bool] = (
+            structlog.is_configured if mode is None else _always if mode else _never
+        )
+
+    def __repr__(self) -> str:
+        return f"RouteEvents(mode={self.mode!r})"
+
+    def logger_for(self, level: int) -> Any | None:
+        """The logger to emit an event of ``level`` (a ``logging`` level number) on, bound now
+        to structlog's current configuration; ``None`` when the event would not be emitted,
+        so the caller builds nothing."""
+        return _at(level) if self._emitting() else None
+
+    # The events ------------------------------------------------------------------------------
+
+    def decision(self, state: SessionState, decision: Decision) -> None:
+        log = self._emitting() and _at(_DEBUG)
+        if not log:
+            return
+        log.debug(
+            "route.decision",
+            session_id=state.key,
+            step=decision.step,
+            tier=decision.tier,
+            previous_tier=decision.previous_tier,
+            cause=str(decision.cause),
+            score=decision.score,
+            candidates=list(decision.candidates),
+            reason=decision.reason,
+        )
+
+    def attempt(
+        self,
+        state: SessionState,
+        step: int,
+        attempt: Attempt,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        """``error``: the error to report when the record does not keep it (a stream's)."""
+        ok = attempt.outcome == "ok"
+        log = self._emitting() and _at(_DEBUG if ok else _WARNING)
+        if not log:
+            return
+        fields = {
+            "session_id": state.key,
+            "step": step,
+            "attempt": attempt.number,
+            "model": attempt.target.model,
+            "deployment": attempt.target.key,
+            "outcome": attempt.outcome,
+            "duration_s": round(attempt.duration_s, 6),
+        }
+        if attempt.lag_s:
+            fields["lag_s"] = round(attempt.lag_s, 6)  # it started this late (a busy loop, a store)
+        if ok:
+            log.debug("route.attempt", **fields, cost_usd=attempt.cost_usd)
+            return
+        if error is None:
+            error = attempt.error
+        log.warning(
             "route.attempt",
             **fields,
             error_type=attempt.error_type,
             status_code=attempt.status_code,
             retry_after=attempt.retry_after,
-            error=error_text(attempt.error) if attempt.error is not None else None,
+            error=None if error is None else error_text(error),
         )
 
+    def fallback(self, state: SessionState, failed: Attempt, to: Target, action: str) -> None:
+        log = self._emitting() and _at(_INFO)
+        if not log:
+            return
+        log.info(
+            "route.fallback",
+            session_id=state.key,
+            step=state.step,
+            attempt=failed.number,
+            error_type=failed.error_type,
+            deployment=failed.target.key,
+            to_deployment=to.key,
+            to_model=to.model,
+            action=action,
+        )
 
-def log_fallback(state: SessionState, failed: Attempt, to: Target, action: str) -> None:
-    logger.info(
-        "route.fallback",
-        session_id=state.key,
-        step=state.step,
-        attempt=failed.number,
-        error_type=failed.error_type,
-        deployment=failed.target.key,
-        to_deployment=to.key,
-        to_model=to.model,
-        action=action,
-    )
+    def cooldown(self, state: SessionState, target: Target, seconds: float, reason: str) -> None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return
+        log.warning(
+            "route.cooldown",
+            session_id=state.key,
+            step=state.step,
+            model=target.model,
+            deployment=target.key,
+            cooldown_s=seconds,
+            reason=reason,
+        )
+
+    def pin(
+        self,
+        state: SessionState,
+        kind: str,
+        model: str,
+        deployment: str,
+        previous: str | None,
+        reason: str,
+    ) -> None:
+        broken = kind == "break"
+        log = self._emitting() and _at(_INFO if broken else _DEBUG)
+        if not log:
+            return
+        fields = {
+            "session_id": state.key,
+            "step": state.step,
+            "pin": kind,
+            "model": model,
+            "deployment": deployment,
+            "previous": previous,
+        }
+        if broken:
+            log.info("route.affinity_break", **fields, reason=reason)
+        else:
+            log.debug("route.affinity", **fields)
+
+    def budget_refused(self, state: SessionState, limit: str, value: float) -> None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return
+        log.warning(
+            "route.budget",
+            session_id=state.key,
+            step=state.step,
+            action="refused",
+            limit=limit,
+            limit_value=value,
+            cost_usd=state.cost_usd,
+        )
+
+    def usage_unknown(self, state: SessionState, kind: type, *, streamed: bool) -> None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return
+        hint = (
+            "pass stream_options={'include_usage': True} to an OpenAI-compatible stream, or "
+            "wrap(fn, usage_of=...)"
+            if streamed
+            else "wrap(fn, usage_of=...) reads a shape of your own"
+        )
+        log.warning(
+            "route.usage_unknown",
+            session_id=state.key,
+            step=state.step,
+            response_type=f"{kind.__module__}.{kind.__qualname__}",
+            streamed=streamed,
+            charged="the counted input tokens (usage_estimated)",
+            hint=hint,
+        )
+
+    def session_evicted(self, state: SessionState, idle_s: float, limit: int) -> None:
+        """A live implicit session was evicted: its step count, tier and cost are lost."""
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return
+        log.warning(
+            "route.session_evicted",
+            session_id=state.key,
+            step=state.step,
+            idle_s=round(idle_s, 3),
+            max_implicit=limit,
+        )
+
+    def sdk_retries(self, function: str, source: str, max_retries: int) -> None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return
+        log.warning("route.sdk_retries", function=function, source=source, max_retries=max_retries)
+
+    def state_error(self, operation: str, error_type: str, error: str, errors_so_far: int) -> bool:
+        """Whether it was emitted (the store keeps its quiet period from the last one)."""
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return False
+        log.warning(
+            "route.state_error",
+            operation=operation,
+            error_type=error_type,
+            error=error,
+            errors_so_far=errors_so_far,
+            effect="routing continues without cooldowns and pins",
+        )
+        return True
+
+    def state_breaker(self, state: str, failures: int, reset_s: float) -> None:
+        opened = state == "open"
+        log = self._emitting() and _at(_WARNING if opened else _INFO)
+        if not log:
+            return
+        if opened:
+            log.warning(
+                "route.state_breaker",
+                state=state,
+                failures=failures,
+                reset_s=reset_s,
+                effect=f"the state store is skipped for {reset_s:g}s",
+            )
+        else:
+            log.info(
+                "route.state_breaker",
+                state=state,
+                effect="one operation probes the state store"
+                if state == "half_open"
+                else "the state store is used again",
+            )
 
 
-def log_cooldown(state: SessionState, target: Target, seconds: float, reason: str) -> None:
-    logger.warning(
-        "route.cooldown",
-        session_id=state.key,
-        step=state.step,
-        model=target.model,
-        deployment=target.key,
-        cooldown_s=seconds,
-        reason=reason,
-    )
+class _Silent(RouteEvents):
+    """The sink of ``log_events: false``: every event returns at once (an explicit signature
+    each: a ``*args`` no-op costs more per call)."""
 
+    __slots__ = ()
 
-def log_pin(
-    state: SessionState,
-    kind: str,
-    model: str,
-    deployment: str,
-    previous: str | None,
-    reason: str,
-) -> None:
-    fields = {
-        "session_id": state.key,
-        "step": state.step,
-        "pin": kind,
-        "model": model,
-        "deployment": deployment,
-        "previous": previous,
-    }
-    if kind == "break":
-        logger.info("route.affinity_break", **fields, reason=reason)
-    else:
-        logger.debug("route.affinity", **fields)
+    def logger_for(self, level: int) -> Any | None:
+        return None
 
+    def decision(self, state: SessionState, decision: Decision) -> None:
+        pass
 
-def log_usage_unknown(state: SessionState, kind: type, *, streamed: bool) -> None:
-    hint = (
-        "pass stream_options={'include_usage': True} to an OpenAI-compatible stream, or "
-        "wrap(fn, usage_of=...)"
-        if streamed
-        else "wrap(fn, usage_of=...) reads a shape of your own"
-    )
-    logger.warning(
-        "route.usage_unknown",
-        session_id=state.key,
-        step=state.step,
-        response_type=f"{kind.__module__}.{kind.__qualname__}",
-        streamed=streamed,
-        charged="the counted input tokens (usage_estimated)",
-        hint=hint,
-    )
+    def attempt(
+        self,
+        state: SessionState,
+        step: int,
+        attempt: Attempt,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        pass
 
+    def fallback(self, state: SessionState, failed: Attempt, to: Target, action: str) -> None:
+        pass
 
-def log_session_evicted(state: SessionState, idle_s: float, limit: int) -> None:
-    """A live implicit session was evicted: its step count, tier and cost are lost."""
-    logger.warning(
-        "route.session_evicted",
-        session_id=state.key,
-        step=state.step,
-        idle_s=round(idle_s, 3),
-        max_implicit=limit,
-    )
+    def cooldown(self, state: SessionState, target: Target, seconds: float, reason: str) -> None:
+        pass
+
+    def pin(
+        self,
+        state: SessionState,
+        kind: str,
+        model: str,
+        deployment: str,
+        previous: str | None,
+        reason: str,
+    ) -> None:
+        pass
+
+    def budget_refused(self, state: SessionState, limit: str, value: float) -> None:
+        pass
+
+    def usage_unknown(self, state: SessionState, kind: type, *, streamed: bool) -> None:
+        pass
+
+    def session_evicted(self, state: SessionState, idle_s: float, limit: int) -> None:
+        pass
+
+    def sdk_retries(self, function: str, source: str, max_retries: int) -> None:
+        pass
+
+    def state_error(self, operation: str, error_type: str, error: str, errors_so_far: int) -> bool:
+        return False
+
+    def state_breaker(self, state: str, failures: int, reset_s: float) -> None:
+        pass

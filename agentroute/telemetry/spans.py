@@ -7,13 +7,24 @@ one per routed call, opened by :class:`RouteTelemetry`, first in the chain) → 
 the fallback step). Each span is a child of whatever span is current, so an implicit
 session's route span is a root, or the child of the application's own span.
 
-The library uses the OpenTelemetry API only: with no provider configured, the tracer hands out
-non-recording spans and nothing below ``span.is_recording()`` runs. Message content is recorded
-only when opted in, passed through :func:`~agentroute._secrets.redact`.
+The library uses the OpenTelemetry API only, its public names only: with no provider
+configured, the tracer hands out non-recording spans and nothing below ``span.is_recording()``
+runs. Message content is recorded only when opted in, passed through
+:func:`~agentroute._secrets.redact`.
+
+**Telemetry off costs next to nothing.** A router given providers knows once, when it is built,
+whether they record. One that follows the API's global providers (the default) asks the API
+when it is built and at its first call, then, while no global provider is set, at most once
+per :data:`RECHECK_S` of its clock (``get_tracer_provider()`` costs as much as a good share of
+a routed call's overhead, so it is not asked per call): an application that sets its global
+providers after building its router is traced from its first call, or, if it sets them later
+still, within a second. A global provider, once set, cannot be replaced (the API refuses), so
+a router that has seen one stops asking.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -23,8 +34,6 @@ import anyio
 from opentelemetry import context, trace
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
-from opentelemetry.metrics import _internal as _metrics_globals
-from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.trace import (
     INVALID_SPAN,
     NoOpTracerProvider,
@@ -46,22 +55,19 @@ from agentroute.config import RouterConfig
 from agentroute.errors import AllAttemptsFailed
 from agentroute.session import SessionState
 from agentroute.telemetry import attributes as A
-from agentroute.telemetry.logs import log_session_evicted, should_log
+from agentroute.telemetry.logs import RouteEvents
 from agentroute.telemetry.metrics import RouterMetrics
 
-__all__ = ["AgentScope", "RouteTelemetry", "Telemetry", "error_type_of", "fail_span"]
+__all__ = ["RECHECK_S", "AgentScope", "RouteTelemetry", "Telemetry", "error_type_of", "fail_span"]
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
-# the global API's stand-ins until an application sets a provider (API >= 1.25)
-_NOOP: tuple[type, ...] = (
-    NoOpMeterProvider,
-    _ProxyMeterProvider,
-    NoOpTracerProvider,
-    ProxyTracerProvider,
-)
-_NOOP_TYPES = frozenset(_NOOP)
-_UNKNOWN = object()
+RECHECK_S = 1.0
+"""While a router follows a global provider that is not set, how often (at most, in seconds of
+the router's clock) it asks the API again."""
+
+_STAND_INS = (NoOpTracerProvider, ProxyTracerProvider, NoOpMeterProvider)
+_API_PACKAGES = ("opentelemetry.trace", "opentelemetry.metrics")
 
 AgentScope = tuple[Span, object]
 """An open ``invoke_agent`` span and the context token that made it current."""
@@ -79,22 +85,27 @@ class Telemetry:
         clock: Clock | None = None,
         *,
         capture_content: bool | None = None,
+        events: RouteEvents | None = None,
     ) -> None:
         self.tracer = trace.get_tracer("agentroute", __version__, tracer_provider=tracer_provider)
         self.metrics = RouterMetrics(meter_provider, catalog.tiers)
-        # None: follow the global provider, checked per call (an app may set it later);
-        # asking for it once loads one named by OTEL_PYTHON_*_PROVIDER, as the API does
-        trace.get_tracer_provider()
-        otel_metrics.get_meter_provider()
-        self._traces = None if tracer_provider is None else not _noop(tracer_provider)
-        self._measures = None if meter_provider is None else not _noop(meter_provider)
         self.clock: Clock = clock or SystemClock()
+        self._now = self.clock.now  # (the system clock's is time.monotonic itself)
+        self.events = events or RouteEvents(config.telemetry.log_events)
+        # a provider given is judged once; None follows the global one (module docstring)
+        self._follow_traces = tracer_provider is None
+        self._follow_meters = meter_provider is None
+        self._traces = tracer_provider is not None and _records(tracer_provider)
+        self._measures = meter_provider is not None and _records(meter_provider)
+        self._waiting = self._follow_traces or self._follow_meters
+        """A global provider this router follows is not set yet: look again when due."""
+        self._look_again()  # also loads a provider named by OTEL_PYTHON_*_PROVIDER, as the API does
+        self._look_at = -math.inf  # and once more at the first call (an app set it up since)
         if capture_content is None:  # not given: the config, or the GenAI env variable
             env = os.environ.get(CAPTURE_ENV, "").strip().lower() == "true"
             capture_content = config.telemetry.capture_content or env
         self.capture_content = capture_content
         self.refusal_fallback = config.resilience.content_policy_fallback
-        self.log_events = config.telemetry.log_events
         self.max_implicit = config.sessions.max_implicit
         self.prices = catalog.prices
         self.servers: dict[str, tuple[str, int | None]] = {}
@@ -105,21 +116,37 @@ class Telemetry:
                     self.servers[name] = (url.hostname, url.port)
 
     def tracing(self) -> bool:
-        """Whether spans would be recorded: a provider other than the API's no-op ones."""
-        fixed = self._traces
-        return _global_on(trace, "_TRACER_PROVIDER") if fixed is None else fixed
+        """Whether spans would be recorded: a provider other than the API's stand-ins."""
+        if self._traces:
+            return True
+        if self._waiting and self._now() >= self._look_at:
+            self._look_again()
+        return self._traces
 
     def measuring(self) -> bool:
         """Whether metrics would be recorded (as :meth:`tracing`)."""
-        fixed = self._measures
-        return _global_on(_metrics_globals, "_METER_PROVIDER") if fixed is None else fixed
+        if self._measures:
+            return True
+        if self._waiting and self._now() >= self._look_at:
+            self._look_again()
+        return self._measures
+
+    def _look_again(self) -> None:
+        """Ask the API for the global providers this router follows and has not seen set."""
+        self._look_at = self._now() + RECHECK_S
+        if self._follow_traces and not self._traces:
+            self._traces = _records(trace.get_tracer_provider())
+        if self._follow_meters and not self._measures:
+            self._measures = _records(otel_metrics.get_meter_provider())
+        self._waiting = (self._follow_traces and not self._traces) or (
+            self._follow_meters and not self._measures
+        )
 
     def session_evicted(self, state: SessionState, idle_s: float) -> None:
         """A live implicit session pushed out by ``sessions.max_implicit`` (its state is lost):
         counted in ``agentroute.sessions.evicted`` and logged as ``route.session_evicted``."""
         self.metrics.session_evicted()
-        if should_log(self.log_events):
-            log_session_evicted(state, idle_s, self.max_implicit)
+        self.events.session_evicted(state, idle_s, self.max_implicit)
 
     # invoke_agent --------------------------------------------------------------------------
 
@@ -238,20 +265,15 @@ class RouteTelemetry:
         span.set_attributes(attrs)
 
 
-def _noop(provider: object) -> bool:
-    return isinstance(provider, _NOOP)
-
-
-def _global_on(module: object, name: str) -> bool:
-    """Whether the API's global provider is a real one. Read from the API module's global
-    (set once, by ``set_*_provider``): ``get_*_provider()`` costs more per call, a
-    large share of the cheap path's budget."""
-    provider = getattr(module, name, _UNKNOWN)
-    if provider is _UNKNOWN:  # another API version: ask the public way
-        provider = (
-            trace.get_tracer_provider() if module is trace else otel_metrics.get_meter_provider()
-        )
-    return provider is not None and type(provider) not in _NOOP_TYPES
+def _records(provider: object) -> bool:
+    """Whether ``provider`` would record: not one of the API's own stand-ins, its no-op
+    providers and the proxies its ``get_*_provider()`` return until an application sets a
+    global provider. The meter proxy's class is private to the API, so a provider whose class
+    the API package itself defines counts as a stand-in (an SDK's or a vendor's never is)."""
+    if isinstance(provider, _STAND_INS):
+        return False
+    module = type(provider).__module__
+    return not any(module == p or module.startswith(p + ".") for p in _API_PACKAGES)
 
 
 def _decision_of(state: SessionState | None) -> Decision | None:
