@@ -88,7 +88,7 @@ def router_steps(
             content=classifier or (ContentRules() if p.content_rules else None),
             log_events=log_events,
         ),
-        CostReservation(config.budget, catalog),
+        CostReservation(config.budget, catalog, extractor),
         *middleware,
         *validation,
         AffinityMiddleware(catalog, config.affinity, store, clock=clock, log_events=log_events),

@@ -13,13 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from agentroute._call_progress import CallProgress
 from agentroute._frozen import value_object
-
-if TYPE_CHECKING:
-    from agentroute.session import SessionState
 
 Message: TypeAlias = Mapping[str, Any]
 """One chat message, in OpenAI or Anthropic shape (a dict or any mapping)."""
@@ -186,6 +183,23 @@ class Deployment:
 
 AttemptOutcome: TypeAlias = Literal["ok", "error", "cancelled"]
 
+PinKind: TypeAlias = Literal["new", "hit", "break"]
+
+
+@value_object
+class PinEvent:
+    """What affinity did for one call: a new pin, a hit (the pinned deployment served), or a
+    break (the pinned deployment failed or was cooling down; ``reason`` says which). It travels
+    back on the call's :class:`ModelResult` (``pin``) or
+    :class:`~agentroute.errors.AllAttemptsFailed` (``pin``)."""
+
+    kind: PinKind
+    model: str
+    deployment: str
+    """The deployment key now pinned (for a break: where the session moved, or ``""``)."""
+    previous: str | None = None
+    reason: str = ""
+
 
 @value_object
 class Attempt:
@@ -333,6 +347,8 @@ class ModelResult:
     """Set when a ``wrap()``-ed function returned a stream (``raw`` is it, watched): its usage
     and cost are known when the caller has read it (``usage`` is zero until then), and the
     steps that settle an attempt subscribe here."""
+    pin: PinEvent | None = None
+    """What affinity did for this call (a new pin, a hit, a break), if it acted on it."""
 
     def with_cost(self, target: Target, cost_usd: float) -> ModelResult:
         """A copy located at ``target`` with its cost set (a fast, explicit ``replace``)."""
@@ -350,6 +366,7 @@ class ModelResult:
             self.stream,
             self.usage_estimated,
             self.stream_end,
+            self.pin,
         )
 
     def with_attempts(
@@ -370,7 +387,316 @@ class ModelResult:
             self.stream,
             self.usage_estimated,
             self.stream_end,
+            self.pin,
         )
+
+    def with_pin(self, pin: PinEvent) -> ModelResult:
+        """A copy carrying what affinity did for the call."""
+        return ModelResult(
+            self.raw,
+            self.text,
+            self.tool_calls,
+            self.finish_reason,
+            self.usage,
+            self.response_model,
+            self.target,
+            self.cost_usd,
+            self.decision,
+            self.attempts,
+            self.stream,
+            self.usage_estimated,
+            self.stream_end,
+            pin,
+        )
+
+
+class SessionState:
+    """The ledger of one session: what its calls share, kept by one owner (this class).
+
+    Fields are private; they are read through properties and changed only through the
+    intent-named methods below, each called by the one step of the chain that owns that
+    fact: the router numbers steps (:meth:`begin_step`, :meth:`refund_step`), routing and the
+    output check record decisions (:meth:`record`) and take escalation requests
+    (:meth:`request_escalation`, :meth:`take_escalation`), the attempt steps charge what each
+    billed attempt cost (:meth:`charge`, the one place a session's cost and usage grow), the
+    cost reservation holds expected costs (:meth:`reserve`, :meth:`release`), the output check
+    counts rejections (:meth:`count_validation_failure`), the implicit-session table notes use
+    (:meth:`touch`). Per-call facts are not kept here: a call carries its own step number
+    (:attr:`ModelCall.step`), and its attempts and affinity event travel back on its
+    :class:`ModelResult` (or :class:`~agentroute.errors.AllAttemptsFailed`).
+    :attr:`last_attempts` is kept for inspection only (the records of the latest call to
+    record any; a ``wrap()``-ed stream's record is completed there when the stream ends).
+
+    **Concurrent calls on one session** (tasks of one event loop; the ledger is not meant to
+    be shared across threads). No method awaits, so each runs whole, between two awaits of
+    the calls around it:
+
+    * *Step numbering*: each call takes the next number when it enters the router, so
+      concurrent calls get distinct consecutive numbers in the order they entered, and each
+      keeps its own on its :class:`ModelCall`. A call that ends before any attempt gives its
+      number back only if no later call has taken one since (:meth:`refund_step`): numbers are
+      never handed out twice, so a refusal among concurrent calls can leave a gap, and
+      :attr:`step` then counts it.
+    * *Charging*: each billed attempt is added to :attr:`cost_usd` and :attr:`usage` once, when
+      it ends (a stream's when the stream ends), whatever the order the calls end in: the
+      totals are the sums of the attempts' costs and usages, never a lost update.
+    * *Decisions*: recorded in the order the routing steps run; :attr:`tier` is the latest
+      recorded decision's tier, so a decision's ``previous_tier`` is the tier when it was made,
+      and concurrent calls routed before either answered share the same one. An escalation
+      request is taken by exactly one call: the next one routed.
+    * *Budget checks* (:mod:`agentroute.middleware.budget`) read :attr:`step`,
+      :attr:`cost_usd` and :attr:`reserved_usd` when the call is checked: the step limit
+      admits exactly ``max_steps`` numbered calls however many run at once (the ones beyond
+      are refused and give their numbers back); the cost limit counts the calls in flight by
+      their reservations, so only calls already admitted when it is reached overshoot it.
+
+    Explicit sessions keep every :class:`Decision` (``explicit``); implicit ones keep only the
+    last, so an idle implicit session stays small.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_agent",
+        "_calm_steps",
+        "_cost_usd",
+        "_decisions",
+        "_escalation",
+        "_explicit",
+        "_key",
+        "_last_attempts",
+        "_last_decision",
+        "_last_used",
+        "_metadata",
+        "_reservations",
+        "_reserved_usd",
+        "_step",
+        "_tier",
+        "_usage",
+        "_user",
+        "_validation_failures",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        explicit: bool = False,
+        agent: str | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] = EMPTY,
+        now: float = 0.0,
+    ) -> None:
+        self._key = key
+        self._explicit = explicit
+        self._agent = agent
+        self._user = user
+        self._metadata = metadata
+        self._step = 0
+        self._tier: str | None = None
+        self._decisions: list[Decision] = []
+        self._last_decision: Decision | None = None
+        self._last_attempts: tuple[Attempt, ...] = ()
+        self._escalation: str | None = None
+        self._cost_usd = 0.0
+        self._reserved_usd = 0.0
+        self._reservations = 0
+        self._usage = Usage()
+        self._last_used = now
+        self._calm_steps = 0
+        self._validation_failures = 0
+
+    @classmethod
+    def restored(
+        cls,
+        key: str,
+        *,
+        step: int = 0,
+        tier: str | None = None,
+        calm_steps: int = 0,
+        usage: Usage | None = None,
+        explicit: bool = False,
+    ) -> SessionState:
+        """A ledger as of a given point of a session (a policy's tests, the bench ladder): the
+        session has made ``step`` steps, sits on ``tier`` after ``calm_steps`` calm steps and
+        has used ``usage``."""
+        state = cls(key, explicit=explicit)
+        state._step = step
+        state._tier = tier
+        state._calm_steps = calm_steps if tier is not None else 0
+        if usage is not None:
+            state._usage = usage
+        return state
+
+    # What the session is (set at construction, never changed) ------------------------------
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def explicit(self) -> bool:
+        """Opened with ``router.session()`` (keeps every decision)."""
+        return self._explicit
+
+    @property
+    def agent(self) -> str | None:
+        return self._agent
+
+    @property
+    def user(self) -> str | None:
+        return self._user
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        return self._metadata
+
+    # What it has done --------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """The number of the latest step handed out (see the class docstring)."""
+        return self._step
+
+    @property
+    def tier(self) -> str | None:
+        """The tier of the latest recorded decision (``None`` before the first)."""
+        return self._tier
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        """Every recorded decision, in order (an implicit session keeps none)."""
+        return tuple(self._decisions)
+
+    @property
+    def last_decision(self) -> Decision | None:
+        return self._last_decision
+
+    @property
+    def calm_steps(self) -> int:
+        """Consecutive calm steps on the current tier (what the scored policy's dwell needs)."""
+        return self._calm_steps
+
+    @property
+    def escalation_reason(self) -> str | None:
+        """Why the next call is to go one tier up (``None``: no request pending)."""
+        return self._escalation
+
+    @property
+    def validation_failures(self) -> int:
+        """How many answers the output check has rejected."""
+        return self._validation_failures
+
+    @property
+    def cost_usd(self) -> float:
+        """What the session's billed attempts cost."""
+        return self._cost_usd
+
+    @property
+    def usage(self) -> Usage:
+        """The sum of the session's billed attempts' usage."""
+        return self._usage
+
+    @property
+    def reserved_usd(self) -> float:
+        """The expected cost of the session's calls in flight, held against its budget until
+        each ends (:mod:`agentroute.middleware.budget`)."""
+        return self._reserved_usd
+
+    @property
+    def reservations(self) -> int:
+        """How many calls hold a part of :attr:`reserved_usd`."""
+        return self._reservations
+
+    @property
+    def last_attempts(self) -> tuple[Attempt, ...]:
+        """Every attempt of the latest call that recorded any (a cancelled one included). After
+        a failed or cancelled call they are records only (``error`` is ``None``): the errors
+        themselves went to the caller in the raised exception."""
+        return self._last_attempts
+
+    @property
+    def last_used(self) -> float:
+        """When a call last joined the session (the implicit-session table's clock)."""
+        return self._last_used
+
+    # Steps -------------------------------------------------------------------------------
+
+    def begin_step(self) -> int:
+        """Hand out the next step number (a call entering the router)."""
+        step = self._step = self._step + 1
+        return step
+
+    def refund_step(self, step: int) -> bool:
+        """Give back ``step`` (its call made no attempt) if no later call has taken a number
+        since; whether it was given back."""
+        if self._step != step:
+            return False
+        self._step = step - 1
+        return True
+
+    # Decisions and escalation ------------------------------------------------------------
+
+    def record(self, decision: Decision, *, calm: bool = False) -> None:
+        """Remember a routing decision and make its tier the session's current tier.
+
+        ``calm``: the step was calm on that tier (the scored policy's judgement), so the
+        calm-step count grows; a busy step or a change of tier starts it again."""
+        self._calm_steps = self._calm_steps + 1 if calm and decision.tier == self._tier else 0
+        self._tier = decision.tier
+        self._last_decision = decision
+        if self._explicit:
+            self._decisions.append(decision)
+
+    def request_escalation(self, reason: str) -> None:
+        """Make the next routed call go one tier up (a later request replaces the reason)."""
+        self._escalation = reason
+
+    def take_escalation(self) -> str | None:
+        """The pending escalation request's reason, now taken (``None``: there was none)."""
+        reason, self._escalation = self._escalation, None
+        return reason
+
+    def count_validation_failure(self) -> None:
+        """The output check rejected an answer of this session."""
+        self._validation_failures += 1
+
+    # Cost ----------------------------------------------------------------------------------
+
+    def charge(self, attempt: Attempt) -> None:
+        """Add what a billed attempt used and cost (one without usage is not billed)."""
+        usage = attempt.usage
+        if usage is not None:
+            self._cost_usd += attempt.cost_usd
+            self._usage = self._usage + usage
+
+    def note_attempts(self, attempts: tuple[Attempt, ...]) -> None:
+        """Keep ``attempts`` as the latest call's records (:attr:`last_attempts`)."""
+        self._last_attempts = attempts
+
+    def complete_attempt(self, opened: Attempt, done: Attempt) -> None:
+        """Replace ``opened`` (a stream's attempt, recorded while its stream was open) by its
+        completed record in :attr:`last_attempts`, if it is still there."""
+        self._last_attempts = tuple(done if a is opened else a for a in self._last_attempts)
+
+    def reserve(self, amount: float) -> None:
+        """Hold ``amount`` (a call's expected cost) against the budget until :meth:`release`."""
+        self._reserved_usd += amount
+        self._reservations += 1
+
+    def release(self, amount: float) -> None:
+        """Drop a reservation made with :meth:`reserve`."""
+        self._reservations -= 1
+        # the last one out clears the float sum's rounding residue
+        self._reserved_usd = self._reserved_usd - amount if self._reservations > 0 else 0.0
+
+    # Use -----------------------------------------------------------------------------------
+
+    def touch(self, now: float) -> None:
+        """A call joined the session at ``now`` (the implicit-session table's idle clock)."""
+        self._last_used = now
+
+    def __repr__(self) -> str:
+        return f"SessionState(key={self._key!r}, step={self._step}, tier={self._tier!r})"
 
 
 CallMode: TypeAlias = Literal["wrap", "complete", "stream"]
@@ -389,6 +715,9 @@ class ModelCall:
     params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     mode: CallMode = "complete"
     session: SessionState | None = None
+    step: int = 0
+    """The call's step number in its session (taken when it entered the router; 0 without a
+    session). Concurrent calls of one session each carry their own."""
     hints: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     decision: Decision | None = None
     targets: tuple[Target, ...] = ()
@@ -410,6 +739,7 @@ class ModelCall:
             self.params,
             self.mode,
             self.session,
+            self.step,
             self.hints,
             decision,
             targets,
@@ -426,6 +756,7 @@ class ModelCall:
             self.params,
             self.mode,
             self.session,
+            self.step,
             self.hints,
             self.decision,
             self.targets,

@@ -214,7 +214,7 @@ async def _session(router: Router, max_steps: int) -> DemoReport:
             if errors_in_a_row >= 2:
                 session.escalate(f"{errors_in_a_row} tool errors in a row")
             decision, target = result.decision, result.target
-            pin = session.state.last_pin
+            pin = result.pin
             if decision is None or target is None:  # pragma: no cover - the chain always sets them
                 raise RuntimeError("routed result without decision or target")
             rows.append(

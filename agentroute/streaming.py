@@ -276,10 +276,8 @@ class RoutedStream:
         attempts = (*self._earlier, *self._opened_result().attempts[:-1], attempt)
         state = self._state
         if state is not None:
-            if attempt.usage is not None:
-                state.cost_usd += attempt.cost_usd
-                state.usage = state.usage + attempt.usage
-            state.last_attempts = attempts
+            state.charge(attempt)
+            state.note_attempts(attempts)
         return attempts
 
     def _end(self) -> None:

@@ -200,7 +200,7 @@ async def one_call(router: Router, session: Any, messages: list[dict[str, Any]],
     t.served[result.target.provider] += 1
     t.usage = t.usage + result.usage
     t.cost += result.cost_usd
-    pin = session.state.last_pin
+    pin = result.pin
     if pin is not None and pin.kind == "break":
         if pin.reason.endswith("cooling down"):
             t.breaks_cooling += 1

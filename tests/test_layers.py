@@ -125,11 +125,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 """The layers, bottom first, each with the modules it holds (``pkg.*``: every module below
 ``pkg``). A module may import from its own layer and the ones before it."""
 
-_SESSION_LEDGER = (
-    "SessionState stores private types of the subsystems that read it (affinity's pin event, "
-    "the signal scan state, telemetry's scope) and ModelCall carries SessionState: the "
-    "session ledger redesign removes it"
-)
 _ROUTED_CLIENTS = (
     "Router.openai_client() and .anthropic_client() (public API) build the SDK stand-ins of "
     "agentroute.integrations, which are built on the router: breaking the cycle is an API "
@@ -138,10 +133,6 @@ _ROUTED_CLIENTS = (
 )
 
 KNOWN: Mapping[tuple[str, str], str] = {
-    ("agentroute._types", "agentroute.session"): _SESSION_LEDGER,
-    ("agentroute.session", "agentroute.middleware.affinity"): _SESSION_LEDGER,
-    ("agentroute.session", "agentroute.policy.signals"): _SESSION_LEDGER,
-    ("agentroute.session", "agentroute.telemetry.spans"): _SESSION_LEDGER,
     ("agentroute.router", "agentroute.integrations.anthropic"): _ROUTED_CLIENTS,
     ("agentroute.router", "agentroute.integrations.openai"): _ROUTED_CLIENTS,
 }

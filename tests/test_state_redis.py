@@ -338,10 +338,9 @@ async def test_two_routers_in_two_processes_share_cooldowns_and_pins(
     ) as router:
         result = await router.complete(CONVERSATION, hints=MEDIUM)  # no session: no pin
         assert result.text == "from B" and calls == [MB]  # alpha/mid-1 is cooling down
-        session = router.session(id="s1")
-        async with session:
-            await router.complete(CONVERSATION, hints=MEDIUM)
-        assert session.state.last_pin == PinEvent("hit", "mid", MB, MB)  # A's pin
+        async with router.session(id="s1"):
+            result = await router.complete(CONVERSATION, hints=MEDIUM)
+        assert result.pin == PinEvent("hit", "mid", MB, MB)  # A's pin
         assert calls == [MB, MB]
 
 
@@ -750,9 +749,9 @@ async def test_a_sticky_call_takes_two_round_trips(
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
         assert await routed(router, "s1") == "ok"  # a new pin
         assert len(sent) == 2
-        async with router.session(id="s1") as session:
-            await router.complete(CONVERSATION)  # the pin serves: a hit
-        assert session.state.last_pin is not None and session.state.last_pin.kind == "hit"
+        async with router.session(id="s1"):
+            result = await router.complete(CONVERSATION)  # the pin serves: a hit
+        assert result.pin is not None and result.pin.kind == "hit"
         assert len(sent) == 4
 
 
