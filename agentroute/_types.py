@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import field
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from agentroute._call_progress import CallProgress
 from agentroute._frozen import value_object
@@ -183,23 +184,6 @@ class Deployment:
 
 AttemptOutcome: TypeAlias = Literal["ok", "error", "cancelled"]
 
-PinKind: TypeAlias = Literal["new", "hit", "break"]
-
-
-@value_object
-class PinEvent:
-    """What affinity did for one call: a new pin, a hit (the pinned deployment served), or a
-    break (the pinned deployment failed or was cooling down; ``reason`` says which). It travels
-    back on the call's :class:`ModelResult` (``pin``) or
-    :class:`~agentroute.errors.AllAttemptsFailed` (``pin``)."""
-
-    kind: PinKind
-    model: str
-    deployment: str
-    """The deployment key now pinned (for a break: where the session moved, or ``""``)."""
-    previous: str | None = None
-    reason: str = ""
-
 
 @value_object
 class Attempt:
@@ -347,8 +331,6 @@ class ModelResult:
     """Set when a ``wrap()``-ed function returned a stream (``raw`` is it, watched): its usage
     and cost are known when the caller has read it (``usage`` is zero until then), and the
     steps that settle an attempt subscribe here."""
-    pin: PinEvent | None = None
-    """What affinity did for this call (a new pin, a hit, a break), if it acted on it."""
 
     def with_cost(self, target: Target, cost_usd: float) -> ModelResult:
         """A copy located at ``target`` with its cost set (a fast, explicit ``replace``)."""
@@ -366,7 +348,6 @@ class ModelResult:
             self.stream,
             self.usage_estimated,
             self.stream_end,
-            self.pin,
         )
 
     def with_attempts(
@@ -387,27 +368,12 @@ class ModelResult:
             self.stream,
             self.usage_estimated,
             self.stream_end,
-            self.pin,
         )
 
-    def with_pin(self, pin: PinEvent) -> ModelResult:
-        """A copy carrying what affinity did for the call."""
-        return ModelResult(
-            self.raw,
-            self.text,
-            self.tool_calls,
-            self.finish_reason,
-            self.usage,
-            self.response_model,
-            self.target,
-            self.cost_usd,
-            self.decision,
-            self.attempts,
-            self.stream,
-            self.usage_estimated,
-            self.stream_end,
-            pin,
-        )
+
+def _read(field: str, doc: str) -> Any:
+    """A read-only property returning the slot ``field``, its getter in C (see below)."""
+    return property(attrgetter(field), doc=doc)
 
 
 class SessionState:
@@ -418,14 +384,16 @@ class SessionState:
     fact: the router numbers steps (:meth:`begin_step`, :meth:`refund_step`), routing and the
     output check record decisions (:meth:`record`) and take escalation requests
     (:meth:`request_escalation`, :meth:`take_escalation`), the attempt steps charge what each
-    billed attempt cost (:meth:`charge`, the one place a session's cost and usage grow), the
+    billed attempt cost (:meth:`charge`, and :meth:`complete_attempt` for a stream's attempt
+    that ended after its call returned: the only places a session's cost and usage grow), the
     cost reservation holds expected costs (:meth:`reserve`, :meth:`release`), the output check
     counts rejections (:meth:`count_validation_failure`), the implicit-session table notes use
     (:meth:`touch`). Per-call facts are not kept here: a call carries its own step number
-    (:attr:`ModelCall.step`), and its attempts and affinity event travel back on its
-    :class:`ModelResult` (or :class:`~agentroute.errors.AllAttemptsFailed`).
-    :attr:`last_attempts` is kept for inspection only (the records of the latest call to
-    record any; a ``wrap()``-ed stream's record is completed there when the stream ends).
+    (:attr:`ModelCall.step`), its attempts travel back on its :class:`ModelResult` (or
+    :class:`~agentroute.errors.AllAttemptsFailed`), and what affinity did for it on its own
+    progress record (``call.progress.pin``; also ``AllAttemptsFailed.pin``).
+    :attr:`last_attempts` is kept for inspection only (the records of the latest call begun; a
+    ``wrap()``-ed stream's record is completed there when the stream ends).
 
     **Concurrent calls on one session** (tasks of one event loop; the ledger is not meant to
     be shared across threads). No method awaits, so each runs whole, between two awaits of
@@ -527,103 +495,98 @@ class SessionState:
             state._usage = usage
         return state
 
-    # What the session is (set at construction, never changed) ------------------------------
+    # Read-only views of the fields. Read on every routed call (several times), so each is a
+    # property whose getter is C code (``attrgetter``): no Python frame per read, about a
+    # third of a Python-level property's cost. Type checkers see the typed stubs.
+    if TYPE_CHECKING:
 
-    @property
-    def key(self) -> str:
-        return self._key
+        @property
+        def key(self) -> str: ...
+        @property
+        def explicit(self) -> bool: ...
+        @property
+        def agent(self) -> str | None: ...
+        @property
+        def user(self) -> str | None: ...
+        @property
+        def metadata(self) -> Mapping[str, Any]: ...
+        @property
+        def step(self) -> int: ...
+        @property
+        def tier(self) -> str | None: ...
+        @property
+        def last_decision(self) -> Decision | None: ...
+        @property
+        def calm_steps(self) -> int: ...
+        @property
+        def escalation_reason(self) -> str | None: ...
+        @property
+        def validation_failures(self) -> int: ...
+        @property
+        def cost_usd(self) -> float: ...
+        @property
+        def usage(self) -> Usage: ...
+        @property
+        def reserved_usd(self) -> float: ...
+        @property
+        def reservations(self) -> int: ...
+        @property
+        def last_attempts(self) -> tuple[Attempt, ...]: ...
+        @property
+        def last_used(self) -> float: ...
 
-    @property
-    def explicit(self) -> bool:
-        """Opened with ``router.session()`` (keeps every decision)."""
-        return self._explicit
-
-    @property
-    def agent(self) -> str | None:
-        return self._agent
-
-    @property
-    def user(self) -> str | None:
-        return self._user
-
-    @property
-    def metadata(self) -> Mapping[str, Any]:
-        return self._metadata
-
-    # What it has done --------------------------------------------------------------------
-
-    @property
-    def step(self) -> int:
-        """The number of the latest step handed out (see the class docstring)."""
-        return self._step
-
-    @property
-    def tier(self) -> str | None:
-        """The tier of the latest recorded decision (``None`` before the first)."""
-        return self._tier
+    else:
+        key = _read("_key", "The session's id.")
+        explicit = _read("_explicit", "Opened with ``router.session()`` (keeps every decision).")
+        agent = _read("_agent", "The agent's name given to ``router.session()``, if any.")
+        user = _read("_user", "The user given to ``router.session()``, if any.")
+        metadata = _read("_metadata", "The session's metadata (read-only).")
+        step = _read("_step", "The number of the latest step handed out (see the class docstring).")
+        tier = _read(
+            "_tier", "The tier of the latest recorded decision (``None`` before the first)."
+        )
+        last_decision = _read("_last_decision", "The latest recorded decision.")
+        calm_steps = _read(
+            "_calm_steps",
+            "Consecutive calm steps on the current tier (what the scored policy's dwell needs).",
+        )
+        escalation_reason = _read(
+            "_escalation", "Why the next call is to go one tier up (``None``: no request pending)."
+        )
+        validation_failures = _read(
+            "_validation_failures", "How many answers the output check has rejected."
+        )
+        cost_usd = _read("_cost_usd", "What the session's billed attempts cost.")
+        usage = _read("_usage", "The sum of the session's billed attempts' usage.")
+        reserved_usd = _read(
+            "_reserved_usd",
+            "The expected cost of the session's calls in flight, held against its budget until "
+            "each ends (:mod:`agentroute.middleware.budget`).",
+        )
+        reservations = _read("_reservations", "How many calls hold a part of ``reserved_usd``.")
+        last_attempts = _read(
+            "_last_attempts",
+            "Every attempt of the latest call begun (a cancelled one included), for inspection. "
+            "After a failed or cancelled call they are records only (``error`` is ``None``): the "
+            "errors themselves went to the caller in the raised exception.",
+        )
+        last_used = _read(
+            "_last_used",
+            "When a call last joined the session (the implicit-session table's clock).",
+        )
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
         """Every recorded decision, in order (an implicit session keeps none)."""
         return tuple(self._decisions)
 
-    @property
-    def last_decision(self) -> Decision | None:
-        return self._last_decision
-
-    @property
-    def calm_steps(self) -> int:
-        """Consecutive calm steps on the current tier (what the scored policy's dwell needs)."""
-        return self._calm_steps
-
-    @property
-    def escalation_reason(self) -> str | None:
-        """Why the next call is to go one tier up (``None``: no request pending)."""
-        return self._escalation
-
-    @property
-    def validation_failures(self) -> int:
-        """How many answers the output check has rejected."""
-        return self._validation_failures
-
-    @property
-    def cost_usd(self) -> float:
-        """What the session's billed attempts cost."""
-        return self._cost_usd
-
-    @property
-    def usage(self) -> Usage:
-        """The sum of the session's billed attempts' usage."""
-        return self._usage
-
-    @property
-    def reserved_usd(self) -> float:
-        """The expected cost of the session's calls in flight, held against its budget until
-        each ends (:mod:`agentroute.middleware.budget`)."""
-        return self._reserved_usd
-
-    @property
-    def reservations(self) -> int:
-        """How many calls hold a part of :attr:`reserved_usd`."""
-        return self._reservations
-
-    @property
-    def last_attempts(self) -> tuple[Attempt, ...]:
-        """Every attempt of the latest call that recorded any (a cancelled one included). After
-        a failed or cancelled call they are records only (``error`` is ``None``): the errors
-        themselves went to the caller in the raised exception."""
-        return self._last_attempts
-
-    @property
-    def last_used(self) -> float:
-        """When a call last joined the session (the implicit-session table's clock)."""
-        return self._last_used
-
     # Steps -------------------------------------------------------------------------------
 
     def begin_step(self) -> int:
-        """Hand out the next step number (a call entering the router)."""
+        """Hand out the next step number (a call entering the router); :attr:`last_attempts`
+        starts empty for it."""
         step = self._step = self._step + 1
+        self._last_attempts = ()
         return step
 
     def refund_step(self, step: int) -> bool:
@@ -662,21 +625,30 @@ class SessionState:
 
     # Cost ----------------------------------------------------------------------------------
 
-    def charge(self, attempt: Attempt) -> None:
-        """Add what a billed attempt used and cost (one without usage is not billed)."""
-        usage = attempt.usage
+    def charge(self, attempts: tuple[Attempt, ...]) -> None:
+        """A call's attempt ended: ``attempts`` are the call's attempts so far, that one last.
+        Add what it used and cost if it was billed (one without usage is not: it failed, or
+        its stream is still open), and keep them as :attr:`last_attempts`."""
+        self._last_attempts = attempts
+        usage = attempts[-1].usage
         if usage is not None:
-            self._cost_usd += attempt.cost_usd
+            self._cost_usd += attempts[-1].cost_usd
             self._usage = self._usage + usage
 
-    def note_attempts(self, attempts: tuple[Attempt, ...]) -> None:
-        """Keep ``attempts`` as the latest call's records (:attr:`last_attempts`)."""
-        self._last_attempts = attempts
-
     def complete_attempt(self, opened: Attempt, done: Attempt) -> None:
-        """Replace ``opened`` (a stream's attempt, recorded while its stream was open) by its
-        completed record in :attr:`last_attempts`, if it is still there."""
+        """A stream's attempt (``opened``, kept while its stream was open) ended as ``done``:
+        add what it used and cost, and put ``done`` in its place in :attr:`last_attempts` if it
+        is still there."""
+        usage = done.usage
+        if usage is not None:
+            self._cost_usd += done.cost_usd
+            self._usage = self._usage + usage
         self._last_attempts = tuple(done if a is opened else a for a in self._last_attempts)
+
+    def note_attempts(self, attempts: tuple[Attempt, ...]) -> None:
+        """Keep ``attempts`` (a failed or cancelled call's, charged already) as
+        :attr:`last_attempts`."""
+        self._last_attempts = attempts
 
     def reserve(self, amount: float) -> None:
         """Hold ``amount`` (a call's expected cost) against the budget until :meth:`release`."""

@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
-    from agentroute._types import Attempt, ModelResult, PinEvent
+    from agentroute._pin_event import PinEvent
+    from agentroute._types import Attempt, ModelResult
 
 __all__ = [
     "AgentRouteError",

@@ -276,8 +276,7 @@ class RoutedStream:
         attempts = (*self._earlier, *self._opened_result().attempts[:-1], attempt)
         state = self._state
         if state is not None:
-            state.charge(attempt)
-            state.note_attempts(attempts)
+            state.charge(attempts)
         return attempts
 
     def _end(self) -> None:

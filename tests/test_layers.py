@@ -48,6 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "agentroute._frozen",
             "agentroute._history_marks",
             "agentroute._json_text",
+            "agentroute._pin_event",
             "agentroute._secrets",
             "agentroute._stream_end",
             "agentroute._types",

@@ -257,7 +257,7 @@ def test_no_two_step_downs_within_one_dwell_window(
         calm_steps = calm_after(policy, decision, state.calm_steps)
         state.record(decision, calm=policy.is_calm(decision.score, decision.tier))
         assert state.calm_steps == calm_steps  # the ledger counts as calm_after does
-        state.charge(Attempt(step, SOME_TARGET, "ok", 0.0, usage=Usage(tokens, out)))
+        state.charge((Attempt(step, SOME_TARGET, "ok", 0.0, usage=Usage(tokens, out)),))
         failed.append(error)
         levels.append(index(config, decision.tier))
     changes = [i for i in range(1, len(levels)) if levels[i] != levels[i - 1]]

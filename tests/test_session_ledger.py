@@ -3,6 +3,7 @@ do to it (the contract stated in its docstring), checked with 50 calls in flight
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import anyio
@@ -23,6 +24,8 @@ from agentroute import (
     Target,
     Usage,
 )
+from agentroute.policy.signals import SignalExtractor
+from agentroute.policy.tokens import EstimateCounter
 from agentroute.telemetry import attributes as A
 from agentroute.testing import FakeClock
 from tests.helpers import CONVERSATION, config_dict
@@ -96,9 +99,15 @@ def test_an_escalation_request_is_taken_once() -> None:
 
 def test_charge_adds_billed_attempts_only() -> None:
     state = SessionState("s")
-    state.charge(Attempt(1, SMALL, "ok", 0.1, usage=Usage(10, 2), cost_usd=0.5))
-    state.charge(Attempt(2, SMALL, "error", 0.1, error_type="RateLimited"))  # not billed
-    state.charge(Attempt(3, SMALL, "ok", 0.1, usage=Usage(5, 1, cache_read_tokens=4), cost_usd=1))
+    first = Attempt(1, SMALL, "ok", 0.1, usage=Usage(10, 2), cost_usd=0.5)
+    failed = Attempt(1, SMALL, "error", 0.1, error_type="RateLimited")
+    again = Attempt(2, SMALL, "ok", 0.1, usage=Usage(5, 1, cache_read_tokens=4), cost_usd=1)
+    state.charge((first,))
+    state.begin_step()
+    assert state.last_attempts == ()  # a new call's records start empty
+    state.charge((failed,))  # not billed
+    state.charge((failed, again))  # only the attempt that ended (the last) is charged
+    assert state.last_attempts == (failed, again)
     assert state.cost_usd == pytest.approx(1.5)
     assert state.usage == Usage(15, 3, cache_read_tokens=4)
 
@@ -118,11 +127,15 @@ def test_a_completed_stream_attempt_replaces_its_open_record() -> None:
     state = SessionState("s")
     opened = Attempt(1, SMALL, "ok", 0.1)
     done = Attempt(1, SMALL, "ok", 0.3, usage=Usage(10, 2), cost_usd=0.2)
-    state.note_attempts((opened,))
+    state.charge((opened,))  # its stream is open: nothing to charge yet
+    assert state.cost_usd == 0.0
     state.complete_attempt(opened, done)
     assert state.last_attempts == (done,)
-    state.complete_attempt(opened, Attempt(1, SMALL, "error", 0.4))  # no longer there: kept
-    assert state.last_attempts == (done,)
+    assert (state.cost_usd, state.usage) == (pytest.approx(0.2), Usage(10, 2))
+    state.begin_step()  # a later call: the stream's end still charges, its record is gone
+    state.complete_attempt(opened, Attempt(1, SMALL, "ok", 0.4, usage=Usage(1, 1), cost_usd=1))
+    assert state.last_attempts == ()
+    assert state.cost_usd == pytest.approx(1.2)
 
 
 def test_restored_sets_a_point_of_a_session() -> None:
@@ -229,3 +242,17 @@ async def test_the_step_limit_admits_exactly_max_steps_of_fifty_concurrent_calls
     assert sorted(r.decision.step for r in results if r.decision is not None) == list(range(1, 31))
     assert session.step == 30  # the refused calls gave their numbers back
     assert session.usage == Usage(sum(range(1, 31)), 30)
+
+
+def test_the_extractors_scan_memory_goes_with_the_session() -> None:
+    extractor = SignalExtractor(EstimateCounter())
+    kept = SessionState("kept")
+    gone = SessionState("gone")
+    extractor.scan_session(kept, CONVERSATION)
+    extractor.scan_session(gone, CONVERSATION)
+    assert extractor.scanned_tokens(gone) == extractor.scanned_tokens(kept) > 0
+    del gone
+    gc.collect()
+    assert len(extractor._scans) == len(extractor._alive) == 1  # only the live session's
+    assert extractor.scanned_tokens(kept) > 0
+    assert extractor.scanned_tokens(SessionState("new")) == 0

@@ -41,7 +41,7 @@ from agentroute.middleware.affinity import PinEvent
 from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.failopen import FailOpenStore
 from agentroute.state.redis import DEFAULT_POOL_SIZE
-from agentroute.testing import MockProvider, capture_logs, text_result
+from agentroute.testing import CallRecorder, MockProvider, capture_logs, text_result
 from tests.helpers import CONVERSATION, config_dict
 from tests.state_contract import Advance, StateStoreContract
 
@@ -333,14 +333,17 @@ async def test_two_routers_in_two_processes_share_cooldowns_and_pins(
     provider = MockProvider(answer)
     async with Router(shared_config(namespace), providers={"alpha": provider, "beta": provider}):
         pass  # building and closing one with nothing done is fine too
+    seen = CallRecorder()  # each call's progress record: what affinity did for it
     async with Router(
-        shared_config(namespace), providers={"alpha": provider, "beta": provider}
+        shared_config(namespace), providers={"alpha": provider, "beta": provider}, middleware=[seen]
     ) as router:
         result = await router.complete(CONVERSATION, hints=MEDIUM)  # no session: no pin
         assert result.text == "from B" and calls == [MB]  # alpha/mid-1 is cooling down
         async with router.session(id="s1"):
-            result = await router.complete(CONVERSATION, hints=MEDIUM)
-        assert result.pin == PinEvent("hit", "mid", MB, MB)  # A's pin
+            await router.complete(CONVERSATION, hints=MEDIUM)
+        progress = seen.calls[-1].progress
+        assert progress is not None
+        assert progress.pin == PinEvent("hit", "mid", MB, MB)  # A's pin
         assert calls == [MB, MB]
 
 
@@ -744,14 +747,18 @@ async def test_a_sticky_call_takes_two_round_trips(
         sent.append(1)
         await real_send(self, *args, **kwargs)
 
-    async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
+    seen = CallRecorder()  # each call's progress record: what affinity did for it
+    async with Router(
+        data, providers={"alpha": provider, "beta": provider}, middleware=[seen]
+    ) as router:
         assert await routed(router, "warm") == "ok"  # connect, load the scripts
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
         assert await routed(router, "s1") == "ok"  # a new pin
         assert len(sent) == 2
         async with router.session(id="s1"):
-            result = await router.complete(CONVERSATION)  # the pin serves: a hit
-        assert result.pin is not None and result.pin.kind == "hit"
+            await router.complete(CONVERSATION)  # the pin serves: a hit
+        progress = seen.calls[-1].progress
+        assert progress is not None and progress.pin is not None and progress.pin.kind == "hit"
         assert len(sent) == 4
 
 

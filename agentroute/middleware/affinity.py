@@ -11,9 +11,9 @@ by ``affinity.strategy``. After the call:
   the provider's ``cache_ttl_s`` (a pin lives as long as the prompt cache it protects);
 * a pin whose deployment failed in this call, or was skipped because it is cooling down, is
   **broken**: dropped (or moved to the deployment that served), with the reason recorded on
-  the call's result (``ModelResult.pin``, or ``AllAttemptsFailed.pin`` when every attempt
-  failed) and logged as ``route.affinity_break`` (a new or kept pin as
-  ``route.affinity``).
+  the call's own progress record (``call.progress.pin``, which the route span reads; also
+  ``AllAttemptsFailed.pin`` when every attempt failed) and logged as ``route.affinity_break``
+  (a new or kept pin as ``route.affinity``).
 
 Pins apply only to models whose ``cache_read`` price is below their ``input`` price: where a
 cache read costs what fresh input costs, staying put saves nothing and only narrows the
@@ -26,7 +26,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from agentroute._catalog import Catalog
-from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, PinEvent, Target
+from agentroute._pin_event import PinEvent
+from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import AffinityConfig
 from agentroute.errors import AllAttemptsFailed
@@ -121,14 +122,16 @@ class AffinityMiddleware:
             if self._strategy == "latency":
                 self._observe(group.attempts)
             if state is not None and pins:
-                group.pin = await self._settle(state, pins, group.attempts, None)
+                group.pin = event = await self._settle(state, pins, group.attempts, None)
+                if call.progress is not None:
+                    call.progress.pin = event
             raise
         if self._strategy == "latency":
             self._observe(result.attempts)
         if state is not None:
             event = await self._settle(state, pins, result.attempts, result.target)
-            if event is not None:
-                return result.with_pin(event)
+            if call.progress is not None:
+                call.progress.pin = event  # (a re-run of the call replaces it: the last wins)
         return result
 
     # Order ---------------------------------------------------------------------------------

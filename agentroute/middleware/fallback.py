@@ -100,8 +100,6 @@ class FallbackMiddleware:
         deadline = began + (cfg.deadline_s or math.inf)
         per_attempt = cfg.attempt_timeout_s or math.inf
         cap: str | None = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
-        if call.session is not None:
-            call.session.note_attempts(())
         queue = await self._available(call.targets, cap)
         index = 0
         target = queue[0]
@@ -427,11 +425,10 @@ class FallbackMiddleware:
         state = call.session
         if state is None:
             return
-        state.note_attempts(tuple(attempts))
+        state.charge(tuple(attempts))  # a stream's attempt has no usage yet: charged at its end
         if pending is not None:
             pending.subscribe(settle_stream(state, call.step, attempt, self._clock, self._log))
             return
-        state.charge(attempt)
         if should_log(self._log):
             log_attempt(state, call.step, attempt)
 

@@ -77,7 +77,8 @@ class RoutingMiddleware:
             else:
                 state.request_escalation("escalation keyword in the user's message")
         decision = self._policy(signals, state)
-        state.take_escalation()
+        if state.escalation_reason is not None:
+            state.take_escalation()  # this call's decision has used it
         if decision.tier not in self._catalog.config.tiers:
             raise ConfigurationError(
                 f"the policy chose unknown tier {decision.tier!r} "

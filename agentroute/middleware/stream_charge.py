@@ -43,7 +43,6 @@ def settle_stream(
             cost_usd=end.cost_usd,
             error=None,  # the caller got the exception itself; the record need not keep it
         )
-        state.charge(attempt)
         state.complete_attempt(opened, attempt)
         if should_log(log_events):
             log_attempt(state, step, dataclasses.replace(attempt, error=error))

@@ -39,7 +39,7 @@ from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import ref
 
 from agentroute._json_text import parse, safe_str, text_of
 from agentroute._types import Message, SessionState, Signals
@@ -161,22 +161,38 @@ class SignalExtractor:
             else None
         )
         self._memo: dict[str, tuple[object, int]] = {}
-        self._scans: WeakKeyDictionary[SessionState, ScanState] = WeakKeyDictionary()
+        # Each session's scan, by the session's id while it lives: a weak reference per session
+        # drops its entry when it goes (before its id can be reused). A plain dict by id, not
+        # a WeakKeyDictionary: the lookup is on every routed call, and this one costs no
+        # reference object and no Python-level call.
+        self._scans: dict[int, ScanState] = {}
+        self._alive: dict[int, ref[SessionState]] = {}
 
     def scan_session(self, session: SessionState, messages: Sequence[Message]) -> ScanState:
         """:meth:`scan` ``messages`` from where the session's previous call left its scan, and
         keep the result for its next call. (Concurrent calls of one session each scan their
         own messages; the one routed last leaves its scan for the next call.)"""
-        scans = self._scans
-        before = scans.get(session)
+        key = id(session)
+        before = self._scans.get(key)
         state = self.scan(messages, before)
         if state is not before:
-            scans[session] = state
+            if key not in self._alive:
+                self._alive[key] = ref(session, self._forget(key))
+            self._scans[key] = state
         return state
+
+    def _forget(self, key: int) -> Callable[[object], None]:
+        scans, alive = self._scans, self._alive
+
+        def gone(_: object) -> None:
+            scans.pop(key, None)
+            alive.pop(key, None)
+
+        return gone
 
     def scanned_tokens(self, session: SessionState) -> int:
         """The message tokens of the session's latest scan (0 before its first)."""
-        state = self._scans.get(session)
+        state = self._scans.get(id(session))
         return state.message_tokens if state is not None else 0
 
     def scan(self, messages: Sequence[Message], state: ScanState | None) -> ScanState:

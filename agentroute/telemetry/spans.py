@@ -37,8 +37,9 @@ from opentelemetry.trace import (
 )
 
 from agentroute._catalog import Catalog
+from agentroute._pin_event import PinEvent
 from agentroute._secrets import redact
-from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult, PinEvent
+from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult
 from agentroute._version import __version__
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
@@ -171,15 +172,15 @@ class RouteTelemetry:
             result = await call_next(call)
         except BaseException as exc:
             decision = _decision_of(state, call.step)
-            failed = exc if isinstance(exc, AllAttemptsFailed) else None
-            attempts = failed.attempts if failed is not None else ()
-            pin = failed.pin if failed is not None else None
+            attempts = exc.attempts if isinstance(exc, AllAttemptsFailed) else ()
+            pin = call.progress.pin if call.progress is not None else None
             self._finish(span, call, decision, attempts or _attempts_of(state), 0.0, pin)
             if recording:
                 fail_span(span, exc, error_type_of(exc))
             raise
         else:
-            self._finish(span, call, result.decision, result.attempts, result.cost_usd, result.pin)
+            pin = call.progress.pin if call.progress is not None else None
+            self._finish(span, call, result.decision, result.attempts, result.cost_usd, pin)
             return result
         finally:
             if token is not None:
