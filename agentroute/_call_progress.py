@@ -1,4 +1,5 @@
-"""Whether a routed call has made an attempt yet.
+"""One routed call's own mutable record: whether it has made an attempt yet, and what affinity
+did for it.
 
 The router numbers a session's steps as calls come in, but a call that ends before any attempt
 (refused for its message shape or by a budget limit, a configuration error found before the
@@ -10,16 +11,25 @@ every copy shares the record, while concurrent calls of one session each have th
 field rather than a context variable: no set and reset per call. (A middleware that builds a
 new ``ModelCall`` from scratch rather than copying the one it got drops the record: an attempt
 made with it is not seen, so a failure gives the step number back.)
+
+What affinity did for the call (a new pin, a hit, a break: ``pin``) is kept here too: a fact of
+this call, not of its session (concurrent calls each have their own), read by the route span
+that wraps the call. Not a field of the call's ``ModelResult``: that would cost a copy of the
+result on every call of a sticky model, a large share of the per-call overhead budget.
 """
 
 from __future__ import annotations
+
+from agentroute._pin_event import PinEvent
 
 __all__ = ["CallProgress"]
 
 
 class CallProgress:
     """One routed call's progress: ``attempted`` once an attempt has an outcome (an answer, an
-    error from the provider, or a cancel while it ran). No ``__init__`` (the class attribute
-    is the default): one is made per routed call, and creating it runs no Python code."""
+    error from the provider, or a cancel while it ran); ``pin``, what affinity did for the call
+    (``None``: nothing). No ``__init__`` (the class attributes are the defaults): one is made
+    per routed call, and creating it runs no Python code."""
 
     attempted: bool = False
+    pin: PinEvent | None = None

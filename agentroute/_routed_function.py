@@ -50,8 +50,8 @@ class Steps:
 
     begin: Begin
     """The session's next step as a ModelCall (``Router._call``)."""
-    failed: Callable[[ModelCall, int], None]
-    """The call (its step number given) raised (``Router._step_failed``)."""
+    failed: Callable[[ModelCall], None]
+    """The call raised (``Router._step_failed``)."""
     answered: Callable[[SessionState | None], None]
     """The call of this session returned (the implicit-session table is told)."""
 
@@ -151,7 +151,6 @@ def routed_function(
         call = begin(messages, call_params.get(tools_param), call_params, "wrap", None)
         # Router._step's body, inlined (one call and one coroutine less per routed call)
         state = call.session
-        step = state.step if state is not None else 0
         meta = state.metadata if state is not None else None
         if set_a_cost_limit(meta):  # the session sets a cost limit: reserve
             run = positional_chain if by_position else chain
@@ -160,7 +159,7 @@ def routed_function(
         try:
             result = await run(call)
         except BaseException:
-            failed(call, step)
+            failed(call)
             raise
         answered(state)
         return result.raw

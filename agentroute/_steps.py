@@ -92,7 +92,7 @@ def router_steps(
             content=classifier or (ContentRules() if p.content_rules else None),
             events=events,
         ),
-        CostReservation(config.budget, catalog),
+        CostReservation(config.budget, catalog, extractor),
         *middleware,
         *validation,
         AffinityMiddleware(catalog, config.affinity, store, clock=clock, events=events),

@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import field
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from agentroute._call_progress import CallProgress
 from agentroute._frozen import value_object
-
-if TYPE_CHECKING:
-    from agentroute.session import SessionState
 
 Message: TypeAlias = Mapping[str, Any]
 """One chat message, in OpenAI or Anthropic shape (a dict or any mapping)."""
@@ -373,6 +371,306 @@ class ModelResult:
         )
 
 
+def _read(field: str, doc: str) -> Any:
+    """A read-only property returning the slot ``field``, its getter in C (see below)."""
+    return property(attrgetter(field), doc=doc)
+
+
+class SessionState:
+    """The ledger of one session: what its calls share, kept by one owner (this class).
+
+    Fields are private; they are read through properties and changed only through the
+    intent-named methods below, each called by the one step of the chain that owns that
+    fact: the router numbers steps (:meth:`begin_step`, :meth:`refund_step`), routing and the
+    output check record decisions (:meth:`record`) and take escalation requests
+    (:meth:`request_escalation`, :meth:`take_escalation`), the attempt steps charge what each
+    billed attempt cost (:meth:`charge`, and :meth:`complete_attempt` for a stream's attempt
+    that ended after its call returned: the only places a session's cost and usage grow), the
+    cost reservation holds expected costs (:meth:`reserve`, :meth:`release`), the output check
+    counts rejections (:meth:`count_validation_failure`), the implicit-session table notes use
+    (:meth:`touch`). Per-call facts are not kept here: a call carries its own step number
+    (:attr:`ModelCall.step`), its attempts travel back on its :class:`ModelResult` (or
+    :class:`~agentroute.errors.AllAttemptsFailed`), and what affinity did for it on its own
+    progress record (``call.progress.pin``; also ``AllAttemptsFailed.pin``).
+    :attr:`last_attempts` is kept for inspection only (the records of the latest call begun; a
+    ``wrap()``-ed stream's record is completed there when the stream ends).
+
+    **Concurrent calls on one session** (tasks of one event loop; the ledger is not meant to
+    be shared across threads). No method awaits, so each runs whole, between two awaits of
+    the calls around it:
+
+    * *Step numbering*: each call takes the next number when it enters the router, so
+      concurrent calls get distinct consecutive numbers in the order they entered, and each
+      keeps its own on its :class:`ModelCall`. A call that ends before any attempt gives its
+      number back only if no later call has taken one since (:meth:`refund_step`): numbers are
+      never handed out twice, so a refusal among concurrent calls can leave a gap, and
+      :attr:`step` then counts it.
+    * *Charging*: each billed attempt is added to :attr:`cost_usd` and :attr:`usage` once, when
+      it ends (a stream's when the stream ends), whatever the order the calls end in: the
+      totals are the sums of the attempts' costs and usages, never a lost update.
+    * *Decisions*: recorded in the order the routing steps run; :attr:`tier` is the latest
+      recorded decision's tier, so a decision's ``previous_tier`` is the tier when it was made,
+      and concurrent calls routed before either answered share the same one. An escalation
+      request is taken by exactly one call: the next one routed.
+    * *Budget checks* (:mod:`agentroute.middleware.budget`) read :attr:`step`,
+      :attr:`cost_usd` and :attr:`reserved_usd` when the call is checked: the step limit
+      admits exactly ``max_steps`` numbered calls however many run at once (the ones beyond
+      are refused and give their numbers back); the cost limit counts the calls in flight by
+      their reservations, so only calls already admitted when it is reached overshoot it.
+
+    Explicit sessions keep every :class:`Decision` (``explicit``); implicit ones keep only the
+    last, so an idle implicit session stays small.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_agent",
+        "_calm_steps",
+        "_cost_usd",
+        "_decisions",
+        "_escalation",
+        "_explicit",
+        "_key",
+        "_last_attempts",
+        "_last_decision",
+        "_last_used",
+        "_metadata",
+        "_reservations",
+        "_reserved_usd",
+        "_step",
+        "_tier",
+        "_usage",
+        "_user",
+        "_validation_failures",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        explicit: bool = False,
+        agent: str | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, Any] = EMPTY,
+        now: float = 0.0,
+    ) -> None:
+        self._key = key
+        self._explicit = explicit
+        self._agent = agent
+        self._user = user
+        self._metadata = metadata
+        self._step = 0
+        self._tier: str | None = None
+        self._decisions: list[Decision] = []
+        self._last_decision: Decision | None = None
+        self._last_attempts: tuple[Attempt, ...] = ()
+        self._escalation: str | None = None
+        self._cost_usd = 0.0
+        self._reserved_usd = 0.0
+        self._reservations = 0
+        self._usage = Usage()
+        self._last_used = now
+        self._calm_steps = 0
+        self._validation_failures = 0
+
+    @classmethod
+    def restored(
+        cls,
+        key: str,
+        *,
+        step: int = 0,
+        tier: str | None = None,
+        calm_steps: int = 0,
+        usage: Usage | None = None,
+        explicit: bool = False,
+    ) -> SessionState:
+        """A ledger as of a given point of a session (a policy's tests, the bench ladder): the
+        session has made ``step`` steps, sits on ``tier`` after ``calm_steps`` calm steps and
+        has used ``usage``."""
+        state = cls(key, explicit=explicit)
+        state._step = step
+        state._tier = tier
+        state._calm_steps = calm_steps if tier is not None else 0
+        if usage is not None:
+            state._usage = usage
+        return state
+
+    # Read-only views of the fields. Read on every routed call (several times), so each is a
+    # property whose getter is C code (``attrgetter``): no Python frame per read, about a
+    # third of a Python-level property's cost. Type checkers see the typed stubs.
+    if TYPE_CHECKING:
+
+        @property
+        def key(self) -> str: ...
+        @property
+        def explicit(self) -> bool: ...
+        @property
+        def agent(self) -> str | None: ...
+        @property
+        def user(self) -> str | None: ...
+        @property
+        def metadata(self) -> Mapping[str, Any]: ...
+        @property
+        def step(self) -> int: ...
+        @property
+        def tier(self) -> str | None: ...
+        @property
+        def last_decision(self) -> Decision | None: ...
+        @property
+        def calm_steps(self) -> int: ...
+        @property
+        def escalation_reason(self) -> str | None: ...
+        @property
+        def validation_failures(self) -> int: ...
+        @property
+        def cost_usd(self) -> float: ...
+        @property
+        def usage(self) -> Usage: ...
+        @property
+        def reserved_usd(self) -> float: ...
+        @property
+        def reservations(self) -> int: ...
+        @property
+        def last_attempts(self) -> tuple[Attempt, ...]: ...
+        @property
+        def last_used(self) -> float: ...
+
+    else:
+        key = _read("_key", "The session's id.")
+        explicit = _read("_explicit", "Opened with ``router.session()`` (keeps every decision).")
+        agent = _read("_agent", "The agent's name given to ``router.session()``, if any.")
+        user = _read("_user", "The user given to ``router.session()``, if any.")
+        metadata = _read("_metadata", "The session's metadata (read-only).")
+        step = _read("_step", "The number of the latest step handed out (see the class docstring).")
+        tier = _read(
+            "_tier", "The tier of the latest recorded decision (``None`` before the first)."
+        )
+        last_decision = _read("_last_decision", "The latest recorded decision.")
+        calm_steps = _read(
+            "_calm_steps",
+            "Consecutive calm steps on the current tier (what the scored policy's dwell needs).",
+        )
+        escalation_reason = _read(
+            "_escalation", "Why the next call is to go one tier up (``None``: no request pending)."
+        )
+        validation_failures = _read(
+            "_validation_failures", "How many answers the output check has rejected."
+        )
+        cost_usd = _read("_cost_usd", "What the session's billed attempts cost.")
+        usage = _read("_usage", "The sum of the session's billed attempts' usage.")
+        reserved_usd = _read(
+            "_reserved_usd",
+            "The expected cost of the session's calls in flight, held against its budget until "
+            "each ends (:mod:`agentroute.middleware.budget`).",
+        )
+        reservations = _read("_reservations", "How many calls hold a part of ``reserved_usd``.")
+        last_attempts = _read(
+            "_last_attempts",
+            "Every attempt of the latest call begun (a cancelled one included), for inspection. "
+            "After a failed or cancelled call they are records only (``error`` is ``None``): the "
+            "errors themselves went to the caller in the raised exception.",
+        )
+        last_used = _read(
+            "_last_used",
+            "When a call last joined the session (the implicit-session table's clock).",
+        )
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        """Every recorded decision, in order (an implicit session keeps none)."""
+        return tuple(self._decisions)
+
+    # Steps -------------------------------------------------------------------------------
+
+    def begin_step(self) -> int:
+        """Hand out the next step number (a call entering the router); :attr:`last_attempts`
+        starts empty for it."""
+        step = self._step = self._step + 1
+        self._last_attempts = ()
+        return step
+
+    def refund_step(self, step: int) -> bool:
+        """Give back ``step`` (its call made no attempt) if no later call has taken a number
+        since; whether it was given back."""
+        if self._step != step:
+            return False
+        self._step = step - 1
+        return True
+
+    # Decisions and escalation ------------------------------------------------------------
+
+    def record(self, decision: Decision, *, calm: bool = False) -> None:
+        """Remember a routing decision and make its tier the session's current tier.
+
+        ``calm``: the step was calm on that tier (the scored policy's judgement), so the
+        calm-step count grows; a busy step or a change of tier starts it again."""
+        self._calm_steps = self._calm_steps + 1 if calm and decision.tier == self._tier else 0
+        self._tier = decision.tier
+        self._last_decision = decision
+        if self._explicit:
+            self._decisions.append(decision)
+
+    def request_escalation(self, reason: str) -> None:
+        """Make the next routed call go one tier up (a later request replaces the reason)."""
+        self._escalation = reason
+
+    def take_escalation(self) -> str | None:
+        """The pending escalation request's reason, now taken (``None``: there was none)."""
+        reason, self._escalation = self._escalation, None
+        return reason
+
+    def count_validation_failure(self) -> None:
+        """The output check rejected an answer of this session."""
+        self._validation_failures += 1
+
+    # Cost ----------------------------------------------------------------------------------
+
+    def charge(self, attempts: tuple[Attempt, ...]) -> None:
+        """A call's attempt ended: ``attempts`` are the call's attempts so far, that one last.
+        Add what it used and cost if it was billed (one without usage is not: it failed, or
+        its stream is still open), and keep them as :attr:`last_attempts`."""
+        self._last_attempts = attempts
+        usage = attempts[-1].usage
+        if usage is not None:
+            self._cost_usd += attempts[-1].cost_usd
+            self._usage = self._usage + usage
+
+    def complete_attempt(self, opened: Attempt, done: Attempt) -> None:
+        """A stream's attempt (``opened``, kept while its stream was open) ended as ``done``:
+        add what it used and cost, and put ``done`` in its place in :attr:`last_attempts` if it
+        is still there."""
+        usage = done.usage
+        if usage is not None:
+            self._cost_usd += done.cost_usd
+            self._usage = self._usage + usage
+        self._last_attempts = tuple(done if a is opened else a for a in self._last_attempts)
+
+    def note_attempts(self, attempts: tuple[Attempt, ...]) -> None:
+        """Keep ``attempts`` (a failed or cancelled call's, charged already) as
+        :attr:`last_attempts`."""
+        self._last_attempts = attempts
+
+    def reserve(self, amount: float) -> None:
+        """Hold ``amount`` (a call's expected cost) against the budget until :meth:`release`."""
+        self._reserved_usd += amount
+        self._reservations += 1
+
+    def release(self, amount: float) -> None:
+        """Drop a reservation made with :meth:`reserve`."""
+        self._reservations -= 1
+        # the last one out clears the float sum's rounding residue
+        self._reserved_usd = self._reserved_usd - amount if self._reservations > 0 else 0.0
+
+    # Use -----------------------------------------------------------------------------------
+
+    def touch(self, now: float) -> None:
+        """A call joined the session at ``now`` (the implicit-session table's idle clock)."""
+        self._last_used = now
+
+    def __repr__(self) -> str:
+        return f"SessionState(key={self._key!r}, step={self._step}, tier={self._tier!r})"
+
+
 CallMode: TypeAlias = Literal["wrap", "complete", "stream"]
 
 
@@ -389,6 +687,9 @@ class ModelCall:
     params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     mode: CallMode = "complete"
     session: SessionState | None = None
+    step: int = 0
+    """The call's step number in its session (taken when it entered the router; 0 without a
+    session). Concurrent calls of one session each carry their own."""
     hints: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     decision: Decision | None = None
     targets: tuple[Target, ...] = ()
@@ -410,6 +711,7 @@ class ModelCall:
             self.params,
             self.mode,
             self.session,
+            self.step,
             self.hints,
             decision,
             targets,
@@ -426,6 +728,7 @@ class ModelCall:
             self.params,
             self.mode,
             self.session,
+            self.step,
             self.hints,
             self.decision,
             self.targets,

@@ -29,6 +29,7 @@ from agentroute.pricing import cost_usd
 from agentroute.router import Router
 from agentroute.sim.scenario import FOLLOW_UPS, SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
 from agentroute.sim.server import run_simulator
+from agentroute.testing import CallRecorder
 
 __all__ = [
     "DEMO_CONFIG_YAML",
@@ -190,11 +191,12 @@ async def run_demo(
         config = demo_config(
             {name: sim.base_url(name) for name in ("fastcloud", "bigcloud", "backup")}
         )
-        async with Router(config, tracer_provider=tracer_provider) as router:
-            return await _session(router, max_steps)
+        seen = CallRecorder()  # each call's progress record: what affinity did for it
+        async with Router(config, tracer_provider=tracer_provider, middleware=[seen]) as router:
+            return await _session(router, seen, max_steps)
 
 
-async def _session(router: Router, max_steps: int) -> DemoReport:
+async def _session(router: Router, seen: CallRecorder, max_steps: int) -> DemoReport:
     rows: list[StepRow] = []
     messages: list[dict[str, Any]] = [
         # No cache markers here: the router puts Anthropic's cache_control breakpoints on the
@@ -214,7 +216,8 @@ async def _session(router: Router, max_steps: int) -> DemoReport:
             if errors_in_a_row >= 2:
                 session.escalate(f"{errors_in_a_row} tool errors in a row")
             decision, target = result.decision, result.target
-            pin = session.state.last_pin
+            progress = seen.calls[-1].progress
+            pin = progress.pin if progress is not None else None
             if decision is None or target is None:  # pragma: no cover - the chain always sets them
                 raise RuntimeError("routed result without decision or target")
             rows.append(

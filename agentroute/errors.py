@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
+    from agentroute._pin_event import PinEvent
     from agentroute._types import Attempt, ModelResult
 
 __all__ = [
@@ -206,6 +207,8 @@ class AllAttemptsFailed(ExceptionGroup[Exception], AgentRouteError):
     """
 
     attempts: tuple[Attempt, ...]
+    pin: PinEvent | None = None
+    """What affinity did for the call (a pin it broke), if it acted on it."""
 
     def __new__(
         cls, message: str, exceptions: Sequence[Exception], attempts: Sequence[Attempt] = ()
@@ -222,4 +225,6 @@ class AllAttemptsFailed(ExceptionGroup[Exception], AgentRouteError):
     def derive(self, excs: Sequence[Exception]) -> AllAttemptsFailed:  # type: ignore[override]
         kept = {id(e) for e in excs}
         attempts = [a for a in self.attempts if id(a.error) in kept]
-        return AllAttemptsFailed(self.message, excs, attempts)
+        derived = AllAttemptsFailed(self.message, excs, attempts)
+        derived.pin = self.pin
+        return derived

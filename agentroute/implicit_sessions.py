@@ -216,7 +216,7 @@ class SessionTable:
         branch.last_id = id(messages[n - 1]) if n else 0
         branch.list_id = id(messages)
         branch.running += 1
-        branch.state.last_used = now
+        branch.state.touch(now)
         return branch.state
 
     def named(self, name: str) -> SessionState:
@@ -236,7 +236,7 @@ class SessionTable:
         else:
             items.move_to_end(name)
         branch.running += 1
-        branch.state.last_used = now
+        branch.state.touch(now)
         return branch.state
 
     def finished(

@@ -290,13 +290,12 @@ class Router:
         call = self._call(messages, tools, MappingProxyType(params), "complete", hints)
         # _step's body, inlined (one coroutine less per call): keep the two the same
         state = call.session
-        step = state.step if state is not None else 0
         meta = state.metadata if state is not None else None
         chain = self._complete_chain if set_a_cost_limit(meta) else self._free_chain
         try:
             result = await chain(call)
         except BaseException:
-            self._step_failed(call, step)
+            self._step_failed(call)
             raise
         self._sessions.finished(state, answered=True)
         return result
@@ -437,24 +436,23 @@ class Router:
         opened; a refused call leaves its implicit session as it found it: see
         :meth:`SessionTable.finished`)."""
         state = call.session
-        step = state.step if state is not None else 0
         try:
             result = await chain(call)
         except BaseException:
-            self._step_failed(call, step)
+            self._step_failed(call)
             raise
         self._sessions.finished(state, answered=True)
         return result
 
-    def _step_failed(self, call: ModelCall, step: int) -> None:
-        """``call`` (its session's step number ``step``) raised: give the number back if it
+    def _step_failed(self, call: ModelCall) -> None:
+        """``call`` raised: give the number back if it
         made no attempt (see :meth:`_step`), and tell the implicit-session table (a refused
         call leaves its implicit session as it found it)."""
         state = call.session
         progress = call.progress
         refused = progress is None or not progress.attempted
-        if state is not None and refused and state.step == step:
-            state.step -= 1
+        if state is not None and refused:
+            state.refund_step(call.step)
         self._sessions.finished(state, answered=False, refused=refused)
 
     def _call(
@@ -467,7 +465,7 @@ class Router:
     ) -> ModelCall:
         """The session's next step as a ModelCall."""
         state = self._state_for(messages, system_of(params) if params else None)
-        state.step += 1
+        step = state.begin_step()
         meta = state.metadata
         if meta:
             hints = {**{k: meta[k] for k in HINT_KEYS if k in meta}, **(hints or {})}
@@ -477,6 +475,7 @@ class Router:
             params=params,
             mode=mode,
             session=state,
+            step=step,
             hints=hints or EMPTY,
             progress=CallProgress(),
         )

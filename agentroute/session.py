@@ -17,102 +17,14 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from agentroute._json_text import text_of
-from agentroute._types import EMPTY, Attempt, Decision, Usage
+from agentroute._types import Decision, SessionState, Usage
 from agentroute.errors import ConfigurationError
 from agentroute.messages import role_and_content, text_of_content
 
-if TYPE_CHECKING:
-    from agentroute.middleware.affinity import PinEvent
-    from agentroute.policy.signals import ScanState
-    from agentroute.telemetry.spans import AgentScope, Telemetry
-
 __all__ = ["Session", "SessionState", "current_session", "derive_session_key"]
-
-
-class SessionState:
-    """Mutable per-session state. Touched only by the router's own middlewares.
-
-    Explicit sessions keep every :class:`Decision` (``record_decisions``); implicit ones keep
-    only the last, so an idle implicit session stays small.
-    """
-
-    __slots__ = (
-        "agent",
-        "calm_steps",
-        "cost_usd",
-        "decisions",
-        "escalation_reason",
-        "explicit",
-        "key",
-        "last_attempts",
-        "last_decision",
-        "last_pin",
-        "last_used",
-        "metadata",
-        "reservations",
-        "reserved_usd",
-        "scan",
-        "step",
-        "tier",
-        "usage",
-        "user",
-        "validation_failures",
-    )
-
-    def __init__(
-        self,
-        key: str,
-        *,
-        explicit: bool = False,
-        agent: str | None = None,
-        user: str | None = None,
-        metadata: Mapping[str, Any] = EMPTY,
-        now: float = 0.0,
-    ) -> None:
-        self.key = key
-        self.explicit = explicit
-        self.agent = agent
-        self.user = user
-        self.metadata = metadata
-        self.step = 0
-        self.tier: str | None = None
-        self.decisions: list[Decision] = []
-        self.last_decision: Decision | None = None
-        self.last_pin: PinEvent | None = None
-        """What affinity did on the latest call (new pin, hit, or break and why)."""
-        self.last_attempts: tuple[Attempt, ...] = ()
-        """Every attempt of the session's latest call (a cancelled one included). After a
-        failed or cancelled call they are records only (``error`` is ``None``): the errors
-        themselves went to the caller in the raised exception."""
-        self.escalation_reason: str | None = None
-        self.cost_usd = 0.0
-        self.reserved_usd = 0.0
-        """The expected cost of the session's calls in flight, held against its budget until
-        each ends (:mod:`agentroute.middleware.budget`)."""
-        self.reservations = 0
-        """How many calls hold a part of ``reserved_usd``."""
-        self.usage = Usage()
-        self.last_used = now
-        self.calm_steps = 0
-        self.validation_failures = 0
-        self.scan: ScanState | None = None
-
-    def record(self, decision: Decision) -> None:
-        """Remember a routing decision and make its tier the session's current tier.
-
-        A change of tier starts a new dwell window (the calm-step count restarts)."""
-        if decision.tier != self.tier:
-            self.calm_steps = 0
-        self.tier = decision.tier
-        self.last_decision = decision
-        if self.explicit:
-            self.decisions.append(decision)
-
-    def __repr__(self) -> str:
-        return f"SessionState(key={self.key!r}, step={self.step}, tier={self.tier!r})"
 
 
 _current: ContextVar[Session | None] = ContextVar("agentroute_session", default=None)
@@ -145,6 +57,15 @@ def bind_session_id(session_id: str) -> Iterator[None]:
         _bound_id.reset(token)
 
 
+class AgentSpans(Protocol):
+    """What opens and closes the ``invoke_agent`` span around a session's block (the router's
+    telemetry, :class:`agentroute.telemetry.spans.Telemetry`)."""
+
+    def enter_agent(self, state: SessionState, /) -> object | None: ...
+
+    def exit_agent(self, scope: Any, state: SessionState, exc: BaseException | None, /) -> None: ...
+
+
 class Session:
     """A handle on one agent run's session; use it as an async context manager.
 
@@ -153,13 +74,13 @@ class Session:
     """
 
     def __init__(
-        self, state: SessionState, owner: object, telemetry: Telemetry | None = None
+        self, state: SessionState, owner: object, telemetry: AgentSpans | None = None
     ) -> None:
         self.state = state
         self._owner = owner
         self._tokens: list[Token[Session | None]] = []
         self._telemetry = telemetry
-        self._scopes: list[AgentScope | None] = []
+        self._scopes: list[object | None] = []
 
     @property
     def id(self) -> str:
@@ -172,7 +93,7 @@ class Session:
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
-        return tuple(self.state.decisions)
+        return self.state.decisions
 
     @property
     def step(self) -> int:
@@ -192,7 +113,7 @@ class Session:
 
     def escalate(self, reason: str = "requested by the application") -> None:
         """Make the next routed call of this session go one tier up."""
-        self.state.escalation_reason = reason
+        self.state.request_escalation(reason)
 
     async def __aenter__(self) -> Session:
         if self._telemetry is not None:  # the ``invoke_agent`` span, current inside the block

@@ -273,10 +273,7 @@ class RoutedStream:
         attempts = (*self._earlier, *self._opened_result().attempts[:-1], attempt)
         state = self._state
         if state is not None:
-            if attempt.usage is not None:
-                state.cost_usd += attempt.cost_usd
-                state.usage = state.usage + attempt.usage
-            state.last_attempts = attempts
+            state.charge(attempts)
         return attempts
 
     def _end(self) -> None:

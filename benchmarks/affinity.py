@@ -58,7 +58,7 @@ from agentroute.policy.tokens import EstimateCounter, message_text
 from agentroute.pricing import cost_usd
 from agentroute.replay import RecordedRun, load_runs
 from agentroute.sim.server import run_simulator
-from agentroute.testing import FakeClock, MockProvider
+from agentroute.testing import CallRecorder, FakeClock, MockProvider
 
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "agentroute.yaml"
 DEPLOYMENTS = ("d1", "d2", "d3")
@@ -167,7 +167,8 @@ async def run_policy(name: str, sessions: int, steps: int) -> Tally:
     order = random.Random(2)
     async with run_simulator(sim_config()) as sim:
         urls = {d: sim.base_url(d) for d in DEPLOYMENTS}
-        extra = [middleware()] if middleware is not None else []
+        seen = CallRecorder()  # each call's progress record: what affinity did for it
+        extra = [seen, middleware()] if middleware is not None else [seen]
         async with Router(router_config(urls, affinity), middleware=extra, clock=clock) as router:
             handles = [router.session(id=f"session-{i}") for i in range(sessions)]
             texts = [random.Random(i) for i in range(sessions)]
@@ -181,14 +182,18 @@ async def run_policy(name: str, sessions: int, steps: int) -> Tally:
                 for i in ids:
                     label = f"session {i} task" if step == 0 else f"session {i} tool result {step}"
                     history[i].append({"role": "user", "content": turn(texts[i], label)})
-                    await one_call(router, handles[i], history[i], tally)
+                    await one_call(router, handles[i], history[i], tally, seen)
                 clock.advance(ROUND_S)
             tally.seconds = time.perf_counter() - started
         tally.faults = sum(sum(sim.stats(d).faults.values()) for d in DEPLOYMENTS)
     return tally
 
 
-async def one_call(router: Router, session: Any, messages: list[dict[str, Any]], t: Tally) -> None:
+async def one_call(
+    router: Router, session: Any, messages: list[dict[str, Any]], t: Tally, seen: CallRecorder
+) -> None:
+    seen.calls.clear()  # only this call's record is needed
+    seen.results.clear()
     async with session:
         try:
             result = await router.complete(messages, tools=TOOLS)
@@ -200,7 +205,8 @@ async def one_call(router: Router, session: Any, messages: list[dict[str, Any]],
     t.served[result.target.provider] += 1
     t.usage = t.usage + result.usage
     t.cost += result.cost_usd
-    pin = session.state.last_pin
+    progress = seen.calls[-1].progress
+    pin = progress.pin if progress is not None else None
     if pin is not None and pin.kind == "break":
         if pin.reason.endswith("cooling down"):
             t.breaks_cooling += 1

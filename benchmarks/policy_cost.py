@@ -27,7 +27,7 @@ from typing import Any
 from _report import publish, tau_bench_main
 
 from agentroute import RouterConfig
-from agentroute.policy.score import ScorePolicy, calm_after
+from agentroute.policy.score import ScorePolicy
 from agentroute.policy.signals import ScanState, SignalExtractor
 from agentroute.policy.tokens import EstimateCounter
 from agentroute.session import SessionState
@@ -61,10 +61,10 @@ def decide_session(
         prompt = messages[:i]
         start = time.perf_counter()
         scan = extractor.scan(prompt, scan if incremental else None)
-        state.step += 1
+        step = state.begin_step()
         signals = extractor.signals(
             scan,
-            step=state.step,
+            step=step,
             tools_tokens=2100,
             extra_tokens=0,
             reference_window=128_000,
@@ -73,8 +73,7 @@ def decide_session(
             hints=EMPTY,
         )
         decision = policy(signals, state)
-        state.calm_steps = calm_after(policy, decision, state.calm_steps)
-        state.record(decision)
+        state.record(decision, calm=policy.is_calm(decision.score, decision.tier))
         last = time.perf_counter() - start
         total += last
     return total, last

@@ -29,7 +29,7 @@ from agentroute import (
 )
 from agentroute.middleware.affinity import PinEvent
 from agentroute.state import MemoryStateStore
-from agentroute.testing import FakeClock, capture_logs, text_result
+from agentroute.testing import CallRecorder, FakeClock, capture_logs, text_result
 
 pytestmark = pytest.mark.anyio
 
@@ -147,9 +147,11 @@ class Rig:
         self.store = store or MemoryStateStore(self.clock)
         self.backends = Backends(self.clock)
         self.sessions: dict[str, Session] = {}
+        self.seen = CallRecorder()
         self.router = Router(
             config(**options),
             providers=dict.fromkeys(PROVIDERS, self.backends),
+            middleware=[self.seen],
             policy=by_hint,
             clock=self.clock,
             state_store=self.store,
@@ -163,7 +165,9 @@ class Rig:
         async with s:
             result = await self.router.complete(CONVERSATION, hints={"tier": tier})
         assert result.target is not None
-        return result.target.key, s.state.last_pin
+        progress = self.seen.calls[-1].progress  # the call's own record: what affinity did
+        assert progress is not None
+        return result.target.key, progress.pin
 
     async def pin(self, session: str, model: str) -> str | None:
         return await self.store.get_pin(session, model)
@@ -280,10 +284,12 @@ async def test_a_failed_call_drops_the_failed_pin() -> None:
     rig = Rig()
     assert await rig.call() == (M1, new(M1))
     rig.backends.down = {M1, M2, M3}
-    async with rig.router.session(id="s1") as s:
-        with pytest.raises(AllAttemptsFailed):
+    async with rig.router.session(id="s1"):
+        with pytest.raises(AllAttemptsFailed) as failed:
             await rig.router.complete(CONVERSATION, hints={"tier": "t1"})
-    assert s.state.last_pin == PinEvent("break", "m", "", M1, "ProviderUnavailable on p1/m-1")
+    assert failed.value.pin == PinEvent("break", "m", "", M1, "ProviderUnavailable on p1/m-1")
+    progress = rig.seen.calls[-1].progress
+    assert progress is not None and progress.pin == failed.value.pin
     assert await rig.pin("s1", "m") is None
     rig.backends.down.clear()
     assert await rig.call() == (M1, new(M1))  # a new pin, not a hit

@@ -43,7 +43,7 @@ def table(max_sessions: int = 100, ttl_s: float = 60.0) -> tuple[SessionTable, C
 def call(t: SessionTable, messages: Sequence[Any], *, answered: bool = True) -> SessionState:
     """One call of conversation KEY that ends (answered or failed) before the next starts."""
     state = t.get(KEY, messages)
-    state.step += 1
+    state.begin_step()
     t.finished(state, answered=answered)
     return state
 
@@ -293,7 +293,7 @@ def test_twenty_thousand_round_robin_sessions_keep_their_state_by_default() -> N
     for step in (1, 2, 3):
         for i, history in enumerate(histories):
             state = t.get(f"conv-{i}", history)
-            state.step += 1
+            state.begin_step()
             assert state.step == step
             t.finished(state, answered=True)
             history.append({"role": "assistant", "content": "ok"})

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
-from agentroute import ConfigurationError, ModelCall, ModelResult, Router, Usage
+from agentroute import ConfigurationError, ModelCall, ModelResult, Router, SessionState, Usage
 from agentroute.messages import as_message
-from agentroute.policy.signals import SignalExtractor
+from agentroute.policy.signals import ScanState, SignalExtractor
 from agentroute.policy.tokens import EstimateCounter
 from agentroute.providers.convert import messages_to_anthropic, messages_to_openai
 from agentroute.session import derive_session_key
@@ -249,7 +249,16 @@ class Forgetful:
 
 
 @pytest.mark.anyio
-async def test_the_scan_keeps_no_sdk_object_alive() -> None:
+async def test_the_scan_keeps_no_sdk_object_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    scanned: list[int] = []  # what each call's scan had read (its state is the extractor's)
+    scan_session = SignalExtractor.scan_session
+
+    def spy(self: SignalExtractor, session: SessionState, messages: Any) -> ScanState:
+        state = scan_session(self, session, messages)
+        scanned.append(state.seen)
+        return state
+
+    monkeypatch.setattr(SignalExtractor, "scan_session", spy)
     providers = {"alpha": Forgetful(), "beta": Forgetful()}
     router = Router(config_dict(telemetry={"log_events": False}), providers=providers)
     message = completion(("c1", "f", {})).choices[0].message
@@ -260,12 +269,12 @@ async def test_the_scan_keeps_no_sdk_object_alive() -> None:
         message,
         {"role": "tool", "tool_call_id": "c1", "content": "x"},
     ]
-    async with router.session() as s:
+    async with router.session():
         await router.complete(history)
     del history, message
     gc.collect()
     assert ref() is None
-    assert s.state.scan is not None and s.state.scan.seen == 4
+    assert scanned == [4]
 
 
 # The built-in providers convert the same objects -------------------------------------------------

@@ -13,6 +13,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from agentroute import (
+    Attempt,
     Cause,
     Decision,
     ModelCall,
@@ -22,6 +23,7 @@ from agentroute import (
     Session,
     SessionState,
     Signals,
+    Target,
     Usage,
 )
 from agentroute.policy.score import ScorePolicy, calm_after
@@ -102,12 +104,13 @@ state_st = st.tuples(
 
 def make_state(spec: StateSpec, step: int) -> SessionState:
     tier, calm, out = spec
-    state = SessionState("prop")
-    state.tier = tier
-    state.calm_steps = calm if tier is not None else 0
-    state.step = step
-    state.usage = Usage(2000 * (step - 1), out * (step - 1))
-    return state
+    return SessionState.restored(
+        "prop",
+        step=step,
+        tier=tier,
+        calm_steps=calm,
+        usage=Usage(2000 * (step - 1), out * (step - 1)),
+    )
 
 
 policy_st = st.sampled_from(POLICIES)
@@ -173,6 +176,9 @@ def test_contributions_sum_to_the_score(
     assert decision.previous_tier == spec[0]
 
 
+SOME_TARGET = Target("small", "simple", "p", "openai", "small-1", 128_000)
+"""Where the dwell test's steps are charged (only their usage matters to the policy)."""
+
 phase_st = st.tuples(st.integers(0, 3), st.integers(1, 7))  # failing steps, then calm steps
 extra_st = st.tuples(
     st.sampled_from([0, 0, 0, 1]),  # repeated_tool_calls
@@ -190,7 +196,7 @@ extra_st = st.tuples(
 def test_no_two_step_downs_within_one_dwell_window(
     pc: tuple[RouterConfig, ScorePolicy], phases: list[tuple[int, int]], data: st.DataObject
 ) -> None:
-    """Driven like RoutingMiddleware drives it: calm_after, record, step increment."""
+    """Driven like RoutingMiddleware drives it: step, decision, record (with calm), charge."""
     config, policy = pc
     dwell = config.policy.dwell_steps
     schedule = [flag for bad, calm in phases for flag in [True] * bad + [False] * calm]
@@ -199,10 +205,10 @@ def test_no_two_step_downs_within_one_dwell_window(
     failed: list[bool] = []
     levels: list[int] = []
     for error, (repeats, escalate, out) in zip(schedule, extras, strict=True):
-        state.step += 1
-        tokens = 500 + 100 * state.step
+        step = state.begin_step()
+        tokens = 500 + 100 * step
         sig = Signals(
-            step=state.step,
+            step=step,
             tool_errors_total=sum(failed),
             tool_errors_recent=sum(failed[-3:]),  # errors answering the last 3 tool turns
             repeated_tool_calls=repeats,
@@ -211,9 +217,10 @@ def test_no_two_step_downs_within_one_dwell_window(
             escalation_requested=escalate,
         )
         decision = policy(sig, state)
-        state.calm_steps = calm_after(policy, decision, state.calm_steps)
-        state.record(decision)
-        state.usage = state.usage + Usage(tokens, out)
+        calm_steps = calm_after(policy, decision, state.calm_steps)
+        state.record(decision, calm=policy.is_calm(decision.score, decision.tier))
+        assert state.calm_steps == calm_steps  # the ledger counts as calm_after does
+        state.charge((Attempt(step, SOME_TARGET, "ok", 0.0, usage=Usage(tokens, out)),))
         failed.append(error)
         levels.append(tier_index(config, decision.tier))
     changes = [i for i in range(1, len(levels)) if levels[i] != levels[i - 1]]
@@ -270,9 +277,9 @@ def test_a_tool_error_never_lowers_the_tier_with_a_costly_cheap_cache() -> None:
     policy = ScorePolicy(config)
 
     def state() -> SessionState:
-        s = SessionState("k")
-        s.tier, s.calm_steps, s.step, s.usage = "complex", 5, 2, Usage(5000, 500)
-        return s
+        return SessionState.restored(
+            "k", tier="complex", calm_steps=5, step=2, usage=Usage(5000, 500)
+        )
 
     calm = policy(Signals(step=2, context_tokens=1000), state())
     worse = policy(Signals(step=2, tool_errors_recent=1, context_tokens=1000), state())

@@ -41,7 +41,7 @@ from agentroute.middleware.affinity import PinEvent
 from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.failopen import FailOpenStore
 from agentroute.state.redis import DEFAULT_POOL_SIZE
-from agentroute.testing import MockProvider, capture_logs, text_result
+from agentroute.testing import CallRecorder, MockProvider, capture_logs, text_result
 from tests.helpers import CONVERSATION, config_dict
 from tests.state_contract import Advance, StateStoreContract
 
@@ -333,15 +333,17 @@ async def test_two_routers_in_two_processes_share_cooldowns_and_pins(
     provider = MockProvider(answer)
     async with Router(shared_config(namespace), providers={"alpha": provider, "beta": provider}):
         pass  # building and closing one with nothing done is fine too
+    seen = CallRecorder()  # each call's progress record: what affinity did for it
     async with Router(
-        shared_config(namespace), providers={"alpha": provider, "beta": provider}
+        shared_config(namespace), providers={"alpha": provider, "beta": provider}, middleware=[seen]
     ) as router:
         result = await router.complete(CONVERSATION, hints=MEDIUM)  # no session: no pin
         assert result.text == "from B" and calls == [MB]  # alpha/mid-1 is cooling down
-        session = router.session(id="s1")
-        async with session:
+        async with router.session(id="s1"):
             await router.complete(CONVERSATION, hints=MEDIUM)
-        assert session.state.last_pin == PinEvent("hit", "mid", MB, MB)  # A's pin
+        progress = seen.calls[-1].progress
+        assert progress is not None
+        assert progress.pin == PinEvent("hit", "mid", MB, MB)  # A's pin
         assert calls == [MB, MB]
 
 
@@ -745,14 +747,18 @@ async def test_a_sticky_call_takes_two_round_trips(
         sent.append(1)
         await real_send(self, *args, **kwargs)
 
-    async with Router(data, providers={"alpha": provider, "beta": provider}) as router:
+    seen = CallRecorder()  # each call's progress record: what affinity did for it
+    async with Router(
+        data, providers={"alpha": provider, "beta": provider}, middleware=[seen]
+    ) as router:
         assert await routed(router, "warm") == "ok"  # connect, load the scripts
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
         assert await routed(router, "s1") == "ok"  # a new pin
         assert len(sent) == 2
-        async with router.session(id="s1") as session:
+        async with router.session(id="s1"):
             await router.complete(CONVERSATION)  # the pin serves: a hit
-        assert session.state.last_pin is not None and session.state.last_pin.kind == "hit"
+        progress = seen.calls[-1].progress
+        assert progress is not None and progress.pin is not None and progress.pin.kind == "hit"
         assert len(sent) == 4
 
 

@@ -130,10 +130,8 @@ def policy_schedule(config: RouterConfig, *, horizon: int = 2000) -> Schedule:
         )
     else:
         for level in range(start, len(tiers) - 1):
-            state = SessionState("bench")
-            state.tier = tiers[level]
             for step in range(1, horizon + 1):
-                state.step = step
+                state = SessionState.restored("bench", step=step, tier=tiers[level])
                 chosen = index[policy(Signals(step=step), state).tier]
                 if chosen > level:
                     leave_at[level], climb_to[level] = step, chosen

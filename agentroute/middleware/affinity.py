@@ -11,8 +11,9 @@ by ``affinity.strategy``. After the call:
   the provider's ``cache_ttl_s`` (a pin lives as long as the prompt cache it protects);
 * a pin whose deployment failed in this call, or was skipped because it is cooling down, is
   **broken**: dropped (or moved to the deployment that served), with the reason recorded on
-  ``session.state.last_pin`` and logged as ``route.affinity_break`` (a new or kept pin as
-  ``route.affinity``).
+  the call's own progress record (``call.progress.pin``, which the route span reads; also
+  ``AllAttemptsFailed.pin`` when every attempt failed) and logged as ``route.affinity_break``
+  (a new or kept pin as ``route.affinity``).
 
 Pins apply only to models whose ``cache_read`` price is below their ``input`` price: where a
 cache read costs what fresh input costs, staying put saves nothing and only narrows the
@@ -23,10 +24,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 from agentroute._catalog import Catalog
-from agentroute._frozen import value_object
+from agentroute._pin_event import PinEvent
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import AffinityConfig
@@ -38,25 +38,10 @@ from agentroute.telemetry.logs import RouteEvents
 
 __all__ = ["AffinityMiddleware", "PinEvent"]
 
-PinKind = Literal["new", "hit", "break"]
-
 _EWMA = 0.2
 """Weight of the newest latency sample in a deployment's running mean."""
 _FAILURE_PENALTY_S = 5.0
 """Seconds a failed attempt adds to its deployment's latency sample."""
-
-
-@value_object
-class PinEvent:
-    """What affinity did for one call: a new pin, a hit (the pinned deployment served), or a
-    break (the pinned deployment failed or was cooling down; ``reason`` says which)."""
-
-    kind: PinKind
-    model: str
-    deployment: str
-    """The deployment key now pinned (for a break: where the session moved, or ``""``)."""
-    previous: str | None = None
-    reason: str = ""
 
 
 class AffinityMiddleware:
@@ -137,12 +122,16 @@ class AffinityMiddleware:
             if self._strategy == "latency":
                 self._observe(group.attempts)
             if state is not None and pins:
-                await self._settle(state, pins, group.attempts, None)
+                group.pin = event = await self._settle(state, pins, group.attempts, None)
+                if call.progress is not None:
+                    call.progress.pin = event
             raise
         if self._strategy == "latency":
             self._observe(result.attempts)
         if state is not None:
-            await self._settle(state, pins, result.attempts, result.target)
+            event = await self._settle(state, pins, result.attempts, result.target)
+            if call.progress is not None:
+                call.progress.pin = event  # (a re-run of the call replaces it: the last wins)
         return result
 
     # Order ---------------------------------------------------------------------------------
@@ -212,8 +201,8 @@ class AffinityMiddleware:
         pins: dict[str, str],
         attempts: Sequence[Attempt],
         served: Target | None,
-    ) -> None:
-        """Keep, move, or break pins after a call (see the module docstring)."""
+    ) -> PinEvent | None:
+        """Keep, move, or break pins after a call (see the module docstring); what was done."""
         if served is not None and len(attempts) == 1 and len(pins) <= 1:
             key = served.key
             if pins.get(served.model) == key:  # the usual case: the pin served at once
@@ -221,9 +210,8 @@ class AffinityMiddleware:
                 hit = self._hits.get((served.model, key))
                 if hit is None:
                     hit = self._hits[(served.model, key)] = PinEvent("hit", served.model, key, key)
-                state.last_pin = hit
                 self._events.pin(state, "hit", served.model, key, key, "")
-                return
+                return hit
         failed = {a.target.key: a.error_type for a in attempts if a.outcome != "ok"}
         tried = {a.target.key for a in attempts}
         event: PinEvent | None = None
@@ -249,11 +237,11 @@ class AffinityMiddleware:
                 event = PinEvent(
                     "break", served.model, served.key, previous, _why(previous, failed)
                 )
-        state.last_pin = event
         if event is not None:
             self._events.pin(
                 state, event.kind, event.model, event.deployment, event.previous, event.reason
             )
+        return event
 
 
 def _why(pinned: str, failed: dict[str, str | None]) -> str:

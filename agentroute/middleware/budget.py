@@ -48,6 +48,7 @@ from agentroute._types import CallNext, ModelCall, ModelResult, StreamChunk, Usa
 from agentroute.config import BudgetConfig
 from agentroute.errors import BudgetExceeded, ConfigurationError, StepLimitExceeded
 from agentroute.policy.score import BUDGET_MAX_TIER, BUDGET_REASON
+from agentroute.policy.signals import SignalExtractor
 from agentroute.pricing import cost_usd
 from agentroute.session import SessionState
 from agentroute.telemetry.logs import RouteEvents
@@ -82,14 +83,14 @@ class BudgetMiddleware:
         meta = state.metadata
         if meta and ("max_cost_usd" in meta or "max_steps" in meta):
             max_cost, max_steps = _overrides(meta, max_cost, max_steps)
-        if max_steps is not None and state.step > max_steps:
+        if max_steps is not None and call.step > max_steps:
             # the refused call is not a step: the router gives its number back
             self._refuse(state, "max_steps", max_steps)
             raise StepLimitExceeded(
                 f"session {state.key!r} reached its max_steps limit of {max_steps} "
                 f"(${state.cost_usd:.6f} spent); the call was refused before any model call",
                 session_id=state.key,
-                steps=state.step - 1,
+                steps=call.step - 1,
                 limit=max_steps,
             )
         if max_cost is not None:
@@ -132,9 +133,14 @@ class CostReservation:
     Args:
         budget: the config's ``budget`` section (a session's metadata may set a limit too).
         catalog: the router's catalog (the models' prices, ``policy.output_tokens_guess``).
+        extractor: the routing step's signal extractor (the scanned messages' tokens, for a
+            custom policy's decision without signals).
     """
 
-    def __init__(self, budget: BudgetConfig, catalog: Catalog) -> None:
+    def __init__(
+        self, budget: BudgetConfig, catalog: Catalog, extractor: SignalExtractor | None = None
+    ) -> None:
+        self._extractor = extractor
         self._max_cost = budget.max_cost_usd
         self._prices = catalog.prices
         self._output_guess = catalog.config.policy.output_tokens_guess
@@ -147,18 +153,17 @@ class CostReservation:
         if (meta["max_cost_usd"] if meta and "max_cost_usd" in meta else self._max_cost) is None:
             return await call_next(call)
         amount = self._expected(call, state)
-        state.reserved_usd += amount
-        state.reservations += 1
+        state.reserve(amount)
         try:
             result = await call_next(call)
         except BaseException:
-            _release(state, amount)
+            state.release(amount)
             raise
         if result.stream is None:
-            _release(state, amount)
+            state.release(amount)
             return result
         # a stream's cost is known when it ends: hold the reservation until then
-        held = _HeldStream(result.stream, lambda: _release(state, amount))
+        held = _HeldStream(result.stream, lambda: state.release(amount))
         return dataclasses.replace(result, stream=held)
 
     def _expected(self, call: ModelCall, state: SessionState) -> float:
@@ -168,15 +173,10 @@ class CostReservation:
         if signals is not None:
             tokens = signals.context_tokens
         else:  # a custom policy's decision without signals: the scanned messages
-            tokens = state.scan.message_tokens if state.scan is not None else 0
+            extractor = self._extractor
+            tokens = extractor.scanned_tokens(state) if extractor is not None else 0
         price = self._prices[call.targets[0].model]
         return cost_usd(Usage(tokens, self._output_guess), price)
-
-
-def _release(state: SessionState, amount: float) -> None:
-    state.reservations -= 1
-    # the last one out clears the float sum's rounding residue
-    state.reserved_usd = state.reserved_usd - amount if state.reservations > 0 else 0.0
 
 
 class _HeldStream:

@@ -100,8 +100,6 @@ class FallbackMiddleware:
         deadline = began + (cfg.deadline_s or math.inf)
         per_attempt = cfg.attempt_timeout_s or math.inf
         cap: str | None = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
-        if call.session is not None:
-            call.session.last_attempts = ()
         queue = await self._available(call.targets, cap)
         index = 0
         target = queue[0]
@@ -427,14 +425,11 @@ class FallbackMiddleware:
         state = call.session
         if state is None:
             return
-        state.last_attempts = tuple(attempts)
+        state.charge(tuple(attempts))  # a stream's attempt has no usage yet: charged at its end
         if pending is not None:
-            pending.subscribe(settle_stream(state, attempt, self._clock, self._events))
+            pending.subscribe(settle_stream(state, call.step, attempt, self._clock, self._events))
             return
-        if attempt.usage is not None:
-            state.cost_usd += attempt.cost_usd
-            state.usage = state.usage + attempt.usage
-        self._events.attempt(state, state.step, attempt)
+        self._events.attempt(state, call.step, attempt)
 
 
 def _failed(
@@ -471,7 +466,7 @@ def _settle(state: SessionState | None, attempts: list[Attempt]) -> None:
     errors (with tracebacks and chained transport errors, kilobytes a call) go to the caller in
     the raised exception, and need not stay alive as long as an idle session does."""
     if state is not None:
-        state.last_attempts = tuple(dataclasses.replace(a, error=None) for a in attempts)
+        state.note_attempts(tuple(dataclasses.replace(a, error=None) for a in attempts))
 
 
 def _refusal(target: Target) -> ContentPolicyRefusal:

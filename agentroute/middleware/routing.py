@@ -2,8 +2,8 @@
 
 Pure policy, no I/O: it brings the session's incremental scan of the conversation up to date,
 computes the step's :class:`~agentroute.Signals`, asks the policy for a decision, records the
-decision on the session (and, for the scored policy, the calm-step count that hysteresis
-needs), and passes the call on with ``decision`` and ``targets`` set.
+decision on the session (with, for the scored policy, whether the step was calm: the
+calm-step count hysteresis needs), and passes the call on with ``decision`` and ``targets`` set.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from agentroute.messages import system_of
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
-from agentroute.policy.score import ScorePolicy, calm_after
+from agentroute.policy.score import ScorePolicy
 from agentroute.policy.signals import SignalExtractor
 from agentroute.telemetry.logs import RouteEvents
 
@@ -51,9 +51,9 @@ class RoutingMiddleware:
         if state is None:
             raise ConfigurationError("RoutingMiddleware needs a call bound to a session")
         extractor = self._extractor
-        scan = state.scan = extractor.scan(call.messages, state.scan)
+        scan = extractor.scan_session(state, call.messages)
         content = 0.0
-        if state.step == 1:
+        if call.step == 1:
             if isinstance(self._content, ContentRules):
                 content = self._content.score(call.messages)
             elif self._content is not None:
@@ -61,7 +61,7 @@ class RoutingMiddleware:
         params = call.params
         signals = extractor.signals(
             scan,
-            step=state.step,
+            step=call.step,
             tools_tokens=extractor.tools_tokens(call.tools),
             extra_tokens=extractor.system_tokens(system_of(params) if params else None),
             reference_window=self._reference_window,
@@ -73,19 +73,20 @@ class RoutingMiddleware:
         if signals.escalation_requested and state.escalation_reason is None:
             if scan.fresh_escalate:
                 why = f": {scan.escalate_reason}" if scan.escalate_reason else ""
-                state.escalation_reason = f"the model called {self._escalate_tool}{why}"
+                state.request_escalation(f"the model called {self._escalate_tool}{why}")
             else:
-                state.escalation_reason = "escalation keyword in the user's message"
+                state.request_escalation("escalation keyword in the user's message")
         decision = self._policy(signals, state)
-        state.escalation_reason = None
+        if state.escalation_reason is not None:
+            state.take_escalation()  # this call's decision has used it
         if decision.tier not in self._catalog.config.tiers:
             raise ConfigurationError(
                 f"the policy chose unknown tier {decision.tier!r} "
                 f"(tiers: {', '.join(self._catalog.tiers)})"
             )
-        if self._scored is not None:
-            state.calm_steps = calm_after(self._scored, decision, state.calm_steps)
-        state.record(decision)
+        scored = self._scored  # the scored policy's dwell counts calm steps
+        calm = scored is not None and scored.is_calm(decision.score, decision.tier)
+        state.record(decision, calm=calm)
         self._events.decision(state, decision)
         targets = self._catalog.targets(decision.tier, decision.candidates)
         return await call_next(call.with_route(decision, targets))

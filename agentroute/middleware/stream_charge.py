@@ -25,10 +25,10 @@ __all__ = ["settle_stream"]
 
 
 def settle_stream(
-    state: SessionState, opened: Attempt, clock: Clock, events: RouteEvents
+    state: SessionState, step: int, opened: Attempt, clock: Clock, events: RouteEvents
 ) -> Callable[[StreamEnd], None]:
-    """What completes ``opened`` (recorded now, its stream open) when its stream ends."""
-    step = state.step
+    """What completes ``opened`` (recorded now, its stream open, for the call numbered
+    ``step``) when its stream ends."""
     noted = clock.now()
 
     def settle(end: StreamEnd) -> None:
@@ -43,9 +43,7 @@ def settle_stream(
             cost_usd=end.cost_usd,
             error=None,  # the caller got the exception itself; the record need not keep it
         )
-        state.cost_usd += end.cost_usd
-        state.usage = state.usage + end.usage
-        state.last_attempts = tuple(attempt if a is opened else a for a in state.last_attempts)
+        state.complete_attempt(opened, attempt)
         events.attempt(state, step, attempt, error=error)
 
     return settle

@@ -53,7 +53,7 @@ class ValidationMiddleware:
                 return result
             state = call.session
             if state is not None:
-                state.validation_failures += 1
+                state.count_validation_failure()
             cap = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
             up = self._next_decision(call.decision, verdict, cap)
             if up is None or state is None or retries >= self._max_retries:

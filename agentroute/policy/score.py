@@ -174,7 +174,7 @@ class ScorePolicy:
         cur = self._prices[self._first_fitting(current, signals)]
         low = self._prices[self._first_fitting(target, signals)]
         prefix = signals.context_tokens
-        completed = state.step - 1  # the current call is counted in state.step already
+        completed = signals.step - 1  # the steps before this call
         out = state.usage.output_tokens / completed if completed > 0 else self._output_guess
         remaining = max(1, self._expected_steps - signals.step)
         saving = remaining * (_warm_step(cur, prefix, out) - _warm_step(low, prefix, out))

@@ -18,7 +18,8 @@ objects, mixed (:mod:`agentroute.messages` reads each one). What is read:
   configured keyword, or the app called ``session.escalate()``.
 
 **Incremental within a session.** Agent loops resend the whole conversation, growing by a few
-messages per step. The scan state kept on the session remembers the identities of the
+messages per step. The extractor keeps one scan state per session (keyed by the session, gone
+with it: :meth:`SignalExtractor.scan_session`), which remembers the identities of the
 messages it has read (8 bytes each, plus :func:`content_mark` hashes of the first and last);
 when the next call's list starts with the very same message objects, only the new messages
 are read — and an SDK object is read into a dict then, once — so a step costs O(new messages)
@@ -38,9 +39,10 @@ from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import ref
 
 from agentroute._json_text import parse, safe_str, text_of
-from agentroute._types import Message, Signals
+from agentroute._types import Message, SessionState, Signals
 from agentroute.messages import as_message
 from agentroute.policy.tokens import TokenCounter, count_message, count_tools, message_text
 from agentroute.policy.tool_errors import (
@@ -141,7 +143,8 @@ class SignalConfig:
 
 
 class SignalExtractor:
-    """Computes :class:`Signals` for a call; keeps per-session scan state incremental."""
+    """Computes :class:`Signals` for a call; keeps each session's scan state incremental
+    (its own memory, keyed by the session and dropped with it)."""
 
     def __init__(
         self,
@@ -158,6 +161,39 @@ class SignalExtractor:
             else None
         )
         self._memo: dict[str, tuple[object, int]] = {}
+        # Each session's scan, by the session's id while it lives: a weak reference per session
+        # drops its entry when it goes (before its id can be reused). A plain dict by id, not
+        # a WeakKeyDictionary: the lookup is on every routed call, and this one costs no
+        # reference object and no Python-level call.
+        self._scans: dict[int, ScanState] = {}
+        self._alive: dict[int, ref[SessionState]] = {}
+
+    def scan_session(self, session: SessionState, messages: Sequence[Message]) -> ScanState:
+        """:meth:`scan` ``messages`` from where the session's previous call left its scan, and
+        keep the result for its next call. (Concurrent calls of one session each scan their
+        own messages; the one routed last leaves its scan for the next call.)"""
+        key = id(session)
+        before = self._scans.get(key)
+        state = self.scan(messages, before)
+        if state is not before:
+            if key not in self._alive:
+                self._alive[key] = ref(session, self._forget(key))
+            self._scans[key] = state
+        return state
+
+    def _forget(self, key: int) -> Callable[[object], None]:
+        scans, alive = self._scans, self._alive
+
+        def gone(_: object) -> None:
+            scans.pop(key, None)
+            alive.pop(key, None)
+
+        return gone
+
+    def scanned_tokens(self, session: SessionState) -> int:
+        """The message tokens of the session's latest scan (0 before its first)."""
+        state = self._scans.get(id(session))
+        return state.message_tokens if state is not None else 0
 
     def scan(self, messages: Sequence[Message], state: ScanState | None) -> ScanState:
         """Bring ``state`` up to date with ``messages`` (a fresh state when it cannot extend)."""

@@ -47,6 +47,7 @@ from opentelemetry.trace import (
 
 from agentroute._catalog import Catalog
 from agentroute._error_translation import error_text
+from agentroute._pin_event import PinEvent
 from agentroute._secrets import redact
 from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult
 from agentroute._version import __version__
@@ -190,8 +191,6 @@ class RouteTelemetry:
         if not tracing and not t.measuring():  # telemetry off: the cheap path
             return await call_next(call)
         state = call.session
-        if state is not None:
-            state.last_pin = None  # set again by affinity if it acts on this call
         span = (
             t.tracer.start_span(A.ROUTE_SPAN, kind=SpanKind.INTERNAL) if tracing else INVALID_SPAN
         )
@@ -200,14 +199,16 @@ class RouteTelemetry:
         try:
             result = await call_next(call)
         except BaseException as exc:
-            decision = _decision_of(state)
+            decision = _decision_of(state, call.step)
             attempts = exc.attempts if isinstance(exc, AllAttemptsFailed) else ()
-            self._finish(span, state, decision, attempts or _attempts_of(state), 0.0)
+            pin = call.progress.pin if call.progress is not None else None
+            self._finish(span, call, decision, attempts or _attempts_of(state), 0.0, pin)
             if recording:
                 fail_span(span, exc, error_type_of(exc))
             raise
         else:
-            self._finish(span, state, result.decision, result.attempts, result.cost_usd)
+            pin = call.progress.pin if call.progress is not None else None
+            self._finish(span, call, result.decision, result.attempts, result.cost_usd, pin)
             return result
         finally:
             if token is not None:
@@ -217,15 +218,15 @@ class RouteTelemetry:
     def _finish(
         self,
         span: Span,
-        state: SessionState | None,
+        call: ModelCall,
         decision: Decision | None,
         attempts: Sequence[Attempt],
         cost: float,
+        pin: PinEvent | None,
     ) -> None:
         metrics = self._t.metrics
         if decision is not None:
             metrics.decision(decision)
-        pin = state.last_pin if state is not None else None
         if pin is not None:
             metrics.pin(pin.kind, pin.model)
         if not span.is_recording():
@@ -235,9 +236,10 @@ class RouteTelemetry:
             A.ATTEMPT_COUNT: len(attempts),
             A.COST_USD: cost or sum(a.cost_usd for a in attempts),
         }
+        state = call.session
         if state is not None:
             attrs[A.GEN_AI_CONVERSATION_ID] = state.key
-            attrs[A.SESSION_STEP] = state.step
+            attrs[A.SESSION_STEP] = call.step
             if state.agent is not None:
                 attrs[A.GEN_AI_AGENT_NAME] = state.agent
         if decision is not None:
@@ -276,9 +278,10 @@ def _records(provider: object) -> bool:
     return not any(module == p or module.startswith(p + ".") for p in _API_PACKAGES)
 
 
-def _decision_of(state: SessionState | None) -> Decision | None:
-    """The decision of the state's current call, if routing got that far."""
-    if state is None or state.last_decision is None or state.last_decision.step != state.step:
+def _decision_of(state: SessionState | None, step: int) -> Decision | None:
+    """The decision of the call numbered ``step``, if routing got that far (and no later call
+    of the session has been routed since)."""
+    if state is None or state.last_decision is None or state.last_decision.step != step:
         return None
     return state.last_decision
 
