@@ -67,9 +67,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "agentroute._catalog",
             "agentroute._config_files",
-            "agentroute._config_sections",
             "agentroute._router_like",
             "agentroute.config",
+            "agentroute.config.*",
             "agentroute.pricing",
         ),
     ),

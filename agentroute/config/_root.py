@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from agentroute._config_sections import (
+from agentroute.config._sections import (
     AffinityConfig,
     BudgetConfig,
     Integer,
