@@ -20,7 +20,7 @@ import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agentroute.config._sections import Price
+from agentroute.config._price import Price
 from agentroute._types import Usage
 from agentroute.clock import wall_time
 

@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, get_args
 
-from agentroute.config._sections import ToolErrorPreset
+from agentroute.config._policy import ToolErrorPreset
 from agentroute._frozen import value_object
 from agentroute._json_text import parse, text_of
 from agentroute.errors import ConfigurationError
