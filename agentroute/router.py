@@ -31,7 +31,6 @@ from agentroute._call_args import check_messages, check_options
 from agentroute._call_progress import CallProgress
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
-from agentroute._config_files import load_config
 from agentroute._secrets import remember_secrets
 from agentroute._steps import router_steps, set_a_cost_limit, without_reservation
 from agentroute._types import (
@@ -48,6 +47,7 @@ from agentroute._types import (
 )
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
+from agentroute.config._files import load_config
 from agentroute.errors import ConfigurationError
 from agentroute.implicit_sessions import SessionTable
 from agentroute.messages import system_of

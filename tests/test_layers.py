@@ -53,7 +53,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "agentroute._stream_end",
             "agentroute._types",
             "agentroute._urls",
-            "agentroute._validation_errors",
             "agentroute._version",
             "agentroute.clock",
             "agentroute.errors",
@@ -66,7 +65,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "configuration",
         (
             "agentroute._catalog",
-            "agentroute._config_files",
             "agentroute._router_like",
             "agentroute.config",
             "agentroute.config.*",

@@ -28,9 +28,9 @@ legacy-key move, the error formatter, ``Secret``, ``ConfigurationError``) stay i
 from __future__ import annotations
 
 from agentroute._secrets import Secret as Secret
-from agentroute._validation_errors import format_validation_error as format_validation_error
 from agentroute.config._affinity import AffinityConfig
 from agentroute.config._budget import BudgetConfig
+from agentroute.config._errors import format_validation_error as format_validation_error
 from agentroute.config._fields import Integer as Integer
 from agentroute.config._fields import NonNeg as NonNeg
 from agentroute.config._fields import Number as Number

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, model_validator
 
 from agentroute._secrets import remember_secrets
-from agentroute._validation_errors import format_validation_error
 from agentroute.config._affinity import AffinityConfig
 from agentroute.config._budget import BudgetConfig
+from agentroute.config._errors import format_validation_error
 from agentroute.config._fields import _Strict
 from agentroute.config._models import ModelConfig, ProviderConfig
 from agentroute.config._policy import SIGNAL_NAMES, PolicyConfig
