@@ -77,7 +77,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "services",
         (
-            "agentroute._call_args",
+            "agentroute._call_checks",
+            "agentroute._call_shape",
             "agentroute._error_translation",
             "agentroute._sdk_retries",
             "agentroute.implicit_sessions",
