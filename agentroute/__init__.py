@@ -6,7 +6,6 @@ survive provider faults, and explain every decision. See the README for the two 
 """
 
 from agentroute._chain import build_chain
-from agentroute._config_files import load_config
 from agentroute._secrets import Secret
 from agentroute._types import (
     Attempt,
@@ -33,6 +32,7 @@ from agentroute._types import (
 from agentroute._version import __version__
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
+from agentroute.config._files import load_config
 from agentroute.errors import (
     AgentRouteError,
     AllAttemptsFailed,

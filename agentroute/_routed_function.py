@@ -3,7 +3,7 @@ down the router's chain to a :class:`~agentroute.providers.function.FunctionTerm
 
 Everything that can be worked out from the function and the config is worked out here, once:
 whether it is async (:mod:`agentroute._async_callable`), how its parameters map to a routed call
-(:mod:`agentroute._call_args`), whether its client retries by itself
+(:mod:`agentroute._call_shape`), whether its client retries by itself
 (:mod:`agentroute._sdk_retries`). Per call, the common case (the messages as the one positional
 argument) binds nothing.
 """
@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from agentroute._async_callable import qualified_name, require_async
-from agentroute._call_args import CallShape, check_messages
+from agentroute._call_checks import check_messages
+from agentroute._call_shape import CallShape
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._sdk_retries import RetryWatch

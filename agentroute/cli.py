@@ -22,9 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from agentroute._cli_tables import add_row, cli_table, print_table
-from agentroute._config_files import load_config
 from agentroute.bench.cli import bench
 from agentroute.config import RouterConfig
+from agentroute.config._files import load_config
 from agentroute.errors import ConfigurationError
 from agentroute.sim.cli import sim
 

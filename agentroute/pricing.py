@@ -20,9 +20,9 @@ import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agentroute._config_sections import Price
 from agentroute._types import Usage
 from agentroute.clock import wall_time
+from agentroute.config._price import Price
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelPrice

@@ -27,11 +27,10 @@ import httpx
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from agentroute._call_args import check_messages, check_options
+from agentroute._call_checks import check_messages, check_options
 from agentroute._call_progress import CallProgress
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
-from agentroute._config_files import load_config
 from agentroute._secrets import remember_secrets
 from agentroute._steps import router_steps, set_a_cost_limit, without_reservation
 from agentroute._types import (
@@ -48,6 +47,7 @@ from agentroute._types import (
 )
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import RouterConfig
+from agentroute.config._files import load_config
 from agentroute.errors import ConfigurationError
 from agentroute.implicit_sessions import SessionTable
 from agentroute.messages import system_of
@@ -315,7 +315,7 @@ class Router:
         ``fn`` may be an ``async def`` function or method, an object with ``async def
         __call__``, a ``functools.partial`` of one, or a def that says it returns an awaitable
         (:mod:`agentroute._async_callable`); its parameters may take any shape
-        (:mod:`agentroute._call_args`). The returned function has ``fn``'s signature minus
+        (:mod:`agentroute._call_shape`). The returned function has ``fn``'s signature minus
         ``model_param`` and minus the keyword arguments every deployment's ``kwargs`` supply
         (those only some supply are optional), and returns what ``fn`` returns. The router
         passes the chosen deployment's model name as ``model_param`` and the deployment's

@@ -20,7 +20,6 @@ from click.testing import CliRunner
 from rich.cells import cell_len
 
 import agentroute.demo as demo_module
-from agentroute._config_files import load_config
 from agentroute.bench.cascade import evaluate
 from agentroute.bench.report import (
     CONTENDER_COLUMNS,
@@ -33,6 +32,7 @@ from agentroute.bench.report import (
 from agentroute.bench.synthetic import SyntheticSpec, generate
 from agentroute.cli import main
 from agentroute.config import RouterConfig
+from agentroute.config._files import load_config
 from agentroute.demo import DemoReport
 from agentroute.replay import load_runs, replay_runs, summarize
 from tests.helpers import config_dict

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from agentroute import RouterConfig, load_config
-from agentroute._config_files import MAX_ALIAS_EXPANSION
 from agentroute.cli import main
+from agentroute.config._files import MAX_ALIAS_EXPANSION
 from agentroute.errors import ConfigurationError
 from agentroute.sim.config import load_sim_config
 

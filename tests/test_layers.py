@@ -53,7 +53,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "agentroute._stream_end",
             "agentroute._types",
             "agentroute._urls",
-            "agentroute._validation_errors",
             "agentroute._version",
             "agentroute.clock",
             "agentroute.errors",
@@ -66,10 +65,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "configuration",
         (
             "agentroute._catalog",
-            "agentroute._config_files",
-            "agentroute._config_sections",
             "agentroute._router_like",
             "agentroute.config",
+            "agentroute.config.*",
             "agentroute.pricing",
         ),
     ),
@@ -79,7 +77,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "services",
         (
-            "agentroute._call_args",
+            "agentroute._call_checks",
+            "agentroute._call_shape",
             "agentroute._error_translation",
             "agentroute._sdk_retries",
             "agentroute.implicit_sessions",

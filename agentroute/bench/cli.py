@@ -126,7 +126,7 @@ def _config(config_file: Path | None) -> tuple[RouterConfig, str, Path | None]:
 
     Returns the config, how to name it, and its file (``None``: the embedded one).
     """
-    from agentroute._config_files import load_config
+    from agentroute.config._files import load_config
     from agentroute.demo import demo_config
 
     if config_file is not None:

@@ -41,9 +41,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, get_args
 
-from agentroute._config_sections import ToolErrorPreset
 from agentroute._frozen import value_object
 from agentroute._json_text import parse, text_of
+from agentroute.config._policy import ToolErrorPreset
 from agentroute.errors import ConfigurationError
 from agentroute.messages import is_content_parts
 

@@ -1,11 +1,12 @@
 """Content conversion between the two message shapes: text parts, content blocks, images.
 
-Split from :mod:`~agentroute.providers.convert_messages` (which converts whole messages and
-tool calls): OpenAI content parts (``text``, ``image_url`` incl. ``data:`` URLs) ↔ Anthropic
-content blocks (``text``, ``image`` with a base64 or url source); the Responses API's parts
-(``input_text``/``output_text`` → text, ``input_image`` → image, ``input_file`` → OpenAI's
-``file``) are read on the way to either. Parts one side cannot carry are dropped, and so are
-provider-only keys (Anthropic ``cache_control``/``citations`` never reach OpenAI; OpenAI's
+The parts inside a message, where :mod:`~agentroute.providers.convert_messages` converts the
+messages themselves (roles, tool calls, tool results): OpenAI content parts (``text``,
+``image_url`` incl. ``data:`` URLs) ↔ Anthropic content blocks (``text``, ``image`` with a base64
+or url source); the Responses API's parts (``input_text``/``output_text`` → text,
+``input_image`` → image, ``input_file`` → OpenAI's ``file``) are read on the way to either.
+Parts one side cannot carry are dropped, and so are provider-only keys (Anthropic
+``cache_control``/``citations`` never reach OpenAI; OpenAI's
 ``prompt_cache_breakpoint`` never reaches Anthropic).
 """
 

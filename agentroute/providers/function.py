@@ -26,7 +26,7 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import Any
 
-from agentroute._call_args import CallShape
+from agentroute._call_shape import CallShape
 from agentroute._catalog import Catalog
 from agentroute._error_translation import translate
 from agentroute._stream_end import StreamEnd, StreamWatch
@@ -53,7 +53,7 @@ def _response_model(response: Any) -> str | None:
 class FunctionTerminal:
     """Call the wrapped function with the caller's arguments, the deployment's configured
     keyword arguments (they win) and the deployment's model name, each in the slot the
-    function declares (:class:`~agentroute._call_args.CallShape`).
+    function declares (:class:`~agentroute._call_shape.CallShape`).
 
     Whatever it raises leaves here through :func:`~agentroute._error_translation.translate`:
     with every known secret masked, in the error and in its chained causes; a provider error

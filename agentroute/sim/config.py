@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agentroute._validation_errors import format_validation_error
+from agentroute.config._errors import format_validation_error
 from agentroute.errors import ConfigurationError
 
 __all__ = [
@@ -271,7 +271,7 @@ class SimConfig(_Strict):
 def read_sim_file(path: str | Path) -> dict[str, Any]:
     """The raw mapping of a YAML config file (not validated yet; duplicate keys are an error)."""
     # The shared reader: duplicate keys, alias bombs and non-UTF-8 bytes are errors there.
-    from agentroute._config_files import _load_yaml, read_config_text
+    from agentroute.config._files import _load_yaml, read_config_text
 
     p = Path(path)
     data = _load_yaml(read_config_text(p), str(p))

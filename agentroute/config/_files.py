@@ -1,9 +1,9 @@
 """Config files: YAML or TOML text → a validated :class:`~agentroute.config.RouterConfig`.
 
-Kept apart from the schema so the schema module stays about the schema. Whatever is wrong
-with a file is one :class:`~agentroute.errors.ConfigurationError` naming the file, the problem
-and, where there is one, the line — never a bare parser exception, and never file text, which
-may hold a literal secret:
+Reading a file is a concept of its own, apart from the schema. Whatever is wrong with a file
+is one :class:`~agentroute.errors.ConfigurationError` naming the file, the problem and, where
+there is one, the line — never a bare parser exception, and never file text, which may hold a
+literal secret:
 
 * Unreadable: missing, a directory, no permission; not UTF-8 (the line of the first bad
   byte; a UTF-8 byte-order mark is accepted and skipped).
@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import yaml
 
-from agentroute.config import RouterConfig
+from agentroute.config._root import RouterConfig
 from agentroute.errors import ConfigurationError
 
 __all__ = ["MAX_ALIAS_EXPANSION", "load_config", "parse_config_text", "read_config_text"]

@@ -1,5 +1,5 @@
-"""Reading the arguments of a routed call: the messages' shape, and how a wrapped function's
-parameters map to a routed call (:class:`CallShape`, worked out once, at ``Router.wrap()``).
+"""How a wrapped function's parameters map to a routed call: :class:`CallShape`, worked out
+once, at ``Router.wrap()``.
 
 A wrapped function may take its parameters in any shape Python allows: the model parameter
 first (``litellm.acompletion(model, messages, ...)``) or keyword-only (the SDKs' ``create``),
@@ -17,12 +17,9 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from agentroute._types import Message
 from agentroute.errors import ConfigurationError
-from agentroute.messages import TextInput
-from agentroute.providers.convert_tools import checked_tools
 
-__all__ = ["CONFIGURED", "CallShape", "check_messages", "check_options"]
+__all__ = ["CONFIGURED", "CallShape"]
 
 _P = inspect.Parameter
 _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
@@ -331,36 +328,3 @@ def _check_supplied(
                     f"wrap(): the kwargs of {where} set {key!r}, which {name} does not take "
                     "(no such parameter and no **kwargs)"
                 )
-
-
-def check_messages(messages: Any) -> Sequence[Message]:
-    """The messages of a call as the router reads them: a sequence of messages as given, or a
-    plain string (the Responses API's ``input="…"``) as one user message (:class:`TextInput`;
-    a wrapped function gets the string back). Anything else is refused here; each message's
-    own shape is checked when the routing step first reads it (once per session, see the
-    signal extractor)."""
-    if type(messages) is list:
-        return messages
-    if isinstance(messages, str):
-        return TextInput(messages)
-    if isinstance(messages, bytes | bytearray | Mapping) or not isinstance(messages, Sequence):
-        raise ConfigurationError(
-            "messages must be a list of messages (or a string, one user message), "
-            f"got {type(messages).__name__}"
-        )
-    return messages
-
-
-def check_options(tools: object, hints: object) -> None:
-    """Refuse ``tools`` that are not a list of tool definitions (mappings) and ``hints`` that
-    are not a mapping, for :meth:`~agentroute.Router.complete` and ``stream()``, whose
-    providers convert the tools (a wrapped function's own ``tools`` are only counted).
-
-    Raises:
-        ConfigurationError: naming the argument (and the tool's index).
-    """
-    checked_tools(tools)
-    if hints is not None and not isinstance(hints, Mapping):
-        raise ConfigurationError(
-            f"hints must be a mapping (e.g. {{'min_tier': 'simple'}}), got {type(hints).__name__}"
-        )
