@@ -55,7 +55,7 @@ from agentroute.middleware.validation import Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.tool_errors import ToolErrorSpec, resolve_tool_error_detector
-from agentroute.providers.base import ProviderTerminal
+from agentroute.providers.base import ProviderTerminal, SendsCalls
 from agentroute.providers.factory import build_provider
 from agentroute.session import (
     Session,
@@ -90,7 +90,9 @@ class Router:
     Args:
         config: a :class:`RouterConfig` or a mapping validated into one.
         providers: provider name → :class:`~agentroute.Provider` used by :meth:`complete`
-            instead of the built-in HTTP provider of that name (test doubles, custom clients).
+            instead of the built-in HTTP provider of that name (test doubles, custom clients);
+            one with only ``send`` gets :class:`~agentroute.BaseProvider`'s ``stream`` (cannot
+            stream) and ``aclose`` (nothing to close).
         middleware: extra middlewares, run after routing (they see the decision) and around
             all attempts of a call.
         policy: a custom policy ``(Signals, SessionState) -> Decision`` (default: the scored
@@ -127,14 +129,15 @@ class Router:
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
 
     Raises:
-        ConfigurationError: the config is invalid, or names an unknown provider or preset.
+        ConfigurationError: the config is invalid, or names an unknown provider or preset; a
+            given provider has no ``send`` method.
     """
 
     def __init__(
         self,
         config: RouterConfig | Mapping[str, Any],
         *,
-        providers: Mapping[str, Provider] | None = None,
+        providers: Mapping[str, Provider | SendsCalls] | None = None,
         middleware: Sequence[Middleware] = (),
         policy: Policy | None = None,
         tool_error_detector: ToolErrorSpec | None = None,
@@ -486,9 +489,7 @@ class Router:
         """Close the HTTP providers and the state store the router built (never the ones it
         was given)."""
         for provider in self._terminal.built:
-            close = getattr(provider, "aclose", None)
-            if close is not None:
-                await close()
+            await provider.aclose()
         if self._owns_store:
             await self._store.aclose()
 
