@@ -185,7 +185,7 @@ class Router:
         self._store: StateStore = store
         self._owns_store = state_store is None
         detector = resolve_tool_error_detector(tool_error_detector, self.config.policy)
-        self._middleware = router_steps(
+        self._steps = router_steps(
             self.config,
             self._catalog,
             self._telemetry,
@@ -212,16 +212,17 @@ class Router:
                 name, config.providers[name], client=http_client, tool_error_detector=detector
             ),
         )
-        self._complete_chain = build_chain(self._middleware, self._terminal)
-        free = without_reservation(config, self._middleware)
+        steps = self._steps
+        self._complete_chain = build_chain(steps.every, self._terminal)
+        free = without_reservation(config, steps)
         self._free_chain = (
             self._complete_chain if free is None else build_chain(free, self._terminal)
         )
         """The chain without the cost reservation: for calls that cannot need it (see
         :func:`~agentroute._steps.without_reservation`)."""
-        self._attempts_chain = build_chain(self._middleware[-2:], self._terminal)
-        """Fallback → attempt spans → terminal only: a broken stream's restart (the decision is
-        made)."""
+        self._attempts_chain = build_chain(steps.attempts, self._terminal)
+        """The attempts' steps (fallback → attempt span) → terminal only: a broken stream's
+        restart (the decision is made)."""
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
@@ -346,8 +347,8 @@ class Router:
         return routed_function(
             fn,
             catalog=self._catalog,
-            middleware=self._middleware,
-            unreserved=without_reservation(self.config, self._middleware),
+            middleware=self._steps.every,
+            unreserved=without_reservation(self.config, self._steps),
             steps=Steps(
                 self._call,
                 self._step_failed,
