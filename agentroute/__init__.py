@@ -56,6 +56,7 @@ from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
 from agentroute.policy.tool_errors import ToolErrorDetector, ToolErrorSpec, ToolResult
+from agentroute.providers.base import BaseProvider
 from agentroute.router import Router
 from agentroute.session import Session, SessionState, current_session
 from agentroute.state import MemoryStateStore, StateStore
@@ -68,6 +69,7 @@ __all__ = [
     "AttemptOutcome",
     "AuthenticationFailed",
     "BadRequest",
+    "BaseProvider",
     "BudgetExceeded",
     "CallMode",
     "CallNext",

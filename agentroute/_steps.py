@@ -6,7 +6,9 @@ call, the budget refuses before a decision is made, the call's expected cost is 
 against the budget once its model is chosen, the user's middlewares see the decision and wrap
 every attempt, validation re-runs a step through affinity and fallback, and the attempt span
 sits after the fallback step so it sees each attempt. :class:`~agentroute.Router` adds the
-terminal; a broken stream's restart runs only the last two steps.
+terminal. The steps come in two named groups (:class:`RouterSteps`): those run once per call
+(``call``) and those that run the attempts (``attempts``: fallback → attempt span), which a
+broken stream's restart runs alone.
 
 **Without the reservation.** When the config sets no ``budget.max_cost_usd``, the cost
 reservation does nothing for a call unless its session's metadata sets a limit (only an
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentroute._catalog import Catalog
+from agentroute._frozen import value_object
 from agentroute._types import Middleware
 from agentroute.clock import Clock
 from agentroute.config import RouterConfig
@@ -40,7 +43,24 @@ from agentroute.telemetry.attempt_spans import AttemptTelemetry
 from agentroute.telemetry.logs import RouteEvents
 from agentroute.telemetry.spans import RouteTelemetry, Telemetry
 
-__all__ = ["router_steps", "without_reservation"]
+__all__ = ["RouterSteps", "router_steps", "set_a_cost_limit", "without_reservation"]
+
+
+@value_object
+class RouterSteps:
+    """A router's steps, in order, in their two groups."""
+
+    call: tuple[Middleware, ...]
+    """Run once per call: route span, budget, routing, cost reservation, the user's
+    middlewares, validation, affinity."""
+    attempts: tuple[Middleware, ...]
+    """Run the call's attempts: the fallback step and the attempt span after it (a broken
+    stream's restart runs only these, its decision made)."""
+
+    @property
+    def every(self) -> tuple[Middleware, ...]:
+        """All the steps, outermost first."""
+        return (*self.call, *self.attempts)
 
 
 def router_steps(
@@ -56,10 +76,10 @@ def router_steps(
     classifier: HybridClassifier | None,
     validator: Validator | None,
     middleware: Sequence[Middleware],
-) -> tuple[Middleware, ...]:
-    """Every step of a router's chain, in order (the arguments as for ``Router``; the tool-error
-    detector resolved; ``clock`` and ``events``: the router's one clock and event sink, which a
-    classifier given no clock of its own reads too)."""
+) -> RouterSteps:
+    """Every step of a router's chain, in order, in its group (the arguments as for
+    ``Router``; the tool-error detector resolved; ``clock`` and ``events``: the router's one
+    clock and event sink, which a classifier given no clock of its own reads too)."""
     if classifier is not None:
         classifier.adopt_clock(clock)
     p = config.policy
@@ -82,7 +102,7 @@ def router_steps(
         if validator is not None
         else []
     )
-    return (
+    per_call: tuple[Middleware, ...] = (
         RouteTelemetry(telemetry),
         BudgetMiddleware(config.budget, config.start_tier, events=events),
         RoutingMiddleware(
@@ -96,20 +116,22 @@ def router_steps(
         *middleware,
         *validation,
         AffinityMiddleware(catalog, config.affinity, store, clock=clock, events=events),
+    )
+    attempts: tuple[Middleware, ...] = (
         FallbackMiddleware(catalog, config.resilience, store=store, clock=clock, events=events),
         AttemptTelemetry(telemetry),  # after the fallback step: once per attempt
     )
+    return RouterSteps(per_call, attempts)
 
 
-def without_reservation(
-    config: RouterConfig, steps: tuple[Middleware, ...]
-) -> tuple[Middleware, ...] | None:
-    """``steps`` without the cost reservation, for the calls of sessions that do not
-    :func:`set_a_cost_limit`; ``None`` when every call needs it (the config sets a cost
+def without_reservation(config: RouterConfig, steps: RouterSteps) -> tuple[Middleware, ...] | None:
+    """Every step but the cost reservation (a per-call step), for the calls of sessions that
+    do not :func:`set_a_cost_limit`; ``None`` when every call needs it (the config sets a cost
     limit)."""
     if config.budget.max_cost_usd is not None:
         return None
-    return tuple(step for step in steps if not isinstance(step, CostReservation))
+    kept = tuple(step for step in steps.call if not isinstance(step, CostReservation))
+    return (*kept, *steps.attempts)
 
 
 def set_a_cost_limit(metadata: Mapping[str, Any] | None) -> bool:

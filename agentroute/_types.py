@@ -749,6 +749,27 @@ class Middleware(Protocol):
 
 
 class Provider(Protocol):
-    """The one-method transport behind ``Router.complete()``: send a call to ``call.target``."""
+    """The transport behind ``Router.complete()`` and ``Router.stream()``, for one provider
+    of the config: it sends a call to ``call.target`` (set by the fallback step).
 
-    async def send(self, call: ModelCall, /) -> ModelResult: ...
+    Subclass :class:`~agentroute.providers.base.BaseProvider` (``agentroute.BaseProvider``)
+    to get the optional parts filled in; an object given to the Router with only ``send`` is
+    completed the same way once, when the Router is built (never probed per call).
+    """
+
+    async def send(self, call: ModelCall, /) -> ModelResult:
+        """The answer to ``call``, normalized; a failure raises (the router translates it,
+        so a ``status_code`` and headers on the exception are enough)."""
+        ...
+
+    def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
+        """The answer to ``call`` in chunks (text and tool-call pieces, the finish reason,
+        usage), for ``Router.stream()``; a failure before the first chunk falls back like
+        one of :meth:`send`. A provider that cannot stream raises
+        :class:`~agentroute.errors.ConfigurationError` when called."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the provider holds (its HTTP client). The router calls it for the
+        providers it built, at ``Router.aclose()``; the ones it was given are the caller's."""
+        ...

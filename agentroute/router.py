@@ -55,7 +55,7 @@ from agentroute.middleware.validation import Validator
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.tool_errors import ToolErrorSpec, resolve_tool_error_detector
-from agentroute.providers.base import ProviderTerminal
+from agentroute.providers.base import ProviderTerminal, SendsCalls
 from agentroute.providers.factory import build_provider
 from agentroute.session import (
     Session,
@@ -90,7 +90,9 @@ class Router:
     Args:
         config: a :class:`RouterConfig` or a mapping validated into one.
         providers: provider name → :class:`~agentroute.Provider` used by :meth:`complete`
-            instead of the built-in HTTP provider of that name (test doubles, custom clients).
+            instead of the built-in HTTP provider of that name (test doubles, custom clients);
+            one with only ``send`` gets :class:`~agentroute.BaseProvider`'s ``stream`` (cannot
+            stream) and ``aclose`` (nothing to close).
         middleware: extra middlewares, run after routing (they see the decision) and around
             all attempts of a call.
         policy: a custom policy ``(Signals, SessionState) -> Decision`` (default: the scored
@@ -127,14 +129,15 @@ class Router:
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
 
     Raises:
-        ConfigurationError: the config is invalid, or names an unknown provider or preset.
+        ConfigurationError: the config is invalid, or names an unknown provider or preset; a
+            given provider has no ``send`` method.
     """
 
     def __init__(
         self,
         config: RouterConfig | Mapping[str, Any],
         *,
-        providers: Mapping[str, Provider] | None = None,
+        providers: Mapping[str, Provider | SendsCalls] | None = None,
         middleware: Sequence[Middleware] = (),
         policy: Policy | None = None,
         tool_error_detector: ToolErrorSpec | None = None,
@@ -182,7 +185,7 @@ class Router:
         self._store: StateStore = store
         self._owns_store = state_store is None
         detector = resolve_tool_error_detector(tool_error_detector, self.config.policy)
-        self._middleware = router_steps(
+        self._steps = router_steps(
             self.config,
             self._catalog,
             self._telemetry,
@@ -209,16 +212,17 @@ class Router:
                 name, config.providers[name], client=http_client, tool_error_detector=detector
             ),
         )
-        self._complete_chain = build_chain(self._middleware, self._terminal)
-        free = without_reservation(config, self._middleware)
+        steps = self._steps
+        self._complete_chain = build_chain(steps.every, self._terminal)
+        free = without_reservation(config, steps)
         self._free_chain = (
             self._complete_chain if free is None else build_chain(free, self._terminal)
         )
         """The chain without the cost reservation: for calls that cannot need it (see
         :func:`~agentroute._steps.without_reservation`)."""
-        self._attempts_chain = build_chain(self._middleware[-2:], self._terminal)
-        """Fallback → attempt spans → terminal only: a broken stream's restart (the decision is
-        made)."""
+        self._attempts_chain = build_chain(steps.attempts, self._terminal)
+        """The attempts' steps (fallback → attempt span) → terminal only: a broken stream's
+        restart (the decision is made)."""
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Router:
@@ -343,8 +347,8 @@ class Router:
         return routed_function(
             fn,
             catalog=self._catalog,
-            middleware=self._middleware,
-            unreserved=without_reservation(self.config, self._middleware),
+            middleware=self._steps.every,
+            unreserved=without_reservation(self.config, self._steps),
             steps=Steps(
                 self._call,
                 self._step_failed,
@@ -486,9 +490,7 @@ class Router:
         """Close the HTTP providers and the state store the router built (never the ones it
         was given)."""
         for provider in self._terminal.built:
-            close = getattr(provider, "aclose", None)
-            if close is not None:
-                await close()
+            await provider.aclose()
         if self._owns_store:
             await self._store.aclose()
 

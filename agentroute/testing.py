@@ -40,6 +40,7 @@ from agentroute._types import (
     ToolCallDelta,
     Usage,
 )
+from agentroute.providers.base import BaseProvider
 
 __all__ = [
     "CallRecorder",
@@ -155,8 +156,9 @@ def _to_result(outcome: Outcome) -> ModelResult:
     return ModelResult(raw=outcome, usage=usage_from_response(outcome) or Usage())
 
 
-class ScriptedProvider:
-    """Answers calls from a queue; records every call it received in ``calls``.
+class ScriptedProvider(BaseProvider):
+    """Answers calls from a queue; records every call it received in ``calls``. It cannot
+    stream: see :class:`StreamingProvider`.
 
     Args:
         script: outcomes, used in order, one per call.
@@ -215,8 +217,9 @@ class ScriptedProvider:
 Handler: TypeAlias = Callable[[ModelCall], Outcome | Awaitable[Outcome]]
 
 
-class MockProvider:
-    """Answers each call with ``handler(call)``, sync or async; returned exceptions are raised."""
+class MockProvider(BaseProvider):
+    """Answers each call with ``handler(call)``, sync or async; returned exceptions are raised
+    (it cannot stream)."""
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
@@ -278,7 +281,7 @@ def _chunk(piece: object) -> StreamChunk:
     )
 
 
-class StreamingProvider:
+class StreamingProvider(BaseProvider):
     """A provider double for streamed calls: each ``stream(call)`` plays the next script.
 
     A script (:data:`StreamScript`) is a list of pieces (:data:`StreamPiece`) played in order:

@@ -17,6 +17,7 @@ EXPECTED = {
     "AttemptOutcome",
     "AuthenticationFailed",
     "BadRequest",
+    "BaseProvider",
     "BudgetExceeded",
     "CallMode",
     "CallNext",

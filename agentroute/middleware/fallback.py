@@ -32,6 +32,17 @@ untried. Once none is, the deployments still cooling down are tried (the call's 
 first, then the tiers above, each soonest back first), and then the retries left
 (``max_retries`` per deployment) of those put aside, soonest back first — until one succeeds,
 ``max_attempts`` is reached, or the deadline would pass.
+
+**How the loop is split.** :meth:`FallbackMiddleware.__call__` runs the attempts: the call's
+first queue, each attempt under its scope, its record and charge, cancellation. What follows a
+failure is decided in :mod:`agentroute.middleware.next_attempt`: the call's recovery state
+(:class:`~agentroute.middleware.next_attempt.AttemptRun`, made at the first failure, so a call
+answered at once allocates none of it) and pure functions from that state, the failure, ``now``
+and the deadline to a :class:`~agentroute.middleware.next_attempt.Next`. The awaits stay here
+(:meth:`FallbackMiddleware._what_next`): the failure's cooldown is written first, and when the
+decision asks for what only the state store knows (the tier above or the deployments cooling
+down, once the queue is spent; how long each deployment put aside still cools) it is fetched
+and the decision made on with it.
 """
 
 from __future__ import annotations
@@ -54,7 +65,18 @@ from agentroute.errors import (
     ProviderError,
     ProviderTimeout,
 )
-from agentroute.middleware.recovery import Action, Backoff, CoolDown, Rule, rule_for
+from agentroute.middleware.next_attempt import (
+    AttemptRun,
+    Failure,
+    Next,
+    NextKind,
+    RunRules,
+    after_failure,
+    onward,
+    spare_retry,
+    too_late,
+)
+from agentroute.middleware.recovery import Backoff, CoolDown, Rule, rule_for
 from agentroute.middleware.stream_charge import settle_stream
 from agentroute.policy.score import BUDGET_MAX_TIER
 from agentroute.session import SessionState
@@ -89,7 +111,9 @@ class FallbackMiddleware:
         self._clock: Clock = clock or SystemClock()
         self._store: StateStore = store or MemoryStateStore(self._clock)
         self._events = events or RouteEvents()
-        self._backoff = Backoff(r.backoff_base_s, r.backoff_max_s, r.retry_after_cap_s)
+        self._rules = RunRules(
+            r, Backoff(r.backoff_base_s, r.backoff_max_s, r.retry_after_cap_s), catalog
+        )
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         if not call.targets:
@@ -101,32 +125,25 @@ class FallbackMiddleware:
         per_attempt = cfg.attempt_timeout_s or math.inf
         cap: str | None = call.hints.get(BUDGET_MAX_TIER) if call.hints else None
         queue = await self._available(call.targets, cap)
-        index = 0
         target = queue[0]
-        attempts: list[Attempt] = []
-        errors: list[ProviderError] = []
-        tried: set[Target] = set()
-        retried: dict[Target, int] = {}
-        # deployments tried and put aside with retries left (and their last error): retried,
-        # soonest back first, once no deployment is left untried
-        spare: dict[Target, ProviderError] = {}
+        attempts: tuple[Attempt, ...] = ()
+        # the recovery state, made at the first failure: a call answered at once needs none
+        run: AttemptRun | None = None
         stop = ""
-        waiting_passes_deadline = False
-        moved: str | None = None
         planned = began
         # numbering continues after ``call.attempt`` (a restarted stream's earlier attempts)
         number = call.attempt
-        last = call.attempt + cfg.max_attempts
         in_attempt = False
         try:
             while True:
                 number += 1
                 started = clock.now()
                 lag = max(0.0, started - planned)
-                if attempts:  # the first attempt always goes; later ones need time left
-                    stop = self._too_late(deadline - started)
+                if run is not None:  # the first attempt always goes; later ones need time left
+                    stop = too_late(cfg, deadline - started)
                     if stop:
                         break
+                    moved = run.moved
                     if moved is not None and call.session is not None:
                         self._events.fallback(call.session, attempts[-1], target, moved)
                 limit = min(per_attempt, deadline - started)
@@ -147,10 +164,11 @@ class FallbackMiddleware:
                         )
                 except ProviderError as exc:
                     err = exc
-                    self._note(call, attempts, _failed(number, target, clock, started, lag, err))
-                    errors.append(err)
+                    attempts = (*attempts, _failed(number, target, clock, started, lag, err))
+                    self._note(call, attempts)
                 except anyio.get_cancelled_exc_class() as exc:
-                    self._note(call, attempts, _failed(number, target, clock, started, lag, exc))
+                    attempts = (*attempts, _failed(number, target, clock, started, lag, exc))
+                    self._note(call, attempts)
                     raise
                 else:
                     refusal = (
@@ -160,9 +178,8 @@ class FallbackMiddleware:
                         else None
                     )
                     pending = result.stream_end
-                    self._note(
-                        call,
-                        attempts,
+                    attempts = (
+                        *attempts,
                         Attempt(
                             number=number,
                             target=target,
@@ -174,117 +191,75 @@ class FallbackMiddleware:
                             lag_s=lag,
                             error=refusal,
                         ),
-                        pending,
                     )
+                    self._note(call, attempts, pending)
                     if refusal is None:
-                        for failed in errors:
-                            # a recovered error's traceback would keep this frame (and the
-                            # result it returns) in a reference cycle only the GC frees
-                            failed.__traceback__ = None
-                        return result.with_attempts(tuple(attempts), call.decision)
+                        if run is not None:
+                            run.forget_tracebacks()
+                        return result.with_attempts(attempts, call.decision)
                     err = refusal
-                    errors.append(err)
                 in_attempt = False
 
-                # What next, by the table ---------------------------------------------------
-                tried.add(target)
-                rule = rule_for(err)
-                cooled = await self._cool_down(call.session, target, err, rule)
-                if rule.action is Action.RAISE:
-                    stop = f"{type(err).__name__} is not retried"
+                # What next: the recovery table's decision (pure), the store asked first ----
+                if run is None:
+                    run = AttemptRun(queue, call.attempt + cfg.max_attempts)
+                step = await self._what_next(run, call, target, err, number, deadline, cap)
+                if step.kind is NextKind.STOP:
+                    stop = step.reason
                     break
-                if number == last:
-                    stop = f"max_attempts ({cfg.max_attempts}) reached"
-                    break
-                spare.pop(target, None)
-                if rule.action is Action.RETRY and retried.get(target, 0) < cfg.max_retries:
-                    if cooled is None:  # the same deployment again, its prompt cache warm
-                        wait = self._wait(target, err, retried, deadline)
-                        if wait is not None:
-                            retried[target] = retried.get(target, 0) + 1
-                            planned, moved = clock.now() + wait, None
-                            await clock.sleep(wait)
-                            continue
-                        waiting_passes_deadline = True  # (not cooled: Retry-After <= cap)
-                    elif err.retry_after is None or err.retry_after <= cfg.retry_after_cap_s:
-                        spare[target] = err  # put aside: the others first, this one later
-                queue, index = await self._advance(rule, target, queue, index, tried, cap, call)
-                if index < len(queue):
-                    target = queue[index]
-                    planned = clock.now()
-                    moved = (
-                        Action.NEXT_DEPLOYMENT if rule.action is Action.RETRY else rule.action
-                    ).value
-                    continue
-                if rule.action in (Action.RETRY, Action.NEXT_DEPLOYMENT) and spare:
-                    again = await self._spare_retry(spare, retried, deadline)
-                    if again is None:  # each one's backoff would pass the deadline
-                        waiting_passes_deadline = True
-                    else:
-                        target, wait = again
-                        planned, moved = clock.now() + wait, Action.RETRY.value
-                        await clock.sleep(wait)
-                        continue
-                stop = (
-                    f"the deadline ({cfg.deadline_s or math.inf:g}s) would pass before the "
-                    "next retry"
-                    if waiting_passes_deadline
-                    else _nowhere(rule, cfg)
-                )
-                break
+                target = run.take(step, target)
+                planned = clock.now() + step.wait
+                if step.kind is not NextKind.MOVE:  # a retry: after its backoff
+                    await clock.sleep(step.wait)
         except anyio.get_cancelled_exc_class() as exc:
             if not in_attempt:  # between attempts (a backoff, the state store): the next one
                 record = _failed(number + 1, target, clock, clock.now(), 0.0, exc)
-                self._note(call, attempts, record)
+                attempts = (*attempts, record)
+                self._note(call, attempts)
             _settle(call.session, attempts)
             raise
         _settle(call.session, attempts)
         tried_list = ", ".join(f"{a.target.key}: {a.error_type}" for a in attempts)
+        errors = run.errors if run is not None else []
         raise AllAttemptsFailed(
             f"all {len(attempts)} attempts failed, {stop} ({tried_list})", errors, attempts
         )
 
-    def _too_late(self, left: float) -> str:
-        """Why no further attempt starts with ``left`` seconds of the deadline left, or ``""``
-        when one may (at least ``min_attempt_s`` left, and never more than ``deadline_s``)."""
-        cfg = self._cfg
-        if cfg.deadline_s is None:
-            return ""
-        if left <= 0.0:  # how long ago says how far the last attempt overran it
-            return f"the deadline ({cfg.deadline_s:g}s) passed {-left:.3g}s ago"
-        if left < min(cfg.min_attempt_s, cfg.deadline_s):
-            return (
-                f"only {left:.3g}s of the deadline ({cfg.deadline_s:g}s) was left, under "
-                f"min_attempt_s ({cfg.min_attempt_s:g}s)"
-            )
-        return ""
-
-    def _wait(
-        self, target: Target, err: ProviderError, retried: dict[Target, int], deadline: float
-    ) -> float | None:
-        """The backoff before ``target``'s next retry, or ``None`` when there is no waiting
-        for it: a ``Retry-After`` above the cap, or less than ``min_attempt_s`` would be left
-        of the deadline after the wait."""
+    async def _what_next(
+        self,
+        run: AttemptRun,
+        call: ModelCall,
+        target: Target,
+        err: ProviderError,
+        number: int,
+        deadline: float,
+        cap: str | None,
+    ) -> Next:
+        """Note the failed attempt at ``target`` in ``run``, count it against the deployment
+        (its cooldown), and decide what follows: the decision is pure
+        (:mod:`agentroute.middleware.next_attempt`); when it asks for what only the state store
+        knows (more targets, how long the spares still cool), that is fetched here and the
+        decision made on with it."""
         clock = self._clock
-        wait = self._backoff.delay(retried.get(target, 0) + 1, err.retry_after, clock.random())
-        if wait is None:
-            return None
-        floor = min(self._cfg.min_attempt_s, self._cfg.deadline_s or math.inf)
-        return wait if clock.now() + wait + floor <= deadline else None
-
-    async def _spare_retry(
-        self, spare: dict[Target, ProviderError], retried: dict[Target, int], deadline: float
-    ) -> tuple[Target, float] | None:
-        """The put-aside deployment to retry now that none is left untried, soonest back first
-        (a tie: the one tried first), and its backoff; ``None`` when each one's backoff would
-        pass the deadline. Those looked at leave ``spare``."""
-        cooling = await self._store.cooling([t.key for t in spare])
-        for target in sorted(spare, key=lambda t: cooling.get(t.key, 0.0)):
-            wait = self._wait(target, spare.pop(target), retried, deadline)
-            if wait is not None:
-                retried[target] = retried.get(target, 0) + 1
-                return target, wait
-        return None
+        rules = self._rules
+        run.failed(target, err)
+        rule = rule_for(err)
+        cooled = await self._cool_down(call.session, target, err, rule)
+        failure = Failure(target, err, rule, cooled, number)
+        step = after_failure(
+            run, failure, rules, now=clock.now(), deadline=deadline, draw=clock.random
+        )
+        if step.kind is NextKind.MORE_TARGETS:
+            run.take(step, target)
+            more = await self._more_targets(target, run.tried, cap, call)
+            step = onward(run, failure, more, rules)
+        if step.kind is NextKind.SPARE_ORDER:
+            run.take(step, target)
+            cooling = await self._store.cooling([t.key for t in run.spare])
+            step = spare_retry(
+                run, failure, cooling, rules, now=clock.now(), deadline=deadline, draw=clock.random
+            )
+        return step
 
     def _refusal_fallback(self, target: Target) -> bool:
         """Whether an answer that stopped on a content filter goes to the configured
@@ -294,31 +269,16 @@ class FallbackMiddleware:
 
     # Where to go ---------------------------------------------------------------------------
 
-    async def _advance(
-        self,
-        rule: Rule,
-        target: Target,
-        queue: tuple[Target, ...],
-        index: int,
-        tried: set[Target],
-        cap: str | None,
-        call: ModelCall,
-    ) -> tuple[tuple[Target, ...], int]:
-        """The queue and position of the next attempt by the table's action (a position past
-        the end of the queue: nowhere left to go). Moving on goes to the queue's next
-        deployment, else the tier above (``escalate_on_exhaustion``), else the deployments
-        still cooling down (:meth:`_cooling_rest`)."""
-        if rule.action is Action.BIGGER_WINDOW:
-            return self._fresh(self._catalog.larger_window(target), tried), 0
-        if rule.action is Action.CONTENT_FALLBACK:
-            model = self._cfg.content_policy_fallback
-            return self._fresh(self._catalog.model_targets(model) if model else (), tried), 0
-        if index + 1 < len(queue):
-            return queue, index + 1
+    async def _more_targets(
+        self, target: Target, tried: set[Target], cap: str | None, call: ModelCall
+    ) -> tuple[Target, ...]:
+        """Where to go once the queue is spent (:attr:`NextKind.MORE_TARGETS`): the tier
+        above (``escalate_on_exhaustion``), else the deployments still cooling down
+        (:meth:`_cooling_rest`); maybe none."""
         above = await self._tier_up(target.tier, tried, cap)
         if above:
-            return above, 0
-        return await self._cooling_rest(call.targets, tried, cap), 0
+            return above
+        return await self._cooling_rest(call.targets, tried, cap)
 
     async def _available(self, targets: Sequence[Target], cap: str | None) -> tuple[Target, ...]:
         """The call's first queue: its targets not cooling down; else the tiers above (when
@@ -409,23 +369,20 @@ class FallbackMiddleware:
     # Records -------------------------------------------------------------------------------
 
     def _note(
-        self,
-        call: ModelCall,
-        attempts: list[Attempt],
-        attempt: Attempt,
-        pending: StreamWatch | None = None,
+        self, call: ModelCall, attempts: tuple[Attempt, ...], pending: StreamWatch | None = None
     ) -> None:
-        """Record an attempt; a successful one is charged to the session right here, so every
-        answer a provider billed is counted — also one a later check rejects. One that
-        returned a stream (``pending``) is charged when the stream ends."""
-        attempts.append(attempt)
+        """Record an attempt (the last of ``attempts``, the call's records so far); a
+        successful one is charged to the session right here, so every answer a provider billed
+        is counted — also one a later check rejects. One that returned a stream (``pending``)
+        is charged when the stream ends."""
+        attempt = attempts[-1]
         progress = call.progress
         if progress is not None:  # the call is a step of its session (agentroute._call_progress)
             progress.attempted = True
         state = call.session
         if state is None:
             return
-        state.charge(tuple(attempts))  # a stream's attempt has no usage yet: charged at its end
+        state.charge(attempts)  # a stream's attempt has no usage yet: charged at its end
         if pending is not None:
             pending.subscribe(settle_stream(state, call.step, attempt, self._clock, self._events))
             return
@@ -461,7 +418,7 @@ def _failed(
     )
 
 
-def _settle(state: SessionState | None, attempts: list[Attempt]) -> None:
+def _settle(state: SessionState | None, attempts: tuple[Attempt, ...]) -> None:
     """Keep a failed or cancelled call's attempts on the session as records only: their
     errors (with tracebacks and chained transport errors, kilobytes a call) go to the caller in
     the raised exception, and need not stay alive as long as an idle session does."""
@@ -473,14 +430,3 @@ def _refusal(target: Target) -> ContentPolicyRefusal:
     return ContentPolicyRefusal(
         "the model refused (finish_reason content_filter); trying the content_policy_fallback"
     ).located(provider=target.provider, model=target.model, deployment=target.deployment)
-
-
-def _nowhere(rule: Rule, cfg: ResilienceConfig) -> str:
-    """Why there is no next attempt, in words."""
-    if rule.action is Action.BIGGER_WINDOW:
-        return "no model with a larger context window"
-    if rule.action is Action.CONTENT_FALLBACK:
-        if cfg.content_policy_fallback is None:
-            return "no content_policy_fallback is configured"
-        return f"the content_policy_fallback {cfg.content_policy_fallback!r} was tried"
-    return "no deployment left to try"

@@ -8,8 +8,10 @@ from exc``), located at the target, and masked of secret values.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+import abc
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from typing import Any, Protocol, cast
 
 import anyio
 
@@ -20,10 +22,96 @@ from agentroute.errors import ConfigurationError, ProviderConnectionError
 from agentroute.pricing import cost_usd
 
 __all__ = [
+    "BaseProvider",
     "ProviderTerminal",
+    "SendsCalls",
+    "as_provider",
+    "cannot_stream",
     "capped_output",
     "require_target",
 ]
+
+
+class SendsCalls(Protocol):
+    """The least a provider given to the Router must have: ``send`` (``stream`` and ``aclose``
+    are optional for these; :func:`as_provider` fills them in)."""
+
+    async def send(self, call: ModelCall, /) -> ModelResult: ...
+
+
+class BaseProvider(abc.ABC):
+    """The :class:`~agentroute.Provider` contract with its optional parts filled in: subclass
+    it and implement :meth:`send`; override :meth:`stream` to serve ``Router.stream()`` and
+    :meth:`aclose` to release what the provider holds. The built-in providers and the test
+    doubles of :mod:`agentroute.testing` are ones."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    async def send(self, call: ModelCall, /) -> ModelResult:
+        """Send ``call`` to ``call.target`` and return the normalized answer."""
+
+    def stream(self, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
+        """The answer in chunks; by default this provider cannot stream: ConfigurationError."""
+        raise cannot_stream(call, type(self).__name__)
+
+    async def aclose(self) -> None:
+        """Release what the provider holds (by default nothing)."""
+        return None
+
+
+def cannot_stream(call: ModelCall, kind: str) -> ConfigurationError:
+    """The error of a streamed call sent to a provider (of class ``kind``) without ``stream``."""
+    where = call.target.provider if call.target is not None else "?"
+    return ConfigurationError(
+        f"provider {where!r} ({kind}) cannot stream: it has no stream(call) method"
+    )
+
+
+class _Completed:
+    """A provider object with part of the contract (most often ``send`` only): its own methods,
+    bound once, and the defaults of :class:`BaseProvider` for the others."""
+
+    __slots__ = ("aclose", "send", "stream", "wrapped")
+
+    def __init__(self, provider: SendsCalls) -> None:
+        self.wrapped = provider
+        self.send: Callable[[ModelCall], Coroutine[Any, Any, ModelResult]] = provider.send
+        own_stream = getattr(provider, "stream", None)
+        self.stream: Callable[[ModelCall], AsyncIterator[StreamChunk]] = (
+            own_stream
+            if callable(own_stream)
+            else functools.partial(_no_stream, type(provider).__name__)
+        )
+        own_close = getattr(provider, "aclose", None)
+        self.aclose: Callable[[], Coroutine[Any, Any, None]] = (
+            own_close if callable(own_close) else _nothing_to_close
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self.wrapped).__name__}(adapted)"
+
+
+def as_provider(name: str, provider: Provider | SendsCalls) -> Provider:
+    """``provider`` (given to the Router as ``providers[name]``) as a full
+    :class:`~agentroute.Provider`: as it is when it is one, else completed once here."""
+    if isinstance(provider, BaseProvider):
+        return provider
+    if not callable(getattr(provider, "send", None)):
+        raise ConfigurationError(
+            f"providers[{name!r}]: {type(provider).__name__} has no send(call) method"
+        )
+    if callable(getattr(provider, "stream", None)) and callable(getattr(provider, "aclose", None)):
+        return cast(Provider, provider)
+    return _Completed(provider)
+
+
+def _no_stream(kind: str, call: ModelCall, /) -> AsyncIterator[StreamChunk]:
+    raise cannot_stream(call, kind)
+
+
+async def _nothing_to_close() -> None:
+    return None
 
 
 def capped_output(limit: Any, cap: int | None) -> Any:
@@ -47,18 +135,24 @@ def require_target(call: ModelCall) -> Target:
 class ProviderTerminal:
     """Send the call to the :class:`~agentroute.Provider` of its target's provider.
 
-    Providers given to the Router are used as they are; the others are built on first use by
-    ``build`` (the built-in HTTP providers), so a Router used only through ``wrap()`` opens no
-    HTTP client at all.
+    Providers given to the Router are made full :class:`~agentroute.Provider` objects once,
+    here (:func:`as_provider`: one with ``send`` only gets the defaults of
+    :class:`BaseProvider`); the others are built on first use by ``build`` (the built-in HTTP
+    providers), so a Router used only through ``wrap()`` opens no HTTP client at all.
+
+    Raises:
+        ConfigurationError: a given provider has no ``send`` method.
     """
 
     def __init__(
         self,
-        providers: Mapping[str, Provider],
+        providers: Mapping[str, Provider | SendsCalls],
         catalog: Catalog,
         build: Callable[[str], Provider] | None = None,
     ) -> None:
-        self.providers: dict[str, Provider] = dict(providers)
+        self.providers: dict[str, Provider] = {
+            name: as_provider(name, provider) for name, provider in providers.items()
+        }
         self.built: list[Provider] = []
         """The providers this terminal built itself (and so must close)."""
         self._catalog = catalog
@@ -96,13 +190,7 @@ class ProviderTerminal:
         """Open ``provider``'s stream and read its first chunk: a failure up to there is an
         attempt's failure like any other (the fallback step moves on); after it, the open
         stream travels back up the chain on the result, for ``Router.stream()`` to read."""
-        open_stream = getattr(provider, "stream", None)
-        if open_stream is None:
-            raise ConfigurationError(
-                f"provider {target.provider!r} ({type(provider).__name__}) cannot stream: "
-                "it has no stream(call) method"
-            )
-        chunks: AsyncIterator[StreamChunk] = open_stream(call)
+        chunks = provider.stream(call)
         try:
             first = await chunks.__anext__()
         except BaseException as exc:

@@ -20,6 +20,7 @@ from agentroute._secrets import Secret
 from agentroute._types import ModelCall, ModelResult, StreamChunk, Usage
 from agentroute._urls import HTTP_URL_RULE, is_http_url
 from agentroute.errors import ConfigurationError, ProviderConnectionError, ProviderError
+from agentroute.providers.base import BaseProvider
 from agentroute.providers.transport import (
     Endpoint,
     SSEEvent,
@@ -41,8 +42,9 @@ class StreamParser(Protocol):
     def feed(self, event: SSEEvent) -> StreamChunk | None: ...
 
 
-class HTTPProvider:
-    """Base of the built-in HTTP providers (see the subclasses for the wire details).
+class HTTPProvider(BaseProvider):
+    """Base of the built-in HTTP providers (see the subclasses for the wire details): the whole
+    :class:`~agentroute.Provider` contract (``send``, ``stream``, ``aclose``).
 
     Args:
         name: the provider's name in the config (used in errors and logs).

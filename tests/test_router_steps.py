@@ -1,0 +1,54 @@
+"""The router's steps in their named groups: once per call, and the attempts' steps."""
+
+from __future__ import annotations
+
+from agentroute import Router
+from agentroute._steps import RouterSteps, without_reservation
+from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
+from agentroute.middleware.affinity import AffinityMiddleware
+from agentroute.middleware.budget import CostReservation
+from agentroute.middleware.validation import ValidationMiddleware
+from agentroute.telemetry.attempt_spans import AttemptTelemetry
+from agentroute.testing import CallRecorder, ScriptedProvider
+from tests.helpers import config_dict
+
+
+async def _accept(result: object, call: object) -> bool:
+    return True
+
+
+def steps_of(router: Router) -> RouterSteps:
+    steps = router._steps
+    assert isinstance(steps, RouterSteps)
+    return steps
+
+
+def test_the_attempts_group_is_the_fallback_step_and_the_attempt_span() -> None:
+    recorder = CallRecorder()
+    router = Router(
+        config_dict(),
+        providers={"alpha": ScriptedProvider(), "beta": ScriptedProvider()},
+        middleware=[recorder],
+        validator=_accept,
+    )
+    steps = steps_of(router)
+    assert [type(s) for s in steps.attempts] == [FallbackMiddleware, AttemptTelemetry]
+    kinds = [type(s) for s in steps.call]
+    # the user's middleware after routing and the reservation, before validation and affinity
+    assert (
+        kinds.index(RoutingMiddleware) < kinds.index(CostReservation) < steps.call.index(recorder)
+    )
+    assert steps.call.index(recorder) < kinds.index(ValidationMiddleware)
+    assert kinds[-1] is AffinityMiddleware
+    assert steps.every == (*steps.call, *steps.attempts)
+
+
+def test_without_the_reservation_only_the_reservation_goes() -> None:
+    router = Router(config_dict(), providers={"alpha": ScriptedProvider()})
+    steps = steps_of(router)
+    free = without_reservation(router.config, steps)
+    assert free == tuple(s for s in steps.every if not isinstance(s, CostReservation))
+    assert free is not None and free[-2:] == steps.attempts
+
+    limited = Router(config_dict(budget={"max_cost_usd": 1.0}))
+    assert without_reservation(limited.config, steps_of(limited)) is None
