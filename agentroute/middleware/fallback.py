@@ -128,7 +128,7 @@ class FallbackMiddleware:
                     if stop:
                         break
                     if moved is not None and call.session is not None:
-                        self._events.fallback(call.session, attempts[-1], target, moved)
+                        self._events.fallback(call.session, call.step, attempts[-1], target, moved)
                 limit = min(per_attempt, deadline - started)
                 result = None
                 in_attempt = True
@@ -403,7 +403,7 @@ class FallbackMiddleware:
             return None
         await self._store.set_cooldown(key, seconds)
         if state is not None:
-            self._events.cooldown(state, target, seconds, why)
+            self._events.cooldown(state, state.step, target, seconds, why)
         return seconds
 
     # Records -------------------------------------------------------------------------------
