@@ -60,12 +60,14 @@ class RoutingMiddleware:
                 content = self._content.score(call.messages)
             elif self._content is not None:
                 content = await self._content.score(call.messages)
-        params = call.params
+        tools, params = call.tools, call.params
+        system = system_of(params) if params else None
         signals = extractor.signals(
             scan,
             step=call.step,
-            tools_tokens=extractor.tools_tokens(call.tools),
-            extra_tokens=extractor.system_tokens(system_of(params) if params else None),
+            # (None counts 0: asked here, it costs no call on a path every routed call takes)
+            tools_tokens=0 if tools is None else extractor.tools_tokens(tools),
+            extra_tokens=0 if system is None else extractor.system_tokens(system),
             reference_window=self._reference_window,
             validation_failures=state.validation_failures,
             app_escalation=state.escalation_reason is not None,

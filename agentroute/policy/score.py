@@ -111,7 +111,8 @@ class ScorePolicy:
     def __call__(self, signals: Signals, state: SessionState) -> Decision:
         contributions = self.contributions(signals)
         score = sum(c for _, c in contributions)
-        target = max(self._start, self.tier_for_score(score))
+        # the score's tier (tier_for_score, inline: it runs on every routed call)
+        target = max(self._start, bisect.bisect_right(self._bounds, score) - 1)
         previous = state.tier
         current = self._index.get(previous) if previous is not None else None
         switch: SwitchCost | None = None
