@@ -395,6 +395,9 @@ class SessionState:
     progress record (``call.progress.pin``; also ``AllAttemptsFailed.pin``).
     :attr:`last_attempts` is kept for inspection only (the records of the latest call begun; a
     ``wrap()``-ed stream's record is completed there when the stream ends).
+    Nor what a component remembers of the session for itself between calls (the signal
+    extractor's incremental scan, the scored policy's calm steps): each keeps its own, keyed by
+    the session and dropped with it (:mod:`agentroute.policy.session_memory`).
 
     **Concurrent calls on one session** (tasks of one event loop; the ledger is not meant to
     be shared across threads). No method awaits, so each runs whole, between two awaits of
