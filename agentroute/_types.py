@@ -9,6 +9,7 @@ whole routing decision); the router never mutates them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import field
 from enum import StrEnum
@@ -394,6 +395,9 @@ class SessionState:
     progress record (``call.progress.pin``; also ``AllAttemptsFailed.pin``).
     :attr:`last_attempts` is kept for inspection only (the records of the latest call begun; a
     ``wrap()``-ed stream's record is completed there when the stream ends).
+    Nor what a component remembers of the session for itself between calls (the signal
+    extractor's incremental scan, the scored policy's calm steps): each keeps its own, keyed by
+    the session and dropped with it (:mod:`agentroute.policy.session_memory`).
 
     **Concurrent calls on one session** (tasks of one event loop; the ledger is not meant to
     be shared across threads). No method awaits, so each runs whole, between two awaits of
@@ -425,7 +429,6 @@ class SessionState:
     __slots__ = (
         "__weakref__",
         "_agent",
-        "_calm_steps",
         "_cost_usd",
         "_decisions",
         "_escalation",
@@ -470,7 +473,6 @@ class SessionState:
         self._reservations = 0
         self._usage = Usage()
         self._last_used = now
-        self._calm_steps = 0
         self._validation_failures = 0
 
     @classmethod
@@ -480,17 +482,26 @@ class SessionState:
         *,
         step: int = 0,
         tier: str | None = None,
-        calm_steps: int = 0,
+        calm_steps: int | None = None,
         usage: Usage | None = None,
         explicit: bool = False,
     ) -> SessionState:
         """A ledger as of a given point of a session (a policy's tests, the bench ladder): the
-        session has made ``step`` steps, sits on ``tier`` after ``calm_steps`` calm steps and
-        has used ``usage``."""
+        session has made ``step`` steps, sits on ``tier`` and has used ``usage``.
+
+        ``calm_steps`` is deprecated and ignored: the calm steps the scored policy's dwell
+        counts are the policy's own memory now, not the ledger's; set them with
+        ``ScorePolicy.remember_calm(state, calm_steps)``."""
+        if calm_steps is not None:
+            warnings.warn(
+                "SessionState.restored(calm_steps=...) is ignored: the scored policy keeps its "
+                "own calm steps; use ScorePolicy.remember_calm(state, calm_steps)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         state = cls(key, explicit=explicit)
         state._step = step
         state._tier = tier
-        state._calm_steps = calm_steps if tier is not None else 0
         if usage is not None:
             state._usage = usage
         return state
@@ -516,8 +527,6 @@ class SessionState:
         def tier(self) -> str | None: ...
         @property
         def last_decision(self) -> Decision | None: ...
-        @property
-        def calm_steps(self) -> int: ...
         @property
         def escalation_reason(self) -> str | None: ...
         @property
@@ -546,10 +555,6 @@ class SessionState:
             "_tier", "The tier of the latest recorded decision (``None`` before the first)."
         )
         last_decision = _read("_last_decision", "The latest recorded decision.")
-        calm_steps = _read(
-            "_calm_steps",
-            "Consecutive calm steps on the current tier (what the scored policy's dwell needs).",
-        )
         escalation_reason = _read(
             "_escalation", "Why the next call is to go one tier up (``None``: no request pending)."
         )
@@ -599,12 +604,10 @@ class SessionState:
 
     # Decisions and escalation ------------------------------------------------------------
 
-    def record(self, decision: Decision, *, calm: bool = False) -> None:
-        """Remember a routing decision and make its tier the session's current tier.
-
-        ``calm``: the step was calm on that tier (the scored policy's judgement), so the
-        calm-step count grows; a busy step or a change of tier starts it again."""
-        self._calm_steps = self._calm_steps + 1 if calm and decision.tier == self._tier else 0
+    def record(self, decision: Decision) -> None:
+        """Remember a routing decision (as :attr:`last_decision`) and make its tier the
+        session's current tier. (What a policy remembers of its own decisions, such as the
+        scored policy's calm steps, it keeps itself, keyed by the session.)"""
         self._tier = decision.tier
         self._last_decision = decision
         if self._explicit:

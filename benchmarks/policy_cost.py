@@ -73,7 +73,7 @@ def decide_session(
             hints=EMPTY,
         )
         decision = policy(signals, state)
-        state.record(decision, calm=policy.is_calm(decision.score, decision.tier))
+        state.record(decision)
         last = time.perf_counter() - start
         total += last
     return total, last

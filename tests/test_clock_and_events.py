@@ -253,12 +253,12 @@ def test_every_event_keeps_its_name_level_and_fields() -> None:
         events.decision(state, decision)
         events.attempt(state, 1, attempt)
         events.attempt(state, 1, failed, error=RuntimeError("boom"))
-        events.fallback(state, failed, attempt.target, "next_deployment")
-        events.cooldown(state, attempt.target, 5.0, "429")
-        events.pin(state, "new", "small", "alpha/small-1", None, "")
-        events.pin(state, "break", "small", "", "alpha/small-1", "failed")
-        events.budget_refused(state, "max_steps", 3)
-        events.usage_unknown(state, dict, streamed=False)
+        events.fallback(state, 1, failed, attempt.target, "next_deployment")
+        events.cooldown(state, 1, attempt.target, 5.0, "429")
+        events.pin(state, 1, "new", "small", "alpha/small-1", None, "")
+        events.pin(state, 1, "break", "small", "", "alpha/small-1", "failed")
+        events.budget_refused(state, 1, "max_steps", 3)
+        events.usage_unknown(state, 1, dict, streamed=False)
         events.session_evicted(state, 1.5, 100)
         events.sdk_retries("fn", "AsyncOpenAI", 2)
         assert events.state_error("get_pin", "timeout", "no answer", 1) is True
@@ -328,18 +328,18 @@ def test_a_filtered_level_costs_no_event(mode: bool | None, info_level: list[Any
     events = RouteEvents(mode)
     nothing: Any = Untouchable()
     events.decision(nothing, nothing)  # debug: dropped before anything is read
-    events.pin(nothing, "hit", "m", "d", "d", "")
+    events.pin(nothing, 1, "hit", "m", "d", "d", "")
     assert events.logger_for(logging.DEBUG) is None
     assert events.logger_for(logging.INFO) is not None
     _, state = _result_and_state()
-    events.budget_refused(state, "max_steps", 1)  # a warning passes
+    events.budget_refused(state, 1, "max_steps", 1)  # a warning passes
     assert [e["event"] for e in info_level] == ["route.budget"]
 
 
 def test_forced_off_means_off_whatever_structlog_says(info_level: list[Any]) -> None:
     events = RouteEvents(False)
     nothing: Any = Untouchable()
-    events.budget_refused(nothing, "max_steps", 1)
+    events.budget_refused(nothing, 1, "max_steps", 1)
     assert events.logger_for(logging.CRITICAL) is None and info_level == []
 
 

@@ -102,15 +102,13 @@ state_st = st.tuples(
 )  # (tier, calm_steps, output tokens per earlier step)
 
 
-def make_state(spec: StateSpec, step: int) -> SessionState:
+def make_state(policy: ScorePolicy, spec: StateSpec, step: int) -> SessionState:
     tier, calm, out = spec
-    return SessionState.restored(
-        "prop",
-        step=step,
-        tier=tier,
-        calm_steps=calm,
-        usage=Usage(2000 * (step - 1), out * (step - 1)),
+    state = SessionState.restored(
+        "prop", step=step, tier=tier, usage=Usage(2000 * (step - 1), out * (step - 1))
     )
+    policy.remember_calm(state, calm)
+    return state
 
 
 policy_st = st.sampled_from(POLICIES)
@@ -134,8 +132,8 @@ def test_a_tool_error_never_lowers_the_tier(
         hints=sig.hints,
         content=sig.content,
     )
-    before = policy(sig, make_state(spec, sig.step))
-    after = policy(worse, make_state(spec, sig.step))
+    before = policy(sig, make_state(policy, spec, sig.step))
+    after = policy(worse, make_state(policy, spec, sig.step))
     event("raised the tier" if after.tier != before.tier else "same tier")
     assert after.score >= before.score
     assert tier_index(config, after.tier) >= tier_index(config, before.tier)
@@ -147,12 +145,12 @@ def test_the_same_inputs_give_the_same_decision(
     pc: tuple[RouterConfig, ScorePolicy], sig: Signals, spec: StateSpec
 ) -> None:
     _, policy = pc
-    state = make_state(spec, sig.step)
+    state = make_state(policy, spec, sig.step)
     first = policy(sig, state)
     second = policy(sig, state)  # the policy is pure: it must not change the state either
-    third = policy(sig, make_state(spec, sig.step))
+    third = policy(sig, make_state(policy, spec, sig.step))
     assert first == second == third
-    assert (state.tier, state.calm_steps) == (spec[0], spec[1] if spec[0] is not None else 0)
+    assert (state.tier, policy.calm_steps(state)) == (spec[0], spec[1] if spec[0] else 0)
 
 
 @settings(max_examples=300, deadline=None)
@@ -161,7 +159,7 @@ def test_contributions_sum_to_the_score(
     pc: tuple[RouterConfig, ScorePolicy], sig: Signals, spec: StateSpec
 ) -> None:
     config, policy = pc
-    decision = policy(sig, make_state(spec, sig.step))
+    decision = policy(sig, make_state(policy, spec, sig.step))
     assert sum(c for _, c in decision.contributions) == pytest.approx(decision.score)
     weights = config.policy.weights
     names = [name for name, _ in decision.contributions]
@@ -217,9 +215,9 @@ def test_no_two_step_downs_within_one_dwell_window(
             escalation_requested=escalate,
         )
         decision = policy(sig, state)
-        calm_steps = calm_after(policy, decision, state.calm_steps)
-        state.record(decision, calm=policy.is_calm(decision.score, decision.tier))
-        assert state.calm_steps == calm_steps  # the ledger counts as calm_after does
+        calm_steps = calm_after(policy, decision, policy.calm_steps(state))
+        state.record(decision)
+        assert policy.calm_steps(state) == calm_steps  # the memory counts as calm_after does
         state.charge((Attempt(step, SOME_TARGET, "ok", 0.0, usage=Usage(tokens, out)),))
         failed.append(error)
         levels.append(tier_index(config, decision.tier))
@@ -255,7 +253,7 @@ def test_min_tier_is_honoured_unless_a_lower_max_tier_caps_it(
     config, policy = pc
     hints = {"min_tier": floor} if cap is None else {"min_tier": floor, "max_tier": cap}
     sig = data.draw(signals_st(hints=hints))
-    decision = policy(sig, make_state(spec, sig.step))
+    decision = policy(sig, make_state(policy, spec, sig.step))
     got = tier_index(config, decision.tier)
     if cap is not None and tier_index(config, cap) < tier_index(config, floor):
         assert decision.tier == cap  # the cap wins: a budget or plan limit
@@ -277,9 +275,9 @@ def test_a_tool_error_never_lowers_the_tier_with_a_costly_cheap_cache() -> None:
     policy = ScorePolicy(config)
 
     def state() -> SessionState:
-        return SessionState.restored(
-            "k", tier="complex", calm_steps=5, step=2, usage=Usage(5000, 500)
-        )
+        restored = SessionState.restored("k", tier="complex", step=2, usage=Usage(5000, 500))
+        policy.remember_calm(restored, 5)
+        return restored
 
     calm = policy(Signals(step=2, context_tokens=1000), state())
     worse = policy(Signals(step=2, tool_errors_recent=1, context_tokens=1000), state())

@@ -48,8 +48,7 @@ def test_its_fields_are_read_only() -> None:
     for name in ("step", "tier", "cost_usd", "usage", "escalation_reason", "reserved_usd"):
         with pytest.raises(AttributeError):
             setattr(state, name, 1)
-    with pytest.raises(AttributeError):
-        state.calm_steps = 3  # type: ignore[misc]
+    assert not hasattr(state, "calm_steps")  # the scored policy's own memory now
 
 
 def test_a_step_is_given_back_only_while_no_later_call_took_one() -> None:
@@ -63,20 +62,18 @@ def test_a_step_is_given_back_only_while_no_later_call_took_one() -> None:
     assert state.begin_step() == 2  # the given-back number is the next one
 
 
-def test_record_counts_calm_steps_on_one_tier_only() -> None:
+def test_record_keeps_the_latest_decision_and_its_tier() -> None:
     state = SessionState("s", explicit=True)
-    state.record(decision("simple", 1), calm=True)  # a first tier: a change, no calm step yet
-    assert state.calm_steps == 0
-    state.record(decision("simple", 2, "simple"), calm=True)
-    state.record(decision("simple", 3, "simple"), calm=True)
-    assert state.calm_steps == 2
-    state.record(decision("simple", 4, "simple"), calm=False)  # a busy step starts it again
-    assert state.calm_steps == 0
-    state.record(decision("simple", 5, "simple"), calm=True)
-    state.record(decision("medium", 6, "simple"), calm=True)  # a change of tier, too
-    assert (state.calm_steps, state.tier) == (0, "medium")
-    assert [d.step for d in state.decisions] == [1, 2, 3, 4, 5, 6]
-    assert state.last_decision is not None and state.last_decision.step == 6
+    for step, (tier, previous) in enumerate(
+        [("simple", None), ("simple", "simple"), ("medium", "simple")], 1
+    ):
+        made = decision(tier, step, previous)
+        state.record(made)
+        assert (state.tier, state.last_decision) == (tier, made)
+    assert [d.step for d in state.decisions] == [1, 2, 3]
+    implicit = SessionState("i")
+    implicit.record(decision("simple", 1))
+    assert implicit.decisions == () and implicit.last_decision is not None
 
 
 def test_an_implicit_session_keeps_only_its_last_decision() -> None:
@@ -139,9 +136,14 @@ def test_a_completed_stream_attempt_replaces_its_open_record() -> None:
 
 
 def test_restored_sets_a_point_of_a_session() -> None:
-    state = SessionState.restored("s", step=4, tier="medium", calm_steps=2, usage=Usage(9, 1))
-    assert (state.step, state.tier, state.calm_steps, state.usage) == (4, "medium", 2, Usage(9, 1))
-    assert SessionState.restored("s", calm_steps=2).calm_steps == 0  # no tier: nothing calm
+    state = SessionState.restored("s", step=4, tier="medium", usage=Usage(9, 1))
+    assert (state.step, state.tier, state.usage) == (4, "medium", Usage(9, 1))
+
+
+def test_restored_calm_steps_is_deprecated_and_names_its_replacement() -> None:
+    with pytest.warns(DeprecationWarning, match=r"ScorePolicy\.remember_calm"):
+        state = SessionState.restored("s", step=4, tier="medium", calm_steps=2)
+    assert (state.step, state.tier) == (4, "medium")
 
 
 # 50 concurrent calls on one session ------------------------------------------------------------
@@ -253,6 +255,6 @@ def test_the_extractors_scan_memory_goes_with_the_session() -> None:
     assert extractor.scanned_tokens(gone) == extractor.scanned_tokens(kept) > 0
     del gone
     gc.collect()
-    assert len(extractor._scans) == len(extractor._alive) == 1  # only the live session's
+    assert len(extractor._scans) == 1  # only the live session's
     assert extractor.scanned_tokens(kept) > 0
     assert extractor.scanned_tokens(SessionState("new")) == 0

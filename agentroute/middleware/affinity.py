@@ -122,14 +122,14 @@ class AffinityMiddleware:
             if self._strategy == "latency":
                 self._observe(group.attempts)
             if state is not None and pins:
-                group.pin = event = await self._settle(state, pins, group.attempts, None)
+                group.pin = event = await self._settle(state, call.step, pins, group.attempts, None)
                 if call.progress is not None:
                     call.progress.pin = event
             raise
         if self._strategy == "latency":
             self._observe(result.attempts)
         if state is not None:
-            event = await self._settle(state, pins, result.attempts, result.target)
+            event = await self._settle(state, call.step, pins, result.attempts, result.target)
             if call.progress is not None:
                 call.progress.pin = event  # (a re-run of the call replaces it: the last wins)
         return result
@@ -198,11 +198,13 @@ class AffinityMiddleware:
     async def _settle(
         self,
         state: SessionState,
+        step: int,
         pins: dict[str, str],
         attempts: Sequence[Attempt],
         served: Target | None,
     ) -> PinEvent | None:
-        """Keep, move, or break pins after a call (see the module docstring); what was done."""
+        """Keep, move, or break pins after the call numbered ``step`` (see the module
+        docstring); what was done."""
         if served is not None and len(attempts) == 1 and len(pins) <= 1:
             key = served.key
             if pins.get(served.model) == key:  # the usual case: the pin served at once
@@ -210,7 +212,7 @@ class AffinityMiddleware:
                 hit = self._hits.get((served.model, key))
                 if hit is None:
                     hit = self._hits[(served.model, key)] = PinEvent("hit", served.model, key, key)
-                self._events.pin(state, "hit", served.model, key, key, "")
+                self._events.pin(state, step, "hit", served.model, key, key, "")
                 return hit
         failed = {a.target.key: a.error_type for a in attempts if a.outcome != "ok"}
         tried = {a.target.key for a in attempts}
@@ -239,7 +241,7 @@ class AffinityMiddleware:
                 )
         if event is not None:
             self._events.pin(
-                state, event.kind, event.model, event.deployment, event.previous, event.reason
+                state, step, event.kind, event.model, event.deployment, event.previous, event.reason
             )
         return event
 

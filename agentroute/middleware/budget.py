@@ -85,7 +85,7 @@ class BudgetMiddleware:
             max_cost, max_steps = _overrides(meta, max_cost, max_steps)
         if max_steps is not None and call.step > max_steps:
             # the refused call is not a step: the router gives its number back
-            self._refuse(state, "max_steps", max_steps)
+            self._refuse(state, call.step, "max_steps", max_steps)
             raise StepLimitExceeded(
                 f"session {state.key!r} reached its max_steps limit of {max_steps} "
                 f"(${state.cost_usd:.6f} spent); the call was refused before any model call",
@@ -97,7 +97,7 @@ class BudgetMiddleware:
             spent = state.cost_usd
             held = state.reserved_usd
             if _reached(spent + held, max_cost):
-                self._refuse(state, "max_cost_usd", max_cost)
+                self._refuse(state, call.step, "max_cost_usd", max_cost)
                 reserved = f" (and ${held:.6f} reserved by calls in flight)" if held else ""
                 raise BudgetExceeded(
                     f"session {state.key!r} spent ${spent:.6f}{reserved} of its max_cost_usd "
@@ -117,8 +117,8 @@ class BudgetMiddleware:
                 call = dataclasses.replace(call, hints=hints)
         return await call_next(call)
 
-    def _refuse(self, state: SessionState, limit: str, value: float) -> None:
-        self._events.budget_refused(state, limit, value)
+    def _refuse(self, state: SessionState, step: int, limit: str, value: float) -> None:
+        self._events.budget_refused(state, step, limit, value)
 
 
 class CostReservation:

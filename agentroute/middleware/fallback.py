@@ -145,7 +145,7 @@ class FallbackMiddleware:
                         break
                     moved = run.moved
                     if moved is not None and call.session is not None:
-                        self._events.fallback(call.session, attempts[-1], target, moved)
+                        self._events.fallback(call.session, call.step, attempts[-1], target, moved)
                 limit = min(per_attempt, deadline - started)
                 result = None
                 in_attempt = True
@@ -363,7 +363,7 @@ class FallbackMiddleware:
             return None
         await self._store.set_cooldown(key, seconds)
         if state is not None:
-            self._events.cooldown(state, target, seconds, why)
+            self._events.cooldown(state, state.step, target, seconds, why)
         return seconds
 
     # Records -------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 Pure policy, no I/O: it brings the session's incremental scan of the conversation up to date,
 computes the step's :class:`~agentroute.Signals`, asks the policy for a decision, records the
-decision on the session (with, for the scored policy, whether the step was calm: the
-calm-step count hysteresis needs), and passes the call on with ``decision`` and ``targets`` set.
+decision on the session, and passes the call on with ``decision`` and ``targets`` set. Any
+policy is treated alike: what a policy remembers of a session between its decisions (the
+scored policy's calm steps) it keeps itself. Asking the policy and recording its decision
+happen with no await between them, so with concurrent calls on one session each decision is
+made against the one recorded before it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from agentroute.messages import system_of
 from agentroute.policy import Policy
 from agentroute.policy.classifier import HybridClassifier
 from agentroute.policy.content import ContentRules
-from agentroute.policy.score import ScorePolicy
 from agentroute.policy.signals import SignalExtractor
 from agentroute.telemetry.logs import RouteEvents
 
@@ -35,7 +37,6 @@ class RoutingMiddleware:
         events: RouteEvents | None = None,
     ) -> None:
         self._policy = policy
-        self._scored = policy if isinstance(policy, ScorePolicy) else None
         self._catalog = catalog
         self._extractor = extractor
         self._content = content
@@ -45,6 +46,7 @@ class RoutingMiddleware:
         # score flap between tiers as the window changed under it.
         self._reference_window = catalog.smallest_window(catalog.config.start_tier)
         self._escalate_tool = catalog.config.policy.escalate_tool
+        self._tiers = catalog.config.tiers
 
     async def __call__(self, call: ModelCall, call_next: CallNext) -> ModelResult:
         state = call.session
@@ -58,12 +60,14 @@ class RoutingMiddleware:
                 content = self._content.score(call.messages)
             elif self._content is not None:
                 content = await self._content.score(call.messages)
-        params = call.params
+        tools, params = call.tools, call.params
+        system = system_of(params) if params else None
         signals = extractor.signals(
             scan,
             step=call.step,
-            tools_tokens=extractor.tools_tokens(call.tools),
-            extra_tokens=extractor.system_tokens(system_of(params) if params else None),
+            # (None counts 0: asked here, it costs no call on a path every routed call takes)
+            tools_tokens=0 if tools is None else extractor.tools_tokens(tools),
+            extra_tokens=0 if system is None else extractor.system_tokens(system),
             reference_window=self._reference_window,
             validation_failures=state.validation_failures,
             app_escalation=state.escalation_reason is not None,
@@ -79,14 +83,12 @@ class RoutingMiddleware:
         decision = self._policy(signals, state)
         if state.escalation_reason is not None:
             state.take_escalation()  # this call's decision has used it
-        if decision.tier not in self._catalog.config.tiers:
+        if decision.tier not in self._tiers:
             raise ConfigurationError(
                 f"the policy chose unknown tier {decision.tier!r} "
                 f"(tiers: {', '.join(self._catalog.tiers)})"
             )
-        scored = self._scored  # the scored policy's dwell counts calm steps
-        calm = scored is not None and scored.is_calm(decision.score, decision.tier)
-        state.record(decision, calm=calm)
+        state.record(decision)
         self._events.decision(state, decision)
         targets = self._catalog.targets(decision.tier, decision.candidates)
         return await call_next(call.with_route(decision, targets))

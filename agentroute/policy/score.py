@@ -24,22 +24,29 @@ reaches, never below ``policy.start_tier``. Then, in this order:
    fits is used (else the nearest below), cause ``context_window``; if no model fits at all,
    :class:`~agentroute.errors.ContextWindowExceeded` is raised before any network call.
 
-The policy is pure: it reads the signals and the session state and returns a decision; the
-routing middleware records it (and counts calm steps, see :func:`calm_after`).
+The policy reads the signals and the session state and returns a decision; the routing
+middleware records it on the session. The calm-step count the dwell needs is the policy's own
+memory of each session (keyed by the session, dropped with it:
+:class:`~agentroute.policy.session_memory.SessionMemory`), not the ledger's; see
+:meth:`ScorePolicy.calm_steps` for how it follows the decisions recorded on the session, which
+keeps the policy a function of its inputs (the same signals on the same state give the same
+decision, however often it is asked).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from agentroute._catalog import Catalog
 from agentroute._json_text import safe_repr
 from agentroute._types import Cause, Decision, Signals, SwitchCost
 from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError, ContextWindowExceeded
+from agentroute.policy.session_memory import SessionMemory
 from agentroute.session import SessionState
 
 __all__ = ["BUDGET_MAX_TIER", "BUDGET_REASON", "ScorePolicy", "calm_after"]
@@ -48,6 +55,15 @@ BUDGET_MAX_TIER = "budget_max_tier"
 """Hint: the highest tier the session's budget allows now (cause ``budget_cap``)."""
 BUDGET_REASON = "budget_reason"
 """Hint: why the budget caps the tier (the spend), recorded as the decision's reason."""
+
+_NONE = object()
+"""No decision: what an entry made by :meth:`ScorePolicy.remember_calm` was based on."""
+
+_CalmRun: TypeAlias = tuple[Decision | None, object, int]
+"""The policy's memory of one session: ``(decision, based_on, run)``, the latest calm decision
+it made for the session on the tier it held (``None``: one remembered by
+:meth:`ScorePolicy.remember_calm`), the session's ``last_decision`` when it made it, and the
+calm steps on that tier counting it."""
 
 
 class ScorePolicy:
@@ -75,6 +91,12 @@ class ScorePolicy:
         )
         self._dwell = p.dwell_steps
         self._margin = p.margin
+        # a score below this is a calm step on the tier (none is on the lowest tier)
+        self._calm_below = {
+            t: self._bounds[i] - p.margin if i > 0 else -math.inf for i, t in enumerate(self._tiers)
+        }
+        self._calm: SessionMemory[_CalmRun] = SessionMemory()
+        self._calm_of = self._calm.by_id.get
         self._window_share = 1.0 - p.context_margin
         self._expected_steps = p.expected_steps
         self._output_guess = p.output_tokens_guess
@@ -89,7 +111,8 @@ class ScorePolicy:
     def __call__(self, signals: Signals, state: SessionState) -> Decision:
         contributions = self.contributions(signals)
         score = sum(c for _, c in contributions)
-        target = max(self._start, self.tier_for_score(score))
+        # the score's tier (tier_for_score, inline: it runs on every routed call)
+        target = max(self._start, bisect.bisect_right(self._bounds, score) - 1)
         previous = state.tier
         current = self._index.get(previous) if previous is not None else None
         switch: SwitchCost | None = None
@@ -113,7 +136,7 @@ class ScorePolicy:
         if switch is None and current is not None and tier != previous:
             # any other switch (a climb, a hint, a window) is priced too: what it throws away
             switch = self.switch_cost(signals, state, current, self._index[tier])
-        return Decision(
+        decision = Decision(
             tier,
             previous,
             cause,
@@ -125,6 +148,10 @@ class ScorePolicy:
             switch,
             reason,
         )
+        if tier == previous and score < self._calm_below[tier]:  # a calm step on the tier held
+            last = state.last_decision
+            self._calm.put(state, (decision, last, self._calm_run(state, last) + 1))
+        return decision
 
     def contributions(self, signals: Signals) -> tuple[tuple[str, float], ...]:
         """Each weighted signal's ``weight × value`` (booleans count 1), zeros left out."""
@@ -140,15 +167,60 @@ class ScorePolicy:
 
     def is_calm(self, score: float, tier: str) -> bool:
         """Whether ``score`` is clearly below what ``tier`` needs (a calm step on that tier)."""
-        level = self._index[tier]
-        return level > 0 and score < self._bounds[level] - self._margin
+        return score < self._calm_below[tier]
+
+    # Calm steps: the policy's own memory of each session ------------------------------------
+
+    def calm_steps(self, state: SessionState) -> int:
+        """The consecutive calm steps ``state``'s session has made on its current tier, as of
+        its latest recorded decision: what the dwell counts.
+
+        A decision of this policy that keeps the tier on a calm score is remembered when it
+        is made, with the session's ``last_decision`` it was based on. The memory counts only
+        while the session records decisions as this policy made them: if the session's
+        ``last_decision`` is that decision (or an equal one: a policy asked twice gives equal
+        answers), the run counts it; if it is still the one it was based on (the decision was
+        not recorded, or not yet), the run before it; any other decision recorded since (a
+        busy step or a change of tier, which this policy does not remember, the output
+        check's climb, another policy's decision) ends the run: 0. So the count is the one
+        the session ledger kept when it counted calm steps at each recorded decision, and
+        asking the policy changes no later answer until its decision is recorded.
+
+        Concurrent calls of one session: the routing step asks the policy and records its
+        decision with no await between, so decisions are remembered in the order they are
+        recorded, and each is counted against the one recorded before it.
+        """
+        run = self._calm_of(id(state))
+        if run is None:
+            return 0
+        return self._calm_run(state, state.last_decision, run)
+
+    def _calm_run(
+        self, state: SessionState, last: Decision | None, run: _CalmRun | None = None
+    ) -> int:
+        if run is None:
+            run = self._calm_of(id(state))
+            if run is None:
+                return 0
+        decision, based_on, steps = run
+        if decision is last or decision == last:
+            return steps
+        return steps - 1 if based_on is last or based_on == last else 0
+
+    def remember_calm(self, state: SessionState, calm_steps: int) -> None:
+        """Make :meth:`calm_steps` of ``state`` say ``calm_steps`` (``0`` before the session
+        has a tier): a session restored at a point of its run (tests, a bench ladder)."""
+        if state.tier is None:
+            calm_steps = 0
+        self._calm.put(state, (state.last_decision, _NONE, calm_steps))
 
     # Step-down arithmetic -----------------------------------------------------------------
 
     def _maybe_step_down(
         self, signals: Signals, state: SessionState, score: float, current: int, target: int
     ) -> tuple[int, Cause, SwitchCost | None, str]:
-        calm_run = state.calm_steps + 1 if self.is_calm(score, self._tiers[current]) else 0
+        calm = score < self._calm_below[self._tiers[current]]
+        calm_run = self.calm_steps(state) + 1 if calm else 0
         if calm_run < self._dwell:
             return current, Cause.HYSTERESIS_HOLD, None, f"calm {calm_run}/{self._dwell}"
         # The lowest tier from the score's tier up that can hold the call and pays for the
@@ -256,7 +328,9 @@ def _warm_step(price: Price, prefix: int, out: float) -> float:
 
 
 def calm_after(policy: ScorePolicy, decision: Decision, calm_steps: int) -> int:
-    """The session's calm-step count after ``decision``: reset on a switch or a busy step."""
+    """The session's calm-step count after ``decision`` is recorded, from ``calm_steps``
+    before it: reset on a switch or a busy step (the rule :meth:`ScorePolicy.calm_steps`
+    follows)."""
     if decision.previous_tier != decision.tier:
         return 0
     return calm_steps + 1 if policy.is_calm(decision.score, decision.tier) else 0

@@ -39,11 +39,11 @@ from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from weakref import ref
 
 from agentroute._json_text import parse, safe_str, text_of
 from agentroute._types import Message, SessionState, Signals
 from agentroute.messages import as_message
+from agentroute.policy.session_memory import SessionMemory
 from agentroute.policy.tokens import TokenCounter, count_message, count_tools, message_text
 from agentroute.policy.tool_errors import (
     ToolErrorDetector,
@@ -161,38 +161,23 @@ class SignalExtractor:
             else None
         )
         self._memo: dict[str, tuple[object, int]] = {}
-        # Each session's scan, by the session's id while it lives: a weak reference per session
-        # drops its entry when it goes (before its id can be reused). A plain dict by id, not
-        # a WeakKeyDictionary: the lookup is on every routed call, and this one costs no
-        # reference object and no Python-level call.
-        self._scans: dict[int, ScanState] = {}
-        self._alive: dict[int, ref[SessionState]] = {}
+        # Each session's scan, kept while the session lives (its own memory, not the ledger's)
+        self._scans: SessionMemory[ScanState] = SessionMemory()
+        self._scan_of = self._scans.by_id.get  # the read on every routed call: C-level
 
     def scan_session(self, session: SessionState, messages: Sequence[Message]) -> ScanState:
         """:meth:`scan` ``messages`` from where the session's previous call left its scan, and
         keep the result for its next call. (Concurrent calls of one session each scan their
         own messages; the one routed last leaves its scan for the next call.)"""
-        key = id(session)
-        before = self._scans.get(key)
+        before = self._scan_of(id(session))
         state = self.scan(messages, before)
         if state is not before:
-            if key not in self._alive:
-                self._alive[key] = ref(session, self._forget(key))
-            self._scans[key] = state
+            self._scans.put(session, state)
         return state
-
-    def _forget(self, key: int) -> Callable[[object], None]:
-        scans, alive = self._scans, self._alive
-
-        def gone(_: object) -> None:
-            scans.pop(key, None)
-            alive.pop(key, None)
-
-        return gone
 
     def scanned_tokens(self, session: SessionState) -> int:
         """The message tokens of the session's latest scan (0 before its first)."""
-        state = self._scans.get(id(session))
+        state = self._scan_of(id(session))
         return state.message_tokens if state is not None else 0
 
     def scan(self, messages: Sequence[Message], state: ScanState | None) -> ScanState:

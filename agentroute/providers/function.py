@@ -210,7 +210,7 @@ class FunctionTerminal:
             return
         self._unknown.add(kind)
         if call.session is not None:
-            self._events.usage_unknown(call.session, kind, streamed=streamed)
+            self._events.usage_unknown(call.session, call.step, kind, streamed=streamed)
 
 
 class _LastUsage:

@@ -7,7 +7,10 @@ deployment), ``route.cooldown``, ``route.affinity`` (a pin made or kept),
 was charged an estimate), ``route.session_evicted`` (a live implicit session pushed out by
 ``sessions.max_implicit``), ``route.sdk_retries`` (a wrapped function's client retries by
 itself). Every event about a session carries ``session_id`` and ``step``, and the same values
-as the spans' attributes. A shared state store adds ``route.state_error`` and
+as the spans' attributes. An event about one call carries that call's own step (the caller
+passes it: ``ModelCall.step``), never the session's latest, which with concurrent calls on one
+session is another call's; ``route.session_evicted``, about the session, carries its step
+count. A shared state store adds ``route.state_error`` and
 ``route.state_breaker`` (:mod:`agentroute.state.failopen`; about the store, not a session).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
@@ -150,14 +153,16 @@ class RouteEvents:
             error=None if error is None else error_text(error),
         )
 
-    def fallback(self, state: SessionState, failed: Attempt, to: Target, action: str) -> None:
+    def fallback(
+        self, state: SessionState, step: int, failed: Attempt, to: Target, action: str
+    ) -> None:
         log = self._emitting() and _at(_INFO)
         if not log:
             return
         log.info(
             "route.fallback",
             session_id=state.key,
-            step=state.step,
+            step=step,
             attempt=failed.number,
             error_type=failed.error_type,
             deployment=failed.target.key,
@@ -166,14 +171,16 @@ class RouteEvents:
             action=action,
         )
 
-    def cooldown(self, state: SessionState, target: Target, seconds: float, reason: str) -> None:
+    def cooldown(
+        self, state: SessionState, step: int, target: Target, seconds: float, reason: str
+    ) -> None:
         log = self._emitting() and _at(_WARNING)
         if not log:
             return
         log.warning(
             "route.cooldown",
             session_id=state.key,
-            step=state.step,
+            step=step,
             model=target.model,
             deployment=target.key,
             cooldown_s=seconds,
@@ -183,6 +190,7 @@ class RouteEvents:
     def pin(
         self,
         state: SessionState,
+        step: int,
         kind: str,
         model: str,
         deployment: str,
@@ -195,7 +203,7 @@ class RouteEvents:
             return
         fields = {
             "session_id": state.key,
-            "step": state.step,
+            "step": step,
             "pin": kind,
             "model": model,
             "deployment": deployment,
@@ -206,21 +214,21 @@ class RouteEvents:
         else:
             log.debug("route.affinity", **fields)
 
-    def budget_refused(self, state: SessionState, limit: str, value: float) -> None:
+    def budget_refused(self, state: SessionState, step: int, limit: str, value: float) -> None:
         log = self._emitting() and _at(_WARNING)
         if not log:
             return
         log.warning(
             "route.budget",
             session_id=state.key,
-            step=state.step,
+            step=step,
             action="refused",
             limit=limit,
             limit_value=value,
             cost_usd=state.cost_usd,
         )
 
-    def usage_unknown(self, state: SessionState, kind: type, *, streamed: bool) -> None:
+    def usage_unknown(self, state: SessionState, step: int, kind: type, *, streamed: bool) -> None:
         log = self._emitting() and _at(_WARNING)
         if not log:
             return
@@ -233,7 +241,7 @@ class RouteEvents:
         log.warning(
             "route.usage_unknown",
             session_id=state.key,
-            step=state.step,
+            step=step,
             response_type=f"{kind.__module__}.{kind.__qualname__}",
             streamed=streamed,
             charged="the counted input tokens (usage_estimated)",
@@ -319,15 +327,20 @@ class _Silent(RouteEvents):
     ) -> None:
         pass
 
-    def fallback(self, state: SessionState, failed: Attempt, to: Target, action: str) -> None:
+    def fallback(
+        self, state: SessionState, step: int, failed: Attempt, to: Target, action: str
+    ) -> None:
         pass
 
-    def cooldown(self, state: SessionState, target: Target, seconds: float, reason: str) -> None:
+    def cooldown(
+        self, state: SessionState, step: int, target: Target, seconds: float, reason: str
+    ) -> None:
         pass
 
     def pin(
         self,
         state: SessionState,
+        step: int,
         kind: str,
         model: str,
         deployment: str,
@@ -336,10 +349,10 @@ class _Silent(RouteEvents):
     ) -> None:
         pass
 
-    def budget_refused(self, state: SessionState, limit: str, value: float) -> None:
+    def budget_refused(self, state: SessionState, step: int, limit: str, value: float) -> None:
         pass
 
-    def usage_unknown(self, state: SessionState, kind: type, *, streamed: bool) -> None:
+    def usage_unknown(self, state: SessionState, step: int, kind: type, *, streamed: bool) -> None:
         pass
 
     def session_evicted(self, state: SessionState, idle_s: float, limit: int) -> None:

@@ -202,7 +202,7 @@ class RouteTelemetry:
             decision = _decision_of(state, call.step)
             attempts = exc.attempts if isinstance(exc, AllAttemptsFailed) else ()
             pin = call.progress.pin if call.progress is not None else None
-            self._finish(span, call, decision, attempts or _attempts_of(state), 0.0, pin)
+            self._finish(span, call, decision, attempts or _attempts_of(call), 0.0, pin)
             if recording:
                 fail_span(span, exc, error_type_of(exc))
             raise
@@ -286,8 +286,18 @@ def _decision_of(state: SessionState | None, step: int) -> Decision | None:
     return state.last_decision
 
 
-def _attempts_of(state: SessionState | None) -> tuple[Attempt, ...]:
-    return state.last_attempts if state is not None else ()
+def _attempts_of(call: ModelCall) -> tuple[Attempt, ...]:
+    """The attempts of a call that ended with an error other than
+    :class:`~agentroute.errors.AllAttemptsFailed` (a cancel): none if it made none (its own
+    progress record says so; the session's records would be another call's), else the
+    session's records, which the fallback step set to the call's own as the cancel passed
+    through it. (A call cancelled after the fallback step returned, while another call of its
+    session ran attempts, may see that call's records: the attempts do not travel on the
+    cancellation.)"""
+    state, progress = call.session, call.progress
+    if state is None or progress is None or not progress.attempted:
+        return ()
+    return state.last_attempts
 
 
 def error_type_of(exc: BaseException) -> str:
