@@ -1,5 +1,6 @@
 """What affinity did for one routed call: a value object of its own, low in the layers, because
-both the call's progress record (:mod:`agentroute._call_progress`) and the error tree carry it."""
+both the call's progress record (:class:`agentroute._types.CallProgress`) and the error tree
+carry it."""
 
 from __future__ import annotations
 

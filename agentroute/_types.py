@@ -17,8 +17,8 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
-from agentroute._call_progress import CallProgress
 from agentroute._frozen import value_object
+from agentroute._pin_event import PinEvent
 
 Message: TypeAlias = Mapping[str, Any]
 """One chat message, in OpenAI or Anthropic shape (a dict or any mapping)."""
@@ -209,6 +209,37 @@ class Attempt:
     def cancelled(self) -> bool:
         """Whether the attempt was cut short by the caller's cancellation."""
         return self.outcome == "cancelled"
+
+
+class CallProgress:
+    """One routed call's own mutable record: its attempts so far, and what affinity did for it.
+
+    The router numbers a session's steps as calls come in, but a call that ends before any
+    attempt (refused for its message shape or by a budget limit, a configuration error found
+    before the model call, a cancel while it was being routed) is not a step: the router gives
+    its number back. Whether an attempt was made is known deep in the chain (the fallback step
+    records each one), so the router gives each call one small mutable record, carried on the
+    ``ModelCall`` (:attr:`ModelCall.progress`): middleware copies the frozen call freely and
+    every copy shares the record, while concurrent calls of one session each have their own. A
+    field rather than a context variable: no set and reset per call. (A middleware that builds
+    a new ``ModelCall`` from scratch rather than copying the one it got drops the record: an
+    attempt made with it is not seen, so a failure gives the step number back.)
+
+    ``attempts``: the call's :class:`Attempt` records so far, set by the fallback step as each
+    attempt gets an outcome (an answer, an error from the provider, or a cancel while it ran);
+    empty until then. The route span of a call that ends in a cancel reads them here: they are
+    this call's own, whatever a concurrent call of the session does.
+
+    ``pin``: what affinity did for the call (a new pin, a hit, a break; ``None``: nothing), a
+    fact of this call, not of its session, read by the route span that wraps the call. Not a
+    field of the call's ``ModelResult``: that would cost a copy of the result on every call of
+    a sticky model.
+
+    No ``__init__`` (the class attributes are the defaults): one is made per routed call, and
+    creating it runs no Python code."""
+
+    attempts: tuple[Attempt, ...] = ()
+    pin: PinEvent | None = None
 
 
 @value_object
@@ -700,7 +731,7 @@ class ModelCall:
     attempt: int = 0
     progress: CallProgress | None = field(default=None, compare=False, repr=False)
     """Shared by every copy of the call: whether it has made an attempt yet
-    (:mod:`agentroute._call_progress`; set by the router)."""
+    (:class:`CallProgress`; set by the router)."""
 
     # Explicit copies: the hot path makes two per call, and ``dataclasses.replace`` costs
     # several times more than a direct construction.

@@ -28,7 +28,6 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from agentroute._call_checks import check_messages, check_options
-from agentroute._call_progress import CallProgress
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._secrets import remember_secrets
@@ -37,6 +36,7 @@ from agentroute._types import (
     EMPTY,
     CallMode,
     CallNext,
+    CallProgress,
     Decision,
     Message,
     Middleware,
@@ -454,7 +454,7 @@ class Router:
         call leaves its implicit session as it found it)."""
         state = call.session
         progress = call.progress
-        refused = progress is None or not progress.attempted
+        refused = progress is None or not progress.attempts
         if state is not None and refused:
             state.refund_step(call.step)
         self._sessions.finished(state, answered=False, refused=refused)

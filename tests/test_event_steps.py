@@ -120,11 +120,6 @@ async def test_a_usage_unknown_event_carries_its_own_calls_step() -> None:
     assert decisions == [1, 2]  # both calls were routed before the first one's answer came
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FallbackMiddleware._cool_down has no call in scope, so it passes the session's "
-    "latest step (fallback.py is being refactored; its loop is to pass call.step)",
-)
 async def test_a_cooldown_event_carries_its_own_calls_step() -> None:
     second_began = anyio.Event()
     first = FirstWaitsForSecond(second_began, fail_first=True)
@@ -138,3 +133,68 @@ async def test_a_cooldown_event_carries_its_own_calls_step() -> None:
         await _two_calls(router, run)
     cooldowns = [(e["step"], e["deployment"]) for e in logs if e["event"] == "route.cooldown"]
     assert cooldowns == [(1, "alpha/mid-1")]
+
+
+class HoldFirstAfterAnswer:
+    """A user middleware: the first call, once answered, waits for ``release`` (it is then
+    cancelled while waiting, after its fallback step returned)."""
+
+    def __init__(self, release: anyio.Event) -> None:
+        self._release = release
+        self._held = False
+
+    async def __call__(self, call: ModelCall, call_next: Any) -> ModelResult:
+        result: ModelResult = await call_next(call)
+        if not self._held:
+            self._held = True
+            await self._release.wait()
+        return result
+
+
+async def test_a_cancelled_calls_route_span_reports_its_own_attempts() -> None:
+    """The first call is answered at once (1 attempt) and cancelled after its fallback step
+    returned, while the second call of the session made 2 attempts: the first call's route span
+    reports its 1 attempt, not the session's latest records (the second call's)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentroute.telemetry import attributes as A
+
+    exporter = InMemorySpanExporter()
+    tracing = TracerProvider()
+    tracing.add_span_processor(SimpleSpanProcessor(exporter))
+    release = anyio.Event()
+    calls = 0
+
+    class FailsSecondOnAlpha:
+        async def send(self, call: ModelCall, /) -> ModelResult:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # the second call's first attempt
+                raise ProviderUnavailable("busy", status_code=503)
+            return text_result("ok", usage=Usage(10, 2))
+
+    router = Router(
+        config_dict(),
+        providers={"alpha": FailsSecondOnAlpha(), "beta": Answers()},
+        clock=FakeClock(),
+        middleware=[HoldFirstAfterAnswer(release)],
+        tracer_provider=tracing,
+    )
+
+    async def run() -> None:  # the medium tier: mid on alpha first, then on beta
+        await router.complete(CONVERSATION, hints={"min_tier": "medium"})
+
+    async with router.session("s"):
+        with anyio.CancelScope() as first:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run)
+                await anyio.wait_all_tasks_blocked()  # the first call is held, answered
+                await run()  # the second call: alpha fails, beta answers
+                first.cancel()
+    routes = [s for s in exporter.get_finished_spans() if s.name == A.ROUTE_SPAN]
+    counts = sorted(
+        (int(s.attributes[A.ATTEMPT_COUNT]), s.status.is_ok) for s in routes if s.attributes
+    )
+    assert counts == [(1, False), (2, True)]

@@ -42,7 +42,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "foundation",
         (
             "agentroute._async_callable",
-            "agentroute._call_progress",
             "agentroute._chain",
             "agentroute._error_scrub",
             "agentroute._frozen",

@@ -244,7 +244,7 @@ class FallbackMiddleware:
         rules = self._rules
         run.failed(target, err)
         rule = rule_for(err)
-        cooled = await self._cool_down(call.session, target, err, rule)
+        cooled = await self._cool_down(call, target, err, rule)
         failure = Failure(target, err, rule, cooled, number)
         step = after_failure(
             run, failure, rules, now=clock.now(), deadline=deadline, draw=clock.random
@@ -337,10 +337,10 @@ class FallbackMiddleware:
     # Cooldowns -----------------------------------------------------------------------------
 
     async def _cool_down(
-        self, state: SessionState | None, target: Target, err: ProviderError, rule: Rule
+        self, call: ModelCall, target: Target, err: ProviderError, rule: Rule
     ) -> float | None:
-        """Count the failure against ``target``; put it aside when the table says so. Returns
-        the cooldown in seconds, or ``None`` when the deployment stays in service."""
+        """Count ``call``'s failure against ``target``; put it aside when the table says so.
+        Returns the cooldown in seconds, or ``None`` when the deployment stays in service."""
         if rule.cooldown is CoolDown.NO:
             return None
         cfg = self._cfg
@@ -362,8 +362,8 @@ class FallbackMiddleware:
         if seconds <= 0:
             return None
         await self._store.set_cooldown(key, seconds)
-        if state is not None:
-            self._events.cooldown(state, state.step, target, seconds, why)
+        if call.session is not None:
+            self._events.cooldown(call.session, call.step, target, seconds, why)
         return seconds
 
     # Records -------------------------------------------------------------------------------
@@ -377,8 +377,8 @@ class FallbackMiddleware:
         is charged when the stream ends."""
         attempt = attempts[-1]
         progress = call.progress
-        if progress is not None:  # the call is a step of its session (agentroute._call_progress)
-            progress.attempted = True
+        if progress is not None:  # the call is a step of its session (_types.CallProgress)
+            progress.attempts = attempts
         state = call.session
         if state is None:
             return

@@ -288,16 +288,10 @@ def _decision_of(state: SessionState | None, step: int) -> Decision | None:
 
 def _attempts_of(call: ModelCall) -> tuple[Attempt, ...]:
     """The attempts of a call that ended with an error other than
-    :class:`~agentroute.errors.AllAttemptsFailed` (a cancel): none if it made none (its own
-    progress record says so; the session's records would be another call's), else the
-    session's records, which the fallback step set to the call's own as the cancel passed
-    through it. (A call cancelled after the fallback step returned, while another call of its
-    session ran attempts, may see that call's records: the attempts do not travel on the
-    cancellation.)"""
-    state, progress = call.session, call.progress
-    if state is None or progress is None or not progress.attempted:
-        return ()
-    return state.last_attempts
+    :class:`~agentroute.errors.AllAttemptsFailed` (a cancel): the call's own records, from its
+    progress record (never the session's, which may be a concurrent call's)."""
+    progress = call.progress
+    return () if progress is None else progress.attempts
 
 
 def error_type_of(exc: BaseException) -> str:
