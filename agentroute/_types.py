@@ -284,6 +284,13 @@ class StreamChunk:
 class StreamEnd:
     """How one streamed answer ended.
 
+    A wrapped function that streams returns before its answer has arrived, so the attempt
+    that made it is settled later: when the caller has read the stream to its end, closed it,
+    or let it break. The terminal puts a :class:`StreamWatch` on the call's result; the steps
+    that settle an attempt (the fallback step charges the session, the attempt span ends)
+    subscribe to it on the way back, and the watched stream reports one ``StreamEnd`` to all
+    of them.
+
     ``outcome`` is ``ok`` (read to its end, or closed after its usage report), ``cancelled``
     (closed early by the caller, or its task cancelled) or ``error`` (it broke: ``error``).
     ``usage`` is what the stream reported; when it reported nothing, it is the router's count of
@@ -303,8 +310,8 @@ StreamListener: TypeAlias = Callable[[StreamEnd], None]
 class StreamWatch:
     """Tells each listener, once, how a watched stream ended (at once if it has ended).
 
-    The one mutable object of this module (see :mod:`agentroute._stream_end` for its story):
-    it lives here because :class:`ModelResult` carries it."""
+    Mutable, among the value types (see :class:`StreamEnd` for its story): it
+    lives here because :class:`ModelResult` carries it."""
 
     __slots__ = ("_end", "_listeners")
 

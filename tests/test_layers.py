@@ -49,7 +49,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "agentroute._json_text",
             "agentroute._pin_event",
             "agentroute._secrets",
-            "agentroute._stream_end",
             "agentroute._types",
             "agentroute._urls",
             "agentroute._version",

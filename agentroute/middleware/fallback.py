@@ -54,8 +54,7 @@ from collections.abc import Sequence
 import anyio
 
 from agentroute._catalog import Catalog
-from agentroute._stream_end import StreamWatch
-from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, Target
+from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, StreamWatch, Target
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import ResilienceConfig
 from agentroute.errors import (

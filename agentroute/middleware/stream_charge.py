@@ -14,8 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from agentroute._stream_end import StreamEnd
-from agentroute._types import Attempt
+from agentroute._types import Attempt, StreamEnd
 from agentroute.clock import Clock
 from agentroute.errors import ProviderError
 from agentroute.session import SessionState

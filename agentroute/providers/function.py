@@ -29,8 +29,16 @@ from typing import Any
 from agentroute._call_shape import CallShape
 from agentroute._catalog import Catalog
 from agentroute._error_translation import translate
-from agentroute._stream_end import StreamEnd, StreamWatch
-from agentroute._types import AttemptOutcome, ModelCall, ModelResult, Target, Usage, UsageOf
+from agentroute._types import (
+    AttemptOutcome,
+    ModelCall,
+    ModelResult,
+    StreamEnd,
+    StreamWatch,
+    Target,
+    Usage,
+    UsageOf,
+)
 from agentroute.errors import ConfigurationError
 from agentroute.messages import TextInput
 from agentroute.pricing import cost_usd

@@ -21,8 +21,15 @@ from typing import Any
 from opentelemetry import context, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
-from agentroute._stream_end import StreamEnd
-from agentroute._types import CallNext, ModelCall, ModelResult, StreamChunk, Target, Usage
+from agentroute._types import (
+    CallNext,
+    ModelCall,
+    ModelResult,
+    StreamChunk,
+    StreamEnd,
+    Target,
+    Usage,
+)
 from agentroute.pricing import cost_usd
 from agentroute.telemetry import attributes as A
 from agentroute.telemetry.content import input_messages, output_messages
