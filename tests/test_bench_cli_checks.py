@@ -151,3 +151,11 @@ def test_seed_with_outcomes_and_a_check_is_accepted(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # glm-air's failed run ends within its budget: rejected, paid in full, opus solves it
     assert "Policy + check R=1 F=0: 1/1 solved for $3.1000" in result.output
+
+
+def test_the_plot_marks_each_checks_policy_point(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    check = ("--verifier-recall", "0.8", "--verifier-fpr", "0.1")
+    result = run(*SYNTH, *check, "--plot", str(tmp_path / "p.png"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
