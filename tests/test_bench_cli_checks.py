@@ -154,7 +154,6 @@ def test_seed_with_outcomes_and_a_check_is_accepted(tmp_path: Path) -> None:
 
 
 def test_the_plot_marks_each_checks_policy_point(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     check = ("--verifier-recall", "0.8", "--verifier-fpr", "0.1")
     result = run(*SYNTH, *check, "--plot", str(tmp_path / "p.png"))
     assert result.exit_code == 0, result.output
