@@ -25,47 +25,87 @@ tier, then config order). Tasks no model solved are charged two ways, both repor
 top model's cost (the highest tier with a row for the task), and at zero.
 
 **Strongest single model**: the one solving the most tasks; ties go to the higher tier, then
-the more expensive. Everything here is pure: value objects in, value objects out.
+the more expensive.
+
+**Output check** (a :class:`Verifier`, the ``Router(validator=...)`` behaviour). With a check,
+step 2 changes: when a model's run ends as recorded within its tier's budget, the check looks
+at its final answer and rejects it with probability ``recall`` when the run failed and ``fpr``
+when it solved the task. A rejected run is charged **in full** and the task climbs **one** tier
+(the next tier up with a row), whose model runs its recorded run from its start (the same
+restart approximation as step 3); session steps go on counting from the rejected run's last
+call, so a policy schedule may climb past that tier at once if its budget is already spent. The
+task's top tier (the last with a row) is never rejected: there is nowhere to climb, and the
+router returns the last answer as it is. Runs cut short by a step escalation are never checked
+(they gave no final answer). The check has no retry limit here (the router's
+``policy.max_validation_retries`` bounds re-runs of one step; each climb here is a new model's
+run) and its failures do not feed the score (only the step signal moves).
+
+*Draws.* :func:`check_draws` makes one uniform draw in [0, 1) per row of the table, in table
+order, from ``random.Random(f"agentroute.bench.verifier/{seed}")`` (a stream of its own, not
+the synthetic generator's); row ``i``'s run is rejected when its draw is below ``recall``
+(failed run) or ``fpr`` (solved run). Every schedule (the policy's, every k of the sweep) and
+every setting with the same seed use the same draws, so they differ by the check's rates and
+the escalation points only, not by luck; a higher recall rejects a superset of failed runs.
+*Without step escalation* (:func:`without_steps`) every tier keeps a task until its model's
+run ends: only the check climbs.
+
+Everything here is pure: value objects in, value objects out.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 from agentroute._frozen import value_object
 from agentroute.bench.ladder import Ladder, Schedule, fixed_schedule, map_ladder, policy_schedule
 from agentroute.bench.outcomes import Outcome, OutcomeTable
 from agentroute.config import RouterConfig
+from agentroute.errors import ConfigurationError
 
 __all__ = [
+    "Checked",
     "Coverage",
     "Evaluation",
     "Leg",
     "Oracle",
     "TaskRun",
     "Totals",
+    "Verifier",
+    "check_draws",
+    "checked",
     "coverage",
     "evaluate",
     "oracle",
     "pareto",
+    "rejected_runs",
     "run_cascade",
     "run_task",
     "single_models",
     "strongest",
     "sweep",
+    "without_steps",
 ]
+
+VERIFIER_STREAM = "agentroute.bench.verifier"
+"""The check's draws come from ``random.Random(f"{VERIFIER_STREAM}/{seed}")``."""
 
 
 @value_object
 class Leg:
-    """One model's part in a task's cascade: ``whole`` when its run was taken to its end."""
+    """One model's part in a task's cascade: ``whole`` when its run was taken to its end;
+    ``rejected`` when the output check then rejected its answer (and the task climbed)."""
 
     tier: str
     model: str
     calls: int
     cost_usd: float
     whole: bool
+    rejected: bool = False
 
 
 @value_object
@@ -88,6 +128,7 @@ class Totals:
     cost_usd: float
     tasks: int
     escalated: int = 0
+    rejected: int = 0
 
 
 @value_object
@@ -111,6 +152,31 @@ class Coverage:
 
 
 @value_object
+class Verifier:
+    """An output check: rejects a failed final answer with probability ``recall``, a solved
+    one with ``fpr`` (its false-positive rate), drawing from ``seed`` (module docstring)."""
+
+    recall: float
+    fpr: float
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"check R={self.recall:g} F={self.fpr:g}"
+
+
+@value_object
+class Checked:
+    """The cascade under one output check: the policy's schedule (or, without ``steps``, no
+    step escalation at all) and the k sweep (empty without ``steps``: there is no k)."""
+
+    verifier: Verifier
+    steps: bool
+    policy: Totals
+    sweep: tuple[Totals, ...]
+
+
+@value_object
 class Evaluation:
     """Everything the report shows about one table under one config."""
 
@@ -125,6 +191,7 @@ class Evaluation:
     sweep: tuple[Totals, ...]
     coverage: tuple[Coverage, ...]
     notes: tuple[str, ...]
+    checks: tuple[Checked, ...] = ()
 
 
 Rows = Mapping[str, Outcome]
@@ -141,8 +208,19 @@ def _rungs(rows: Rows, ladder: Ladder) -> list[tuple[int, Outcome]]:
     return out
 
 
-def run_task(task_id: str, rows: Rows, ladder: Ladder, schedule: Schedule) -> TaskRun:
-    """One task through the cascade (module docstring, steps 1-4)."""
+def run_task(
+    task_id: str,
+    rows: Rows,
+    ladder: Ladder,
+    schedule: Schedule,
+    rejected: AbstractSet[tuple[str, str]] = frozenset(),
+) -> TaskRun:
+    """One task through the cascade (module docstring, steps 1-4).
+
+    ``rejected``: the (task, model) runs whose final answer the output check rejects
+    (:func:`rejected_runs`); such a run, when taken whole below the task's top, is charged in
+    full and the task climbs one tier.
+    """
     rungs = _rungs(rows, ladder)
     tier, done, cost = schedule.start, 0, 0.0
     legs: list[Leg] = []
@@ -159,8 +237,15 @@ def run_task(task_id: str, rows: Rows, ladder: Ladder, schedule: Schedule) -> Ta
         last = level == rungs[-1][0]
         budget = None if last or leave is None else leave if schedule.per_tier else leave - 1 - done
         if budget is None or row.calls <= budget:
-            legs.append(Leg(name, row.model, row.calls, row.cost_usd, True))
-            return TaskRun(task_id, row.resolved, cost + row.cost_usd, tuple(legs), tuple(skipped))
+            if last or (task_id, row.model) not in rejected:
+                legs.append(Leg(name, row.model, row.calls, row.cost_usd, True))
+                total = cost + row.cost_usd
+                return TaskRun(task_id, row.resolved, total, tuple(legs), tuple(skipped))
+            legs.append(Leg(name, row.model, row.calls, row.cost_usd, True, rejected=True))
+            cost += row.cost_usd
+            done += row.calls
+            tier = level + 1
+            continue
         if budget > 0:
             part = row.cost_usd * budget / row.calls
             legs.append(Leg(name, row.model, budget, part, False))
@@ -179,9 +264,16 @@ def _by_task(table: OutcomeTable, ladder: Ladder) -> dict[str, dict[str, Outcome
     return out
 
 
-def run_cascade(table: OutcomeTable, ladder: Ladder, schedule: Schedule) -> tuple[TaskRun, ...]:
+def run_cascade(
+    table: OutcomeTable,
+    ladder: Ladder,
+    schedule: Schedule,
+    rejected: AbstractSet[tuple[str, str]] = frozenset(),
+) -> tuple[TaskRun, ...]:
     """Every task (with a ladder row) through the cascade, in table order."""
-    return tuple(run_task(t, rows, ladder, schedule) for t, rows in _by_task(table, ladder).items())
+    return tuple(
+        run_task(t, rows, ladder, schedule, rejected) for t, rows in _by_task(table, ladder).items()
+    )
 
 
 def _totals(name: str, runs: tuple[TaskRun, ...]) -> Totals:
@@ -191,7 +283,66 @@ def _totals(name: str, runs: tuple[TaskRun, ...]) -> Totals:
         sum(r.cost_usd for r in runs),
         len(runs),
         sum(len(r.legs) > 1 for r in runs),
+        sum(leg.rejected for r in runs for leg in r.legs),
     )
+
+
+def check_verifier(verifier: Verifier) -> None:
+    """Raise :class:`~agentroute.errors.ConfigurationError` naming a rate outside [0, 1]."""
+    for field, value in (("recall", verifier.recall), ("fpr", verifier.fpr)):
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise ConfigurationError(f"verifier {field}: must be in [0, 1], got {value!r}")
+
+
+def check_draws(table: OutcomeTable, seed: int) -> tuple[float, ...]:
+    """One uniform draw in [0, 1) per row of ``table``, in table order (module docstring)."""
+    rng = random.Random(f"{VERIFIER_STREAM}/{seed}")
+    return tuple(rng.random() for _ in table.rows)
+
+
+def rejected_runs(table: OutcomeTable, verifier: Verifier) -> frozenset[tuple[str, str]]:
+    """The (task, model) runs whose final answer ``verifier`` rejects: a row's draw below
+    ``recall`` for a failed run, below ``fpr`` for a solved one."""
+    check_verifier(verifier)
+    return frozenset(
+        (row.task_id, row.model)
+        for row, u in zip(table.rows, check_draws(table, verifier.seed), strict=True)
+        if u < (verifier.fpr if row.resolved else verifier.recall)
+    )
+
+
+def without_steps(schedule: Schedule) -> Schedule:
+    """``schedule`` with no step escalation: every tier keeps a task until its run ends."""
+    return dataclasses.replace(
+        schedule,
+        name="no step escalation",
+        leave_at=tuple(None for _ in schedule.leave_at),
+        climb_to=tuple(range(len(schedule.leave_at))),
+        per_tier=False,
+    )
+
+
+def checked(
+    table: OutcomeTable,
+    ladder: Ladder,
+    schedule: Schedule,
+    verifier: Verifier,
+    *,
+    steps: bool = True,
+    points: int = 100,
+) -> Checked:
+    """The policy's cascade and the k sweep under ``verifier`` (without ``steps``: the check
+    alone, on a schedule that never leaves a tier on steps, and no sweep)."""
+    rejected = rejected_runs(table, verifier)
+    if steps:
+        name = f"policy + {verifier.label}"
+        runs = run_cascade(table, ladder, schedule, rejected)
+        curve = sweep(table, ladder, schedule.start, points=points, rejected=rejected)
+    else:
+        name = f"{verifier.label}, no step escalation"
+        runs = run_cascade(table, ladder, without_steps(schedule), rejected)
+        curve = ()
+    return Checked(verifier, steps, _totals(name, runs), curve)
 
 
 def single_models(table: OutcomeTable, ladder: Ladder) -> tuple[Totals, ...]:
@@ -247,7 +398,12 @@ def coverage(table: OutcomeTable, ladder: Ladder) -> tuple[Coverage, ...]:
 
 
 def sweep(
-    table: OutcomeTable, ladder: Ladder, start: int, *, points: int = 100
+    table: OutcomeTable,
+    ladder: Ladder,
+    start: int,
+    *,
+    points: int = 100,
+    rejected: AbstractSet[tuple[str, str]] = frozenset(),
 ) -> tuple[Totals, ...]:
     """The cascade with every tier left after k calls on it, for k = 1 … the longest run.
 
@@ -261,7 +417,7 @@ def sweep(
     out = []
     for k in ks:
         schedule = fixed_schedule(len(ladder.tiers), start, k)
-        out.append(_totals(schedule.name, run_cascade(table, ladder, schedule)))
+        out.append(_totals(schedule.name, run_cascade(table, ladder, schedule, rejected)))
     return tuple(out)
 
 
@@ -276,8 +432,21 @@ def pareto(points: Sequence[Totals]) -> set[str]:
     return out
 
 
-def evaluate(config: RouterConfig, table: OutcomeTable) -> Evaluation:
-    """Map the ladder, derive the policy's escalation points, and score every contender."""
+def evaluate(
+    config: RouterConfig,
+    table: OutcomeTable,
+    *,
+    verifiers: Sequence[Verifier] = (),
+    step_escalation: bool = True,
+) -> Evaluation:
+    """Map the ladder, derive the policy's escalation points, and score every contender.
+
+    Each of ``verifiers`` adds one :class:`Checked` (in order): the cascade under that output
+    check, with the policy's step escalation or, when ``step_escalation`` is false, without any.
+    Raises :class:`~agentroute.errors.ConfigurationError` for a rate outside [0, 1].
+    """
+    for verifier in verifiers:
+        check_verifier(verifier)
     ladder = map_ladder(config, table)
     longest = sum(
         max((r.calls for r in table.rows if r.model in ms), default=0) for ms in ladder.models
@@ -313,4 +482,5 @@ def evaluate(config: RouterConfig, table: OutcomeTable) -> Evaluation:
         sweep=sweep(table, ladder, schedule.start),
         coverage=coverage(table, ladder),
         notes=tuple(notes),
+        checks=tuple(checked(table, ladder, schedule, v, steps=step_escalation) for v in verifiers),
     )

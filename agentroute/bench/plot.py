@@ -25,7 +25,8 @@ def plot_available() -> bool:
 
 
 def plot_frontier(ev: Evaluation, target: str | Path | BinaryIO, *, title: str) -> None:
-    """Solved tasks against cost: the k sweep, each single model, the policy, the oracle.
+    """Solved tasks against cost: the k sweep, each single model, the policy (and the policy
+    under each output check), the oracle.
 
     Raises ``ImportError`` when matplotlib is missing (check :func:`plot_available` first).
     Deprecation warnings raised inside matplotlib and its dependencies (pyparsing, Pillow)
@@ -102,7 +103,18 @@ def _draw(ev: Evaluation, target: str | Path | BinaryIO, title: str) -> None:
         linestyle=":",
         label=r"oracle (unsolved at \$0 … at top model)",
     )
-    costs = [t.cost_usd for t in (*ev.sweep, *ev.singles, p)] + [o.cost_usd_zero]
+    for i, c in enumerate(ev.checks):  # each output-check setting: its policy point
+        ax.plot(
+            c.policy.cost_usd,
+            c.policy.solved,
+            marker="P",
+            markersize=10,
+            color=f"C{(i + 4) % 10}",
+            linestyle="none",
+            label=c.policy.name,
+        )
+    checks = [c.policy for c in ev.checks]
+    costs = [t.cost_usd for t in (*ev.sweep, *ev.singles, p, *checks)] + [o.cost_usd_zero]
     if min(costs) > 0 and max(costs) / min(costs) > 20:  # log needs every point positive
         ax.set_xscale("log")
     ax.set_xlabel("cost, USD (all tasks)")

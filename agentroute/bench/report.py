@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from agentroute._cli_tables import add_row, cli_table, print_table
-from agentroute.bench.cascade import Evaluation, Totals, pareto
+from agentroute.bench.cascade import Checked, Evaluation, Totals, pareto
 
 __all__ = [
     "APPROXIMATION",
+    "CHECK",
+    "check_frontier_rows",
     "contender_rows",
     "frontier_rows",
     "headline",
@@ -37,6 +39,15 @@ APPROXIMATION = (
     "continue the weaker one's work); the highest tier with a row takes its run as recorded. "
     "A tier with no row for a task is climbed past. Only the step signal moves: no tool "
     "errors, repeats, context growth or step-downs."
+)
+
+CHECK = (
+    "Output check (R=recall, F=false-positive rate): when a model's run ends within its "
+    "tier's budget below the task's top tier, its final answer is rejected with probability R "
+    "if the run failed and F if it solved the task (one seeded draw per table row, shared by "
+    "every schedule); a rejected run is charged in full and the next tier's model runs its "
+    "recorded run from its start, session steps counting on. The top tier's answer is never "
+    "rejected; runs cut short by a step escalation are not checked."
 )
 
 CONTENDER_COLUMNS = ("contender", "tier", "solved", "tasks", "cost $", "vs strongest")
@@ -58,6 +69,8 @@ def contender_rows(ev: Evaluation) -> list[tuple[str, ...]]:
         tier = ev.ladder.tiers[ev.ladder.tier_index(t.name)]
         rows.append((name, tier, t.solved, t.tasks, t.cost_usd))
     rows.append(("policy", "ladder", p.solved, p.tasks, p.cost_usd))
+    for c in ev.checks:
+        rows.append((c.policy.name, "ladder", c.policy.solved, c.policy.tasks, c.policy.cost_usd))
     for label, cost in (("top", o.cost_usd_top), ("$0", o.cost_usd_zero)):
         rows.append((f"oracle, unsolved at {label}", "ladder", o.solved, o.tasks, cost))
     return [
@@ -79,7 +92,17 @@ def headline(ev: Evaluation) -> list[str]:
         + (f" ({p.solved / s.solved:.0%} of its solved)." if s.solved else "."),
         f"Oracle: {o.solved}/{o.tasks} solved for ${o.cost_usd_zero:.4f} "
         f"(${o.cost_usd_top:.4f} with unsolved tasks charged at the top model's cost).",
+        *(_check_headline(c, s) for c in ev.checks),
     ]
+
+
+def _check_headline(c: Checked, s: Totals) -> str:
+    t = c.policy
+    return (
+        f"{t.name[0].upper()}{t.name[1:]}: {t.solved}/{t.tasks} solved for ${t.cost_usd:.4f} "
+        f"({_ratio(t.cost_usd, s)} of the strongest's cost; {t.rejected} answers rejected, "
+        f"{t.escalated} tasks escalated)."
+    )
 
 
 def ladder_rows(ev: Evaluation) -> list[tuple[str, ...]]:
@@ -102,7 +125,25 @@ def ladder_rows(ev: Evaluation) -> list[tuple[str, ...]]:
 
 def frontier_rows(ev: Evaluation) -> list[tuple[str, ...]]:
     """The sweep: every non-top tier left after k calls on it, k = 1 … the longest run."""
-    on = pareto(ev.sweep)
+    return _sweep_rows(ev.sweep)
+
+
+def check_frontier_rows(c: Checked) -> list[tuple[str, ...]]:
+    """One check's block: its sweep, or (without step escalation) its one point, k "none"."""
+    if c.steps:
+        return _sweep_rows(c.sweep)
+    t = c.policy
+    return [("none", str(t.solved), f"{t.cost_usd:.4f}", str(t.escalated), "")]
+
+
+def _check_title(c: Checked) -> str:
+    if c.steps:
+        return f"frontier with the {c.verifier.label} (seed {c.verifier.seed})"
+    return f"{c.verifier.label} (seed {c.verifier.seed}), no step escalation"
+
+
+def _sweep_rows(sweep: Sequence[Totals]) -> list[tuple[str, ...]]:
+    on = pareto(sweep)
     return [
         (
             t.name.removeprefix("k="),
@@ -111,7 +152,7 @@ def frontier_rows(ev: Evaluation) -> list[tuple[str, ...]]:
             str(t.escalated),
             "✓" if t.name in on else "",
         )
-        for t in ev.sweep
+        for t in sweep
     ]
 
 
@@ -121,6 +162,7 @@ def _details(ev: Evaluation) -> list[str]:
         "nothing else, k = 1, 2, …: the first k where it picks a higher tier (session steps).",
         APPROXIMATION,
     ]
+    lines += [CHECK] if ev.checks else []
     lines += list(ev.notes)
     for c in ev.coverage:
         lines.append(
@@ -146,6 +188,9 @@ def print_report(console: Console, ev: Evaluation, source: str, about: Sequence[
     console.print()
     print_table(console, frontier, _table(FRONTIER_COLUMNS, frontier_rows(ev)))
     console.print()
+    for c in ev.checks:
+        print_table(console, _check_title(c), _table(FRONTIER_COLUMNS, check_frontier_rows(c)))
+        console.print()
     for line in [*about, *_details(ev)]:
         console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
     console.print()
@@ -199,6 +244,10 @@ def markdown(
         *_md_table(FRONTIER_COLUMNS, frontier_rows(ev), right),
         "",
     ]
+    for c in ev.checks:
+        title = _check_title(c)
+        lines += [f"### {title[0].upper()}{title[1:]}", ""]
+        lines += [*_md_table(FRONTIER_COLUMNS, check_frontier_rows(c), right), ""]
     if plot is not None:
         lines += [f"![cost vs solved]({plot})", ""]
     lines += ["## How it is computed", "", *(f"- {line}" for line in _details(ev)), ""]

@@ -10,9 +10,13 @@ config always give the same table. How a row is made (all knobs are fields of th
   model) to ``strongest`` (the last).
 * **Solved** with probability ``min(max_solve, 1 / (1 + exp(-sharpness × (s − d))))``,
   independently per (task, model): runs are correlated through the task's difficulty only.
-* **Calls**: ``(base_calls + calls_per_difficulty × d) × u`` with ``u`` uniform in
-  [0.6, 1.4], times ``fail_factor`` when the run failed — failed runs flail longer, which is
-  what a step-based escalation bets on — rounded, and kept within 1 … ``max_calls``.
+* **Calls**: ``(base_calls + calls_per_difficulty × d) × u × scale`` with ``u`` uniform in
+  [0.6, 1.4] and ``scale`` the model's ``calls_scale`` (default 1: every model's runs are as
+  long), times ``fail_factor`` when the run failed — failed runs flail longer, which is what a
+  step-based escalation bets on — rounded, and kept within 1 … ``max_calls``. A per-model
+  scale makes ladders whose models' typical run lengths differ (``calls_scale`` of 4 on the
+  cheap model and 1 on the strong one: the cheap model's runs are 4× as long); raise
+  ``max_calls`` with it, or the long runs are cut at 40.
 * **Cost**: ``calls × cost per call``; ``cost_per_call`` overrides, by default each model's
   configured price for ``input_tokens_per_call`` input and ``output_tokens_per_call`` output
   tokens (no prompt cache).
@@ -31,7 +35,14 @@ from agentroute.bench.outcomes import Outcome, OutcomeTable
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 
-__all__ = ["SyntheticSpec", "costs_per_call", "describe", "generate", "model_strengths"]
+__all__ = [
+    "SyntheticSpec",
+    "calls_scales",
+    "costs_per_call",
+    "describe",
+    "generate",
+    "model_strengths",
+]
 
 
 @value_object
@@ -54,6 +65,7 @@ class SyntheticSpec:
     calls_per_difficulty: float = 12.0
     fail_factor: float = 2.0
     max_calls: int = 40
+    calls_scale: tuple[tuple[str, float], ...] = ()
     cost_per_call: tuple[tuple[str, float], ...] = ()
     input_tokens_per_call: int = 4000
     output_tokens_per_call: int = 250
@@ -67,10 +79,16 @@ def _check(spec: SyntheticSpec, models: list[str]) -> None:
         problems.append("mix: each entry needs a share > 0 and a difficulty in [0, 1]")
     if spec.max_calls < 1:
         problems.append(f"max_calls: at least 1, got {spec.max_calls}")
-    for field, pairs in (("strength", spec.strength), ("cost_per_call", spec.cost_per_call)):
+    for field, pairs in (
+        ("strength", spec.strength),
+        ("cost_per_call", spec.cost_per_call),
+        ("calls_scale", spec.calls_scale),
+    ):
         for model, value in pairs:
             if model not in models:
                 problems.append(f"{field}.{model}: not a model of the config's tiers")
+            elif field == "calls_scale" and not (value > 0 and math.isfinite(value)):
+                problems.append(f"{field}.{model}: must be a number > 0, got {value:g}")
             elif value < 0:
                 problems.append(f"{field}.{model}: must be >= 0")
     if problems:
@@ -103,6 +121,11 @@ def costs_per_call(config: RouterConfig, spec: SyntheticSpec) -> dict[str, float
     return out | dict(spec.cost_per_call)
 
 
+def calls_scales(config: RouterConfig, spec: SyntheticSpec) -> dict[str, float]:
+    """Each tier model's run-length factor: the spec's ``calls_scale``, else 1."""
+    return {m: 1.0 for ms in config.tiers.values() for m in ms} | dict(spec.calls_scale)
+
+
 def describe(config: RouterConfig, spec: SyntheticSpec) -> list[str]:
     """The spec as sentences, for a report: what the made-up table assumed."""
     strength = model_strengths(config, spec)
@@ -111,7 +134,7 @@ def describe(config: RouterConfig, spec: SyntheticSpec) -> list[str]:
         f"{share / sum(s for _, s, _ in spec.mix):.0%} {name} (d={d:g})"
         for name, share, d in spec.mix
     )
-    return [
+    lines = [
         f"Synthetic table: {spec.tasks} tasks, seed {spec.seed}; difficulty mix {mix}.",
         "Models (strength s; USD per call): "
         + ", ".join(f"{m} (s={strength[m]:.2f}; ${per_call[m]:.5f})" for m in strength)
@@ -121,6 +144,14 @@ def describe(config: RouterConfig, spec: SyntheticSpec) -> list[str]:
         f"per run; calls = ({spec.base_calls:g} + {spec.calls_per_difficulty:g}·d) × U(0.6, 1.4),"
         f" × {spec.fail_factor:g} for a failed run, within 1 … {spec.max_calls}.",
     ]
+    if spec.calls_scale:  # said only when set, so a default table's description stays as it was
+        scale = calls_scales(config, spec)
+        lines.append(
+            "Calls scale (each model's run length, × the calls above): "
+            + ", ".join(f"{m} ×{scale[m]:g}" for m in scale)
+            + "."
+        )
+    return lines
 
 
 def generate(config: RouterConfig, spec: SyntheticSpec | None = None) -> OutcomeTable:
@@ -133,6 +164,7 @@ def generate(config: RouterConfig, spec: SyntheticSpec | None = None) -> Outcome
     _check(spec, models)
     strength = model_strengths(config, spec)
     per_call = costs_per_call(config, spec)
+    scale = calls_scales(config, spec)
     total = sum(share for _, share, _ in spec.mix)
     rng = random.Random(spec.seed)
     rows: list[Outcome] = []
@@ -145,6 +177,7 @@ def generate(config: RouterConfig, spec: SyntheticSpec | None = None) -> Outcome
             solved = rng.random() < min(spec.max_solve, p)
             mean = spec.base_calls + spec.calls_per_difficulty * d
             raw = mean * rng.uniform(0.6, 1.4) * (1.0 if solved else spec.fail_factor)
+            raw *= scale[model]  # × 1.0 by default: the same float, so default tables stay put
             calls = min(spec.max_calls, max(1, round(raw)))
             cost = round(calls * per_call[model], 9)
             rows.append(Outcome(task, model, solved, cost, calls, len(rows) + 1))
