@@ -12,7 +12,7 @@ from agentroute.state import MemoryStateStore, StateStore
 from agentroute.state.build import store_from_config
 from agentroute.testing import FakeClock, ScriptedProvider
 from tests.helpers import config_dict
-from tests.state_contract import Advance, StateStoreContract
+from tests.state_contract import Advance, Now, StateStoreContract
 
 pytestmark = pytest.mark.anyio
 
@@ -35,6 +35,10 @@ class TestMemoryStateStoreContract(StateStoreContract):
             clock.advance(seconds)
 
         return advance
+
+    @pytest.fixture
+    def now(self, clock: FakeClock) -> Now:
+        return clock.now
 
 
 def sizes(store: MemoryStateStore) -> tuple[int, int]:
