@@ -18,8 +18,13 @@ import pytest
 from agentroute import ConfigurationError, Router, Usage
 from agentroute.telemetry import routing_log as routing_log_module
 from agentroute.telemetry.routing_log_schema import OutcomeLine, RoutingLogLine, SessionLine
-from agentroute.testing import FakeClock, ScriptedProvider, capture_logs, openai_response
-from agentroute.testing import text_result
+from agentroute.testing import (
+    FakeClock,
+    ScriptedProvider,
+    capture_logs,
+    openai_response,
+    text_result,
+)
 from tests.helpers import CONVERSATION, config_dict
 
 pytestmark = pytest.mark.anyio
@@ -115,11 +120,9 @@ async def test_wrap_and_implicit_sessions_are_written_at_aclose_without_content_
 async def test_concurrent_calls_on_one_session_each_get_their_step(tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     r, _ = router(path)
-    async with r:
-        async with r.session(id="busy"):
-            async with anyio.create_task_group() as tg:
-                for _ in range(20):
-                    tg.start_soon(r.complete, CONVERSATION)
+    async with r, r.session(id="busy"), anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(r.complete, CONVERSATION)
     (line,) = lines(path.read_text())
     assert isinstance(line, SessionLine)
     assert sorted(st.step for st in line.steps) == list(range(1, 21))
@@ -147,9 +150,8 @@ async def test_the_config_names_the_log_and_a_bad_sink_is_refused(tmp_path: Path
     path = tmp_path / "from-config.jsonl"
     provider = ScriptedProvider(default=text_result("ok"))
     data = config_dict(telemetry={"routing_log": str(path)})
-    async with Router(data, providers={"alpha": provider, "beta": provider}) as r:
-        async with r.session():
-            await r.complete(CONVERSATION)
+    async with Router(data, providers={"alpha": provider, "beta": provider}) as r, r.session():
+        await r.complete(CONVERSATION)
     assert len(lines(path.read_text())) == 1
     with pytest.raises(ConfigurationError, match="routing_log"):
         Router(config_dict(), routing_log=42)  # type: ignore[arg-type]
@@ -158,9 +160,8 @@ async def test_the_config_names_the_log_and_a_bad_sink_is_refused(tmp_path: Path
 async def test_a_session_without_steps_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     r, _ = router(path)
-    async with r:
-        async with r.session():
-            pass
+    async with r, r.session():
+        pass
     assert not path.exists() or path.read_text() == ""
 
 
