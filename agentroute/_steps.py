@@ -1,14 +1,14 @@
 """The router's steps, built from a config and put in their fixed order.
 
-(route span) → budget → routing → cost reservation → the user's middlewares → (validation) →
-affinity → fallback → (attempt span). The order is the design: the route span sees the whole
-call, the budget refuses before a decision is made, the call's expected cost is reserved
-against the budget once its model is chosen, the user's middlewares see the decision and wrap
-every attempt, validation re-runs a step through affinity and fallback, and the attempt span
-sits after the fallback step so it sees each attempt. :class:`~agentroute.Router` adds the
-terminal. The steps come in two named groups (:class:`RouterSteps`): those run once per call
-(``call``) and those that run the attempts (``attempts``: fallback → attempt span), which a
-broken stream's restart runs alone.
+(route span) → (routing log's step recorder) → budget → routing → cost reservation → the user's
+middlewares → (validation) → affinity → fallback → (attempt span). The order is the design: the
+route span sees the whole call, the budget refuses before a decision is made, the call's
+expected cost is reserved against the budget once its model is chosen, the user's middlewares
+see the decision and wrap every attempt, validation re-runs a step through affinity and
+fallback, and the attempt span sits after the fallback step so it sees each attempt.
+:class:`~agentroute.Router` adds the terminal. The steps come in two named groups
+(:class:`RouterSteps`): those run once per call (``call``) and those that run the attempts
+(``attempts``: fallback → attempt span), which a broken stream's restart runs alone.
 
 **Without the reservation.** When the config sets no ``budget.max_cost_usd``, the cost
 reservation does nothing for a call unless its session's metadata sets a limit (only an
@@ -41,6 +41,7 @@ from agentroute.policy.tool_errors import ToolErrorDetector
 from agentroute.state import StateStore
 from agentroute.telemetry.attempt_spans import AttemptTelemetry
 from agentroute.telemetry.logs import RouteEvents
+from agentroute.telemetry.routing_log import RoutingLog, RoutingLogStep
 from agentroute.telemetry.spans import RouteTelemetry, Telemetry
 
 __all__ = ["RouterSteps", "router_steps", "set_a_cost_limit", "without_reservation"]
@@ -76,10 +77,12 @@ def router_steps(
     classifier: HybridClassifier | None,
     validator: Validator | None,
     middleware: Sequence[Middleware],
+    routing_log: RoutingLog | None = None,
 ) -> RouterSteps:
     """Every step of a router's chain, in order, in its group (the arguments as for
     ``Router``; the tool-error detector resolved; ``clock`` and ``events``: the router's one
-    clock and event sink, which a classifier given no clock of its own reads too)."""
+    clock and event sink, which a classifier given no clock of its own reads too;
+    ``routing_log``: when given, its step recorder follows the route span)."""
     if classifier is not None:
         classifier.adopt_clock(clock)
     p = config.policy
@@ -104,6 +107,7 @@ def router_steps(
     )
     per_call: tuple[Middleware, ...] = (
         RouteTelemetry(telemetry),
+        *([RoutingLogStep(routing_log)] if routing_log is not None else []),
         BudgetMiddleware(config.budget, config.start_tier, events=events),
         RoutingMiddleware(
             policy or ScorePolicy(config),

@@ -478,8 +478,10 @@ class SessionState:
         "_metadata",
         "_reservations",
         "_reserved_usd",
+        "_route_span",
         "_step",
         "_tier",
+        "_tiers_reached",
         "_usage",
         "_user",
         "_validation_failures",
@@ -502,6 +504,8 @@ class SessionState:
         self._metadata = metadata
         self._step = 0
         self._tier: str | None = None
+        self._tiers_reached: tuple[str, ...] = ()
+        self._route_span: object | None = None
         self._decisions: list[Decision] = []
         self._last_decision: Decision | None = None
         self._last_attempts: tuple[Attempt, ...] = ()
@@ -540,6 +544,8 @@ class SessionState:
         state = cls(key, explicit=explicit)
         state._step = step
         state._tier = tier
+        if tier is not None:
+            state._tiers_reached = (tier,)
         if usage is not None:
             state._usage = usage
         return state
@@ -581,6 +587,10 @@ class SessionState:
         def last_attempts(self) -> tuple[Attempt, ...]: ...
         @property
         def last_used(self) -> float: ...
+        @property
+        def tiers_reached(self) -> tuple[str, ...]: ...
+        @property
+        def route_span(self) -> object | None: ...
 
     else:
         key = _read("_key", "The session's id.")
@@ -617,6 +627,16 @@ class SessionState:
             "_last_used",
             "When a call last joined the session (the implicit-session table's clock).",
         )
+        tiers_reached = _read(
+            "_tiers_reached",
+            "Every tier a recorded decision chose, in the order first reached: the first is the "
+            "start tier; the highest by the config's tier order is the highest reached.",
+        )
+        route_span = _read(
+            "_route_span",
+            "The span context of the session's latest recorded ``agentroute.route`` span "
+            "(``None``: none recorded), which an outcome's span links to.",
+        )
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
@@ -646,10 +666,28 @@ class SessionState:
         """Remember a routing decision (as :attr:`last_decision`) and make its tier the
         session's current tier. (What a policy remembers of its own decisions, such as the
         scored policy's calm steps, it keeps itself, keyed by the session.)"""
-        self._tier = decision.tier
+        tier = decision.tier
+        if tier is not self._tier:  # (a tier change: rare; one identity check per call)
+            self._reach(tier)
+        self._tier = tier
         self._last_decision = decision
         if self._explicit:
             self._decisions.append(decision)
+
+    def _reach(self, tier: str) -> None:
+        if tier not in self._tiers_reached:
+            self._tiers_reached = (*self._tiers_reached, tier)
+
+    @property
+    def start_tier(self) -> str | None:
+        """The tier of the session's first recorded decision (``None`` before it)."""
+        reached = self._tiers_reached
+        return reached[0] if reached else None
+
+    def note_route_span(self, context: object) -> None:
+        """The span context of a call's ``agentroute.route`` span, recorded as the call ended
+        (the route telemetry, only while spans record): an outcome's span links to it."""
+        self._route_span = context
 
     def request_escalation(self, reason: str) -> None:
         """Make the next routed call go one tier up (a later request replaces the reason)."""

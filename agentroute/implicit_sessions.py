@@ -71,7 +71,7 @@ from agentroute._history_marks import EMPTY_MARK, history_mark
 from agentroute.clock import SystemClock
 from agentroute.session import SessionState
 
-__all__ = ["EvictionHook", "SessionTable"]
+__all__ = ["EndHook", "EvictionHook", "SessionTable"]
 
 _NAMED = "\0named"
 """The ``base`` of a named session's branch (no conversation key looks like it)."""
@@ -81,6 +81,9 @@ LOOKBACK = 16
 
 EvictionHook = Callable[[SessionState, float], None]
 """Called with a live session the bound pushed out, and how long it had been idle (seconds)."""
+EndHook = Callable[[SessionState, str], None]
+"""Called with a session that left the table and why: ``evicted`` or ``expired`` (the routing
+log writes its line then)."""
 
 
 class _Branch:
@@ -137,6 +140,8 @@ class SessionTable:
         ttl_s: seconds a session may stay idle before it is dropped (``sessions.idle_ttl_s``).
         clock: monotonic seconds: the router's ``Clock.now`` (default: the system clock's).
         on_evict: told of each live session the bound evicts (metric and log event).
+        on_end: told of each session that leaves the table, evicted or swept idle (the
+            routing log; not for a session only refused calls made, which was never a step).
     """
 
     def __init__(
@@ -146,6 +151,7 @@ class SessionTable:
         ttl_s: float,
         clock: Callable[[], float] = SystemClock.now,
         on_evict: EvictionHook | None = None,
+        on_end: EndHook | None = None,
     ) -> None:
         self._items: OrderedDict[str, _Branch] = OrderedDict()
         """Every live session by its own key, least recently used first."""
@@ -162,6 +168,7 @@ class SessionTable:
         last sweep; sessions only get newer): no sweep is due while it is within the TTL."""
         self._clock = clock
         self._on_evict = on_evict
+        self._on_end = on_end
 
     def __len__(self) -> int:
         return len(self._items) + len(self._named)
@@ -218,6 +225,12 @@ class SessionTable:
         branch.running += 1
         branch.state.touch(now)
         return branch.state
+
+    def find(self, key: str) -> SessionState | None:
+        """The live session whose key is ``key`` (an implicit or a bound one), if any; the
+        table is not changed (no use noted, no sweep)."""
+        branch = self._named.get(key) or self._items.get(key)
+        return None if branch is None else branch.state
 
     def named(self, name: str) -> SessionState:
         """The session named ``name`` (a new one the first time); the call counts as running
@@ -363,6 +376,8 @@ class SessionTable:
             _, oldest = named.popitem(last=False)
         if self._on_evict is not None:
             self._on_evict(oldest.state, now - oldest.state.last_used)
+        if self._on_end is not None:
+            self._on_end(oldest.state, "evicted")
 
     # Expiry ----------------------------------------------------------------------------------
 
@@ -378,6 +393,8 @@ class SessionTable:
                     break
                 items.popitem(last=False)
                 self._drop(oldest)
+                if self._on_end is not None:
+                    self._on_end(oldest.state, "expired")
         self._swept_to = swept_to
 
     def _drop(self, branch: _Branch) -> None:

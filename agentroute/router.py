@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -71,6 +72,8 @@ from agentroute.state.build import store_from_config
 from agentroute.state.failopen import FailOpenSettings, FailOpenStore
 from agentroute.streaming import RoutedStream
 from agentroute.telemetry.logs import RouteEvents
+from agentroute.telemetry.outcomes import SessionOutcomes
+from agentroute.telemetry.routing_log import TextSink, open_routing_log
 from agentroute.telemetry.spans import Telemetry
 
 if TYPE_CHECKING:
@@ -127,6 +130,11 @@ class Router:
         capture_content: record message content on the ``chat`` spans (redacted); default:
             ``config.telemetry.capture_content`` or
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
+        routing_log: where to append one JSON line per session (docs/routing-log.md): a path,
+            or any object with ``write(str)`` (flushed after each batch if it has ``flush()``,
+            never closed); default: ``config.telemetry.routing_log``, else no log. Written by
+            a background thread (:mod:`agentroute.telemetry.routing_log`); :meth:`aclose`
+            writes the sessions still open and waits for every line.
 
     Raises:
         ConfigurationError: the config is invalid, or names an unknown provider or preset; a
@@ -149,6 +157,7 @@ class Router:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         capture_content: bool | None = None,
+        routing_log: str | os.PathLike[str] | TextSink | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -185,6 +194,13 @@ class Router:
         self._store: StateStore = store
         self._owns_store = state_store is None
         detector = resolve_tool_error_detector(tool_error_detector, self.config.policy)
+        log = open_routing_log(
+            routing_log,
+            self.config.telemetry.routing_log,
+            self._catalog.tiers,
+            events=events,
+            clock=clock,
+        )
         self._steps = router_steps(
             self.config,
             self._catalog,
@@ -197,6 +213,7 @@ class Router:
             classifier=classifier,
             validator=validator,
             middleware=middleware,
+            routing_log=log,
         )
         config = self.config
         self._sessions = SessionTable(
@@ -204,6 +221,15 @@ class Router:
             ttl_s=config.sessions.idle_ttl_s,
             clock=clock.now,  # the system clock's is time.monotonic itself: no frame more
             on_evict=self._telemetry.session_evicted,
+            on_end=None if log is None else self._session_dropped,
+        )
+        self._outcomes = SessionOutcomes(
+            self._telemetry,
+            store,
+            log,
+            self._catalog.tiers,
+            config.telemetry.outcome_ttl_s,
+            self._sessions.find,
         )
         self._terminal = ProviderTerminal(
             given,
@@ -245,7 +271,7 @@ class Router:
         """A session for one agent run; ``async with`` it around the run's calls."""
         now = self._telemetry.clock.now()
         state = new_session_state(id, agent=agent, user=user, metadata=metadata, now=now)
-        return Session(state, self, self._telemetry)
+        return Session(state, self, self._telemetry, self._outcomes)
 
     def bind_session(self, session_id: str) -> contextlib.AbstractContextManager[None]:
         """Calls made inside ``with router.bind_session(id):`` (in sync or async code, and in
@@ -262,6 +288,29 @@ class Router:
             ConfigurationError: ``session_id`` is not a non-empty string.
         """
         return bind_session_id(session_id)
+
+    async def record_outcome(
+        self,
+        session_id: str,
+        success: bool | None = None,
+        score: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Say how the session ``session_id`` went, later or from another process (a feedback
+        endpoint): as ``session.record_outcome`` (the same arguments and checks), for a
+        session live in this router, ended here, or ended in another router sharing this
+        one's state store (its summary is kept ``telemetry.outcome_ttl_s``). An outcome for a
+        session none of these know is kept all the same, marked ``session_known: false``,
+        with a ``route.outcome_unknown_session`` warning (:mod:`agentroute.telemetry.outcomes`).
+
+        Raises:
+            ConfigurationError: ``session_id`` is not a non-empty string, or an argument has
+                the wrong type or is out of range (named).
+        """
+        await self._outcomes.record(session_id, success, score, label)
+
+    def _session_dropped(self, state: SessionState, reason: str) -> None:
+        self._outcomes.session_dropped(state, reason)
 
     def _state_for(self, messages: Sequence[Message], system: Any) -> SessionState:
         session = current_session()
@@ -487,8 +536,10 @@ class Router:
     # Lifecycle -----------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the HTTP providers and the state store the router built (never the ones it
-        was given)."""
+        """End the sessions still open (their routing-log lines written, their summaries
+        kept for outcomes), wait for the routing log's writer, then close the HTTP providers
+        and the state store the router built (never the ones it was given)."""
+        await self._outcomes.aclose()
         for provider in self._terminal.built:
             await provider.aclose()
         if self._owns_store:

@@ -24,7 +24,7 @@ from agentroute._types import Decision, SessionState, Usage
 from agentroute.errors import ConfigurationError
 from agentroute.messages import role_and_content, text_of_content
 
-__all__ = ["Session", "SessionState", "current_session", "derive_session_key"]
+__all__ = ["Session", "SessionHooks", "SessionState", "current_session", "derive_session_key"]
 
 
 _current: ContextVar[Session | None] = ContextVar("agentroute_session", default=None)
@@ -66,20 +66,40 @@ class AgentSpans(Protocol):
     def exit_agent(self, scope: Any, state: SessionState, exc: BaseException | None, /) -> None: ...
 
 
+class SessionHooks(Protocol):
+    """What is told of a session's life and its outcomes (the router's
+    :class:`~agentroute.telemetry.outcomes.SessionOutcomes`)."""
+
+    def session_started(self, state: SessionState, /) -> None: ...
+
+    async def session_ended(self, state: SessionState, /) -> None: ...
+
+    def outcome(
+        self, state: SessionState, success: object, score: object, label: object, /
+    ) -> None: ...
+
+
 class Session:
     """A handle on one agent run's session; use it as an async context manager.
 
     ``escalate(reason)`` forces the next routed call one tier up (e.g. from a "this did not
-    help" button); ``decisions`` lists every routing decision made so far, in order.
+    help" button); ``decisions`` lists every routing decision made so far, in order;
+    ``record_outcome(...)`` says how the run went. The session ends when its outermost ``async
+    with`` block exits (its routing-log line is written then).
     """
 
     def __init__(
-        self, state: SessionState, owner: object, telemetry: AgentSpans | None = None
+        self,
+        state: SessionState,
+        owner: object,
+        telemetry: AgentSpans | None = None,
+        hooks: SessionHooks | None = None,
     ) -> None:
         self.state = state
         self._owner = owner
         self._tokens: list[Token[Session | None]] = []
         self._telemetry = telemetry
+        self._hooks = hooks
         self._scopes: list[object | None] = []
 
     @property
@@ -115,9 +135,28 @@ class Session:
         """Make the next routed call of this session go one tier up."""
         self.state.request_escalation(reason)
 
+    def record_outcome(
+        self, success: bool | None = None, score: float | None = None, label: str | None = None
+    ) -> None:
+        """Say how this run went: ``success``, a ``score`` in [0, 1], a short ``label`` (a
+        category, never user content; at most 200 characters). A plain method that never
+        blocks (no I/O): inside the block, the session's routing-log line carries it (the
+        latest wins); after it, an outcome line referencing that line is written. Each call
+        also emits the ``agentroute.outcome`` span, the ``agentroute.session.outcomes``
+        metric and the ``route.outcome`` event (:mod:`agentroute.telemetry.outcomes`).
+
+        Raises:
+            ConfigurationError: an argument of the wrong type or out of range (named).
+        """
+        if self._hooks is None:
+            raise ConfigurationError("record_outcome(): this session was not made by a Router")
+        self._hooks.outcome(self.state, success, score, label)
+
     async def __aenter__(self) -> Session:
         if self._telemetry is not None:  # the ``invoke_agent`` span, current inside the block
             self._scopes.append(self._telemetry.enter_agent(self.state))
+        if not self._tokens and self._hooks is not None:
+            self._hooks.session_started(self.state)
         self._tokens.append(_current.set(self))
         return self
 
@@ -132,6 +171,8 @@ class Session:
             scope = self._scopes.pop()
             if scope is not None:
                 self._telemetry.exit_agent(scope, self.state, exc)
+        if not self._tokens and self._hooks is not None:  # the outermost block: it ends
+            await self._hooks.session_ended(self.state)
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, step={self.step}, tier={self.tier!r})"

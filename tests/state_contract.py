@@ -322,6 +322,30 @@ class StateStoreContract:
 
     # Lifecycle -----------------------------------------------------------------------------
 
+    # Session summaries ---------------------------------------------------------------------
+
+    async def test_session_summary_put_then_get(self, store: StateStore) -> None:
+        assert await store.get_session_summary("s1") is None
+        await store.put_session_summary("s1", '{"a": 1}', 10 * self.UNIT)
+        await store.put_session_summary("s:2%", '{"b": "é"}', 10 * self.UNIT)
+        assert await store.get_session_summary("s1") == '{"a": 1}'
+        assert await store.get_session_summary("s:2%") == '{"b": "é"}'
+        await store.put_session_summary("s1", '{"a": 2}', 10 * self.UNIT)  # replaced
+        assert await store.get_session_summary("s1") == '{"a": 2}'
+
+    async def test_session_summaries_expire(self, store: StateStore, advance: Advance) -> None:
+        await store.put_session_summary("s1", "{}", 2 * self.UNIT)
+        await self.wait(advance, 1)
+        assert await store.get_session_summary("s1") == "{}"
+        await self.wait(advance, 2)
+        assert await store.get_session_summary("s1") is None
+
+    async def test_summaries_do_not_mix_with_pins(self, store: StateStore) -> None:
+        await store.set_pin("s1", "sess", A, 10 * self.UNIT)
+        assert await store.get_session_summary("s1") is None
+        await store.put_session_summary("s1", "{}", 10 * self.UNIT)
+        assert await store.get_pin("s1", "sess") == A
+
     async def test_aclose_works_and_is_idempotent(self, store: StateStore) -> None:
         await store.set_cooldown(A, 5 * self.UNIT)
         await store.aclose()

@@ -584,3 +584,33 @@ async def test_a_store_without_batched_reads_is_read_operation_by_operation() ->
     store = FailOpenStore(down, FailOpenSettings(breaker_failures=10))
     assert await store.read_call(["p/a"], "s", ["m1", "m2"]) == CallSnapshot({}, {})
     assert down.calls == ["cooling", "get_pin", "get_pin"]
+
+
+class SummaryHungStore(HungStore):
+    """A hung store that also keeps session summaries (and hangs on them too)."""
+
+    async def put_session_summary(self, session: str, summary: str, ttl_s: float) -> None:
+        await self._fail("put_session_summary")
+
+    async def get_session_summary(self, session: str) -> str | None:
+        await self._fail("get_session_summary")
+        return "never"
+
+
+async def test_session_summaries_of_a_hung_store_are_given_up_not_waited_for() -> None:
+    hung = SummaryHungStore()
+    store = FailOpenStore(hung, FAST, clock=FakeClock(), events=RouteEvents(False))
+    await hung.hang(store)
+    with anyio.fail_after(5):  # a real bound: the operations end after op_timeout_s
+        await store.put_session_summary("s", "{}", 60.0)
+        assert await store.get_session_summary("s") is None
+    assert hung.calls == ["put_session_summary", "get_session_summary"]
+    assert store.timeouts == 2
+
+
+async def test_a_store_without_session_summaries_keeps_none() -> None:
+    old = DownStore(RuntimeError("unused"))  # written before summaries existed
+    store = FailOpenStore(old, FAST, clock=FakeClock(), events=RouteEvents(False))
+    await store.put_session_summary("s", "{}", 60.0)
+    assert await store.get_session_summary("s") is None
+    assert old.calls == [] and store.errors == 0

@@ -739,7 +739,8 @@ async def test_a_sticky_call_takes_two_round_trips(
     redis_server: Server, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: a pin read per sticky model, a cooldown read, a pin write (three round trips
-    and more); now one script reads the cooldowns and pins, and one command writes the pin."""
+    and more); now one script reads the cooldowns and pins, and one command writes the pin.
+    (The session's end adds one: its summary, for outcomes recorded later.)"""
     from redis.asyncio.connection import AbstractConnection
 
     data = config_dict(state={"kind": "redis", "url": redis_server.url, "namespace": namespace})
@@ -758,12 +759,13 @@ async def test_a_sticky_call_takes_two_round_trips(
         assert await routed(router, "warm") == "ok"  # connect, load the scripts
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
         assert await routed(router, "s1") == "ok"  # a new pin
-        assert len(sent) == 2
+        assert len(sent) == 2 + 1  # the call's two, and the session's summary at its end
         async with router.session(id="s1"):
             await router.complete(CONVERSATION)  # the pin serves: a hit
+            assert len(sent) == 3 + 2
         progress = seen.calls[-1].progress
         assert progress is not None and progress.pin is not None and progress.pin.kind == "hit"
-        assert len(sent) == 4
+        assert len(sent) == 5 + 1
 
 
 async def test_read_call_reads_cooldowns_and_pins_at_once(

@@ -1,5 +1,6 @@
-"""The :class:`StateStore` protocol: what routers share (deployment failures, cooldowns and
-session × model → deployment pins), expressed in durations.
+"""The :class:`StateStore` protocol: what routers share (deployment failures, cooldowns,
+session × model → deployment pins, and ended sessions' summaries for their outcomes), expressed
+in durations.
 
 Every operation takes durations (``window_s``, ``seconds``), never absolute times, so a store on
 a server (Redis) can enforce them with its own TTLs and routers on machines whose clocks differ
@@ -44,6 +45,17 @@ class StateStore(Protocol):
 
     async def drop_pin(self, session: str, model: str) -> None:
         """Forget the pin (the deployment failed or is cooling down)."""
+        ...
+
+    async def put_session_summary(self, session: str, summary: str, ttl_s: float) -> None:
+        """Keep ``summary`` (a JSON text: what an outcome recorded later needs of the ended
+        session ``session``; :mod:`agentroute.telemetry.outcomes`) for ``ttl_s`` seconds,
+        replacing an earlier one."""
+        ...
+
+    async def get_session_summary(self, session: str) -> str | None:
+        """The summary kept for ``session``, if still fresh. (A store written before this
+        method existed is used fail-open: the wrapper answers ``None`` for it.)"""
         ...
 
     async def aclose(self) -> None:

@@ -387,6 +387,17 @@ class FailOpenStore:
     async def drop_pin(self, session: str, model: str) -> None:
         await self._run("drop_pin", None, self.store.drop_pin, session, model)
 
+    async def put_session_summary(self, session: str, summary: str, ttl_s: float) -> None:
+        put = getattr(self.store, "put_session_summary", None)
+        if put is not None:  # (a store written before summaries existed keeps none)
+            await self._run("put_session_summary", None, put, session, summary, ttl_s)
+
+    async def get_session_summary(self, session: str) -> str | None:
+        get = getattr(self.store, "get_session_summary", None)
+        if get is None:
+            return None
+        return await self._run("get_session_summary", None, get, session)
+
     async def aclose(self) -> None:
         """Close the store (whatever the breaker says: its connections must be released)."""
         try:

@@ -42,10 +42,17 @@ class MemoryStateStore:
         max_keys: how many deployments' failure histories and cooldowns are kept at most.
         max_pins: how many session × model pins are kept at most (the least recently
             refreshed goes first; an expired pin is dropped when next read).
+        max_summaries: how many ended sessions' summaries are kept at most (the oldest
+            written goes first; an expired one is dropped when next read or written past).
     """
 
     def __init__(
-        self, clock: Clock | None = None, *, max_keys: int = 10_000, max_pins: int = 100_000
+        self,
+        clock: Clock | None = None,
+        *,
+        max_keys: int = 10_000,
+        max_pins: int = 100_000,
+        max_summaries: int = 100_000,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self._max_keys = max_keys
@@ -53,6 +60,8 @@ class MemoryStateStore:
         self._cooldowns: dict[str, float] = {}
         self._pins: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._max_pins = max_pins
+        self._summaries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._max_summaries = max_summaries
 
     def __repr__(self) -> str:
         return (
@@ -136,6 +145,26 @@ class MemoryStateStore:
 
     async def drop_pin(self, session: str, model: str) -> None:
         self._pins.pop((session, model), None)
+
+    async def put_session_summary(self, session: str, summary: str, ttl_s: float) -> None:
+        summaries = self._summaries
+        now = self._clock.now()
+        while summaries and summaries[next(iter(summaries))][1] <= now:  # the oldest expired
+            summaries.popitem(last=False)
+        summaries[session] = (summary, now + ttl_s)
+        summaries.move_to_end(session)
+        if len(summaries) > self._max_summaries:
+            summaries.popitem(last=False)
+
+    async def get_session_summary(self, session: str) -> str | None:
+        found = self._summaries.get(session)
+        if found is None:
+            return None
+        summary, until = found
+        if until <= self._clock.now():
+            del self._summaries[session]
+            return None
+        return summary
 
     def _expire(self, now: float) -> None:
         for key in [k for k, until in self._cooldowns.items() if until <= now]:

@@ -9,6 +9,8 @@ another one, e.g. ``app`` and ``app:fail``, or their keys could meet):
   deployment has been quiet for that long;
 * ``{ns}:cool:{deployment}`` — present while the deployment is put aside; its TTL (``PX``) is
   the remaining cooldown;
+* ``{ns}:sess:{session}`` — an ended session's summary (a JSON text) for outcomes recorded
+  later (:mod:`agentroute.telemetry.outcomes`); its TTL is ``telemetry.outcome_ttl_s``;
 * ``{ns}:pin:{session}:{model}`` — the deployment key the session's calls to the model are
   pinned to; its TTL is the pin's idle TTL. ``%`` and ``:`` inside the session and the model
   are percent-escaped (``%25``, ``%3A``) so that two (session, model) pairs never share a key.
@@ -276,6 +278,21 @@ class RedisStateStore:
     async def drop_pin(self, session: str, model: str) -> None:
         _require_asyncio()
         await self._client.delete(self._pin_key(session, model))
+
+    # Session summaries -----------------------------------------------------------------------
+
+    async def put_session_summary(self, session: str, summary: str, ttl_s: float) -> None:
+        _require_asyncio()
+        key = f"{self._namespace}:sess:{_escape(session)}"
+        if ttl_s <= 0:
+            await self._client.delete(key)
+            return
+        await self._client.set(key, summary, px=_ms(ttl_s))
+
+    async def get_session_summary(self, session: str) -> str | None:
+        _require_asyncio()
+        value = await self._client.get(f"{self._namespace}:sess:{_escape(session)}")
+        return None if value is None else _text(value)
 
     # Lifecycle -------------------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ __all__ = [
     "METRIC_FALLBACKS",
     "METRIC_OPERATION_DURATION",
     "METRIC_SESSIONS_EVICTED",
+    "METRIC_SESSION_OUTCOMES",
     "METRIC_STATE_BREAKER",
     "METRIC_STATE_ERRORS",
     "METRIC_STATE_SKIPPED",
@@ -68,10 +69,17 @@ __all__ = [
     "OPENINFERENCE_PROJECT_NAME",
     "OPENINFERENCE_SPAN_KIND",
     "OUTCOME",
+    "OUTCOME_LABEL",
+    "OUTCOME_SCORE",
+    "OUTCOME_SESSION_KNOWN",
+    "OUTCOME_SPAN",
+    "OUTCOME_SUCCESS",
     "PROVIDER_NAMES",
     "ROUTE_SPAN",
     "SERVER_ADDRESS",
     "SERVER_PORT",
+    "SESSION_HIGHEST_TIER",
+    "SESSION_START_TIER",
     "SESSION_STEP",
     "STATE_BREAKER",
     "STATE_OPERATION",
@@ -154,6 +162,22 @@ USAGE_ESTIMATED: Final = "agentroute.usage.estimated"
 """On a chat span: the response carried no usage; the tokens are the router's input count."""
 OUTCOME: Final = "agentroute.outcome"
 
+# agentroute.* (the outcome span and metric) ---------------------------------------------------
+
+OUTCOME_SPAN: Final = "agentroute.outcome"
+"""One span per outcome recorded (``session.record_outcome``, ``router.record_outcome``),
+linked to the session's latest route span when it is known."""
+OUTCOME_SUCCESS: Final = "agentroute.outcome.success"
+"""On the span, a bool (absent: not said); on the metric ``true``, ``false`` or ``unknown``."""
+OUTCOME_SCORE: Final = "agentroute.outcome.score"
+OUTCOME_LABEL: Final = "agentroute.outcome.label"
+OUTCOME_SESSION_KNOWN: Final = "agentroute.outcome.session_known"
+"""Whether the session was known (live here, or its summary found): an outcome for an unknown or
+expired session is still recorded, with this ``false``."""
+SESSION_START_TIER: Final = "agentroute.session.start_tier"
+SESSION_HIGHEST_TIER: Final = "agentroute.session.highest_tier"
+"""By the config's tier order (``unknown`` on the metric when the session is not known)."""
+
 # Metrics ------------------------------------------------------------------------------------
 
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -168,6 +192,7 @@ METRIC_SESSIONS_EVICTED: Final = "agentroute.sessions.evicted"
 METRIC_STATE_ERRORS: Final = "agentroute.state.errors"
 METRIC_STATE_SKIPPED: Final = "agentroute.state.skipped"
 METRIC_STATE_BREAKER: Final = "agentroute.state.breaker"
+METRIC_SESSION_OUTCOMES: Final = "agentroute.session.outcomes"
 STATE_OPERATION: Final = "agentroute.state.operation"
 """On the state store's metrics: the store operation (``cooling``, ``set_pin``, ...)."""
 STATE_BREAKER: Final = "agentroute.state.breaker.state"
@@ -192,6 +217,10 @@ METRIC_ATTRIBUTES: Final = frozenset(
         DECISION_CAUSE,
         MODEL,
         OUTCOME,
+        OUTCOME_SUCCESS,
+        OUTCOME_SESSION_KNOWN,
+        SESSION_START_TIER,
+        SESSION_HIGHEST_TIER,
         STATE_OPERATION,
         STATE_BREAKER,
     }

@@ -12,6 +12,11 @@ passes it: ``ModelCall.step``), never the session's latest, which with concurren
 session is another call's; ``route.session_evicted``, about the session, carries its step
 count. A shared state store adds ``route.state_error`` and
 ``route.state_breaker`` (:mod:`agentroute.state.failopen`; about the store, not a session).
+Outcomes add ``route.outcome`` (info: one per outcome recorded) and
+``route.outcome_unknown_session`` (warning: an outcome for a session neither live nor
+remembered, kept all the same); the routing log adds ``route.routing_log_error`` (warning: a
+record that could not be written, or was dropped because the writer's queue was full;
+:mod:`agentroute.telemetry.routing_log`).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
@@ -261,6 +266,57 @@ class RouteEvents:
             max_implicit=limit,
         )
 
+    def outcome(
+        self,
+        session_id: str,
+        known: bool,
+        start_tier: str | None,
+        highest_tier: str | None,
+        success: bool | None,
+        score: float | None,
+        label: str | None,
+    ) -> None:
+        """An outcome was recorded for a session (``known``: the session was live here or
+        its summary was found)."""
+        log = self._emitting() and _at(_INFO)
+        if not log:
+            return
+        log.info(
+            "route.outcome",
+            session_id=session_id,
+            session_known=known,
+            start_tier=start_tier,
+            highest_tier=highest_tier,
+            success=success,
+            score=score,
+            label=label,
+        )
+
+    def outcome_unknown_session(self, session_id: str) -> None:
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return
+        log.warning(
+            "route.outcome_unknown_session",
+            session_id=session_id,
+            effect="the outcome is kept (session_known: false), without the session's tiers",
+        )
+
+    def routing_log_error(self, error_type: str, error: str, lost: int) -> bool:
+        """A routing-log record could not be written (``lost``: records lost so far);
+        whether it was emitted."""
+        log = self._emitting() and _at(_WARNING)
+        if not log:
+            return False
+        log.warning(
+            "route.routing_log_error",
+            error_type=error_type,
+            error=error,
+            lost=lost,
+            effect="routing continues; the routing log misses these records",
+        )
+        return True
+
     def sdk_retries(self, function: str, source: str, max_retries: int) -> None:
         log = self._emitting() and _at(_WARNING)
         if not log:
@@ -357,6 +413,24 @@ class _Silent(RouteEvents):
 
     def session_evicted(self, state: SessionState, idle_s: float, limit: int) -> None:
         pass
+
+    def outcome(
+        self,
+        session_id: str,
+        known: bool,
+        start_tier: str | None,
+        highest_tier: str | None,
+        success: bool | None,
+        score: float | None,
+        label: str | None,
+    ) -> None:
+        pass
+
+    def outcome_unknown_session(self, session_id: str) -> None:
+        pass
+
+    def routing_log_error(self, error_type: str, error: str, lost: int) -> bool:
+        return False
 
     def sdk_retries(self, function: str, source: str, max_retries: int) -> None:
         pass

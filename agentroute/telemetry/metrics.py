@@ -74,6 +74,11 @@ class RouterMetrics:
             unit="{session}",
             description="Implicit sessions evicted before their idle TTL (sessions.max_implicit).",
         )
+        self.session_outcomes = meter.create_counter(
+            A.METRIC_SESSION_OUTCOMES,
+            unit="{outcome}",
+            description="Outcomes recorded for sessions, by start and highest tier reached.",
+        )
         self.state_errors = meter.create_counter(
             A.METRIC_STATE_ERRORS,
             unit="{operation}",
@@ -123,6 +128,20 @@ class RouterMetrics:
     def session_evicted(self) -> None:
         """Record a live implicit session pushed out by the table's bound (its state is lost)."""
         self.sessions_evicted.add(1)
+
+    def outcome(
+        self, start_tier: str | None, highest_tier: str | None, success: bool | None, known: bool
+    ) -> None:
+        """Record one outcome of a session (tiers ``unknown`` when the session is not known)."""
+        self.session_outcomes.add(
+            1,
+            {
+                A.SESSION_START_TIER: start_tier or "unknown",
+                A.SESSION_HIGHEST_TIER: highest_tier or "unknown",
+                A.OUTCOME_SUCCESS: "unknown" if success is None else str(success).lower(),
+                A.OUTCOME_SESSION_KNOWN: known,
+            },
+        )
 
     def pin(self, kind: str, model: str) -> None:
         """Record an affinity hit or break (a new pin is neither)."""

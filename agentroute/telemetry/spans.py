@@ -238,6 +238,7 @@ class RouteTelemetry:
         }
         state = call.session
         if state is not None:
+            state.note_route_span(span.get_span_context())  # what an outcome's span links to
             attrs[A.GEN_AI_CONVERSATION_ID] = state.key
             attrs[A.SESSION_STEP] = call.step
             if state.agent is not None:
