@@ -4,6 +4,7 @@ the held-out evaluation, the refusal, the patch round-trip into a router, the CL
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,25 @@ def test_a_bad_table_is_reported_with_its_line(tmp_path: Path, files: tuple[Path
         "--write", str(tmp_path / "p.yaml"),
     )  # fmt: skip
     assert out.exit_code == 2 and "bad.csv:2" in out.output
+
+
+def test_the_held_out_table_reads_at_80_columns(tmp_path: Path, files: tuple[Path, Path]) -> None:
+    config, table = files
+    out = CliRunner().invoke(
+        main,
+        ["calibrate", "--outcomes", str(table), "--config", str(config), "--target-solved",
+         "0.96", "--folds", "3", "--write", str(tmp_path / "p.yaml")],
+        env={"COLUMNS": "80"},
+    )  # fmt: skip
+    lines = out.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["contender", "solved"])
+    body = lines[header + 2 : header + 8]
+    assert [line.split()[0] for line in body] == [
+        "small", "mid", "big", "oracle", "default", "calibrated"
+    ]  # fmt: skip
+    for line in lines:
+        assert len(line) <= 80 and "…" not in line
+    # every row whole on one line: name, solved, range, cost ×, range
+    assert all(
+        re.search(r"\d%\s+\d+%–\d+%\s+\d+\.\d\d\s+\d+\.\d\d–\d+\.\d\d$", x.rstrip()) for x in body
+    )

@@ -10,9 +10,12 @@ fractions throughout, so the expected figures are exact.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentroute import ConfigurationError, RouterConfig, SessionState, Signals
 from agentroute.bench.cascade import run_cascade
@@ -153,3 +156,25 @@ def test_the_cascade_follows_the_scaled_schedule() -> None:
         ("mid", 6, True),
     ]
     assert run.solved and run.cost_usd == pytest.approx(1.5 + 3.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    typical=st.tuples(*[st.one_of(st.none(), st.integers(1, 60))] * 3),
+    moves=st.lists(st.sampled_from(["simple", "medium", "complex", None]), min_size=1, max_size=30),
+)
+def test_the_step_signal_never_drops_whatever_tiers_the_session_holds(
+    typical: tuple[int | None, int | None, int | None], moves: list[str | None]
+) -> None:
+    config = make_config(dict(zip(("small", "mid", "big"), typical, strict=True)))
+    policy = ScorePolicy(config)
+    state = SessionState("s")
+    before = 0.0
+    for step, move in enumerate(moves, start=1):
+        decision = policy(Signals(step=step), state)
+        part = dict(decision.contributions).get("step", 0.0)
+        assert part > before
+        assert policy(Signals(step=step), state).contributions == decision.contributions
+        before = part
+        # the session then holds the policy's tier or, as after a hint or a climb, another
+        state.record(decision if move is None else dataclasses.replace(decision, tier=move))

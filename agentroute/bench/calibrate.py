@@ -16,14 +16,15 @@ strongest single model solves (the one solving the most tasks in the whole table
 :func:`agentroute.bench.cascade.strongest`), as cheaply as it can.
 
 **The search** (on a training split): for each tier, candidate ``typical_steps`` are the
-tier's current value and multiples (¼ … 8×, :data:`FACTORS`) of the median length of its
-model's solved runs in the training tasks (all its runs when none solved). Coordinate descent
+tier's current value, 1 (leave the tier almost at once) and multiples (¼ … 8×,
+:data:`FACTORS`) of the median length of its model's solved runs in the training tasks (all
+its runs when none solved). Coordinate descent
 from the current values: tier by tier, cheap first, every candidate is replayed with
 :func:`agentroute.bench.cascade.run_cascade` over the policy's own escalation points
 (:func:`agentroute.bench.ladder.policy_schedule`), and the best kept — among settings that
 meet the target the cheapest, else the one solving the most (then the cheapest); a tie keeps
 the value held. Rounds repeat until one changes nothing, at most :data:`MAX_ROUNDS`. So a
-run replays at most ``MAX_ROUNDS × (tiers − 1) × (len(FACTORS) + 1)`` cascades per fit, and
+run replays at most ``MAX_ROUNDS × (tiers − 1) × (len(FACTORS) + 2)`` cascades per fit, and
 ``folds + 1`` fits: bounded, and independent of the table beyond its size. No randomness
 but the fold split, drawn from ``seed``: the same table, config and seed give the same result.
 
@@ -252,7 +253,7 @@ class _Fitter:
     def _candidates(self, table: OutcomeTable, model: str, serving: str) -> list[int]:
         runs = [r for r in table.rows if r.model == serving]
         solved = [r.calls for r in runs if r.resolved] or [r.calls for r in runs]
-        values = {self.current[model]}
+        values = {self.current[model], 1}
         if solved:
             median = statistics.median(solved)
             values |= {max(1, round(median * f)) for f in FACTORS}
