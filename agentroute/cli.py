@@ -1,7 +1,9 @@
 """The ``agentroute`` command line (click for parsing, rich for tables).
 
 Commands: ``demo`` (the main job on embedded defaults), ``sim serve`` (the provider
-simulator), ``replay FILE`` (the policy over recorded runs) and ``config check FILE``. Being an
+simulator), ``replay FILE`` (the policy over recorded runs), ``config check FILE``, ``bench
+cascade`` and ``calibrate`` (step scales fitted to an outcome table,
+:mod:`agentroute.bench.calibrate_cli`). Being an
 application, the CLI may configure structlog (the library never does): by default only errors
 are printed, ``-v`` shows every routing event.
 """
@@ -22,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentroute._cli_tables import add_row, cli_table, print_table
+from agentroute.bench.calibrate_cli import calibrate
 from agentroute.bench.cli import bench
 from agentroute.config import RouterConfig
 from agentroute.config._files import load_config
@@ -310,6 +313,7 @@ def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
 
 main.add_command(sim)
 main.add_command(bench)
+main.add_command(calibrate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -23,6 +23,15 @@ tier, and the tier it picks is where it goes. The start is the policy's own firs
 escalates on steps: every escalation point is infinite (said in the notes). Steps are
 session steps: the k-th model call of the task's whole run, whatever tier served the earlier
 ones — as the router counts them.
+
+**Per-model step scales** (``models.<name>.typical_steps``) make the policy's step signal
+depend on the tiers a session has held (:class:`~agentroute.policy.signals.StepProgress`), so
+the escalation points are found along the calm loop's own path: one session driven from its
+start, step by step, each decision recorded as the router records it; a tier on that path is
+left at the session step where the policy leaves it there (after the steps made below it at
+their own scales). A tier the path climbs past is derived as before, holding it from step 1
+(every step at its own scale): the cascade enters it only when a task has no row on the tier
+the path climbs to. Without scales both ways give the same points.
 """
 
 from __future__ import annotations
@@ -129,7 +138,10 @@ def policy_schedule(config: RouterConfig, *, horizon: int = 2000) -> Schedule:
             "every escalation point is infinite (a task runs on its start model as recorded)"
         )
     else:
+        visited = _calm_path(policy, tiers, start, horizon, leave_at, climb_to)
         for level in range(start, len(tiers) - 1):
+            if level in visited:
+                continue
             for step in range(1, horizon + 1):
                 state = SessionState.restored("bench", step=step, tier=tiers[level])
                 chosen = index[policy(Signals(step=step), state).tier]
@@ -143,6 +155,32 @@ def policy_schedule(config: RouterConfig, *, horizon: int = 2000) -> Schedule:
                 "(treated as never)"
             )
     return Schedule("policy", start, tuple(leave_at), tuple(climb_to), False, tuple(notes))
+
+
+def _calm_path(
+    policy: ScorePolicy,
+    tiers: tuple[str, ...],
+    start: int,
+    horizon: int,
+    leave_at: list[int | None],
+    climb_to: list[int],
+) -> set[int]:
+    """Drive one session through the calm loop from its start, recording each decision as the
+    router does, and fill in where it leaves each tier it visits; returns those tiers."""
+    index = {t: i for i, t in enumerate(tiers)}
+    session = SessionState("bench-path")
+    level, visited = start, {start}
+    for step in range(1, horizon + 1):
+        decision = policy(Signals(step=step), session)
+        session.record(decision)
+        chosen = index[decision.tier]
+        if step > 1 and chosen > level:
+            leave_at[level], climb_to[level] = step, chosen
+            level = chosen
+            visited.add(level)
+        if level == len(tiers) - 1:
+            break
+    return visited
 
 
 def fixed_schedule(tiers: int, start: int, calls: int) -> Schedule:

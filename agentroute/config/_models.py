@@ -128,6 +128,15 @@ class ModelConfig(_Strict):
     Anthropic provider's 4096 default when the call sets none. A call without a limit is sent
     as before, a ``wrap()``-ed function gets the caller's arguments, and the context-window
     check counts the input only (less ``policy.context_margin``)."""
+    typical_steps: Integer | None = Field(default=None, gt=0)
+    """How many model calls a normal run of this model takes (a positive whole number): the
+    step signal counts this model's steps relative to it, so that a score of 0.3 from steps
+    means "a quarter past a normal run" on a model that runs 40 calls as on one that runs 10.
+    The signal adds ``policy.expected_steps / typical_steps`` per step on this model, so
+    unset (the default: ``policy.expected_steps``) every step counts 1, as without it. A tier
+    uses the scale of its first model (the one that serves it while healthy); each step counts
+    at the scale of the tier the session held when the step was routed (see
+    :class:`agentroute.policy.signals.StepProgress`). ``agentroute calibrate`` fits it."""
     price_ref: str | None = Field(default=None, min_length=1)
     deployments: list[DeploymentConfig] = Field(min_length=1)
     # After ``price_ref`` and ``deployments``: its lookup reads them. Always a Price once

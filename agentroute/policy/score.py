@@ -2,7 +2,10 @@
 
 Each weighted signal contributes ``weight × value`` (the decision lists every non-zero
 contribution; they sum to the score); the score picks the highest tier whose threshold it
-reaches, never below ``policy.start_tier``. Then, in this order:
+reaches, never below ``policy.start_tier``. The ``step`` signal is the session's progress on
+its models' own scales when any model sets ``typical_steps`` (each step on a model counts
+``policy.expected_steps / typical_steps``: :class:`~agentroute.policy.signals.StepProgress`),
+else ``Signals.step`` as is. Then, in this order:
 
 1. **Escalation request** (``session.escalate()``, the model calling the ``escalate`` tool, a
    keyword): one tier above the higher of the current tier and the score's tier.
@@ -47,6 +50,7 @@ from agentroute._types import Cause, Decision, Signals, SwitchCost
 from agentroute.config import Price, RouterConfig
 from agentroute.errors import ConfigurationError, ContextWindowExceeded
 from agentroute.policy.session_memory import SessionMemory
+from agentroute.policy.signals import StepProgress
 from agentroute.session import SessionState
 
 __all__ = ["BUDGET_MAX_TIER", "BUDGET_REASON", "ScorePolicy", "calm_after"]
@@ -89,6 +93,12 @@ class ScorePolicy:
             if len(names) == 1
             else getter
         )
+        # the step signal on each model's scale (models.<name>.typical_steps); when every
+        # step counts 1 (none set) the score reads Signals.step as is, at no extra cost
+        self.progress = StepProgress(config)
+        self._step_at = (
+            names.index("step") if "step" in names and not self.progress.uniform else None
+        )
         self._dwell = p.dwell_steps
         self._margin = p.margin
         # a score below this is a calm step on the tier (none is on the lowest tier)
@@ -109,7 +119,10 @@ class ScorePolicy:
     # The decision -------------------------------------------------------------------------
 
     def __call__(self, signals: Signals, state: SessionState) -> Decision:
-        contributions = self.contributions(signals)
+        if self._step_at is None:
+            contributions = self.contributions(signals)
+        else:
+            contributions = self._scaled_contributions(signals, state, self._step_at)
         score = sum(c for _, c in contributions)
         # the score's tier (tier_for_score, inline: it runs on every routed call)
         target = max(self._start, bisect.bisect_right(self._bounds, score) - 1)
@@ -157,6 +170,19 @@ class ScorePolicy:
         """Each weighted signal's ``weight × value`` (booleans count 1), zeros left out."""
         out = []
         for (name, weight), value in zip(self._weights, self._values(signals), strict=True):
+            if value:
+                out.append((name, weight * float(value)))
+        return tuple(out)
+
+    def _scaled_contributions(
+        self, signals: Signals, state: SessionState, step_at: int
+    ) -> tuple[tuple[str, float], ...]:
+        """:meth:`contributions` with the ``step`` signal as the session's progress on its
+        models' scales (:class:`~agentroute.policy.signals.StepProgress`)."""
+        values = list(self._values(signals))
+        values[step_at] = self.progress(state, signals.step)
+        out = []
+        for (name, weight), value in zip(self._weights, values, strict=True):
             if value:
                 out.append((name, weight * float(value)))
         return tuple(out)

@@ -42,6 +42,7 @@ from typing import Any
 
 from agentroute._json_text import parse, safe_str, text_of
 from agentroute._types import Message, SessionState, Signals
+from agentroute.config import RouterConfig
 from agentroute.messages import as_message
 from agentroute.policy.session_memory import SessionMemory
 from agentroute.policy.tokens import TokenCounter, count_message, count_tools, message_text
@@ -57,6 +58,7 @@ __all__ = [
     "ScanState",
     "SignalConfig",
     "SignalExtractor",
+    "StepProgress",
     "ToolErrorDetector",
     "ToolResult",
     "content_mark",
@@ -378,3 +380,62 @@ def _canonical(arguments: Any) -> str:
         except ValueError:
             return str.__str__(arguments)
     return text_of(arguments, sort_keys=True, separators=(",", ":"))
+
+
+_Anchor = tuple[str, int, float]
+"""One session's step progress where it entered the tier it holds: ``(tier, first step on
+it, progress before that step)``."""
+
+
+class StepProgress:
+    """The ``step`` signal on each model's own scale: how far into a normal run the session is.
+
+    ``Signals.step`` counts the session's model calls. A model's ``typical_steps``
+    (``models.<name>.typical_steps``) says how many calls a normal run of it takes, so a step
+    on it counts ``policy.expected_steps / typical_steps``: a model that runs four times longer
+    than the reference counts a quarter per step, and the same score from steps means the same
+    share of a normal run on any ladder. Unset, ``typical_steps`` is ``policy.expected_steps``
+    and every step counts 1 (:attr:`uniform`: the policy then uses ``Signals.step`` as is).
+
+    **Which scale, once a session has moved tiers.** A tier counts at the scale of its first
+    model (the one serving it while healthy). Each step counts at the scale of the tier the
+    session held when the step was routed (the first step: the start tier's), and the steps
+    add up: a session that made 20 steps on a model with ``typical_steps: 40`` (reference
+    12) has progress 6 when it climbs, and counts on from there at the new tier's scale.
+    Progress never jumps when the tier changes, so a climb to a longer-running model cannot
+    drop the score back under the threshold it just crossed (which would flap), and a score
+    from steps only grows.
+
+    Its memory of each session (the tier held, where the session entered it and the progress
+    before that) is keyed by the session and dropped with it
+    (:class:`~agentroute.policy.session_memory.SessionMemory`), written only when the tier
+    changes; asking twice for the same step gives the same answer. A session the policy
+    first sees at step ``n`` (a restored one) counts its earlier steps at its tier's scale.
+    """
+
+    def __init__(self, config: RouterConfig) -> None:
+        reference = config.policy.expected_steps
+        self._start = config.start_tier
+        self.scales: dict[str, float] = {}
+        for tier, models in config.tiers.items():
+            typical = config.models[models[0]].typical_steps
+            self.scales[tier] = 1.0 if typical is None else reference / typical
+        self.uniform = all(scale == 1.0 for scale in self.scales.values())
+        """Every step counts 1: the progress is ``Signals.step``."""
+        self._anchors: SessionMemory[_Anchor] = SessionMemory()
+        self._anchor_of = self._anchors.by_id.get
+
+    def __call__(self, state: SessionState, step: int) -> float:
+        """The session's progress at ``step``, in reference steps."""
+        tier = state.tier or self._start
+        scale = self.scales[tier]
+        anchor = self._anchor_of(id(state))
+        if anchor is not None and anchor[0] == tier and anchor[1] <= step:
+            return anchor[2] + (step - anchor[1] + 1) * scale
+        if anchor is None:
+            before = (step - 1) * scale
+        else:  # the steps since the previous tier was entered count at its scale
+            held, first, earlier = anchor
+            before = earlier + max(0, step - first) * self.scales.get(held, 1.0)
+        self._anchors.put(state, (tier, step, before))
+        return before + scale

@@ -1,0 +1,180 @@
+"""``agentroute calibrate``: fit the policy's step scales to an outcome table, cross-validated,
+and write a config patch only when the held-out result supports it.
+
+Prints the held-out table (every single model, the oracle, the configured policy and the
+calibrated one: solved as a share of the strongest model's, cost as a multiple of its, each
+with its fold range), the fitted ``typical_steps``, then either writes ``--write PATCH.yaml``
+(only the changed keys; merge it with :func:`agentroute.config.patch.load_patched_config`) or
+refuses: the reason printed, exit status 1, no file written. Bad input (a flag's value, the
+table, the config) exits 2 naming the flag or the field. The table comes from ``--outcomes``
+(the reader of :mod:`agentroute.bench.outcomes`); another reader (a routing log) would add
+its own flag and hand :func:`agentroute.bench.calibrate.calibrate` the same table.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agentroute.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentroute.bench.calibrate import Calibration
+
+__all__ = ["calibrate"]
+
+COLUMNS = ("contender", "solved", "range", "cost ×", "range")
+_NUMERIC = frozenset({"solved", "range", "cost ×"})
+
+
+@click.command()
+@click.option(
+    "--outcomes",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Table of runs (task_id, model, resolved, cost_usd, calls; .csv or .jsonl).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Router config whose policy is calibrated.",
+)
+@click.option(
+    "--target-solved",
+    type=click.FloatRange(0, 1, min_open=True),
+    required=True,
+    help="Share of the strongest single model's solved tasks to reach, e.g. 0.96.",
+)
+@click.option(
+    "--max-cost-ratio",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Refuse above this held-out cost, as a multiple of the strongest model's.",
+)
+@click.option(
+    "--folds", type=click.IntRange(min=2), default=5, show_default=True, help="k of k-fold."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold split.")
+@click.option(
+    "--write",
+    "write",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the config patch (YAML).",
+)
+def calibrate(
+    outcomes: Path,
+    config_file: Path,
+    target_solved: float,
+    max_cost_ratio: float | None,
+    folds: int,
+    seed: int,
+    write: Path,
+) -> None:
+    """Fit the step escalation points to recorded runs; write a patch the held-out supports."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from agentroute.bench.calibrate import calibrate as fit
+    from agentroute.bench.outcomes import load_outcomes
+    from agentroute.config._files import load_config
+
+    console = Console()
+    try:
+        config = load_config(config_file)
+        table = load_outcomes(outcomes)
+        if folds > len(table.tasks):
+            raise click.BadParameter(
+                f"{folds} folds for {len(table.tasks)} tasks", param_hint="'--folds'"
+            )
+        result = fit(
+            config,
+            table,
+            target_solved=target_solved,
+            max_cost_ratio=max_cost_ratio,
+            folds=folds,
+            seed=seed,
+        )
+    except ConfigurationError as exc:
+        console.print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    print_calibration(console, result, folds)
+    if result.refusal is not None:
+        console.print(f"✗ no patch written: {result.refusal}", highlight=False, markup=False)
+        raise SystemExit(1)
+    if not result.changed:
+        console.print("✓ the config already holds the fitted values: no patch written")
+        return
+    command = _command(outcomes, config_file, target_solved, max_cost_ratio, folds, seed, write)
+    write_patch(result, write, command)
+    console.print(f"✓ patch written: {write}", highlight=False, markup=False)
+
+
+def print_calibration(console: Console, result: Calibration, folds: int) -> None:
+    """The held-out table and the fitted values (readable at 80 columns)."""
+    from agentroute._cli_tables import add_row, cli_table, print_table
+    from agentroute.bench.calibrate import Spread
+
+    def pct(s: Spread) -> tuple[str, str]:
+        return f"{s.mean:.1%}", f"{s.low:.0%}–{s.high:.0%}"
+
+    def times(s: Spread) -> tuple[str, str]:
+        return f"{s.mean:.2f}", f"{s.low:.2f}–{s.high:.2f}"
+
+    table = cli_table(COLUMNS, numeric=_NUMERIC)
+    picks = [*result.ladder.all_models, "oracle", "default", "calibrated"]
+    for pick in picks:
+        name = f"{pick} (strongest)" if pick == result.strongest else pick
+        name = "default policy" if pick == "default" else name
+        name = "calibrated policy" if pick == "calibrated" else name
+        add_row(table, name, *pct(result.share(pick)), *times(result.cost(pick)))
+    print_table(
+        console,
+        f"Held-out over {folds} folds (split by task): solved as a share of "
+        f"{result.strongest}'s, cost as a multiple of its; range: lowest–highest fold",
+        table,
+    )
+    fitted = ", ".join(f"{m}={v}" for m, v in result.typical_steps)
+    console.print(f"fitted typical_steps (all tasks): {fitted}", highlight=False, markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+
+
+def write_patch(result: Calibration, path: Path, command: str) -> None:
+    """Write the patch: a comment saying how it was made and what it holds, then the keys."""
+    import yaml
+
+    from agentroute.bench.calibrate import patch_data
+
+    header = [
+        f"# {command}",
+        f"# held-out: solved {result.solved_share.mean:.1%} of {result.strongest}'s "
+        f"(target {result.target_solved:.1%}), cost {result.cost_ratio.mean:.2f}× its",
+        "# merge: agentroute.config.patch.load_patched_config(BASE, THIS_FILE)",
+    ]
+    body = yaml.safe_dump(patch_data(result), sort_keys=False)
+    path.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
+
+
+def _command(
+    outcomes: Path,
+    config_file: Path,
+    target: float,
+    max_cost_ratio: float | None,
+    folds: int,
+    seed: int,
+    write: Path,
+) -> str:
+    args = ["agentroute", "calibrate", "--outcomes", str(outcomes), "--config", str(config_file)]
+    args += ["--target-solved", f"{target:g}"]
+    if max_cost_ratio is not None:
+        args += ["--max-cost-ratio", f"{max_cost_ratio:g}"]
+    args += ["--folds", str(folds), "--seed", str(seed), "--write", str(write)]
+    return shlex.join(args)
