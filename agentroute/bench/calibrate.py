@@ -55,6 +55,7 @@ from agentroute.bench.cascade import (
     run_cascade,
     single_models,
     strongest,
+    totals,
 )
 from agentroute.bench.ladder import Ladder, Schedule, map_ladder, policy_schedule
 from agentroute.bench.outcomes import OutcomeTable
@@ -191,14 +192,7 @@ def _subset(table: OutcomeTable, tasks: Sequence[str]) -> OutcomeTable:
 
 
 def _sum(name: str, table: OutcomeTable, ladder: Ladder, schedule: Schedule) -> Totals:
-    runs = run_cascade(table, ladder, schedule)
-    return Totals(
-        name,
-        sum(r.solved for r in runs),
-        sum(r.cost_usd for r in runs),
-        len(runs),
-        sum(len(r.legs) > 1 for r in runs),
-    )
+    return totals(name, run_cascade(table, ladder, schedule))
 
 
 class _Fitter:

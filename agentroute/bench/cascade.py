@@ -88,6 +88,7 @@ __all__ = [
     "single_models",
     "strongest",
     "sweep",
+    "totals",
     "without_steps",
 ]
 
@@ -276,7 +277,8 @@ def run_cascade(
     )
 
 
-def _totals(name: str, runs: tuple[TaskRun, ...]) -> Totals:
+def totals(name: str, runs: Sequence[TaskRun]) -> Totals:
+    """The :class:`Totals` of ``runs`` (one way of serving the tasks, named ``name``)."""
     return Totals(
         name,
         sum(r.solved for r in runs),
@@ -342,7 +344,7 @@ def checked(
         name = f"{verifier.label}, no step escalation"
         runs = run_cascade(table, ladder, without_steps(schedule), rejected)
         curve = ()
-    return Checked(verifier, steps, _totals(name, runs), curve)
+    return Checked(verifier, steps, totals(name, runs), curve)
 
 
 def single_models(table: OutcomeTable, ladder: Ladder) -> tuple[Totals, ...]:
@@ -417,7 +419,7 @@ def sweep(
     out = []
     for k in ks:
         schedule = fixed_schedule(len(ladder.tiers), start, k)
-        out.append(_totals(schedule.name, run_cascade(table, ladder, schedule, rejected)))
+        out.append(totals(schedule.name, run_cascade(table, ladder, schedule, rejected)))
     return tuple(out)
 
 
@@ -475,7 +477,7 @@ def evaluate(
         schedule=schedule,
         tasks=tuple(r.task_id for r in runs),
         runs=runs,
-        policy=_totals("policy", runs),
+        policy=totals("policy", runs),
         singles=singles,
         strongest=strongest(singles, ladder),
         oracle=oracle(table, ladder),
