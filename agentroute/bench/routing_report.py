@@ -25,7 +25,7 @@ routing_report_cli`) renders it. Decisions the schema leaves open:
   *escalation*, to a lower one a *step-down*.
 - **Causes.** An escalation's cause is its step's ``cause``; for ``score`` the signal with the
   largest contribution is added (``score:tool_errors_recent``), since the score is the sum of
-  the signals. A step with no recorded tier (rare) counts as a call of tier ``?``.
+  the signals. A step with no recorded tier (rare) counts as a call of tier ``?`` (listed last).
 - **Days** are UTC calendar days of each step's ``time``.
 """
 
@@ -392,7 +392,7 @@ class _Builder:
                 s.outcome = o.outcome
         order = sorted(self.seen_order, key=lambda t: (len(self.above[t]), self.seen_order[t]))
         rank = {t: i for i, t in enumerate(order)}
-        rank[UNKNOWN_TIER] = -1
+        rank[UNKNOWN_TIER] = len(order)  # a step without a recorded tier: last
 
         reached: Counter[str] = Counter()
         highest: Counter[str] = Counter()
