@@ -359,7 +359,7 @@ async def test_the_report_reads_what_the_router_writes(tmp_path: Path) -> None:
     r = read_routing_logs([str(path)])
     assert (r.sessions, r.calls, r.outcome_lines) == (3, 4, 1)
     assert [(t.tier, t.calls) for t in r.tiers] == [("simple", 3), ("medium", 1)]
-    assert [(c.cause, c.escalations) for c in r.causes][0] == ("escalation_request", 1)
+    assert (r.causes[0].cause, r.causes[0].escalations) == ("escalation_request", 1)
     assert (r.solved, r.judged, r.without_outcome) == (1, 2, 1)
     assert r.escalated_failed_ids == ("hard",)
     assert r.cost_usd == pytest.approx(sum(t.cost_usd for t in r.tiers)) and r.cost_usd > 0
