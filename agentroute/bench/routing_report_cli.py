@@ -103,10 +103,9 @@ def print_report(console: Console, r: RoutingReport) -> None:
         console.print(text, highlight=False, markup=False)
 
     span = f"{_day(r.first_time)} … {_day(r.last_time)} UTC" if r.calls else "no calls"
-    say(
-        f"{r.sessions:,} sessions, {r.calls:,} calls, ${r.cost_usd:,.2f} "
-        f"({span}); {len(r.files)} file(s), {r.lines:,} lines"
-    )
+    say(f"{r.sessions:,} sessions, {r.calls:,} calls, ${r.cost_usd:,.2f}, {span}")
+    files = f"{len(r.files)} file" + ("s" if len(r.files) != 1 else "")
+    say(f"read: {files}, {r.lines:,} lines")
     if r.bad_lines:
         say(f"skipped: {r.bad_lines:,} invalid lines (--skip-bad)")
     if r.duplicate_sessions:
