@@ -16,19 +16,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from agentroute._cli_tables import add_row, cli_table, print_table
-from agentroute.bench.routing_report import (
-    RoutingReport,
-    expand_inputs,
-    read_routing_logs,
-    total_bytes,
-)
 from agentroute.errors import ConfigurationError
+
+if TYPE_CHECKING:  # the reader (pydantic models) is imported when the command runs
+    from agentroute.bench.routing_report import RoutingReport
 
 __all__ = ["print_report", "report"]
 
@@ -51,6 +49,8 @@ def report(
     """Summarise routing logs: per-tier calls and cost, escalation causes, switches per
     session, solved rates. LOG: a file, a glob, a .gz file, or - for stdin."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from agentroute.bench.routing_report import expand_inputs, read_routing_logs, total_bytes
 
     console = Console()
     errors = Console(stderr=True)
