@@ -26,6 +26,7 @@ from rich.text import Text
 from agentroute._cli_tables import add_row, cli_table, print_table
 from agentroute.bench.calibrate_cli import calibrate
 from agentroute.bench.cli import bench
+from agentroute.bench.routing_report_cli import report
 from agentroute.config import RouterConfig
 from agentroute.config._files import load_config
 from agentroute.errors import ConfigurationError
@@ -314,6 +315,7 @@ def _print_summary(console: Console, cfg: RouterConfig, file: Path) -> None:
 main.add_command(sim)
 main.add_command(bench)
 main.add_command(calibrate)
+main.add_command(report)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
