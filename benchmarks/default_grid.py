@@ -179,9 +179,11 @@ def main() -> None:
         "Tables costing more than the top model alone, of "
         f"{total}: " + "; ".join(f"{c} {n}" for c, n in above.items()) + ".",
         "",
-        "The last column is a lower bound for any step schedule that starts on the cheapest "
-        "tier: where it is above 1.0×, no escalation point, spend cap or climb rule can keep "
-        "that table at or below the top model's cost; only starting on the top tier (or "
+        "The last column is the cheapest schedule that gives every tier below the top the "
+        "same k calls (k ≥ 1) — on a 2-tier ladder that is every step schedule that starts on "
+        "the cheap tier. Where it is above 1.0× (two-close, cheap 4× longer), no escalation "
+        "point, spend cap or climb rule keeps that table at or below the top model's cost; "
+        "only starting on the top tier (or "
         "knowing the models' run lengths: `models.<name>.typical_steps`, `agentroute "
         "calibrate`) can. A per-call price ratio does not tell a 5×-cheaper model whose runs "
         "are as long (where escalating late pays) from one whose runs are 4× longer (where "
