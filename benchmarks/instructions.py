@@ -4,7 +4,9 @@ figures that do not move with the machine's load.
 Wall-clock timings on this shared 2-core machine swing by tens of percent between runs, so a
 10% before/after budget cannot be judged from them alone. ``valgrind --tool=callgrind`` counts
 the instructions a process executes, the same for the same code and inputs whatever else the
-machine does. Each figure is the difference between a process making ``--calls`` + 200 routed
+machine does (every process runs with ``PYTHONHASHSEED=0``: a random hash seed changes dict and
+set layouts, and the counts by a few tenths of a percent, from one process to the next). Each
+figure is the difference between a process making ``--calls`` + 200 routed
 calls and one making 200 (imports, set-up and warm-up cancel out), divided by ``--calls``: the
 instructions of one routed call, for ``complete()`` and ``wrap()`` (the overhead benchmark's own
 variants: the same config, messages and test double, see ``overhead.py``) on asyncio and trio,
@@ -97,7 +99,12 @@ def main() -> None:
     scripts = Path(tempfile.mkdtemp(prefix="agentroute-instructions-"))
     script = scripts / "instructions_worker.py"
     script.write_text(WORKER.format(bench=str(here)))
-    envs = {"before": baseline_env(folder), "after": dict(os.environ)}
+    # a fixed hash seed: with a random one, str hashes (and so dict and set layouts) differ from
+    # process to process, and the counts with them by a few tenths of a percent
+    envs = {
+        "before": {**baseline_env(folder), "PYTHONHASHSEED": "0"},
+        "after": {**os.environ, "PYTHONHASHSEED": "0"},
+    }
     modes = ("complete",) if args.quick else ("complete", "wrap")
     backends = ("asyncio",) if args.quick else ("asyncio", "trio")
     calls, base = (5, 0) if args.quick else (args.calls, 200)
@@ -144,7 +151,8 @@ def main() -> None:
             )
     lines += [
         "",
-        "The same code and inputs give the same count whatever the machine's load, so this is",
+        "The same code and inputs (and hash seed: `PYTHONHASHSEED=0`) give the same count",
+        "whatever the machine's load, so this is",
         "the before/after figure to judge a budget by; `overhead.py --baseline` gives the",
         "wall-clock times, measured side by side but noisy on this shared machine.",
     ]
