@@ -71,6 +71,12 @@ class Catalog:
         """The smallest context window among ``tier``'s models."""
         return self._windows[tier]
 
+    def highest(self, reached: Sequence[str]) -> str | None:
+        """The highest of ``reached`` by the ladder's order (``None``: none; a tier not in the
+        ladder counts below every one that is)."""
+        rank = self._tier_index
+        return max(reached, key=lambda t: rank.get(t, -1)) if reached else None
+
     def index(self, tier: str) -> int:
         """Position of ``tier`` in the ladder (0 = cheapest)."""
         try:

@@ -197,7 +197,7 @@ class Router:
         log = open_routing_log(
             routing_log,
             self.config.telemetry.routing_log,
-            self._catalog.tiers,
+            self._catalog.highest,
             events=events,
             clock=clock,
         )
@@ -227,7 +227,7 @@ class Router:
             self._telemetry,
             store,
             log,
-            self._catalog.tiers,
+            self._catalog.highest,
             config.telemetry.outcome_ttl_s,
             self._sessions.find,
         )

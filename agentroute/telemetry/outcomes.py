@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
@@ -107,7 +107,8 @@ class SessionOutcomes:
         telemetry: the router's telemetry (tracer, metrics, events).
         store: the router's state store (session summaries).
         log: the routing log, if on.
-        tiers: the config's tiers, lowest first.
+        highest: the highest of the tiers a session reached, by the config's order
+            (:meth:`agentroute._catalog.Catalog.highest`).
         ttl_s: ``telemetry.outcome_ttl_s``.
         find_live: the live implicit or bound session of an id (the router's table), if any.
     """
@@ -117,14 +118,14 @@ class SessionOutcomes:
         telemetry: Telemetry,
         store: StateStore,
         log: RoutingLog | None,
-        tiers: tuple[str, ...],
+        highest: Callable[[Sequence[str]], str | None],
         ttl_s: float,
         find_live: Callable[[str], SessionState | None],
     ) -> None:
         self._t = telemetry
         self._store = store
         self.log = log
-        self._rank = {t: i for i, t in enumerate(tiers)}
+        self._highest = highest
         self._ttl = ttl_s
         self._find_live = find_live
         self._entered: dict[str, SessionState] = {}
@@ -221,10 +222,6 @@ class SessionOutcomes:
         if state.step == 0 and summary["record_id"] is None:
             return  # a session that made no call: nothing to join an outcome to
         await self._store.put_session_summary(state.key, json.dumps(summary), self._ttl)
-
-    def _highest(self, reached: tuple[str, ...]) -> str | None:
-        rank = self._rank
-        return max(reached, key=lambda t: rank.get(t, -1)) if reached else None
 
     def _record(
         self,

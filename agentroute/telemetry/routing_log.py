@@ -108,7 +108,8 @@ class RoutingLog:
 
     Args:
         sink: a path (``str`` or ``os.PathLike``: appended to) or a :class:`TextSink`.
-        tiers: the config's tiers, lowest first (for the highest tier reached).
+        highest: the highest of the tiers a session reached, by the config's order
+            (:meth:`agentroute._catalog.Catalog.highest`).
         events: the router's event sink (``route.routing_log_error``).
         clock: the router's clock (the warnings' quiet period).
 
@@ -119,7 +120,7 @@ class RoutingLog:
     def __init__(
         self,
         sink: str | os.PathLike[str] | TextSink,
-        tiers: Sequence[str],
+        highest: Callable[[Sequence[str]], str | None],
         *,
         events: RouteEvents | None = None,
         clock: Clock | None = None,
@@ -136,7 +137,8 @@ class RoutingLog:
                 f"routing_log: expected a path or an object with write(str), "
                 f"got {type(sink).__name__}"
             )
-        self._rank = {t: i for i, t in enumerate(tiers)}
+        self.highest = highest
+        """The highest of the tiers a session reached, by the config's order."""
         self._events = events or RouteEvents()
         self._clock: Clock = clock or SystemClock()
         self._open: dict[SessionState, _Open] = {}
@@ -355,11 +357,6 @@ class RoutingLog:
             "steps": steps,
         }
 
-    def highest(self, reached: Sequence[str]) -> str | None:
-        """The highest of ``reached`` by the config's tier order (``None``: none)."""
-        rank = self._rank
-        return max(reached, key=lambda t: rank.get(t, -1)) if reached else None
-
 
 def _step(
     number: int,
@@ -453,7 +450,7 @@ def _os_error_text(exc: BaseException) -> str:
 def open_routing_log(
     given: str | os.PathLike[str] | TextSink | None,
     configured: str | None,
-    tiers: Sequence[str],
+    highest: Callable[[Sequence[str]], str | None],
     *,
     events: RouteEvents,
     clock: Clock,
@@ -463,7 +460,7 @@ def open_routing_log(
     sink = given if given is not None else configured
     if sink is None:
         return None
-    return RoutingLog(sink, tiers, events=events, clock=clock)
+    return RoutingLog(sink, highest, events=events, clock=clock)
 
 
 class RoutingLogStep:
