@@ -18,14 +18,14 @@ rows of :class:`~agentroute.bench.outcomes.OutcomeTable` through a stated proxy:
   **complete** run. Every other model the session used was left before the session ended
   (escalated away, or stepped down from): ``resolved`` false and **censored**; the replay
   assumes such a run keeps failing if kept longer (:mod:`agentroute.bench.cascade`).
-- **Imputation**: for a ladder model (the config's tiers laid over the log's models,
-  :func:`~agentroute.bench.ladder.map_ladder`) a session never used, a row is made from that
-  model's complete runs over the whole log: ``resolved`` drawn with its solved rate ``p``
-  from ``random.Random(f"{seed}:{task}:{model}")`` (so a row does not change when other
-  sessions are added), ``calls`` and ``cost_usd`` the medians (calls rounded, at least 1).
+- **Imputation**: for a ladder model (one a tier of the config names) a session never used,
+  a row is made from that model's complete runs over the whole log: ``resolved`` drawn with
+  its solved rate ``p`` from ``random.Random(f"{seed}:{task}:{model}")`` (a task's draw does
+  not depend on the other sessions read), ``calls`` and ``cost_usd`` the medians (calls
+  rounded, at least 1).
   Only models with at least :data:`MIN_COMPLETE` complete runs are imputed from; the others
   stay missing for the tasks that did not use them (the replay climbs past a missing tier)
-  and are named in :attr:`LogTable.too_few`.
+  and are named in :attr:`LogTable.too_few` (a model absent from the log too, with 0 runs).
 
 So single-model and oracle figures over such a table are estimates: a model's tasks are the
 ones it served (censored runs count as failures at what they cost before they were left)
@@ -40,7 +40,6 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from agentroute._frozen import value_object
-from agentroute.bench.ladder import map_ladder
 from agentroute.bench.outcomes import Outcome, OutcomeTable
 from agentroute.bench.routing_report import expand_inputs, iter_lines, verdict
 from agentroute.config import RouterConfig
@@ -81,7 +80,8 @@ class LogTable:
     imputed: tuple[tuple[str, int], ...]
     """Imputed rows per model, in ladder order (models with none left out)."""
     too_few: tuple[tuple[str, int], ...]
-    """Ladder models with fewer than :data:`MIN_COMPLETE` complete runs: (model, runs)."""
+    """Ladder models (tier order) with fewer than :data:`MIN_COMPLETE` complete runs:
+    (model, runs)."""
     seed: int = 0
 
     @property
@@ -171,8 +171,8 @@ def log_table(
             + "): record outcomes with success= or score= to calibrate or replay from a log"
         )
     observed = OutcomeTable(tuple(rows), source=", ".join(shown) or "routing log")
-    ladder = map_ladder(config, observed)
-    imputed, counts, too_few = _impute(observed, ladder.all_models, seed)
+    ladder = dict.fromkeys(m for tier in config.tier_names for m in config.tiers[tier])
+    imputed, counts, too_few = _impute(observed, tuple(ladder), seed)
     return LogTable(
         table=OutcomeTable((*observed.rows, *imputed), observed.source),
         files=shown,
