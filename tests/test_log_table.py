@@ -147,13 +147,21 @@ def test_imputed_rows_come_from_the_models_complete_runs(tmp_path: Path) -> None
 
 
 def test_an_imputed_row_is_stable_per_task_and_model(tmp_path: Path) -> None:
-    """The draw depends on (seed, task, model) only: adding sessions of the same rate changes
-    no other task's imputed outcome; another seed may."""
-    one = log_table([str(imputation_log(tmp_path))], CONFIG, seed=1)
-    again = log_table([str(imputation_log(tmp_path))], CONFIG, seed=1)
-    assert one == again
-    draws = {s: [random.Random(f"{s}:calm{i}:big").random() for i in range(4)] for s in (1, 2)}
-    assert draws[1] != draws[2]
+    """Each draw depends on (seed, task, model) only, not on a shared stream: reading the
+    sessions in another order imputes the same rows; another seed draws anew."""
+    log = imputation_log(tmp_path)
+    one = log_table([str(log)], CONFIG, seed=1)
+    assert one == log_table([str(log)], CONFIG, seed=1)
+    lines = log.read_text().splitlines(keepends=True)
+    flipped = tmp_path / "flipped.jsonl"
+    flipped.write_text("".join(reversed(lines)), encoding="utf-8")
+
+    def imputed(result: LogTable) -> dict[str, bool]:
+        return {r.task_id: r.resolved for r in result.table.rows if r.imputed}
+
+    assert imputed(log_table([str(flipped)], CONFIG, seed=1)) == imputed(one)
+    many = [imputed(log_table([str(log)], CONFIG, seed=s)) for s in range(8)]
+    assert len({tuple(m.values()) for m in many}) > 1
 
 
 def test_a_thin_model_is_not_imputed_and_the_replay_climbs_past_it(tmp_path: Path) -> None:
@@ -229,3 +237,10 @@ def test_a_censored_run_is_never_rejected_by_the_output_check() -> None:
     mid = Outcome("t", "mid", True, 0.9, 3)
     run = run_task("t", {"small": small, "mid": mid}, LADDER, SCHEDULE, {("t", "small")})
     assert not any(leg.rejected for leg in run.legs)
+
+
+def test_a_log_of_another_configs_models_is_named(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "l.jsonl", [session("a", [("gpt-x", 0.1)], outcome(True))])
+    with pytest.raises(ConfigurationError, match=r"'gpt-x' are in no tier of the config, and "
+                       r"tier simple \(small\) has no step"):  # fmt: skip
+        log_table([str(log)], CONFIG)

@@ -172,6 +172,7 @@ def log_table(
         )
     observed = OutcomeTable(tuple(rows), source=", ".join(shown) or "routing log")
     ladder = dict.fromkeys(m for tier in config.tier_names for m in config.tiers[tier])
+    _check_names(observed, config)
     imputed, counts, too_few = _impute(observed, tuple(ladder), seed)
     return LogTable(
         table=OutcomeTable((*observed.rows, *imputed), observed.source),
@@ -186,6 +187,21 @@ def log_table(
         too_few=too_few,
         seed=seed,
     )
+
+
+def _check_names(observed: OutcomeTable, config: RouterConfig) -> None:
+    """Refuse a log whose models the config does not name where a tier has none of them (the
+    ladder's rule, :func:`~agentroute.bench.ladder.map_ladder`, said without table lines)."""
+    present = set(observed.models)
+    named = {m for ms in config.tiers.values() for m in ms}
+    foreign = [m for m in observed.models if m not in named]
+    empty = [t for t in config.tier_names if not present & set(config.tiers[t])]
+    if foreign and empty:
+        raise ConfigurationError(
+            f"LOG: the steps' models {', '.join(map(repr, foreign))} are in no tier of the "
+            f"config, and tier {empty[0]} ({', '.join(config.tiers[empty[0]])}) has no step "
+            "in the log: is this the config the log was written with?"
+        )
 
 
 def _session_rows(task: str, session: SessionLine, solved: bool) -> list[Outcome]:
