@@ -6,10 +6,11 @@ tier a calm loop can leave (the top tier is never left). An outcome table has on
 signal, the run's length, and through steps alone a tier's threshold and the ``typical_steps``
 of the tier below it are interchangeable: the replay cannot tell them apart. A threshold also
 decides how many tool errors or repeats escalate, which a table cannot measure, so the
-thresholds and the other weights are left as configured; only ``typical_steps`` moves. (A
-source that records those signals per step, such as a routing log, would make them knobs: a
-reader plugs in by turning its file into the :class:`~agentroute.bench.outcomes.OutcomeTable`
-:func:`calibrate` takes, plus what it adds.)
+thresholds and the other weights are left as configured; only ``typical_steps`` moves. A
+routing log (read by :mod:`agentroute.bench.log_table` into the same table, its censored
+runs replayed as failing on) does record the other signals per step, but making them knobs
+would need a per-step replay of every signal's contribution, which the cascade does not do:
+with ``--log`` too, only ``typical_steps`` moves, for the same reason.
 
 **The target**: the calibrated policy must solve at least ``target_solved`` of what the
 strongest single model solves (the one solving the most tasks in the whole table; ties as in

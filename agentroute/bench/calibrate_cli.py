@@ -6,9 +6,19 @@ calibrated one: solved as a share of the strongest model's, cost as a multiple o
 with its fold range), the fitted ``typical_steps``, then either writes ``--write PATCH.yaml``
 (only the changed keys; merge it with :func:`agentroute.config.patch.load_patched_config`) or
 refuses: the reason printed, exit status 1, no file written. Bad input (a flag's value, the
-table, the config) exits 2 naming the flag or the field. The table comes from ``--outcomes``
-(the reader of :mod:`agentroute.bench.outcomes`); another reader (a routing log) would add
-its own flag and hand :func:`agentroute.bench.calibrate.calibrate` the same table.
+table, the config) exits 2 naming the flag or the field. The table comes from exactly one of
+``--outcomes`` (the reader of :mod:`agentroute.bench.outcomes`) and ``--log`` (routing logs,
+repeatable, each a file, a glob or a ``.gz`` file; made into a table by
+:func:`agentroute.bench.log_table.log_table`, whose facts and proxy are printed first;
+``--skip-bad`` counts invalid log lines instead of stopping; ``--seed`` also seeds its
+imputed rows). Both or neither is a usage error (exit 2), as is ``--skip-bad`` without
+``--log``.
+
+With ``--log`` the fit is the same as with a table: only ``typical_steps`` moves. A log does
+record the other signals per step (tool errors, repeats, context), but replaying them would
+need a per-step replay of every signal's contribution, which the cascade does not do: it
+replays step counts only, and through steps a threshold and ``typical_steps`` are
+interchangeable, so the thresholds and the other weights stay as configured.
 """
 
 from __future__ import annotations
@@ -36,8 +46,18 @@ _NUMERIC = frozenset({"solved", "range", "cost ×"})
 @click.option(
     "--outcomes",
     type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
+    default=None,
     help="Table of runs (task_id, model, resolved, cost_usd, calls; .csv or .jsonl).",
+)
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    metavar="FILE",
+    help="Routing log with outcomes instead of a table: a file, a glob or a .gz file (repeatable).",
+)
+@click.option(
+    "--skip-bad", is_flag=True, help="With --log: count invalid lines and go on (default: stop)."
 )
 @click.option(
     "--config",
@@ -61,7 +81,13 @@ _NUMERIC = frozenset({"solved", "range", "cost ×"})
 @click.option(
     "--folds", type=click.IntRange(min=2), default=5, show_default=True, help="k of k-fold."
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold split.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the fold split (and of a log's imputed rows).",
+)
 @click.option(
     "--write",
     "write",
@@ -70,7 +96,9 @@ _NUMERIC = frozenset({"solved", "range", "cost ×"})
     help="Where to write the config patch (YAML).",
 )
 def calibrate(
-    outcomes: Path,
+    outcomes: Path | None,
+    logs: tuple[str, ...],
+    skip_bad: bool,
     config_file: Path,
     target_solved: float,
     max_cost_ratio: float | None,
@@ -83,13 +111,23 @@ def calibrate(
     from rich.markup import escape
 
     from agentroute.bench.calibrate import calibrate as fit
+    from agentroute.bench.log_table import log_table
     from agentroute.bench.outcomes import load_outcomes
     from agentroute.config._files import load_config
 
+    if (outcomes is None) == (not logs):
+        raise click.UsageError("give exactly one of --outcomes FILE and --log FILE")
+    if skip_bad and not logs:
+        raise click.UsageError("--skip-bad needs --log")
     console = Console()
+    notes: tuple[str, ...] = ()
     try:
         config = load_config(config_file)
-        table = load_outcomes(outcomes)
+        if outcomes is not None:
+            table = load_outcomes(outcomes)
+        else:
+            from_log = log_table(logs, config, seed=seed, skip_bad=skip_bad)
+            table, notes = from_log.table, from_log.notes()
         if folds > len(table.tasks):
             raise click.BadParameter(
                 f"{folds} folds for {len(table.tasks)} tasks", param_hint="'--folds'"
@@ -105,6 +143,8 @@ def calibrate(
     except ConfigurationError as exc:
         console.print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
+    for note in notes:
+        console.print(note, highlight=False, markup=False)
     print_calibration(console, result, folds)
     if result.refusal is not None:
         console.print(f"✗ no patch written: {result.refusal}", highlight=False, markup=False)
@@ -112,8 +152,13 @@ def calibrate(
     if not result.changed:
         console.print("✓ the config already holds the fitted values: no patch written")
         return
-    command = _command(outcomes, config_file, target_solved, max_cost_ratio, folds, seed, write)
-    write_patch(result, write, command)
+    source = ["--outcomes", str(outcomes)] if outcomes is not None else []
+    for log in logs:
+        source += ["--log", log]
+    source += ["--skip-bad"] if skip_bad else []
+    command = _command(source, config_file, target_solved, max_cost_ratio, folds, seed, write)
+    proxy = "from routing logs: censored runs assumed to keep failing, imputed rows" if logs else ""
+    write_patch(result, write, command, proxy)
     console.print(f"✓ patch written: {write}", highlight=False, markup=False)
 
 
@@ -147,8 +192,9 @@ def print_calibration(console: Console, result: Calibration, folds: int) -> None
         console.print(f"note: {note}", highlight=False, markup=False)
 
 
-def write_patch(result: Calibration, path: Path, command: str) -> None:
-    """Write the patch: a comment saying how it was made and what it holds, then the keys."""
+def write_patch(result: Calibration, path: Path, command: str, proxy: str = "") -> None:
+    """Write the patch: a comment saying how it was made and what it holds, then the keys
+    (``proxy``: a line on what the held-out figures rest on, when not recorded runs)."""
     import yaml
 
     from agentroute.bench.calibrate import patch_data
@@ -157,6 +203,7 @@ def write_patch(result: Calibration, path: Path, command: str) -> None:
         f"# {command}",
         f"# held-out: solved {result.solved_share.mean:.1%} of {result.strongest}'s "
         f"(target {result.target_solved:.1%}), cost {result.cost_ratio.mean:.2f}× its",
+        *([f"# {proxy}"] if proxy else []),
         "# merge: agentroute.config.patch.load_patched_config(BASE, THIS_FILE)",
     ]
     body = yaml.safe_dump(patch_data(result), sort_keys=False)
@@ -164,7 +211,7 @@ def write_patch(result: Calibration, path: Path, command: str) -> None:
 
 
 def _command(
-    outcomes: Path,
+    source: list[str],
     config_file: Path,
     target: float,
     max_cost_ratio: float | None,
@@ -172,7 +219,7 @@ def _command(
     seed: int,
     write: Path,
 ) -> str:
-    args = ["agentroute", "calibrate", "--outcomes", str(outcomes), "--config", str(config_file)]
+    args = ["agentroute", "calibrate", *source, "--config", str(config_file)]
     args += ["--target-solved", f"{target:g}"]
     if max_cost_ratio is not None:
         args += ["--max-cost-ratio", f"{max_cost_ratio:g}"]

@@ -14,6 +14,15 @@ been switched mid-way, so the cascade is an approximation, applied to each task:
    attempt, and its calls count on from the session's step), recursively up the ladder;
 4. the highest tier with a row for the task takes its run as recorded.
 
+**Censored rows** (``Outcome.censored``: a routing log's run that was left before it ended,
+:mod:`agentroute.bench.log_table`). Below the budget the row replays as any other (step 3).
+When the tier's budget reaches the row's calls (a policy that would have stayed longer than
+the logged one did) the run is assumed to **keep failing**: it is charged pro rata up to the
+budget (``cost_usd / calls × budget``) and the task climbs as in step 3; where the replay
+never leaves the tier (the task's top, or a tier a calm loop never leaves) it is a failure at
+its recorded cost. Pessimistic on purpose: a log never tells that staying longer would have
+helped. A censored run gave no final answer, so the output check never sees it.
+
 **Missing rows.** A tier with no row for a task (its models were not run on it) is climbed
 past: the next tier up that has a row serves the task (within a tier, the first model in
 config order that has a row). The last tier with a row counts as the top for that task.
@@ -237,6 +246,16 @@ def run_task(
         leave = schedule.leave_at[level]
         last = level == rungs[-1][0]
         budget = None if last or leave is None else leave if schedule.per_tier else leave - 1 - done
+        if row.censored and (budget is None or row.calls <= budget):
+            if budget is None:  # nowhere the replay would leave it: it fails where it stopped
+                legs.append(Leg(name, row.model, row.calls, row.cost_usd, False))
+                return TaskRun(task_id, False, cost + row.cost_usd, tuple(legs), tuple(skipped))
+            part = row.cost_usd * budget / row.calls  # kept failing until the budget ran out
+            legs.append(Leg(name, row.model, budget, part, False))
+            cost += part
+            done += budget
+            tier = max(schedule.climb_to[level], level + 1)
+            continue
         if budget is None or row.calls <= budget:
             if last or (task_id, row.model) not in rejected:
                 legs.append(Leg(name, row.model, row.calls, row.cost_usd, True))

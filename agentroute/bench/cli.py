@@ -1,9 +1,14 @@
 """``agentroute bench cascade``: cost saved vs tasks solved, from an outcome table.
 
-The table is read from ``--outcomes`` (CSV or JSONL, see :mod:`agentroute.bench.outcomes`) or
-made up with ``--synthetic`` (:mod:`agentroute.bench.synthetic`; ``--tasks``, ``--seed``,
+The table is read from ``--outcomes`` (CSV or JSONL, see :mod:`agentroute.bench.outcomes`),
+made from routing logs with ``--log`` (repeatable: a file, a glob or a ``.gz`` file;
+:func:`agentroute.bench.log_table.log_table`, its facts and proxy printed and kept in the
+markdown; ``--skip-bad`` counts invalid lines; ``--seed`` seeds its imputed rows), or made
+up with ``--synthetic`` (:mod:`agentroute.bench.synthetic`; ``--tasks``, ``--seed``,
 ``--calls-scale MODEL=FACTOR`` (repeatable: that model's runs are FACTOR× as long) and
-``--max-calls``).
+``--max-calls``). ``--write-outcomes`` with ``--log`` is a usage error: the five-column
+formats cannot keep which rows are censored or imputed, so the written table would replay
+differently.
 
 An output check (:class:`~agentroute.bench.cascade.Verifier`) is modelled with
 ``--verifier-recall R --verifier-fpr F`` (each in [0, 1]; seeded by ``--seed``): repeat the pair
@@ -13,10 +18,11 @@ climbs); the policy's own row stays as configured, for comparison.
 Without ``--config`` the router config is ``examples/agentroute.yaml`` when the current
 directory has one (as ``agentroute replay`` assumes), else the demo's embedded config. A bad
 table or config is printed, one line per problem, and the command exits 2 (a usage error);
-``--outcomes`` together with ``--synthetic`` (or neither) is a usage error too, as are a rate
+other than exactly one of ``--outcomes``, ``--log`` and ``--synthetic`` is a usage error naming
+the three, as are ``--skip-bad`` without ``--log``, a rate
 outside [0, 1] (the message names the flag), unpaired ``--verifier-recall``/``--verifier-fpr``,
 ``--no-step-escalation`` without a check, a synthetic-only option without ``--synthetic`` and
-``--seed`` with neither ``--synthetic`` nor a check.
+``--seed`` with neither ``--synthetic``, ``--log`` nor a check.
 
 Everything but click is imported when the command runs, so ``agentroute``'s start-up stays
 fast; matplotlib (for ``--plot``) only when a plot is drawn.
@@ -55,6 +61,16 @@ def bench() -> None:
     "(.csv or .jsonl).",
 )
 @click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    metavar="FILE",
+    help="Routing log with outcomes instead of a table: a file, a glob or a .gz file (repeatable).",
+)
+@click.option(
+    "--skip-bad", is_flag=True, help="With --log: count invalid lines and go on (default: stop)."
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -68,7 +84,7 @@ def bench() -> None:
     type=int,
     default=0,
     show_default=True,
-    help="Seed of the synthetic table and of the output check's draws.",
+    help="Seed of the synthetic table, of a log's imputed rows and of the output check's draws.",
 )
 @click.option(
     "--calls-scale",
@@ -125,6 +141,8 @@ def bench() -> None:
 def cascade(
     ctx: click.Context,
     outcomes: Path | None,
+    logs: tuple[str, ...],
+    skip_bad: bool,
     config_file: Path | None,
     synthetic: bool,
     tasks: int,
@@ -144,13 +162,23 @@ def cascade(
     from rich.markup import escape
 
     from agentroute.bench.cascade import Verifier, evaluate
+    from agentroute.bench.log_table import log_table
     from agentroute.bench.outcomes import load_outcomes
     from agentroute.bench.outcomes import write_outcomes as write_table
     from agentroute.bench.report import print_report, save_results
     from agentroute.bench.synthetic import SyntheticSpec, describe, generate
 
-    if synthetic == (outcomes is not None):
-        raise click.UsageError("give exactly one of --outcomes FILE and --synthetic")
+    if synthetic + (outcomes is not None) + bool(logs) != 1:
+        raise click.UsageError(
+            "give exactly one of --outcomes FILE and --synthetic (or, instead of both, --log FILE)"
+        )
+    if skip_bad and not logs:
+        raise click.UsageError("--skip-bad needs --log")
+    if logs and write_outcomes is not None:
+        raise click.UsageError(
+            "--write-outcomes with --log: the table's formats cannot keep which rows are "
+            "censored or imputed, so the written table would replay differently"
+        )
     if len(recalls) != len(fprs):
         raise click.UsageError(
             "give --verifier-recall and --verifier-fpr the same number of times (one output "
@@ -165,12 +193,16 @@ def cascade(
         for name in ("tasks", "seed", "calls_scale", "max_calls")
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     ]
-    explicit = [n for n in explicit if not (n == "seed" and recalls)]
+    explicit = [n for n in explicit if not (n == "seed" and (recalls or logs))]
     if explicit and not synthetic:
         flag = "--" + explicit[0].replace("_", "-")
         raise click.UsageError(
             f"{flag} needs --synthetic"
-            + (" or an output check (--verifier-recall/--verifier-fpr)" if flag == "--seed" else "")
+            + (
+                " or an output check (--verifier-recall/--verifier-fpr) or --log"
+                if flag == "--seed"
+                else ""
+            )
         )
     verifiers = [Verifier(r, f, seed) for r, f in zip(recalls, fprs, strict=True)]
     console = Console()
@@ -179,6 +211,10 @@ def cascade(
         if outcomes is not None:
             table = load_outcomes(outcomes)
             source, about = str(outcomes), []
+        elif logs:
+            from_log = log_table(logs, cfg, seed=seed, skip_bad=skip_bad)
+            table, about = from_log.table, list(from_log.notes())
+            source = f"routing log {', '.join(from_log.files)}"
         else:
             spec = SyntheticSpec(
                 tasks=tasks, seed=seed, max_calls=max_calls, calls_scale=calls_scale
@@ -195,9 +231,17 @@ def cascade(
     if write_outcomes is not None:
         console.print(f"written: {write_outcomes}", highlight=False, markup=False)
     print_report(console, evaluation, source, about)
-    options = _options(synthetic, seed, calls_scale, max_calls, verifiers, no_steps)
+    options = _options(synthetic, seed, calls_scale, max_calls, verifiers, no_steps, logs)
     command = _command(
-        outcomes, config_used, synthetic, tasks, seed, write_outcomes, plot, output, options
+        outcomes,
+        config_used,
+        synthetic,
+        tasks,
+        seed,
+        write_outcomes,
+        plot,
+        output,
+        [*_log_options(logs, skip_bad), *options],
     )
     save_results(
         console, evaluation, source=source, command=command, plot=plot, output=output, about=about
@@ -244,19 +288,29 @@ def _options(
     max_calls: int,
     verifiers: list[Verifier],
     no_steps: bool,
+    logs: Sequence[str] = (),
 ) -> list[str]:
-    """The options added by the output check and the synthetic run-length knobs, in order."""
+    """The options added by the output check, the synthetic run-length knobs and a log's
+    imputation seed, in order."""
     args: list[str] = []
     if synthetic:
         for model, factor in calls_scale:
             args += ["--calls-scale", f"{model}={factor:g}"]
         args += ["--max-calls", str(max_calls)] if max_calls != 40 else []
-    elif verifiers:
+    elif verifiers or logs:
         args += ["--seed", str(seed)]
     for v in verifiers:
         args += ["--verifier-recall", f"{v.recall:g}", "--verifier-fpr", f"{v.fpr:g}"]
     args += ["--no-step-escalation"] if no_steps else []
     return args
+
+
+def _log_options(logs: Sequence[str], skip_bad: bool) -> list[str]:
+    """``--log`` for each log given (as given: a glob stays a glob), then ``--skip-bad``."""
+    args: list[str] = []
+    for log in logs:
+        args += ["--log", log]
+    return args + (["--skip-bad"] if skip_bad else [])
 
 
 def _command(

@@ -64,7 +64,14 @@ class OutcomeError(ConfigurationError):
 
 @value_object
 class Outcome:
-    """One model's recorded run on one task. ``line`` is where the row was read (0: made)."""
+    """One model's recorded run on one task. ``line`` is where the row was read (0: made).
+
+    ``censored``: the run was left before it ended (a routing log's session escalated away
+    from the model), so ``resolved`` is false and ``calls``/``cost_usd`` are what it made
+    before it was left; ``imputed``: the row was not observed but estimated from the model's
+    complete runs (:mod:`agentroute.bench.log_table`). Neither is written to or read from a
+    file: the CSV/JSONL formats stay five columns.
+    """
 
     task_id: str
     model: str
@@ -72,6 +79,8 @@ class Outcome:
     cost_usd: float
     calls: int
     line: int = 0
+    censored: bool = False
+    imputed: bool = False
 
 
 @value_object
