@@ -171,6 +171,12 @@ class AirlineScenario(_Strict):
     kind: Literal["airline"]
     skills: dict[str, int] = Field(default_factory=dict)
     default_skill: int = 0
+    wander: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    """Request model name → lookups: how a model too weak for the task fails. Unlisted (0), it
+    asks for the refused basic-economy change (a loud failure: a tool error). Listed, it
+    instead looks the fare rules up with ``get_policy`` that many times, each on a new topic,
+    then answers without changing anything: a long, quiet failure (no tool error, no repeated
+    call) that only the step count can see (:func:`agentroute.sim.scenario.next_move`)."""
 
 
 class ScriptStep(_Strict):

@@ -4,8 +4,14 @@ The simulated *model* decides its next move from the conversation and from its s
 the cheap tier's model, higher for stronger ones): weak models keep asking to move a basic
 economy ticket, which the tool refuses; a strong model asks for an economy fare, which works.
 So the loop shows exactly what a router must react to: tool errors, repeated calls, and a
-step that only a stronger model gets right. The *application* side (the tools) lives here too,
-so the demo and examples can run whole loops against any provider that serves this scenario.
+step that only a stronger model gets right. The task's difficulty is the reservation's: a weak
+model keeps the cabin ``get_reservation`` reports, so it rebooks an ``economy`` fare (an easy
+task) and fails on a ``basic_economy`` one (the hard task; :func:`run_tool` always serves that
+one). How it fails is the scenario's ``wander`` (sim/config.py): by the refused call, or by a
+long run of lookups and a final answer that changed nothing. :func:`rebooked` is the
+scenario's own success check, for recording a session's outcome. The *application* side (the
+tools) lives here too, so the demo and examples can run whole loops against any provider that
+serves this scenario.
 
 :func:`reply` is what the HTTP simulator's model says for any configured scenario (this airline
 agent, a scripted list of steps, or an echo). Conversations are read in the OpenAI Chat shape
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FOLLOW_UPS",
+    "GAVE_UP",
     "POLICY_ANSWERS",
     "SYSTEM_PROMPT",
     "TOOLS",
@@ -33,6 +40,7 @@ __all__ = [
     "last_user_text",
     "next_move",
     "offered_tools",
+    "rebooked",
     "reply",
     "run_tool",
     "text_of",
@@ -141,11 +149,20 @@ def offered_tools(tools: Sequence[Mapping[str, Any]]) -> frozenset[str]:
 
 
 def next_move(
-    messages: Sequence[Mapping[str, Any]], skill: int, offered: frozenset[str] = frozenset()
+    messages: Sequence[Mapping[str, Any]],
+    skill: int,
+    offered: frozenset[str] = frozenset(),
+    wander: int = 0,
 ) -> Move:
     """The simulated model's next move in the rebooking scenario. A request that offers tools
     but not the one a move needs skips that move (an agent built with fewer tools: e.g. no
-    ``send_confirmation``)."""
+    ``send_confirmation``).
+
+    A model below skill 2 asks to keep the reservation's cabin (as ``get_reservation``
+    reported it; ``basic_economy`` when unreadable), which the tool refuses for a basic
+    economy fare. With ``wander`` > 0 it does not ask for that refused change: it calls
+    ``get_policy`` on ``wander`` distinct topics (one per step), then gives up with a text
+    that changes nothing."""
     if offered:
         done_by_skipping = {name for name in _SCENARIO_TOOLS if name not in offered}
     else:
@@ -168,7 +185,14 @@ def next_move(
             arguments={"origin": "JFK", "destination": "SFO", "date": "2026-12-03"},
         )
     if "update_reservation" not in done:
-        cabin = "economy" if skill >= 2 else "basic_economy"
+        cabin = "economy" if skill >= 2 else _reserved_cabin(messages)
+        if cabin == "basic_economy" and wander > 0:
+            looked = sum(1 for name, ok in results if name == "get_policy" and ok)
+            if looked < wander:
+                return Move(
+                    tool="get_policy", arguments={"topic": f"fare rules, part {looked + 1}"}
+                )
+            return Move(text=GAVE_UP)
         return Move(
             tool="update_reservation",
             arguments={"reservation_id": "ZFA04Y", "flight": "HAT101", "cabin": cabin},
@@ -176,6 +200,44 @@ def next_move(
     if "send_confirmation" not in done:
         return Move(tool="send_confirmation", arguments={"reservation_id": "ZFA04Y"})
     return Move(text="Done: you are on HAT101 JFK→SFO, Dec 3 at 07:05, economy. Confirmation sent.")
+
+
+GAVE_UP = "Sorry, I could not find a way to change this booking. Nothing was changed."
+"""A weak model's last word after wandering (``wander``): a final answer that failed."""
+
+
+def _reserved_cabin(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The cabin the last ``get_reservation`` result reports; ``basic_economy`` when none
+    can be read."""
+    names: dict[str, str] = {}
+    cabin = "basic_economy"
+    for m in messages:
+        for tc in m.get("tool_calls") or ():
+            names[tc["id"]] = tc["function"]["name"]
+        if m.get("role") == "tool" and names.get(m.get("tool_call_id", "")) == "get_reservation":
+            try:
+                data = json.loads(text_of(m.get("content", "")))
+            except ValueError:
+                continue
+            if isinstance(data, Mapping) and isinstance(data.get("cabin"), str):
+                cabin = data["cabin"]
+    return cabin
+
+
+def rebooked(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """The scenario's success check: an ``update_reservation`` call went through (its result
+    is not an error) in a conversation in the OpenAI Chat shape."""
+    names: dict[str, str] = {}
+    for m in messages:
+        for tc in m.get("tool_calls") or ():
+            names[tc["id"]] = tc["function"]["name"]
+        if (
+            m.get("role") == "tool"
+            and names.get(m.get("tool_call_id", "")) == "update_reservation"
+            and not text_of(m.get("content", "")).lstrip().startswith(_FAILED)
+        ):
+            return True
+    return False
 
 
 POLICY_ANSWERS = {
@@ -246,7 +308,7 @@ def reply(
     offered ``tools`` (the request's, in its wire shape)."""
     if scenario.kind == "airline":
         skill = scenario.skills.get(model, scenario.default_skill)
-        return next_move(messages, skill, offered_tools(tools))
+        return next_move(messages, skill, offered_tools(tools), scenario.wander.get(model, 0))
     if scenario.kind == "scripted":
         turns = sum(1 for m in messages if m.get("role") == "assistant")
         if turns >= len(scenario.steps):
