@@ -36,6 +36,7 @@ __all__ = [
     "SKILLS",
     "DemoReport",
     "StepRow",
+    "assistant_message",
     "demo_config",
     "run_demo",
     "simulator_config",
@@ -140,25 +141,29 @@ def demo_config(base_urls: dict[str, str] | None = None) -> RouterConfig:
     return RouterConfig.from_mapping(data, source="demo config")
 
 
+def assistant_message(result: ModelResult) -> dict[str, Any]:
+    """The model's turn as an OpenAI Chat assistant message: its text, or its tool calls."""
+    if not result.tool_calls:
+        return {"role": "assistant", "content": result.text}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": tc.id,
+                "type": "function",
+                "function": {"name": tc.name, "arguments": tc.arguments},
+            }
+            for tc in result.tool_calls
+        ],
+    }
+
+
 def _action(result: ModelResult, messages: list[dict[str, Any]]) -> tuple[str, int]:
     """Run the tools the model asked for; append the turn; return (summary, errors)."""
+    messages.append(assistant_message(result))
     if not result.tool_calls:
-        messages.append({"role": "assistant", "content": result.text})
         return f"answer: {result.text}", 0
-    messages.append(
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": tc.id,
-                    "type": "function",
-                    "function": {"name": tc.name, "arguments": tc.arguments},
-                }
-                for tc in result.tool_calls
-            ],
-        }
-    )
     summary, errors = [], 0
     for tc in result.tool_calls:
         output = run_tool(tc.name, json.loads(tc.arguments))

@@ -37,7 +37,9 @@ import anyio
 
 from agentroute import Router
 from agentroute.config import RouterConfig
+from agentroute.demo import assistant_message
 from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, rebooked, run_tool
+from tests.helpers import frameworks_config
 
 __all__ = [
     "MAX_STEPS",
@@ -98,28 +100,11 @@ def sim_data() -> dict[str, Any]:
 
 
 def router_data(sim_url: str) -> dict[str, Any]:
-    """Two tiers over the simulator, the default policy (weights, thresholds) untouched."""
-    return {
-        "providers": {
-            "cheapsim": {"kind": "openai", "base_url": f"{sim_url}/cheap/v1", "api_key": "sim"},
-            "claudesim": {"kind": "anthropic", "base_url": f"{sim_url}/claude", "api_key": "sim"},
-        },
-        "models": {
-            "small-model": {
-                "context_window": 128_000,
-                "price": {"input": 0.15, "output": 0.6, "cache_read": 0.075},
-                "deployments": [{"provider": "cheapsim", "name": "small-model"}],
-            },
-            "big-model": {
-                "context_window": 200_000,
-                "price": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75},
-                "deployments": [{"provider": "claudesim", "name": "big-model"}],
-            },
-        },
-        "tiers": {"simple": ["small-model"], "complex": ["big-model"]},
-        "policy": {"start_tier": "simple"},
-        "telemetry": {"log_events": False},
-    }
+    """The framework tests' two tiers over the simulator, with the default policy (weights,
+    thresholds) untouched."""
+    data = frameworks_config(sim_url)
+    data["policy"] = {"start_tier": "simple"}
+    return data
 
 
 def _tool(task: Task, name: str, arguments: Mapping[str, Any]) -> str:
@@ -138,23 +123,9 @@ async def _session(router: Router, task: Task) -> tuple[bool, float, int]:
     async with router.session(id=task.id, agent="support") as session:
         for _ in range(MAX_STEPS):
             result = await router.complete(messages, tools=TOOLS)
+            messages.append(assistant_message(result))
             if not result.tool_calls:
-                messages.append({"role": "assistant", "content": result.text})
                 break
-            messages.append(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": tc.id,
-                            "type": "function",
-                            "function": {"name": tc.name, "arguments": tc.arguments},
-                        }
-                        for tc in result.tool_calls
-                    ],
-                }
-            )
             for tc in result.tool_calls:
                 output = _tool(task, tc.name, json.loads(tc.arguments))
                 messages.append({"role": "tool", "tool_call_id": tc.id, "content": output})
