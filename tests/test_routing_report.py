@@ -22,6 +22,7 @@ from agentroute.cli import main
 from agentroute.telemetry.routing_log_schema import RoutingLogLine
 from agentroute.testing import FakeClock, ScriptedProvider, text_result
 from tests.helpers import config_dict
+from tests.log_builder import outcome_line
 
 DAY0 = 1_790_000_000.0  # 2026-09-21 UTC (a day starts at 1_789_948_800)
 TOKENS = {"input": 100, "cached": 0, "cache_write": 0, "output": 10}
@@ -87,21 +88,6 @@ def session(
     }
     line.update(over)
     return line
-
-
-def outcome_line(record: str, target: str | None, out: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema": 1,
-        "kind": "outcome",
-        "record_id": record,
-        "session_id": f"s-{target}",
-        "session_known": target is not None,
-        "session_record": target,
-        "agent": None,
-        "start_tier": None,
-        "highest_tier": None,
-        "outcome": out,
-    }
 
 
 def write(path: Path, *lines: dict[str, Any]) -> Path:
