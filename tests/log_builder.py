@@ -15,8 +15,13 @@ T0 = 1_790_000_000.0
 TOKENS = {"input": 100, "cached": 0, "cache_write": 0, "output": 10}
 TIER = {"small": "simple", "mid": "medium", "big": "complex"}
 
-Step = tuple[str | None, float]
-"""(model, cost_usd) of one step; the tier is the model's in tests.helpers.config_dict."""
+STEP_WEIGHT = 0.02
+"""The default ``policy.weights.step``: a step's default logged share is ``0.02 × step``."""
+
+Step = tuple[str | None, float] | tuple[str | None, float, dict[str, float]]
+"""(model, cost_usd) of one step, optionally with its logged ``contributions`` (default:
+``{"step": STEP_WEIGHT × step}``, the default policy's); the tier is the model's in
+tests.helpers.config_dict."""
 
 
 def outcome(success: bool | None, *, score: float | None = None, at: float = T0) -> dict[str, Any]:
@@ -28,7 +33,9 @@ def session(
 ) -> dict[str, Any]:
     """A session line whose steps are served by the given models at the given costs."""
     made, previous = [], None
-    for n, (model, cost) in enumerate(steps, start=1):
+    for n, step in enumerate(steps, start=1):
+        model, cost = step[0], step[1]
+        shares = step[2] if len(step) == 3 else {"step": STEP_WEIGHT * n}
         tier = TIER.get(model or "", "simple")
         made.append(
             {
@@ -39,8 +46,8 @@ def session(
                 "model": model,
                 "deployment": None if model is None else f"p/{model}",
                 "cause": "start" if n == 1 else "score",
-                "score": 0.1,
-                "contributions": {"step": 0.1},
+                "score": sum(shares.values()),
+                "contributions": shares,
                 "tokens": TOKENS,
                 "cost_usd": cost,
                 "attempts": [],

@@ -5,12 +5,23 @@ model (the one the policy reads, :class:`~agentroute.policy.signals.StepProgress
 tier a calm loop can leave (the top tier is never left). An outcome table has only one
 signal, the run's length, and through steps alone a tier's threshold and the ``typical_steps``
 of the tier below it are interchangeable: the replay cannot tell them apart. A threshold also
-decides how many tool errors or repeats escalate, which a table cannot measure, so the
-thresholds and the other weights are left as configured; only ``typical_steps`` moves. A
-routing log (read by :mod:`agentroute.bench.log_table` into the same table, its censored
-runs replayed as failing on) does record the other signals per step, but making them knobs
-would need a per-step replay of every signal's contribution, which the cascade does not do:
-with ``--log`` too, only ``typical_steps`` moves, for the same reason.
+decides how many tool errors or repeats escalate, which a table cannot measure, so from a
+table the thresholds and the other weights are left as configured; only ``typical_steps``
+moves.
+
+**From a routing log** (read by :mod:`agentroute.bench.log_table` into the same table, its
+censored runs replayed as failing on) each row also holds its steps' logged contributions
+(signal → weighted share). Then the weight of every signal with a nonzero share in the
+training tasks is a knob too (``policy.weights.<signal>``; candidates: the configured weight
+× :data:`WEIGHT_FACTORS`), and each logged row leaves its tier where its re-weighed logged
+score reaches a higher tier's start (:mod:`agentroute.bench.logged_leave`, with the rule
+beyond a censored row's logged steps); rows without logged steps (imputed ones) use the
+per-tier escalation points as with a table. The thresholds are still not knobs: scaling every
+weight by ``c`` is the same as scaling every threshold by ``1/c``, so the weights already
+move the escalation points every way the thresholds could. A signal the config does not
+weight left no share in the log and cannot be fitted; :attr:`Calibration.not_fitted` names
+every signal not fitted and why, :attr:`Calibration.logged` the ones fitted with the logged
+steps that carried them. ``fit_weights=False`` fits ``typical_steps`` only (for comparison).
 
 **The target**: the calibrated policy must solve at least ``target_solved`` of what the
 strongest single model solves (the one solving the most tasks in the whole table; ties as in
@@ -20,13 +31,15 @@ strongest single model solves (the one solving the most tasks in the whole table
 tier's current value, 1 (leave the tier almost at once) and multiples (¼ … 8×,
 :data:`FACTORS`) of the median length of its model's solved runs in the training tasks (all
 its runs when none solved). Coordinate descent
-from the current values: tier by tier, cheap first, every candidate is replayed with
+from the current values: tier by tier, cheap first, then (from a log) signal by signal in
+the config's order, every candidate is replayed with
 :func:`agentroute.bench.cascade.run_cascade` over the policy's own escalation points
-(:func:`agentroute.bench.ladder.policy_schedule`), and the best kept — among settings that
-meet the target the cheapest, else the one solving the most (then the cheapest); a tie keeps
-the value held. Rounds repeat until one changes nothing, at most :data:`MAX_ROUNDS`. So a
-run replays at most ``MAX_ROUNDS × (tiers − 1) × (len(FACTORS) + 2)`` cascades per fit, and
-``folds + 1`` fits: bounded, and independent of the table beyond its size. No randomness
+(:func:`agentroute.bench.ladder.policy_schedule`, plus the logged rows' own), and the best
+kept — among settings that meet the target the cheapest, else the one solving the most
+(then the cheapest); a tie keeps the value held. Rounds repeat until one changes nothing, at
+most :data:`MAX_ROUNDS`. So a run replays at most ``MAX_ROUNDS × ((tiers − 1) ×
+(len(FACTORS) + 2) + signals × len(WEIGHT_FACTORS))`` cascades per fit, and ``folds + 1``
+fits: bounded, and independent of the table beyond its size. No randomness
 but the fold split, drawn from ``seed``: the same table, config and seed give the same result.
 
 **Evaluation**: k-fold cross-validation split by task (the tasks shuffled with the seed and
@@ -44,6 +57,7 @@ held-out share is below the target on average, or the held-out cost ratio is abo
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import statistics
 from collections.abc import Mapping, Sequence
@@ -59,13 +73,16 @@ from agentroute.bench.cascade import (
     totals,
 )
 from agentroute.bench.ladder import Ladder, Schedule, map_ladder, policy_schedule
+from agentroute.bench.logged_leave import logged_leave, with_weights
 from agentroute.bench.outcomes import OutcomeTable
 from agentroute.config import RouterConfig
+from agentroute.config._policy import SIGNAL_NAMES
 from agentroute.errors import ConfigurationError
 
 __all__ = [
     "FACTORS",
     "MAX_ROUNDS",
+    "WEIGHT_FACTORS",
     "Calibration",
     "Fold",
     "Spread",
@@ -78,7 +95,12 @@ __all__ = [
 FACTORS = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 8.0)
 """Candidate ``typical_steps``: these multiples of the tier model's median solved run."""
 MAX_ROUNDS = 4
-"""Coordinate-descent rounds at most (each tries every candidate of every tier once)."""
+"""Coordinate-descent rounds at most (each tries every candidate of every knob once)."""
+WEIGHT_FACTORS = (0.0, 0.5, 0.7, 1.0, 1.4, 2.0)
+"""Candidate ``policy.weights.<signal>``: these multiples of the configured weight."""
+
+Steps = dict[str, int]
+Weights = dict[str, float]
 
 
 @value_object
@@ -92,6 +114,8 @@ class Fold:
     singles: tuple[Totals, ...]
     oracle: Oracle
     typical_steps: tuple[tuple[str, int], ...]
+    weights: tuple[tuple[str, float], ...] = ()
+    """The fold's fitted weights (only the signals fitted)."""
 
 
 @value_object
@@ -120,6 +144,15 @@ class Calibration:
     cost_ratio: Spread
     refusal: str | None
     notes: tuple[str, ...]
+    weights: tuple[tuple[str, float], ...] = ()
+    """Fitted on all tasks: ``(signal, weight)`` for each signal fitted (logged steps only)."""
+    changed_weights: tuple[tuple[str, float], ...] = ()
+    """The fitted weights that differ from the config's (the patch holds them too)."""
+    logged: tuple[tuple[str, int], ...] = ()
+    """The signals fitted and how many logged steps carried a share of each (empty for a
+    table without logged steps)."""
+    not_fitted: tuple[tuple[str, str], ...] = ()
+    """With logged steps: every other signal, and why it was not fitted."""
 
     def share(self, pick: str) -> Spread:
         """Held-out solved over the strongest model's solved, per fold, of one contender:
@@ -183,8 +216,26 @@ def with_typical_steps(config: RouterConfig, steps: Mapping[str, int]) -> Router
 
 
 def patch_data(calibration: Calibration) -> dict[str, object]:
-    """The config patch: only the changed keys (``models.<name>.typical_steps``)."""
-    return {"models": {name: {"typical_steps": value} for name, value in calibration.changed}}
+    """The config patch: only the changed keys (``models.<name>.typical_steps``, and
+    ``policy.weights.<signal>`` when a weight moved)."""
+    data: dict[str, object] = {
+        "models": {name: {"typical_steps": value} for name, value in calibration.changed}
+    }
+    if calibration.changed_weights:
+        data["policy"] = {"weights": dict(calibration.changed_weights)}
+    return data
+
+
+def logged_signals(table: OutcomeTable) -> dict[str, int]:
+    """Each signal with a nonzero logged share, and how many logged steps carried one (a
+    row's own steps: the step that left it is counted on the row it went to)."""
+    counts: dict[str, int] = {}
+    for row in table.rows:
+        for shares in row.steps[: row.calls]:
+            for name, share in shares:
+                if share:
+                    counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _subset(table: OutcomeTable, tasks: Sequence[str]) -> OutcomeTable:
@@ -198,13 +249,17 @@ def _sum(name: str, table: OutcomeTable, ladder: Ladder, schedule: Schedule) -> 
 
 class _Fitter:
     """The search of the module docstring over one config and ladder; escalation points are
-    remembered per setting (they depend on the config only, not on the tasks)."""
+    remembered per setting (they depend on the config only, not on the tasks). With
+    ``logged`` (a table with logged steps) every schedule also carries the rows' own
+    escalation points under the setting (:func:`~agentroute.bench.logged_leave.logged_leave`).
+    """
 
-    def __init__(self, config: RouterConfig, ladder: Ladder, horizon: int) -> None:
+    def __init__(self, config: RouterConfig, ladder: Ladder, horizon: int, logged: bool) -> None:
         self._config = config
         self._ladder = ladder
         self._horizon = horizon
-        self._schedules: dict[tuple[tuple[str, int], ...], Schedule] = {}
+        self._logged = logged
+        self._policy: dict[tuple[tuple[tuple[str, int], ...], float], Schedule] = {}
         reference = config.policy.expected_steps
         # the knobs: each tier a calm loop can leave, by its first config model
         self.knobs: list[tuple[str, str]] = []  # (model read by the policy, model serving)
@@ -216,34 +271,54 @@ class _Fitter:
         self.current = {
             model: config.models[model].typical_steps or reference for model, _ in self.knobs
         }
+        self.weights = {name: float(w) for name, w in config.policy.weights.items() if w}
 
-    def schedule(self, steps: Mapping[str, int]) -> Schedule:
+    def schedule(self, steps: Steps, weights: Weights) -> Schedule:
         key = tuple(sorted(steps.items()))
-        found = self._schedules.get(key)
+        step = weights.get("step", self.weights.get("step", 0.0))
+        found = self._policy.get((key, step))
         if found is None:
-            config = with_typical_steps(self._config, steps)
-            found = self._schedules[key] = policy_schedule(config, horizon=self._horizon)
-        return found
+            config = with_weights(with_typical_steps(self._config, steps), {"step": step})
+            found = self._policy[(key, step)] = policy_schedule(config, horizon=self._horizon)
+        if not self._logged:
+            return found
+        candidate = with_weights(with_typical_steps(self._config, steps), weights)
+        return dataclasses.replace(found, row_leave=logged_leave(self._config, candidate))
 
-    def evaluate(self, name: str, table: OutcomeTable, steps: Mapping[str, int]) -> Totals:
-        return _sum(name, table, self._ladder, self.schedule(steps))
+    def evaluate(
+        self, name: str, table: OutcomeTable, steps: Steps, weights: Weights | None = None
+    ) -> Totals:
+        return _sum(name, table, self._ladder, self.schedule(steps, weights or {}))
 
-    def fit(self, table: OutcomeTable, need: float) -> dict[str, int]:
+    def signals(self, table: OutcomeTable) -> list[str]:
+        """The weight knobs for ``table``: every weighted signal with a logged share in it."""
+        carried = logged_signals(table)
+        return [name for name in self.weights if carried.get(name)]
+
+    def fit(self, table: OutcomeTable, need: float, *, weights: bool) -> tuple[Steps, Weights]:
         """The cheapest setting solving at least ``need`` tasks of ``table`` (else the one
-        solving the most), by coordinate descent from the current values."""
+        solving the most), by coordinate descent from the current values: the tiers'
+        ``typical_steps``, then (with ``weights``) the weights of :meth:`signals`."""
         best = dict(self.current)
-        best_key = self._key(self.evaluate("fit", table, best), need)
+        best_w = {name: self.weights[name] for name in self.signals(table)} if weights else {}
+        best_key = self._key(self.evaluate("fit", table, best, best_w), need)
         for _ in range(MAX_ROUNDS):
             moved = False
             for model, serving in self.knobs:
                 for value in self._candidates(table, model, serving):
                     trial = best | {model: value}
-                    key = self._key(self.evaluate("fit", table, trial), need)
+                    key = self._key(self.evaluate("fit", table, trial, best_w), need)
                     if key < best_key:
                         best, best_key, moved = trial, key, True
+            for signal in best_w:
+                for factor in WEIGHT_FACTORS:
+                    trial_w = best_w | {signal: round(self.weights[signal] * factor, 6)}
+                    key = self._key(self.evaluate("fit", table, best, trial_w), need)
+                    if key < best_key:
+                        best_w, best_key, moved = trial_w, key, True
             if not moved:
                 break
-        return best
+        return best, best_w
 
     def _candidates(self, table: OutcomeTable, model: str, serving: str) -> list[int]:
         runs = [r for r in table.rows if r.model == serving]
@@ -269,8 +344,10 @@ def calibrate(
     max_cost_ratio: float | None = None,
     folds: int = 5,
     seed: int = 0,
+    fit_weights: bool = True,
 ) -> Calibration:
-    """Fit ``typical_steps`` to ``table``, cross-validated (see the module docstring).
+    """Fit ``typical_steps`` (and, when ``table`` has logged steps and ``fit_weights``, the
+    logged signals' weights) to ``table``, cross-validated (see the module docstring).
 
     Raises :class:`~agentroute.errors.ConfigurationError` when the config cannot be
     calibrated on steps (``policy.weights.step`` ≤ 0, a single tier) or the table is too
@@ -290,7 +367,8 @@ def calibrate(
     longest = sum(
         max((r.calls for r in table.rows if r.model in ms), default=0) for ms in ladder.models
     )
-    fitter = _Fitter(config, ladder, horizon=longest + 1)
+    logged = any(r.steps for r in table.rows)
+    fitter = _Fitter(config, ladder, horizon=longest + 1, logged=logged)
     if not fitter.knobs:
         raise ConfigurationError(
             "no tier to calibrate: the ladder needs a tier with runs in the table below the "
@@ -309,20 +387,24 @@ def calibrate(
         train = _subset(table, [t for t in tasks if t not in held_set])
         test = _subset(table, held)
         need = target_solved * _single(train, ladder, top).solved
-        fitted = fitter.fit(train, need)
+        fitted, fitted_w = fitter.fit(train, need, weights=fit_weights)
         results.append(
             Fold(
                 tasks=len(held),
                 strongest=_single(test, ladder, top),
                 default=fitter.evaluate("default", test, fitter.current),
-                calibrated=fitter.evaluate("calibrated", test, fitted),
+                calibrated=fitter.evaluate("calibrated", test, fitted, fitted_w),
                 singles=single_models(test, ladder),
                 oracle=oracle(test, ladder),
                 typical_steps=tuple(fitted.items()),
+                weights=tuple(fitted_w.items()),
             )
         )
-    final = fitter.fit(table, target_solved * _single(table, ladder, top).solved)
+    need = target_solved * _single(table, ladder, top).solved
+    final, final_w = fitter.fit(table, need, weights=fit_weights)
     changed = tuple((m, v) for m, v in final.items() if v != config.models[m].typical_steps)
+    changed_w = tuple((n, w) for n, w in final_w.items() if w != config.policy.weights[n])
+    fitted_signals, not_fitted = _signal_facts(config, table, logged, fit_weights)
     share, cost = _share(results, "calibrated"), _cost_ratio(results, "calibrated")
     refusal = None
     if share.mean < target_solved:
@@ -347,7 +429,34 @@ def calibrate(
         cost_ratio=cost,
         refusal=refusal,
         notes=ladder.notes,
+        weights=tuple(final_w.items()),
+        changed_weights=changed_w,
+        logged=fitted_signals,
+        not_fitted=not_fitted,
     )
+
+
+def _signal_facts(
+    config: RouterConfig, table: OutcomeTable, logged: bool, fit_weights: bool
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]:
+    """The signals fitted with their logged steps, and every other signal with the reason
+    it was not fitted (nothing for a table without logged steps)."""
+    if not logged:
+        return (), ()
+    carried = logged_signals(table)
+    weights = config.policy.weights
+    fitted: list[tuple[str, int]] = []
+    not_fitted: list[tuple[str, str]] = []
+    for name in SIGNAL_NAMES:
+        if not weights.get(name):
+            not_fitted.append((name, "weight 0 in the config: no share logged, cannot be fitted"))
+        elif not carried.get(name):
+            not_fitted.append((name, "no share in the log"))
+        elif not fit_weights:
+            not_fitted.append((name, "weights fixed"))
+        else:
+            fitted.append((name, carried[name]))
+    return tuple(fitted), tuple(not_fitted)
 
 
 def _single(table: OutcomeTable, ladder: Ladder, model: str) -> Totals:

@@ -1,5 +1,6 @@
-"""``agentroute calibrate``: fit the policy's step scales to an outcome table, cross-validated,
-and write a config patch only when the held-out result supports it.
+"""``agentroute calibrate``: fit the policy's step scales (and, from a routing log, the logged
+signals' weights) to recorded runs, cross-validated, and write a config patch only when the
+held-out result supports it.
 
 Prints the held-out table (every single model, the oracle, the configured policy and the
 calibrated one: solved as a share of the strongest model's, cost as a multiple of its, each
@@ -14,11 +15,13 @@ repeatable, each a file, a glob or a ``.gz`` file; made into a table by
 imputed rows). Both or neither is a usage error (exit 2), as is ``--skip-bad`` without
 ``--log``.
 
-With ``--log`` the fit is the same as with a table: only ``typical_steps`` moves. A log does
-record the other signals per step (tool errors, repeats, context), but replaying them would
-need a per-step replay of every signal's contribution, which the cascade does not do: it
-replays step counts only, and through steps a threshold and ``typical_steps`` are
-interchangeable, so the thresholds and the other weights stay as configured.
+With ``--log`` the rows keep their steps' logged contributions, so the fit also moves the
+weight of every signal the log carries (``policy.weights.<signal>``, written to the patch
+when changed; a patch merges into the default weights, keeping the others:
+:mod:`agentroute.config.patch`); the thresholds stay, as scaling the weights already moves
+them (:mod:`agentroute.bench.calibrate`). It prints the signals fitted with how many logged
+steps carried each, the fitted weights, and every signal not fitted with why (no share in
+the log; weight 0 in the config, so none was logged). ``--outcomes`` output is as before.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def calibrate(
     seed: int,
     write: Path,
 ) -> None:
-    """Fit the step escalation points to recorded runs; write a patch the held-out supports."""
+    """Fit the escalation points to recorded runs; write a patch the held-out supports."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -149,7 +152,7 @@ def calibrate(
     if result.refusal is not None:
         console.print(f"✗ no patch written: {result.refusal}", highlight=False, markup=False)
         raise SystemExit(1)
-    if not result.changed:
+    if not result.changed and not result.changed_weights:
         console.print("✓ the config already holds the fitted values: no patch written")
         return
     source = ["--outcomes", str(outcomes)] if outcomes is not None else []
@@ -188,8 +191,30 @@ def print_calibration(console: Console, result: Calibration, folds: int) -> None
     )
     fitted = ", ".join(f"{m}={v}" for m, v in result.typical_steps)
     console.print(f"fitted typical_steps (all tasks): {fitted}", highlight=False, markup=False)
+    for line in signal_lines(result):
+        console.print(line, highlight=False, markup=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
+
+
+def signal_lines(result: Calibration) -> list[str]:
+    """What the fit did with each signal (nothing for a table without logged steps)."""
+    lines = []
+    if result.logged:
+        carried = ", ".join(f"{name} {n:,}" for name, n in result.logged)
+        lines.append(f"signals fitted (logged steps carrying each): {carried}")
+    if result.weights:
+        was = dict(result.changed_weights)
+        weights = ", ".join(
+            f"{name}={w:g}" + (" (changed)" if name in was else "") for name, w in result.weights
+        )
+        lines.append(f"fitted weights (all tasks): {weights}")
+    if result.not_fitted:
+        why: dict[str, list[str]] = {}
+        for name, reason in result.not_fitted:
+            why.setdefault(reason, []).append(name)
+        lines += [f"not fitted ({reason}): {', '.join(names)}" for reason, names in why.items()]
+    return lines
 
 
 def write_patch(result: Calibration, path: Path, command: str, proxy: str = "") -> None:

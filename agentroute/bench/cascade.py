@@ -14,6 +14,11 @@ been switched mid-way, so the cascade is an approximation, applied to each task:
    attempt, and its calls count on from the session's step), recursively up the ladder;
 4. the highest tier with a row for the task takes its run as recorded.
 
+A schedule may carry a per-row escalation point (``Schedule.row_leave``): for a row that has
+one (a routing log's row with logged scores, :mod:`agentroute.bench.logged_leave`), its
+calls on the tier before it is left, and the tier it climbs to, replace the schedule's in
+steps 2-3 (counted on that tier, not in session steps); every other row uses the schedule.
+
 **Censored rows** (``Outcome.censored``: a routing log's run that was left before it ended,
 :mod:`agentroute.bench.log_table`). Below the budget the row replays as any other (step 3).
 When the tier's budget reaches the row's calls (a policy that would have stayed longer than
@@ -245,7 +250,14 @@ def run_task(
         name = ladder.tiers[level]
         leave = schedule.leave_at[level]
         last = level == rungs[-1][0]
-        budget = None if last or leave is None else leave if schedule.per_tier else leave - 1 - done
+        own = None if last or schedule.row_leave is None else schedule.row_leave(level, row)
+        if own is not None:  # the row's own escalation point (its logged scores)
+            budget, climb = own
+        else:
+            climb = schedule.climb_to[level]
+            budget = (
+                None if last or leave is None else leave if schedule.per_tier else leave - 1 - done
+            )
         if row.censored and (budget is None or row.calls <= budget):
             if budget is None:  # nowhere the replay would leave it: it fails where it stopped
                 legs.append(Leg(name, row.model, row.calls, row.cost_usd, False))
@@ -254,7 +266,7 @@ def run_task(
             legs.append(Leg(name, row.model, budget, part, False))
             cost += part
             done += budget
-            tier = max(schedule.climb_to[level], level + 1)
+            tier = max(climb, level + 1)
             continue
         if budget is None or row.calls <= budget:
             if last or (task_id, row.model) not in rejected:
@@ -271,7 +283,7 @@ def run_task(
             legs.append(Leg(name, row.model, budget, part, False))
             cost += part
             done += budget
-        tier = max(schedule.climb_to[level], level + 1)
+        tier = max(climb, level + 1)
 
 
 def _by_task(table: OutcomeTable, ladder: Ladder) -> dict[str, dict[str, Outcome]]:

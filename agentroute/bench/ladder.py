@@ -36,14 +36,20 @@ the path climbs to. Without scales both ways give the same points.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeAlias
+
 from agentroute._frozen import value_object
 from agentroute._types import Signals
-from agentroute.bench.outcomes import OutcomeError, OutcomeTable
+from agentroute.bench.outcomes import Outcome, OutcomeError, OutcomeTable
 from agentroute.config import RouterConfig
 from agentroute.policy.score import ScorePolicy
 from agentroute.session import SessionState
 
-__all__ = ["Ladder", "Schedule", "fixed_schedule", "map_ladder", "policy_schedule"]
+__all__ = ["Ladder", "RowLeave", "Schedule", "fixed_schedule", "map_ladder", "policy_schedule"]
+
+RowLeave: TypeAlias = Callable[[int, Outcome], tuple[int | None, int] | None]
+"""A row's own escalation point on a tier (:attr:`Schedule.row_leave`)."""
 
 
 @value_object
@@ -74,6 +80,12 @@ class Schedule:
 
     ``leave_at[i]`` counts session steps (the call at that step is the first on a higher tier),
     or, with ``per_tier``, calls made on tier ``i`` itself before it is left.
+
+    ``row_leave``: a row's own escalation point, asked first for every row the cascade runs
+    below the task's top (``row_leave(tier index, row)``; ``None``: use ``leave_at`` and
+    ``climb_to``; else ``(calls on the tier before it is left or None for never, the tier
+    climbed to)``): a routing log's rows replayed from their logged scores
+    (:class:`~agentroute.bench.logged_leave.LoggedLeave`).
     """
 
     name: str
@@ -82,6 +94,7 @@ class Schedule:
     climb_to: tuple[int, ...]
     per_tier: bool = False
     notes: tuple[str, ...] = ()
+    row_leave: RowLeave | None = None
 
 
 def map_ladder(config: RouterConfig, table: OutcomeTable) -> Ladder:

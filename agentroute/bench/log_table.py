@@ -18,6 +18,9 @@ rows of :class:`~agentroute.bench.outcomes.OutcomeTable` through a stated proxy:
   **complete** run. Every other model the session used was left before the session ended
   (escalated away, or stepped down from): ``resolved`` false and **censored**; the replay
   assumes such a run keeps failing if kept longer (:mod:`agentroute.bench.cascade`).
+  Each row also keeps its steps' logged ``contributions`` (``Outcome.steps``: the steps on
+  its model, then the step that left it for good, when the session went on), which
+  ``calibrate`` replays under candidate weights (:mod:`agentroute.bench.logged_leave`).
 - **Imputation**: for a ladder model (one a tier of the config names) a session never used,
   a row is made from that model's complete runs over the whole log: ``resolved`` drawn with
   its solved rate ``p`` from ``random.Random(f"{seed}:{task}:{model}")`` (a task's draw does
@@ -206,19 +209,33 @@ def _check_names(observed: OutcomeTable, config: RouterConfig) -> None:
 
 def _session_rows(task: str, session: SessionLine, solved: bool) -> list[Outcome]:
     """One row per model the session's steps name; the last step's model is the complete
-    run, every other one censored."""
+    run, every other one censored. Each row keeps its steps' logged contributions, then those
+    of the step that left it for good (the first step after its last one)."""
     calls: Counter[str] = Counter()
     cost: defaultdict[str, float] = defaultdict(float)
+    shares: defaultdict[str, list[tuple[tuple[str, float], ...]]] = defaultdict(list)
+    leaving: dict[str, tuple[tuple[str, float], ...]] = {}
     last = None
     for step in session.steps:
         if step.model is None:
             continue
+        logged = tuple(step.contributions.items())
+        if last is not None and last != step.model:
+            leaving[last] = logged  # a later return to ``last`` replaces it
+        leaving.pop(step.model, None)
         calls[step.model] += 1
         cost[step.model] += step.cost_usd
+        shares[step.model].append(logged)
         last = step.model
     return [
         Outcome(
-            task, model, solved if model == last else False, cost[model], n, censored=model != last
+            task,
+            model,
+            solved if model == last else False,
+            cost[model],
+            n,
+            censored=model != last,
+            steps=(*shares[model], *([leaving[model]] if model in leaving else [])),
         )
         for model, n in calls.items()
     ]

@@ -69,8 +69,12 @@ class Outcome:
     ``censored``: the run was left before it ended (a routing log's session escalated away
     from the model), so ``resolved`` is false and ``calls``/``cost_usd`` are what it made
     before it was left; ``imputed``: the row was not observed but estimated from the model's
-    complete runs (:mod:`agentroute.bench.log_table`). Neither is written to or read from a
-    file: the CSV/JSONL formats stay five columns.
+    complete runs (:mod:`agentroute.bench.log_table`). ``steps``: a routing log's per-step
+    ``contributions`` (signal → weighted share) of the decisions that kept the run on its
+    model, one tuple of ``(signal, share)`` per step, then the one that left it when the
+    session went on (:mod:`agentroute.bench.logged_leave`); empty for a row without logged
+    steps. None of the three is written to or read from a file: the CSV/JSONL formats stay
+    five columns.
     """
 
     task_id: str
@@ -81,6 +85,7 @@ class Outcome:
     line: int = 0
     censored: bool = False
     imputed: bool = False
+    steps: tuple[tuple[tuple[str, float], ...], ...] = ()
 
 
 @value_object

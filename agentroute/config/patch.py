@@ -8,7 +8,11 @@ validated, so the result is checked like any config and every error names its fi
   the rest of ``models.small`` as the base wrote it);
 * any other value (a number, a string, a list) in the patch replaces the base's;
 * a key whose patch value is ``null`` is set to ``null`` (the field's default where it has
-  one), not removed.
+  one), not removed;
+* a mapping whose field has a default mapping (``policy.weights``) merges into that default
+  when the base does not write the field: a patch holding ``policy.weights.step`` over a
+  base that keeps the default weights changes that one weight and keeps the others (merged
+  into nothing, it would replace every weight).
 
 Use it as ``Router(load_patched_config("agentroute.yaml", "calibrated.yaml"))``; several
 patches apply in order, the last one winning. Both files are read by the same reader as
@@ -17,24 +21,54 @@ patches apply in order, the last one winning. Both files are read by the same re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from agentroute.config._files import _load_toml, _load_yaml, read_config_text
+from agentroute.config._policy import PolicyConfig
 from agentroute.config._root import RouterConfig
 from agentroute.errors import ConfigurationError
 
 __all__ = ["load_patched_config", "merge_patch", "read_mapping"]
 
+DEFAULT_MAPPINGS: dict[tuple[str, ...], Callable[[], dict[str, Any]]] = {
+    ("policy", "weights"): lambda: dict(PolicyConfig().weights),
+}
+"""Fields whose default is a mapping a patch merges into when the base omits the field."""
+
 
 def merge_patch(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with ``patch`` merged in (rules in the module docstring); neither is changed."""
+    return _merge(_with_defaults(base, patch), patch)
+
+
+def _with_defaults(base: Mapping[str, Any], patch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``base`` with the default of every :data:`DEFAULT_MAPPINGS` field that ``patch``
+    holds a mapping for and ``base`` does not write."""
+    for path, default in DEFAULT_MAPPINGS.items():
+        held: Any = patch
+        for key in path:
+            held = held.get(key) if isinstance(held, Mapping) else None
+        if not isinstance(held, Mapping):
+            continue
+        section: Any = base
+        for key in path[:-1]:
+            section = section.get(key, {}) if isinstance(section, Mapping) else None
+        if isinstance(section, Mapping) and path[-1] not in section:
+            nested: dict[str, Any] = {path[-1]: default()}
+            for key in reversed(path[:-1]):
+                nested = {key: nested}
+            base = _merge(base, nested)
+    return base
+
+
+def _merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in patch.items():
         old = out.get(key)
         if isinstance(value, Mapping) and isinstance(old, Mapping):
-            out[key] = merge_patch(old, value)
+            out[key] = _merge(old, value)
         else:
             out[key] = value
     return out
