@@ -31,7 +31,9 @@ def _reference(text: str) -> int:
     spaces = text.count(" ") + text.count("\n")
     other = n - letters - digits - spaces
     w_letter, w_digit, w_other, w_space = WEIGHTS
-    return int(letters * w_letter + digits * w_digit + other * w_other + spaces * w_space + 0.5) or 1
+    return (
+        int(letters * w_letter + digits * w_digit + other * w_other + spaces * w_space + 0.5) or 1
+    )
 
 
 @pytest.mark.parametrize("alphabet", [string.printable, string.printable + "éü€😀\u00a0"])

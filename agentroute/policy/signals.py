@@ -149,7 +149,8 @@ class ToolCall:
 
 
 def _among(call: ToolCall, calls: Sequence[ToolCall]) -> bool:
-    return any(call.same(other) for other in calls)
+    name = call.name
+    return any(other.name == name and call.same(other) for other in calls)
 
 
 def _distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
@@ -252,9 +253,10 @@ class SignalExtractor:
         for i in range(state.seen, len(messages)):
             self._read(as_message(messages[i], i), state)
         if len(messages) > state.seen:
+            if state.seen == 0:  # (an extended scan checked its first mark above)
+                state.first = content_mark(messages[0])
             state.ids.extend(map(id, messages[state.seen :]))
             state.seen = len(messages)
-            state.first = content_mark(messages[0])
             state.last = content_mark(messages[-1])
         return state
 
@@ -405,7 +407,12 @@ class SignalExtractor:
 
 def _seen(call: ToolCall, turns: Sequence[tuple[ToolCall, ...]]) -> bool:
     """Whether ``call`` is among the calls of ``turns``."""
-    return any(_among(call, turn) for turn in turns)
+    name = call.name
+    for turn in turns:
+        for other in turn:
+            if other.name == name and call.same(other):
+                return True
+    return False
 
 
 def _tool_calls(m: Message) -> list[ToolCall]:

@@ -56,10 +56,18 @@ logger = structlog.get_logger("agentroute")
 _DEBUG, _INFO, _WARNING = logging.DEBUG, logging.INFO, logging.WARNING  # structlog's levels
 
 
-try:  # the configuration structlog's lazy loggers read: asked to learn of a reconfiguration
-    from structlog._config import _CONFIG as _STRUCTLOG_CONFIG
-except ImportError:  # pragma: no cover - another structlog: every event binds anew
-    _STRUCTLOG_CONFIG = None
+def _structlog_config() -> Any:
+    """The configuration object structlog's lazy loggers read (private to structlog: read
+    only to learn of a reconfiguration); ``None`` if a structlog release moves it, and every
+    event then binds anew."""
+    try:
+        from structlog import _config
+    except ImportError:  # pragma: no cover - see the docstring
+        return None
+    return getattr(_config, "_CONFIG", None)
+
+
+_STRUCTLOG_CONFIG: Any = _structlog_config()
 
 _bound: tuple[Any, Any, Any, Any, Any] | None = None
 """``(wrapper class, logger factory, processors, context class, logger)``: the logger
