@@ -59,6 +59,7 @@ class AffinityMiddleware:
         cfg = catalog.config
         self._prices = catalog.prices
         self._strategy = config.strategy
+        self._draws = config.strategy == "weighted"
         self._store = store
         self._reads: CallReads | None = store if isinstance(store, CallReads) else None
         self._clock: Clock = clock or SystemClock()
@@ -110,7 +111,9 @@ class AffinityMiddleware:
                 for model, pin in found.items():
                     if pin is not None and pin in self._keys.get(model, ()):
                         pins[model] = pin
-        ordered = self._order(targets, pins)
+        # one target: no strategy or pin can reorder it (the weighted strategy still draws,
+        # so the random sequence, and every later draw, stays as it was)
+        ordered = targets if len(targets) < 2 and not self._draws else self._order(targets, pins)
         routed = call if ordered is targets else call.with_route(call.decision, ordered)
         try:
             if ahead is None:

@@ -11,6 +11,9 @@ objects, mixed (:mod:`agentroute.messages` reads each one). What is read:
 * repeated tool calls — calls whose tool name and arguments (canonical JSON) already appeared
   in one of the previous ``repeat_window`` assistant turns: a stalled loop. Consecutive
   Responses ``function_call`` items (with the ``reasoning`` items between them) are one turn.
+  A call is kept with its arguments' text as sent; the canonical form (a JSON round trip) is
+  computed only when two calls of the same tool with different text are compared
+  (:class:`ToolCall`), so a loop of distinct tools never parses an argument.
 * context tokens — messages + tool schemas + a top-level ``system`` (or Responses
   ``instructions``), by the token counter.
 * escalation — the model called the configured ``escalate`` tool in its last turn (a tool
@@ -59,6 +62,7 @@ __all__ = [
     "SignalConfig",
     "SignalExtractor",
     "StepProgress",
+    "ToolCall",
     "ToolErrorDetector",
     "ToolResult",
     "content_mark",
@@ -107,6 +111,57 @@ def _text_hash(content: object, depth: int) -> int:
     return hash(type(content))
 
 
+class ToolCall:
+    """One tool call of an assistant turn, as the repeat signal compares it: two calls are the
+    same when their names are equal and so are their arguments' canonical JSON.
+
+    The arguments are kept as the text the model sent; their canonical form is computed on
+    first need (only when a call of the same name with other text is compared) and kept.
+    Equal text means equal canonical forms, so most comparisons parse nothing. Arguments given
+    as a value (an Anthropic ``tool_use`` input) are written as canonical JSON at once (one
+    serialisation, no round trip).
+    """
+
+    __slots__ = ("_canonical", "name", "text")
+
+    def __init__(self, name: str, arguments: Any) -> None:
+        self.name = name
+        if isinstance(arguments, str):
+            self.text: str = str.__str__(arguments)
+            self._canonical: str | None = None
+        else:
+            self.text = self._canonical = _canonical(arguments)
+
+    def canonical(self) -> str:
+        """The arguments as canonical JSON (:func:`_canonical`)."""
+        found = self._canonical
+        if found is None:
+            found = self._canonical = _canonical(self.text)
+        return found
+
+    def same(self, other: ToolCall) -> bool:
+        return self.name == other.name and (
+            self.text == other.text or self.canonical() == other.canonical()
+        )
+
+    def __repr__(self) -> str:
+        return f"ToolCall({self.name!r}, {self.text!r})"
+
+
+def _among(call: ToolCall, calls: Sequence[ToolCall]) -> bool:
+    name = call.name
+    return any(other.name == name and call.same(other) for other in calls)
+
+
+def _distinct(calls: Sequence[ToolCall]) -> list[ToolCall]:
+    """The calls without repeats within them (the first of each kept, in order)."""
+    out: list[ToolCall] = []
+    for call in calls:
+        if not _among(call, out):
+            out.append(call)
+    return out
+
+
 @dataclass(slots=True)
 class ScanState:
     """Progress of the incremental scan of one session's conversation. It holds no message
@@ -123,7 +178,8 @@ class ScanState:
     # The last few assistant turns, oldest first, trimmed to their windows by the scan (lists,
     # not deques: an idle session keeps three of them, and an empty deque is far larger).
     turn_errors: list[int] = field(default_factory=list)
-    turn_calls: list[frozenset[str]] = field(default_factory=list)
+    turn_calls: list[tuple[ToolCall, ...]] = field(default_factory=list)
+    """The distinct tool calls of each of the last ``repeat_window`` turns."""
     turn_repeats: list[int] = field(default_factory=list)
     escalate_reason: str = ""
     user_keyword: bool = False
@@ -197,9 +253,10 @@ class SignalExtractor:
         for i in range(state.seen, len(messages)):
             self._read(as_message(messages[i], i), state)
         if len(messages) > state.seen:
+            if state.seen == 0:  # (an extended scan checked its first mark above)
+                state.first = content_mark(messages[0])
             state.ids.extend(map(id, messages[state.seen :]))
             state.seen = len(messages)
-            state.first = content_mark(messages[0])
             state.last = content_mark(messages[-1])
         return state
 
@@ -238,7 +295,7 @@ class SignalExtractor:
         kind = m.get("type")
         if kind in ("function_call", "custom_tool_call"):
             arguments = m.get("arguments", m.get("input", ""))
-            call = (safe_str(m.get("name", "")), _canonical(arguments))
+            call = ToolCall(safe_str(m.get("name", "")), arguments)
             self._assistant_turn([call], s, extend=s.open_calls)
             s.open_calls = True
         elif kind in ("function_call_output", "custom_tool_call_output"):
@@ -252,26 +309,27 @@ class SignalExtractor:
         the scan state keeps no message text)."""
         return self._keywords is not None and self._keywords.search(message_text(m)) is not None
 
-    def _assistant_turn(self, calls: list[tuple[str, str]], s: ScanState, *, extend: bool) -> None:
+    def _assistant_turn(self, calls: list[ToolCall], s: ScanState, *, extend: bool) -> None:
         """One assistant turn's tool calls (``extend``: more calls of the turn read last)."""
-        escalations = [args for name, args in calls if name == self._cfg.escalate_tool]
+        escalate = self._cfg.escalate_tool
+        escalations = [call for call in calls if call.name == escalate]
         if escalations:
             s.fresh_escalate = True
-            s.escalate_reason = _reason(escalations[0])
+            s.escalate_reason = _reason(escalations[0].canonical())
         elif not extend:
             s.fresh_escalate = False
         if not calls:
             return
-        signatures = frozenset(f"{name}\x00{args}" for name, args in calls)
+        distinct = _distinct(calls) if len(calls) > 1 else calls
         if extend and s.turn_calls:
             current = s.turn_calls[-1]
-            earlier: set[str] = set().union(*s.turn_calls[:-1])
-            s.turn_repeats[-1] += sum(1 for sig in signatures - current if sig in earlier)
-            s.turn_calls[-1] = current | signatures
+            earlier = s.turn_calls[:-1]
+            new = [call for call in distinct if not _among(call, current)]
+            s.turn_repeats[-1] += sum(1 for call in new if _seen(call, earlier))
+            s.turn_calls[-1] = current + tuple(new)
             return
-        earlier = set().union(*s.turn_calls) if s.turn_calls else set()
-        s.turn_repeats.append(sum(1 for sig in signatures if sig in earlier))
-        s.turn_calls.append(signatures)
+        s.turn_repeats.append(sum(1 for call in distinct if _seen(call, s.turn_calls)))
+        s.turn_calls.append(tuple(distinct))
         s.turn_errors.append(0)
         cfg = self._cfg
         for window, turns in (
@@ -347,18 +405,28 @@ class SignalExtractor:
         )
 
 
-def _tool_calls(m: Message) -> list[tuple[str, str]]:
-    """(name, canonical arguments) of each tool call in an assistant message, either shape."""
-    out: list[tuple[str, str]] = []
+def _seen(call: ToolCall, turns: Sequence[tuple[ToolCall, ...]]) -> bool:
+    """Whether ``call`` is among the calls of ``turns``."""
+    name = call.name
+    for turn in turns:
+        for other in turn:
+            if other.name == name and call.same(other):
+                return True
+    return False
+
+
+def _tool_calls(m: Message) -> list[ToolCall]:
+    """The tool calls of an assistant message, either shape."""
+    out: list[ToolCall] = []
     for call in m.get("tool_calls") or ():
         fn = call.get("function") or call.get("custom") or {}
         name = safe_str(fn.get("name", ""))
-        out.append((name, _canonical(fn.get("arguments", fn.get("input", "")))))
+        out.append(ToolCall(name, fn.get("arguments", fn.get("input", ""))))
     content = m.get("content")
     if isinstance(content, list):
         for b in content:
             if isinstance(b, Mapping) and b.get("type") == "tool_use":
-                out.append((safe_str(b.get("name", "")), _canonical(b.get("input", {}))))
+                out.append(ToolCall(safe_str(b.get("name", "")), b.get("input", {})))
     return out
 
 

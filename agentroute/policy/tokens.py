@@ -59,6 +59,8 @@ class TokenCounter(Protocol):
 
 _DROP_LETTERS = str.maketrans("", "", string.ascii_letters)
 _DROP_DIGITS = str.maketrans("", "", string.digits)
+_LETTER_BYTES = string.ascii_letters.encode("ascii")
+_DIGIT_BYTES = string.digits.encode("ascii")
 WEIGHTS = (0.103, 0.557, 0.680, 0.583)
 """Tokens per ASCII letter, digit, other character, whitespace (space or newline)."""
 
@@ -73,9 +75,15 @@ class EstimateCounter:
         n = len(text)
         if n == 0:
             return 0
-        letters = n - len(text.translate(_DROP_LETTERS))
-        digits = n - len(text.translate(_DROP_DIGITS))
-        spaces = text.count(" ") + text.count("\n")
+        if text.isascii():  # the usual text: the same counts over its bytes, several times faster
+            data = text.encode("ascii")
+            letters = n - len(data.translate(None, _LETTER_BYTES))
+            digits = n - len(data.translate(None, _DIGIT_BYTES))
+            spaces = data.count(b" ") + data.count(b"\n")
+        else:
+            letters = n - len(text.translate(_DROP_LETTERS))
+            digits = n - len(text.translate(_DROP_DIGITS))
+            spaces = text.count(" ") + text.count("\n")
         other = n - letters - digits - spaces
         w_letter, w_digit, w_other, w_space = WEIGHTS
         return (

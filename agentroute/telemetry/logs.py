@@ -56,10 +56,63 @@ logger = structlog.get_logger("agentroute")
 _DEBUG, _INFO, _WARNING = logging.DEBUG, logging.INFO, logging.WARNING  # structlog's levels
 
 
+def _structlog_config() -> Any:
+    """The configuration object structlog's lazy loggers read (private to structlog: read
+    only to learn of a reconfiguration); ``None`` if a structlog release moves it, and every
+    event then binds anew."""
+    try:
+        from structlog import _config
+    except ImportError:  # pragma: no cover - see the docstring
+        return None
+    return getattr(_config, "_CONFIG", None)
+
+
+_STRUCTLOG_CONFIG: Any = _structlog_config()
+
+_bound: tuple[Any, Any, Any, Any, Any] | None = None
+"""``(wrapper class, logger factory, processors, context class, logger)``: the logger
+``logger.bind()`` gave under that configuration, reused while structlog keeps it."""
+
+
+def _current() -> Any:
+    """``logger.bind()`` under structlog's current configuration, built once per configuration.
+
+    Binding assembles a new bound logger from structlog's configuration each time (its wrapper
+    class, a logger from the factory, the processors, a context): a few microseconds per event,
+    paid even for an event its level filter then drops. What it builds depends only on those
+    four settings, so the logger is kept with their identities and rebuilt when
+    ``structlog.configure()`` (or ``reset_defaults()``, ``capture_logs()``) replaces any of
+    them; a processor list changed in place is the same list the kept logger holds. The level
+    is still asked per event (a stdlib logger's level may change at any time).
+    """
+    global _bound
+    cfg = _STRUCTLOG_CONFIG
+    if cfg is None:  # pragma: no cover - see the import
+        return logger.bind()
+    kept = _bound
+    if (
+        kept is not None
+        and kept[0] is cfg.default_wrapper_class
+        and kept[1] is cfg.logger_factory
+        and kept[2] is cfg.default_processors
+        and kept[3] is cfg.default_context_class
+    ):
+        return kept[4]
+    settings = (
+        cfg.default_wrapper_class,
+        cfg.logger_factory,
+        cfg.default_processors,
+        cfg.default_context_class,
+    )
+    bound = logger.bind()
+    _bound = (*settings, bound)
+    return bound
+
+
 def _at(level: int) -> Any | None:
     """The logger structlog would use now, if an event of ``level`` passes its level filter
     (``is_enabled_for``: structlog's filtering and stdlib loggers; any other passes)."""
-    bound = logger.bind()
+    bound = _current()
     enabled = getattr(bound, "is_enabled_for", None)
     return None if enabled is not None and not enabled(level) else bound
 
