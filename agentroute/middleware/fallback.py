@@ -54,6 +54,7 @@ from collections.abc import Sequence
 import anyio
 
 from agentroute._catalog import Catalog
+from agentroute._deadline import attempt_scope
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, StreamWatch, Target
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import ResilienceConfig
@@ -152,7 +153,7 @@ class FallbackMiddleware:
                     if limit == math.inf:  # no timeout configured: no cancel scope to pay for
                         result = await call_next(call.with_target(target, number))
                     else:
-                        with anyio.move_on_after(limit):
+                        with attempt_scope(limit):
                             result = await call_next(call.with_target(target, number))
                     if result is None:
                         which = "attempt timeout" if limit == per_attempt else "deadline"

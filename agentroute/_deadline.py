@@ -1,0 +1,42 @@
+"""The cancel scope that bounds one attempt, made the cheapest way the running loop allows.
+
+The fallback step enters one scope per attempt when a timeout is configured (the shipped
+defaults configure one: ``attempt_timeout_s`` 60, ``deadline_s`` 180), so the scope is paid on
+every routed call. ``anyio.move_on_after`` asks sniffio twice which loop runs (once for the
+clock, once for the scope) and, on trio, wraps trio's own scope in one of anyio's. Here the
+loop is asked once, and:
+
+* on trio, the scope is trio's own ``trio.CancelScope`` — what anyio's trio scope wraps, so a
+  cancel from outside, shields and nesting with anyio scopes behave exactly as before;
+* on asyncio (and anything else anyio runs on), it stays anyio's scope, its deadline read
+  from the loop's clock as ``anyio.current_time()`` does. ``asyncio.timeout`` would be cheaper
+  still, but a native asyncio cancel is not held back by an anyio shield (the providers close
+  their connections under one), so it is not used.
+
+Either way the deadline is fixed when the scope is made, as with ``move_on_after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anyio
+
+try:
+    from sniffio import thread_local as _running
+except ImportError:  # pragma: no cover - anyio no longer needs sniffio; trio does
+    _running = None
+
+__all__ = ["attempt_scope"]
+
+
+def attempt_scope(seconds: float) -> AbstractContextManager[Any]:
+    """A cancel scope whose deadline is ``seconds`` from now on the running loop's clock; it
+    swallows its own cancellation (as ``anyio.move_on_after``): the block just ends early."""
+    if _running is not None and _running.name == "trio":  # set by trio while it runs
+        import trio
+
+        return trio.CancelScope(deadline=trio.current_time() + seconds)
+    return anyio.CancelScope(deadline=asyncio.get_running_loop().time() + seconds)
