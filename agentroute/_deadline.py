@@ -4,16 +4,19 @@ The fallback step enters one scope per attempt when a timeout is configured (the
 defaults configure one: ``attempt_timeout_s`` 60, ``deadline_s`` 180), so the scope is paid on
 every routed call. ``anyio.move_on_after`` asks sniffio twice which loop runs (once for the
 clock, once for the scope) and, on trio, wraps trio's own scope in one of anyio's. Here the
-loop is asked once, and:
+loop is told apart by one attribute read, and:
 
-* on trio, the scope is trio's own ``trio.CancelScope`` — what anyio's trio scope wraps, so a
+* on trio, the scope is trio's own ``trio.CancelScope``: what anyio's trio scope wraps, so a
   cancel from outside, shields and nesting with anyio scopes behave exactly as before;
-* on asyncio (and anything else anyio runs on), it stays anyio's scope, its deadline read
-  from the loop's clock as ``anyio.current_time()`` does. ``asyncio.timeout`` would be cheaper
-  still, but a native asyncio cancel is not held back by an anyio shield (the providers close
-  their connections under one), so it is not used.
+* on asyncio, it stays anyio's scope (its asyncio class, learnt from the first scope
+  ``anyio.CancelScope()`` makes, then built directly), its deadline read from the loop's clock
+  as ``anyio.current_time()`` does. ``asyncio.timeout`` would be cheaper still, but a native
+  asyncio cancel is not held back by an anyio shield (the providers close their connections
+  under one), so it is not used.
 
-Either way the deadline is fixed when the scope is made, as with ``move_on_after``.
+Either way the deadline is fixed when the scope is made, as with ``move_on_after``, and the
+scope swallows its own cancellation only. What a timer costs the event loop (a timer handle
+pushed on its heap, cancelled at the scope's exit) remains: that is the scope itself.
 """
 
 from __future__ import annotations
@@ -27,16 +30,31 @@ import anyio
 try:
     from sniffio import thread_local as _running
 except ImportError:  # pragma: no cover - anyio no longer needs sniffio; trio does
-    _running = None
+    _running = None  # type: ignore[assignment]
 
 __all__ = ["attempt_scope"]
+
+_asyncio_scope: type[anyio.CancelScope] | None = None
+"""anyio's cancel-scope class on asyncio (what ``anyio.CancelScope(...)`` builds there)."""
 
 
 def attempt_scope(seconds: float) -> AbstractContextManager[Any]:
     """A cancel scope whose deadline is ``seconds`` from now on the running loop's clock; it
     swallows its own cancellation (as ``anyio.move_on_after``): the block just ends early."""
-    if _running is not None and _running.name == "trio":  # set by trio while it runs
+    if _running is not None and _running.name == "trio":  # trio sets it while it runs
         import trio
 
         return trio.CancelScope(deadline=trio.current_time() + seconds)
-    return anyio.CancelScope(deadline=asyncio.get_running_loop().time() + seconds)
+    deadline = asyncio.get_running_loop().time() + seconds
+    made = _asyncio_scope
+    if made is None:
+        return _learn(deadline)
+    return made(deadline=deadline)
+
+
+def _learn(deadline: float) -> anyio.CancelScope:
+    """The first scope on asyncio, from anyio's own factory; its class is kept."""
+    global _asyncio_scope
+    scope = anyio.CancelScope(deadline=deadline)
+    _asyncio_scope = type(scope)
+    return scope
