@@ -9,10 +9,10 @@ loop is told apart by one attribute read, and:
 * on trio, the scope is trio's own ``trio.CancelScope``: what anyio's trio scope wraps, so a
   cancel from outside, shields and nesting with anyio scopes behave exactly as before;
 * on asyncio, it stays anyio's scope (its asyncio class, learnt from the first scope
-  ``anyio.CancelScope()`` makes, then built directly), its deadline read from the loop's clock
-  as ``anyio.current_time()`` does. ``asyncio.timeout`` would be cheaper still, but a native
-  asyncio cancel is not held back by an anyio shield (the providers close their connections
-  under one), so it is not used.
+  ``anyio.CancelScope()`` makes, then built directly: one loop lookup, for
+  ``anyio.current_time()``, instead of two). ``asyncio.timeout`` would be cheaper still, but
+  a native asyncio cancel is not held back by an anyio shield (the providers close their
+  connections under one), so it is not used.
 
 Either way the deadline is fixed when the scope is made, as with ``move_on_after``, and the
 scope swallows its own cancellation only. What a timer costs the event loop (a timer handle
@@ -21,7 +21,6 @@ pushed on its heap, cancelled at the scope's exit) remains: that is the scope it
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -45,7 +44,7 @@ def attempt_scope(seconds: float) -> AbstractContextManager[Any]:
         import trio
 
         return trio.CancelScope(deadline=trio.current_time() + seconds)
-    deadline = asyncio.get_running_loop().time() + seconds
+    deadline = anyio.current_time() + seconds
     made = _asyncio_scope
     if made is None:
         return _learn(deadline)
