@@ -9,14 +9,16 @@ loop is told apart by one attribute read, and:
 * on trio, the scope is trio's own ``trio.CancelScope``: what anyio's trio scope wraps, so a
   cancel from outside, shields and nesting with anyio scopes behave exactly as before;
 * on asyncio, it stays anyio's scope (its asyncio class, learnt from the first scope
-  ``anyio.CancelScope()`` makes, then built directly: one loop lookup, for
-  ``anyio.current_time()``, instead of two). ``asyncio.timeout`` would be cheaper still, but
-  a native asyncio cancel is not held back by an anyio shield (the providers close their
-  connections under one), so it is not used.
+  ``anyio.CancelScope()`` makes, then built directly: one loop lookup, for the loop's clock
+  (:func:`agentroute.clock.loop_time`), instead of two). ``asyncio.timeout`` would be
+  cheaper still, but a native asyncio cancel is not held back by an anyio shield (the
+  providers close their connections under one), so it is not used.
 
-Either way the deadline is fixed when the scope is made, as with ``move_on_after``, and the
-scope swallows its own cancellation only. What a timer costs the event loop (a timer handle
-pushed on its heap, cancelled at the scope's exit) remains: that is the scope itself.
+The deadline is fixed when the scope is made on asyncio (as with ``anyio.move_on_after``),
+when it is entered on trio (as with ``trio.move_on_after``): the fallback step enters it at
+once. Either way the scope swallows its own cancellation only. What a timer costs the event
+loop (a timer handle pushed on its heap, cancelled at the scope's exit) remains: that is the
+scope itself.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import anyio
+
+from agentroute.clock import loop_time
 
 try:
     from sniffio import thread_local as _running
@@ -43,8 +47,8 @@ def attempt_scope(seconds: float) -> AbstractContextManager[Any]:
     if _running is not None and _running.name == "trio":  # trio sets it while it runs
         import trio
 
-        return trio.CancelScope(deadline=trio.current_time() + seconds)
-    deadline = anyio.current_time() + seconds
+        return trio.CancelScope(relative_deadline=seconds)  # trio.move_on_after's own way
+    deadline = loop_time() + seconds
     made = _asyncio_scope
     if made is None:
         return _learn(deadline)
