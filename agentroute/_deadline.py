@@ -41,9 +41,11 @@ _asyncio_scope: type[anyio.CancelScope] | None = None
 """anyio's cancel-scope class on asyncio (what ``anyio.CancelScope(...)`` builds there)."""
 
 
-def attempt_scope(seconds: float) -> AbstractContextManager[Any]:
+def attempt_scope(seconds: float) -> AbstractContextManager[Any, bool]:
     """A cancel scope whose deadline is ``seconds`` from now on the running loop's clock; it
-    swallows its own cancellation (as ``anyio.move_on_after``): the block just ends early."""
+    swallows its own cancellation (as ``anyio.move_on_after``): the block just ends early
+    (hence ``__exit__`` typed ``bool``: type checkers then see code after the block as
+    reachable with the block's result unset)."""
     if _running is not None and _running.name == "trio":  # trio sets it while it runs
         import trio
 
