@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "agentroute._async_callable",
             "agentroute._chain",
+            "agentroute._deadline",
             "agentroute._error_scrub",
             "agentroute._frozen",
             "agentroute._history_marks",

@@ -1,8 +1,10 @@
 """FallbackMiddleware: attempts, retries, fallbacks, deadlines and cooldowns of one call.
 
-Each attempt runs under one anyio cancel scope whose deadline is the nearer of
-``attempt_timeout_s`` and the call's ``deadline_s``; a scope that fires is a
-:class:`~agentroute.errors.ProviderTimeout`. What follows a failed attempt comes from the table
+Each attempt runs under one cancel scope (:mod:`agentroute._deadline`: anyio's on asyncio,
+trio's own on trio) whose deadline is the nearer of ``attempt_timeout_s`` and what is left of
+the call's ``deadline_s``: a call answered at its first attempt enters one scope, and none
+when neither is configured. A scope that fires is a :class:`~agentroute.errors.ProviderTimeout`
+saying which of the two it was. What follows a failed attempt comes from the table
 in :mod:`agentroute.middleware.recovery` (retry after a backoff, next deployment, a larger
 window, the content-policy fallback, a tier up, or stop). A call that does not succeed raises
 :class:`~agentroute.errors.AllAttemptsFailed` carrying every attempt's error and
@@ -54,6 +56,7 @@ from collections.abc import Sequence
 import anyio
 
 from agentroute._catalog import Catalog
+from agentroute._deadline import attempt_scope
 from agentroute._types import Attempt, CallNext, ModelCall, ModelResult, StreamWatch, Target
 from agentroute.clock import Clock, SystemClock
 from agentroute.config import ResilienceConfig
@@ -152,7 +155,7 @@ class FallbackMiddleware:
                     if limit == math.inf:  # no timeout configured: no cancel scope to pay for
                         result = await call_next(call.with_target(target, number))
                     else:
-                        with anyio.move_on_after(limit):
+                        with attempt_scope(limit):
                             result = await call_next(call.with_target(target, number))
                     if result is None:
                         which = "attempt timeout" if limit == per_attempt else "deadline"
