@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agentroute.bench.log_options import log_args, log_options
 from agentroute.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -52,16 +53,7 @@ _NUMERIC = frozenset({"solved", "range", "cost ×"})
     default=None,
     help="Table of runs (task_id, model, resolved, cost_usd, calls; .csv or .jsonl).",
 )
-@click.option(
-    "--log",
-    "logs",
-    multiple=True,
-    metavar="FILE",
-    help="Routing log with outcomes instead of a table: a file, a glob or a .gz file (repeatable).",
-)
-@click.option(
-    "--skip-bad", is_flag=True, help="With --log: count invalid lines and go on (default: stop)."
-)
+@log_options
 @click.option(
     "--config",
     "config_file",
@@ -156,9 +148,7 @@ def calibrate(
         console.print("✓ the config already holds the fitted values: no patch written")
         return
     source = ["--outcomes", str(outcomes)] if outcomes is not None else []
-    for log in logs:
-        source += ["--log", log]
-    source += ["--skip-bad"] if skip_bad else []
+    source += log_args(logs, skip_bad)
     command = _command(source, config_file, target_solved, max_cost_ratio, folds, seed, write)
     proxy = "from routing logs: censored runs assumed to keep failing, imputed rows" if logs else ""
     write_patch(result, write, command, proxy)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agentroute.bench.log_options import log_args, log_options
 from agentroute.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -60,16 +61,7 @@ def bench() -> None:
     help="Table of runs, one row per (task, model): task_id, model, resolved, cost_usd, calls "
     "(.csv or .jsonl).",
 )
-@click.option(
-    "--log",
-    "logs",
-    multiple=True,
-    metavar="FILE",
-    help="Routing log with outcomes instead of a table: a file, a glob or a .gz file (repeatable).",
-)
-@click.option(
-    "--skip-bad", is_flag=True, help="With --log: count invalid lines and go on (default: stop)."
-)
+@log_options
 @click.option(
     "--config",
     "config_file",
@@ -241,7 +233,7 @@ def cascade(
         write_outcomes,
         plot,
         output,
-        [*_log_options(logs, skip_bad), *options],
+        [*log_args(logs, skip_bad), *options],
     )
     save_results(
         console, evaluation, source=source, command=command, plot=plot, output=output, about=about
@@ -303,14 +295,6 @@ def _options(
         args += ["--verifier-recall", f"{v.recall:g}", "--verifier-fpr", f"{v.fpr:g}"]
     args += ["--no-step-escalation"] if no_steps else []
     return args
-
-
-def _log_options(logs: Sequence[str], skip_bad: bool) -> list[str]:
-    """``--log`` for each log given (as given: a glob stays a glob), then ``--skip-bad``."""
-    args: list[str] = []
-    for log in logs:
-        args += ["--log", log]
-    return args + (["--skip-bad"] if skip_bad else [])
 
 
 def _command(
