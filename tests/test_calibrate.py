@@ -93,6 +93,20 @@ def test_run_length_differences_move_the_fitted_scale() -> None:
     assert dict(stretched.typical_steps)["small"] > dict(plain.typical_steps)["small"]
 
 
+def test_tiers_in_the_wrong_order_are_named_in_the_refusal() -> None:
+    # a config written with sorted keys puts "complex" first: starting on "simple", now the
+    # top tier, the policy has no tier to leave; the error shows the order it read
+    data = base_data()
+    data["tiers"] = dict(sorted(data["tiers"].items()))
+    data["policy"] = {"start_tier": "simple"}
+    with pytest.raises(ConfigurationError) as info:
+        calibrate(RouterConfig.from_mapping(data), long_cheap_table(), target_solved=0.9)
+    text = str(info.value)
+    assert "no tier to calibrate" in text
+    assert "start tier 'simple'" in text
+    assert "complex (big), medium (mid), simple (small)" in text
+
+
 def test_a_policy_that_never_escalates_on_steps_cannot_be_calibrated() -> None:
     data = base_data() | {"policy": {"weights": {"step": 0.0, "tool_errors_recent": 0.45}}}
     with pytest.raises(ConfigurationError, match=r"policy\.weights\.step"):

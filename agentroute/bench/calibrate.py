@@ -370,9 +370,15 @@ def calibrate(
     logged = any(r.steps for r in table.rows)
     fitter = _Fitter(config, ladder, horizon=longest + 1, logged=logged)
     if not fitter.knobs:
+        order = ", ".join(
+            f"{tier} ({', '.join(models) or 'no runs'})"
+            for tier, models in zip(ladder.tiers, ladder.models, strict=True)
+        )
         raise ConfigurationError(
-            "no tier to calibrate: the ladder needs a tier with runs in the table below the "
-            "highest one with runs"
+            "no tier to calibrate: the ladder needs a tier with runs in the table, at or above "
+            f"the start tier {config.start_tier!r}, below the highest one with runs; the "
+            f"tiers in config order (read cheapest first), with the models that have runs: "
+            f"{order} (a config written with sorted keys reorders its tiers)"
         )
     singles = single_models(table, ladder)
     top = strongest(singles, ladder).name
