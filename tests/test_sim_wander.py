@@ -6,7 +6,6 @@ is the scenario's success check."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -14,25 +13,16 @@ from agentroute.errors import ConfigurationError
 from agentroute.sim.config import SimConfig
 from agentroute.sim.scenario import (
     GAVE_UP,
-    USER_REQUEST,
     Move,
     next_move,
     rebooked,
     reply,
     run_tool,
 )
+from tests.test_sim_scenario import _history
 
 _RESERVATION = run_tool("get_reservation", {"reservation_id": "ZFA04Y"})
 _ECONOMY = json.dumps({**json.loads(_RESERVATION), "cabin": "economy"})
-
-
-def _history(*results: tuple[str, str]) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = [{"role": "user", "content": USER_REQUEST}]
-    for i, (name, content) in enumerate(results):
-        call = {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": "{}"}}
-        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        messages.append({"role": "tool", "tool_call_id": f"c{i}", "content": content})
-    return messages
 
 
 def _lookups(k: int) -> list[tuple[str, str]]:
