@@ -32,7 +32,7 @@ from agentroute._call_checks import check_messages, check_options
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._secrets import remember_secrets
-from agentroute._steps import router_steps, set_a_cost_limit, without_reservation
+from agentroute._steps import RouterChains, router_steps
 from agentroute._types import (
     EMPTY,
     CallMode,
@@ -240,12 +240,10 @@ class Router:
         )
         steps = self._steps
         self._complete_chain = build_chain(steps.every, self._terminal)
-        free = without_reservation(config, steps)
-        self._free_chain = (
-            self._complete_chain if free is None else build_chain(free, self._terminal)
-        )
-        """The chain without the cost reservation: for calls that cannot need it (see
-        :func:`~agentroute._steps.without_reservation`)."""
+        """Every step: for a stream (its steps are chosen when it is made, run when opened)."""
+        self._chains = RouterChains(config, steps, self._terminal, self._telemetry.observing)
+        """complete()'s chains: a call takes the one with only the steps that can act on it
+        (see :class:`~agentroute._steps.RouterChains`)."""
         self._attempts_chain = build_chain(steps.attempts, self._terminal)
         """The attempts' steps (fallback → attempt span) → terminal only: a broken stream's
         restart (the decision is made)."""
@@ -343,8 +341,7 @@ class Router:
         call = self._call(messages, tools, MappingProxyType(params), "complete", hints)
         # _step's body, inlined (one coroutine less per call): keep the two the same
         state = call.session
-        meta = state.metadata if state is not None else None
-        chain = self._complete_chain if set_a_cost_limit(meta) else self._free_chain
+        chain = self._chains.pick(state.metadata if state is not None else None)
         try:
             result = await chain(call)
         except BaseException:
@@ -396,8 +393,9 @@ class Router:
         return routed_function(
             fn,
             catalog=self._catalog,
-            middleware=self._steps.every,
-            unreserved=without_reservation(self.config, self._steps),
+            chains=functools.partial(
+                RouterChains, self.config, self._steps, observing=self._telemetry.observing
+            ),
             steps=Steps(
                 self._call,
                 self._step_failed,

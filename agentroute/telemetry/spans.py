@@ -132,6 +132,16 @@ class Telemetry:
             self._look_again()
         return self._measures
 
+    def observing(self) -> bool:
+        """Whether spans or metrics would be recorded (:meth:`tracing` or :meth:`measuring`,
+        asked at once): the router leaves its telemetry steps out of a call when neither
+        would."""
+        if self._traces or self._measures:
+            return True
+        if self._waiting and self._now() >= self._look_at:
+            self._look_again()
+        return self._traces or self._measures
+
     def _look_again(self) -> None:
         """Ask the API for the global providers this router follows and has not seen set."""
         self._look_at = self._now() + RECHECK_S
