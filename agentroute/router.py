@@ -310,15 +310,6 @@ class Router:
     def _session_dropped(self, state: SessionState, reason: str) -> None:
         self._outcomes.session_dropped(state, reason)
 
-    def _state_for(self, messages: Sequence[Message], system: Any) -> SessionState:
-        session = current_session()
-        if session is not None and session.owner is self:
-            return session.state
-        bound = bound_session_id()
-        if bound is not None:
-            return self._sessions.named(bound)
-        return self._sessions.get(derive_session_key(messages, system), messages)
-
     # The two ways in -----------------------------------------------------------------------
 
     async def complete(
@@ -514,21 +505,37 @@ class Router:
         mode: CallMode,
         hints: Mapping[str, Any] | None,
     ) -> ModelCall:
-        """The session's next step as a ModelCall."""
-        state = self._state_for(messages, system_of(params) if params else None)
+        """The session's next step as a ModelCall: of the innermost ``router.session()`` of
+        this router around the call, else of the session bound by ``bind_session()``, else
+        of the implicit session this conversation continues."""
+        session = current_session()
+        if session is not None and session.owner is self:
+            state = session.state
+        else:
+            bound = bound_session_id()
+            if bound is not None:
+                state = self._sessions.named(bound)
+            else:
+                system = system_of(params) if params else None
+                state = self._sessions.get(derive_session_key(messages, system), messages)
         step = state.begin_step()
         meta = state.metadata
         if meta:
             hints = {**{k: meta[k] for k in HINT_KEYS if k in meta}, **(hints or {})}
+        # every field by position: no keyword binding, no default factory to run
         return ModelCall(
-            messages=messages,
-            tools=tools,
-            params=params,
-            mode=mode,
-            session=state,
-            step=step,
-            hints=hints or EMPTY,
-            progress=CallProgress(),
+            messages,
+            tools,
+            params,
+            mode,
+            state,
+            step,
+            hints or EMPTY,
+            None,
+            (),
+            None,
+            0,
+            CallProgress(),
         )
 
     # Lifecycle -----------------------------------------------------------------------------
