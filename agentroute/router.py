@@ -328,8 +328,10 @@ class Router:
                 cannot be sent as JSON, no provider registered.
         """
         messages = check_messages(messages)
-        check_options(tools, hints)
-        call = self._call(messages, tools, MappingProxyType(params), "complete", hints)
+        if tools is not None or hints is not None:
+            check_options(tools, hints)
+        frozen = MappingProxyType(params) if params else EMPTY  # (no keyword arguments: one)
+        call = self._call(messages, tools, frozen, "complete", hints)
         # _step's body, inlined (one coroutine less per call): keep the two the same
         state = call.session
         chain = self._chains.pick(state.metadata if state is not None else None)
