@@ -20,10 +20,9 @@ from agentroute._async_callable import qualified_name, require_async
 from agentroute._call_checks import check_messages
 from agentroute._call_shape import CallShape
 from agentroute._catalog import Catalog
-from agentroute._chain import build_chain
 from agentroute._sdk_retries import RetryWatch
-from agentroute._steps import set_a_cost_limit
-from agentroute._types import CallMode, CallNext, Message, Middleware, ModelCall
+from agentroute._steps import RouterChains
+from agentroute._types import CallMode, CallNext, Message, ModelCall
 from agentroute.errors import ConfigurationError
 from agentroute.providers.function import FunctionTerminal, UsageOf
 from agentroute.session import SessionState
@@ -61,8 +60,7 @@ def routed_function(
     fn: Callable[..., Awaitable[Any]],
     *,
     catalog: Catalog,
-    middleware: Sequence[Middleware],
-    unreserved: Sequence[Middleware] | None,
+    chains: Callable[[CallNext], RouterChains],
     steps: Steps,
     events: RouteEvents,
     model_param: str,
@@ -101,10 +99,8 @@ def routed_function(
         supplied={label: (*kwargs, *extra) for label, kwargs in configured.items()},
     )
 
-    def chains(by_position: bool) -> tuple[CallNext, CallNext]:
-        """One terminal's chains: with the cost reservation, and without it (for the calls
-        that cannot need it, see agentroute._steps.without_reservation)."""
-        terminal = FunctionTerminal(
+    def terminal(by_position: bool) -> FunctionTerminal:
+        return FunctionTerminal(
             fn,
             catalog=catalog,
             shape=shape,
@@ -113,13 +109,12 @@ def routed_function(
             events=events,
             deployment_param=deployment_param,
         )
-        full = build_chain(middleware, terminal)
-        return full, full if unreserved is None else build_chain(unreserved, terminal)
 
-    chain, free_chain = chains(False)
+    # each terminal's chains: a call takes the one with only the steps that can act on it
+    by_name = chains(terminal(False))
     # the messages through *args, as the caller passed them: a second terminal puts them back so
-    positional_chain, free_positional_chain = (
-        chains(True) if shape.var_positional and not shape.messages_named else (chain, free_chain)
+    positional = (
+        chains(terminal(True)) if shape.var_positional and not shape.messages_named else by_name
     )
     watch = RetryWatch(fn, name, configured, events)
     dropped = shape.dropped
@@ -152,11 +147,9 @@ def routed_function(
         call = begin(messages, call_params.get(tools_param), call_params, "wrap", None)
         # Router._step's body, inlined (one call and one coroutine less per routed call)
         state = call.session
-        meta = state.metadata if state is not None else None
-        if set_a_cost_limit(meta):  # the session sets a cost limit: reserve
-            run = positional_chain if by_position else chain
-        else:
-            run = free_positional_chain if by_position else free_chain
+        run = (positional if by_position else by_name).pick(
+            state.metadata if state is not None else None
+        )
         try:
             result = await run(call)
         except BaseException:

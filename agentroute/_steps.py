@@ -15,16 +15,27 @@ reservation does nothing for a call unless its session's metadata sets a limit (
 explicit session has metadata). So the router also builds its chains without that step
 (:func:`without_reservation`) and sends down them every call whose session's metadata has no
 ``max_cost_usd`` key: two coroutines less per call, the same outcome.
+
+**Only the steps that can act** (:class:`RouterChains`). The same holds for the budget check
+when the config sets neither ``budget.max_cost_usd`` nor ``budget.max_steps`` (it can only
+refuse or cap a call against a limit), and for the route and attempt spans when the router's
+telemetry records neither spans nor metrics (no provider configured: each step would only ask
+and pass the call on). So the router keeps, around each terminal, one chain per combination:
+with or without the limits' steps (a session whose metadata names ``max_cost_usd`` or
+``max_steps`` takes the one with them), with or without the telemetry steps (asked once per
+call, :meth:`~agentroute.telemetry.spans.Telemetry.observing`: a global provider set while a
+call runs is seen from the next call on).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentroute._catalog import Catalog
+from agentroute._chain import build_chain
 from agentroute._frozen import value_object
-from agentroute._types import Middleware
+from agentroute._types import CallNext, Middleware
 from agentroute.clock import Clock
 from agentroute.config import RouterConfig
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
@@ -44,7 +55,14 @@ from agentroute.telemetry.logs import RouteEvents
 from agentroute.telemetry.routing_log import RoutingLog, RoutingLogStep
 from agentroute.telemetry.spans import RouteTelemetry, Telemetry
 
-__all__ = ["RouterSteps", "router_steps", "set_a_cost_limit", "without_reservation"]
+__all__ = [
+    "RouterChains",
+    "RouterSteps",
+    "kept_steps",
+    "router_steps",
+    "set_a_cost_limit",
+    "without_reservation",
+]
 
 
 @value_object
@@ -143,3 +161,67 @@ def set_a_cost_limit(metadata: Mapping[str, Any] | None) -> bool:
     the config's), so its calls take the chain with the cost reservation even when
     :func:`without_reservation` left it out of the default one."""
     return metadata is not None and "max_cost_usd" in metadata
+
+
+def kept_steps(
+    config: RouterConfig, steps: RouterSteps, *, limited: bool, observed: bool
+) -> tuple[Middleware, ...]:
+    """The steps that can act on a call: all of them for a ``limited`` call (its session
+    sets a limit) under ``observed`` telemetry; otherwise without the cost reservation when
+    the config sets no cost limit, without the budget check when it sets no limit at all,
+    and without the route and attempt spans when telemetry records nothing."""
+    budget = config.budget
+    no_cost = not limited and budget.max_cost_usd is None
+    no_limit = no_cost and budget.max_steps is None
+    return tuple(
+        step
+        for step in steps.every
+        if not (
+            (no_cost and isinstance(step, CostReservation))
+            or (no_limit and isinstance(step, BudgetMiddleware))
+            or (not observed and isinstance(step, RouteTelemetry | AttemptTelemetry))
+        )
+    )
+
+
+class RouterChains:
+    """A router's chains around one terminal, one per combination of the steps a call needs
+    (module docstring): :meth:`pick` gives a call's.
+
+    Args:
+        config: the router's config (its budget limits).
+        steps: the router's steps.
+        terminal: the end of every chain.
+        observing: whether telemetry records spans or metrics now
+            (:meth:`~agentroute.telemetry.spans.Telemetry.observing`).
+    """
+
+    __slots__ = ("_chains", "_observing")
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        steps: RouterSteps,
+        terminal: CallNext,
+        observing: Callable[[], bool],
+    ) -> None:
+        built: dict[tuple[int, ...], CallNext] = {}  # by the steps' identities (one chain each)
+
+        def chain(limited: bool, observed: bool) -> CallNext:
+            kept = kept_steps(config, steps, limited=limited, observed=observed)
+            ids = tuple(map(id, kept))
+            if ids not in built:
+                built[ids] = build_chain(kept, terminal)
+            return built[ids]
+
+        self._chains = (
+            (chain(False, False), chain(False, True)),
+            (chain(True, False), chain(True, True)),
+        )
+        """[limited][observed]"""
+        self._observing = observing
+
+    def pick(self, metadata: Mapping[str, Any] | None) -> CallNext:
+        """The chain for a call of a session with ``metadata``, telemetry as it is now."""
+        limited = metadata is not None and ("max_cost_usd" in metadata or "max_steps" in metadata)
+        return self._chains[limited][self._observing()]

@@ -218,7 +218,10 @@ class SessionTable:
             branch.answered,
         )
         if branch.mark != tip or branch.length < 0:
-            self._retip(branch, tip, n)
+            if branch.base in self._forks:
+                self._retip(branch, tip, n)
+            else:  # _retip's unforked case, inlined (a new step of most conversations)
+                branch.mark = tip
         branch.length = n
         branch.last_id = id(messages[n - 1]) if n else 0
         branch.list_id = id(messages)

@@ -32,7 +32,7 @@ from agentroute._call_checks import check_messages, check_options
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
 from agentroute._secrets import remember_secrets
-from agentroute._steps import router_steps, set_a_cost_limit, without_reservation
+from agentroute._steps import RouterChains, router_steps
 from agentroute._types import (
     EMPTY,
     CallMode,
@@ -240,12 +240,10 @@ class Router:
         )
         steps = self._steps
         self._complete_chain = build_chain(steps.every, self._terminal)
-        free = without_reservation(config, steps)
-        self._free_chain = (
-            self._complete_chain if free is None else build_chain(free, self._terminal)
-        )
-        """The chain without the cost reservation: for calls that cannot need it (see
-        :func:`~agentroute._steps.without_reservation`)."""
+        """Every step: for a stream (its steps are chosen when it is made, run when opened)."""
+        self._chains = RouterChains(config, steps, self._terminal, self._telemetry.observing)
+        """complete()'s chains: a call takes the one with only the steps that can act on it
+        (see :class:`~agentroute._steps.RouterChains`)."""
         self._attempts_chain = build_chain(steps.attempts, self._terminal)
         """The attempts' steps (fallback → attempt span) → terminal only: a broken stream's
         restart (the decision is made)."""
@@ -312,15 +310,6 @@ class Router:
     def _session_dropped(self, state: SessionState, reason: str) -> None:
         self._outcomes.session_dropped(state, reason)
 
-    def _state_for(self, messages: Sequence[Message], system: Any) -> SessionState:
-        session = current_session()
-        if session is not None and session.owner is self:
-            return session.state
-        bound = bound_session_id()
-        if bound is not None:
-            return self._sessions.named(bound)
-        return self._sessions.get(derive_session_key(messages, system), messages)
-
     # The two ways in -----------------------------------------------------------------------
 
     async def complete(
@@ -339,12 +328,13 @@ class Router:
                 cannot be sent as JSON, no provider registered.
         """
         messages = check_messages(messages)
-        check_options(tools, hints)
-        call = self._call(messages, tools, MappingProxyType(params), "complete", hints)
+        if tools is not None or hints is not None:
+            check_options(tools, hints)
+        frozen = MappingProxyType(params) if params else EMPTY  # (no keyword arguments: one)
+        call = self._call(messages, tools, frozen, "complete", hints)
         # _step's body, inlined (one coroutine less per call): keep the two the same
         state = call.session
-        meta = state.metadata if state is not None else None
-        chain = self._complete_chain if set_a_cost_limit(meta) else self._free_chain
+        chain = self._chains.pick(state.metadata if state is not None else None)
         try:
             result = await chain(call)
         except BaseException:
@@ -396,8 +386,9 @@ class Router:
         return routed_function(
             fn,
             catalog=self._catalog,
-            middleware=self._steps.every,
-            unreserved=without_reservation(self.config, self._steps),
+            chains=functools.partial(
+                RouterChains, self.config, self._steps, observing=self._telemetry.observing
+            ),
             steps=Steps(
                 self._call,
                 self._step_failed,
@@ -516,21 +507,37 @@ class Router:
         mode: CallMode,
         hints: Mapping[str, Any] | None,
     ) -> ModelCall:
-        """The session's next step as a ModelCall."""
-        state = self._state_for(messages, system_of(params) if params else None)
+        """The session's next step as a ModelCall: of the innermost ``router.session()`` of
+        this router around the call, else of the session bound by ``bind_session()``, else
+        of the implicit session this conversation continues."""
+        session = current_session()
+        if session is not None and session.owner is self:
+            state = session.state
+        else:
+            bound = bound_session_id()
+            if bound is not None:
+                state = self._sessions.named(bound)
+            else:
+                system = system_of(params) if params else None
+                state = self._sessions.get(derive_session_key(messages, system), messages)
         step = state.begin_step()
         meta = state.metadata
         if meta:
             hints = {**{k: meta[k] for k in HINT_KEYS if k in meta}, **(hints or {})}
+        # every field by position: no keyword binding, no default factory to run
         return ModelCall(
-            messages=messages,
-            tools=tools,
-            params=params,
-            mode=mode,
-            session=state,
-            step=step,
-            hints=hints or EMPTY,
-            progress=CallProgress(),
+            messages,
+            tools,
+            params,
+            mode,
+            state,
+            step,
+            hints or EMPTY,
+            None,
+            (),
+            None,
+            0,
+            CallProgress(),
         )
 
     # Lifecycle -----------------------------------------------------------------------------

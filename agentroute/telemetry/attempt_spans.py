@@ -60,10 +60,11 @@ class AttemptTelemetry:
             else INVALID_SPAN
         )
         recording = span.is_recording()
-        token = None
         if recording:
             span.set_attributes(self._request_attributes(call))
-            token = context.attach(trace.set_span_in_context(span))
+        # current even when sampled out: the spans the provider or a wrap()-ed function makes
+        # parent to it (a parent-based sampler drops them with it)
+        token = context.attach(trace.set_span_in_context(span)) if tracing else None
         started = t.clock.now()
         ends_now = True
         try:

@@ -132,6 +132,16 @@ class Telemetry:
             self._look_again()
         return self._measures
 
+    def observing(self) -> bool:
+        """Whether spans or metrics would be recorded (:meth:`tracing` or :meth:`measuring`,
+        asked at once): the router leaves its telemetry steps out of a call when neither
+        would."""
+        if self._traces or self._measures:
+            return True
+        if self._waiting and self._now() >= self._look_at:
+            self._look_again()
+        return self._traces or self._measures
+
     def _look_again(self) -> None:
         """Ask the API for the global providers this router follows and has not seen set."""
         self._look_at = self._now() + RECHECK_S
@@ -194,21 +204,25 @@ class RouteTelemetry:
         span = (
             t.tracer.start_span(A.ROUTE_SPAN, kind=SpanKind.INTERNAL) if tracing else INVALID_SPAN
         )
-        recording = span.is_recording()
-        token = context.attach(trace.set_span_in_context(span)) if recording else None
+        recording = span.is_recording()  # asked once: nothing below it is built when not
+        # current even when sampled out: the spans made inside the call parent to it (a
+        # parent-based sampler drops them with it)
+        token = context.attach(trace.set_span_in_context(span)) if tracing else None
         try:
             result = await call_next(call)
         except BaseException as exc:
             decision = _decision_of(state, call.step)
             attempts = exc.attempts if isinstance(exc, AllAttemptsFailed) else ()
             pin = call.progress.pin if call.progress is not None else None
-            self._finish(span, call, decision, attempts or _attempts_of(call), 0.0, pin)
+            self._finish(span, recording, call, decision, attempts or _attempts_of(call), 0.0, pin)
             if recording:
                 fail_span(span, exc, error_type_of(exc))
             raise
         else:
             pin = call.progress.pin if call.progress is not None else None
-            self._finish(span, call, result.decision, result.attempts, result.cost_usd, pin)
+            self._finish(
+                span, recording, call, result.decision, result.attempts, result.cost_usd, pin
+            )
             return result
         finally:
             if token is not None:
@@ -218,6 +232,7 @@ class RouteTelemetry:
     def _finish(
         self,
         span: Span,
+        recording: bool,
         call: ModelCall,
         decision: Decision | None,
         attempts: Sequence[Attempt],
@@ -229,7 +244,7 @@ class RouteTelemetry:
             metrics.decision(decision)
         if pin is not None:
             metrics.pin(pin.kind, pin.model)
-        if not span.is_recording():
+        if not recording:
             return
         attrs: dict[str, Any] = {
             A.OPENINFERENCE_SPAN_KIND: A.OI_CHAIN,
