@@ -30,6 +30,11 @@ re-maps them from the original aiohttp exception, at the request and while the b
 raise: ``ConnectTimeout``/``ReadTimeout`` → ProviderTimeout; ``ConnectError``,
 ``RemoteProtocolError``, ``ReadError`` → ProviderConnectionError.
 
+Direct use: :meth:`AutoTransport.aiohttp_session` hands out the aiohttp session of the chosen
+pool, so a client built by :func:`~agentroute.providers.transport.default_client` can be
+bypassed (an :class:`~agentroute.providers.transport.Endpoint` does so for the client it made)
+while sharing its connections, limits and lifetime.
+
 Lifetime: the transport belongs to the event loop of its first request (as httpx's pool does);
 a request from another async library raises ``RuntimeError``. :meth:`AutoTransport.aclose`
 (called by ``AsyncClient.aclose``) closes the aiohttp session, shielded from cancellation, so

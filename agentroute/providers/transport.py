@@ -38,17 +38,20 @@ itself, which matters next to aiohttp's own small cost per call.
 **The direct aiohttp path.** httpx's client layer (request and response models, header
 normalization, cookies, auth and redirect steps, the httpx-aiohttp adapter) cost more per call
 than aiohttp itself under load (``benchmarks/results/http_throughput.md``, "where the time
-goes"). So an :class:`Endpoint` that made its own client posts JSON (not streams) through that
-client's aiohttp session directly when aiohttp's pool is the chosen one (asyncio): the same
-pool, the client's own headers (User-Agent, Accept; aiohttp sets ``Accept-Encoding`` to what it
-can decode, and decodes), the same timeouts as httpx-aiohttp maps them, no redirects, and
-failures raised as on the httpx path (the httpx error httpx's transport would raise, chained,
-see :func:`~agentroute.providers.auto_transport._translated`). A client passed in
-(``http_client=``) always goes through httpx: its hooks, auth and mounts apply.
+goes"). So an :class:`Endpoint` that made its own client posts (JSON and event streams) through
+that client's aiohttp session directly when aiohttp's pool is the chosen one (asyncio): the
+same pool, the client's own headers (User-Agent, Accept; aiohttp sets ``Accept-Encoding`` to
+what it can decode, and decodes), the same timeouts as httpx-aiohttp maps them, no redirects,
+stream lines split as httpx splits them, and failures raised as on the httpx path (the httpx
+error httpx's transport would raise, chained, see
+:func:`~agentroute.providers.auto_transport._translated`). A client passed in
+(``http_client=``) always goes through httpx: its hooks, auth and mounts apply. On trio the
+client's httpx pool is used as before.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -219,6 +222,21 @@ def _content(body: Body) -> bytes:
         raise not_json_error("the request body", (exc.path, exc.problem)) from None
 
 
+async def _lines(content: Any, decoder: Any) -> AsyncGenerator[str, None]:
+    """The lines of an aiohttp body (``StreamReader``), UTF-8 decoded (undecodable bytes as
+    U+FFFD), split by httpx's ``LineDecoder`` (``\\r\\n``, ``\\r`` or ``\\n``)."""
+    text = codecs.getincrementaldecoder("utf-8")("replace")
+    async for chunk in content.iter_any():
+        if piece := text.decode(chunk):
+            for line in decoder.decode(piece):
+                yield line
+    if piece := text.decode(b"", final=True):
+        for line in decoder.decode(piece):
+            yield line
+    for line in decoder.flush():
+        yield line
+
+
 @value_object
 class _Direct:
     """What a POST through aiohttp directly reuses: the URL parsed once, the client's own
@@ -246,8 +264,9 @@ class Endpoint:
     """One provider URL reached through one ``httpx.AsyncClient``.
 
     Creates a :func:`default_client` when ``client`` is ``None`` and closes only that one in
-    :meth:`aclose`; an injected client is never closed here. On asyncio, :meth:`post_json`
-    sends through the created client's aiohttp session directly (see the module docstring).
+    :meth:`aclose`; an injected client is never closed here. On asyncio, :meth:`post_json` and
+    :meth:`events` send through the created client's aiohttp session directly (see the module
+    docstring).
     """
 
     def __init__(self, *, provider: str, url: str, client: httpx.AsyncClient | None) -> None:
@@ -312,37 +331,76 @@ class Endpoint:
     ) -> object:
         """:meth:`post_json` through aiohttp's session directly, without httpx's client layer:
         the same headers, timeouts, errors (as httpx ones, chained) and answer."""
-        direct = self._direct
-        if direct is None:
-            direct = self._direct = _Direct.of(self.client, self.url)
-        sent = {**direct.headers, **headers}
-        if not any(name.lower() == "content-type" for name in headers):
-            sent["Content-Type"] = "application/json"
         try:
-            async with session.post(
-                direct.url,
-                data=_content(body),
-                headers=sent,
-                allow_redirects=False,
-                timeout=direct.timeout,
-            ) as response:
+            async with self._aiohttp_post(session, body, headers) as response:
                 status, answer_headers = response.status, response.headers
                 content = await response.read()
         except Exception as exc:
-            from agentroute.providers.auto_transport import _translated
-
-            mapped = _translated(exc, httpx.Request("POST", self._url))
-            if mapped is None:
+            err = self._aiohttp_error(exc)
+            if err is exc:
                 raise
-            if (err := translate(mapped, self.provider)) is mapped:
-                raise mapped from mapped.__cause__
-            raise err from mapped
+            raise err from err.__cause__
         if status >= 400:
             raise self._status_error(status, answer_headers, content)
         try:
             return json.loads(content)
         except (ValueError, RecursionError):
             raise self.bad_answer("JSON", content.decode("utf-8", "replace")) from None
+
+    def _aiohttp_post(
+        self, session: aiohttp.ClientSession, body: Body, headers: Mapping[str, str]
+    ) -> Any:
+        """aiohttp's request context for the POST of ``body`` (the client's own headers, then
+        ``headers``; JSON content type unless given; no redirects; the client's timeouts)."""
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = _Direct.of(self.client, self.url)
+        sent = {**direct.headers, **headers}
+        if not any(name.lower() == "content-type" for name in headers):
+            sent["Content-Type"] = "application/json"
+        return session.post(
+            direct.url,
+            data=_content(body),
+            headers=sent,
+            allow_redirects=False,
+            timeout=direct.timeout,
+        )
+
+    def _aiohttp_error(self, exc: Exception) -> BaseException:
+        """What the httpx path raises for ``exc`` from aiohttp: its classified error caused by
+        the httpx error httpx's own transport would raise (itself caused by ``exc``); ``exc``
+        as it is when it is no transport failure (a ProviderError, a developer's mistake)."""
+        from agentroute.providers.auto_transport import _translated
+
+        mapped = _translated(exc, httpx.Request("POST", self._url))
+        if mapped is None:
+            return exc
+        err = translate(mapped, self.provider)
+        if err is not mapped:
+            err.__cause__ = mapped
+        return err
+
+    async def _aiohttp_events(
+        self, session: aiohttp.ClientSession, body: Body, headers: Mapping[str, str]
+    ) -> AsyncGenerator[SSEEvent, None]:
+        """:meth:`events` through aiohttp's session directly (see :meth:`_post_aiohttp`); the
+        body decoded as UTF-8 and split into lines as httpx's ``aiter_lines`` does."""
+        from httpx._decoders import LineDecoder  # httpx's own splitting, for the same events
+
+        try:
+            async with self._aiohttp_post(session, body, headers) as response:
+                if response.status >= 400:
+                    raise self._status_error(
+                        response.status, response.headers, await response.read()
+                    )
+                async with aclosing(iter_sse(_lines(response.content, LineDecoder()))) as events:
+                    async for event in events:
+                        yield event
+        except Exception as exc:
+            err = self._aiohttp_error(exc)
+            if err is exc:
+                raise
+            raise err from err.__cause__
 
     async def events(
         self, body: Body, headers: Mapping[str, str]
@@ -352,6 +410,11 @@ class Endpoint:
         A non-2xx status raises its classified error before any event; a connection that fails
         or times out midway raises ProviderConnectionError / ProviderTimeout.
         """
+        if self._auto is not None and (session := self._auto.aiohttp_session()) is not None:
+            async with aclosing(self._aiohttp_events(session, body, headers)) as direct:
+                async for event in direct:
+                    yield event
+            return
         try:
             response = await self.client.send(self._request(body, headers), stream=True)
             try:
