@@ -399,6 +399,7 @@ BASELINE_REF: list[str] = []
 LITELLM = "LiteLLM Router"
 SKIPPED: list[str] = []
 BASELINE_ENV: dict[str, str] = {}
+LOAD: list[float] = []
 VERSIONS: dict[str, str] = {}
 
 
@@ -837,6 +838,13 @@ def report(
         "variants run `Router.complete()` (routing, session, fallback, the OpenAI provider, "
         "usage and cost; debug log events dropped by the app's structlog config).",
     ]
+    if LOAD:
+        lines += [
+            "",
+            f"Load: 1-minute load average {LOAD[0]:.1f} at the start and {LOAD[-1]:.1f} at the "
+            "end (2 cores; the machine may be shared with other work — figures are wall clock: "
+            "compare rows within one run, where the interleaved rounds spread the load alike).",
+        ]
     for backend, results in runs.items():
         busy = ", ".join(f"c={c}: {r['server_busy']:.0%}" for c, r in results.items())
         lines += [
@@ -889,8 +897,8 @@ def report(
         "on top of aiohttp (request and response models, header normalization, cookie jar, auth",
         "and redirect steps) and the httpx-aiohttp adapter: 'where the time goes' measures it per",
         "call one at a time, and it grows under load. The default transport now posts through",
-        "aiohttp's session directly (a provider's own client, asyncio, non-streamed calls;",
-        "`http_client=` and streams still go through httpx), which removes that layer: it runs",
+        "aiohttp's session directly (a provider's own client on asyncio, plain and streamed",
+        "calls; `http_client=` still goes through httpx), which removes that layer: it runs",
         "about as fast as the hand-made aiohttp provider. What remains between it and plain",
         "aiohttp is the routed call itself (routing, session, fallback with its attempt deadline,",
         "usage and cost: 'routed call without HTTP', more with real I/O and under concurrency),",
@@ -899,6 +907,8 @@ def report(
     ]
     if SKIPPED:
         lines += ["", f"LiteLLM skipped: {SKIPPED[0]}"]
+    elif LITELLM not in runs["asyncio"][max(runs["asyncio"])]["cells"]:
+        lines += ["", "LiteLLM left out of this run (`--no-litellm` or `--quick`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -936,6 +946,7 @@ def main() -> None:
     if args.quick:
         plan = Plan(rounds=1, calls={1: 50, 50: 200, 200: 200}, warmup=50, cap_s=5.0)
     with_litellm = not (args.quick or args.no_litellm)
+    LOAD.append(os.getloadavg()[0])
     try:
         with server_process() as base_url:
             parts = None
@@ -948,6 +959,7 @@ def main() -> None:
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+    LOAD.append(os.getloadavg()[0])
     command = "python " + " ".join(["benchmarks/http_throughput.py", *sys.argv[1:]])
     text = report(runs, command, plan, parts)
     print()
