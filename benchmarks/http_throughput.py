@@ -16,9 +16,12 @@ and 200, first on asyncio:
 * ``agentroute, sharded httpx pool (the trio path)``: the same over
   ``AutoTransport(prefer_aiohttp=False)``, what trio (or a missing httpx-aiohttp) gets;
 * ``agentroute, one tuned httpx pool (the old default)``: ``Router(http_client=<tuned httpx>)``;
-* ``agentroute router, provider on aiohttp directly (not shipped)``: the OpenAI provider's request
-  building and parsing with aiohttp in place of ``httpx.AsyncClient`` — how much of the gap is
-  httpx's client layer rather than the transport;
+* ``agentroute router, a hand-made provider on a plain aiohttp session``: the OpenAI provider's
+  request building and parsing with its own ``aiohttp.ClientSession`` — what the shipped direct
+  path (:mod:`agentroute.providers.transport`, "The direct aiohttp path") is measured against;
+* ``agentroute (default transport), baseline commit`` (with ``--baseline REF``, asyncio only):
+  the same default-transport variant with the agentroute of git revision ``REF`` (extracted by
+  ``benchmarks/_baseline.py``), in a worker subprocess whose cells interleave with this run's;
 * ``LiteLLM Router``: ``litellm.Router.acompletion`` with the server as an OpenAI-compatible
   ``api_base``, run in its own virtualenv (``benchmarks/.venv-litellm``, made on first use) as a
   worker subprocess; skipped with a printed reason when it cannot be installed.
@@ -44,6 +47,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -267,6 +271,32 @@ def litellm_worker(base_url: str) -> None:
     asyncio.run(main())
 
 
+def baseline_worker(base_url: str) -> None:
+    """In the baseline's worker (its agentroute first on ``PYTHONPATH``): the default-transport
+    variant, cell by cell as :func:`litellm_worker` does, on asyncio."""
+    import logging
+
+    import structlog
+
+    import agentroute
+    from agentroute import Router
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with Router(router_config(base_url)) as router:
+            print(json.dumps({"ready": True, "version": agentroute.__file__}), flush=True)
+            while line := await loop.run_in_executor(None, sys.stdin.readline):
+                concurrency, calls, cap = line.split()
+                cell = await run_cell(
+                    lambda: router.complete(MESSAGES), int(concurrency), int(calls), float(cap)
+                )
+                print(json.dumps(cell.__dict__), flush=True)
+
+    asyncio.run(main())
+
+
 def litellm_python() -> tuple[Path | None, str]:
     """The LiteLLM virtualenv's python (made and filled on first use), or None and why not."""
     python = LITELLM_VENV / "bin" / "python"
@@ -306,27 +336,34 @@ def litellm_env() -> dict[str, str]:
 
 
 class LiteLLM:
-    """The worker subprocess, driven cell by cell from the benchmark's loop."""
+    """A worker subprocess (LiteLLM's, or the baseline commit's agentroute), driven cell by
+    cell from the benchmark's loop."""
 
     def __init__(self, proc: asyncio.subprocess.Process, version: str) -> None:
         self.proc = proc
         self.version = version
 
     @classmethod
-    async def start(cls, python: Path, base_url: str) -> LiteLLM:
+    async def start(
+        cls,
+        python: Path,
+        base_url: str,
+        flag: str = "--litellm-worker",
+        env: dict[str, str] | None = None,
+    ) -> LiteLLM:
         proc = await asyncio.create_subprocess_exec(
             str(python),
             __file__,
-            "--litellm-worker",
+            flag,
             base_url,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=litellm_env(),
+            env=env if env is not None else litellm_env(),
         )
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 180)
         if not line:
-            raise RuntimeError("the LiteLLM worker exited before it was ready")
+            raise RuntimeError(f"the worker ({flag}) exited before it was ready")
         return cls(proc, json.loads(line)["version"])
 
     async def cell(self, concurrency: int, calls: int, cap_s: float) -> Cell:
@@ -356,9 +393,13 @@ PLAIN = ("httpx (defaults)", "httpx (tuned limits)", "aiohttp")
 AGENTROUTE = "agentroute (default transport)"
 SHARDED = "agentroute, sharded httpx pool (the trio path)"
 OLD = "agentroute, one tuned httpx pool (the old default)"
-CEILING = "agentroute router, provider on aiohttp directly (not shipped)"
+CEILING = "agentroute router, a hand-made provider on a plain aiohttp session"
+BASELINE = "agentroute (default transport), baseline commit"
+BASELINE_REF: list[str] = []
 LITELLM = "LiteLLM Router"
 SKIPPED: list[str] = []
+BASELINE_ENV: dict[str, str] = {}
+LOAD: list[float] = []
 VERSIONS: dict[str, str] = {}
 
 
@@ -436,6 +477,12 @@ async def variants(
         if backend == "asyncio":
             ceiling = await enter(Router(config, providers={"p": aiohttp_provider(session, url)}))
             runners[CEILING] = cell_of(lambda: ceiling.complete(MESSAGES))
+        if BASELINE_ENV and backend == "asyncio":
+            base = await LiteLLM.start(
+                Path(sys.executable), base_url, "--baseline-worker", BASELINE_ENV
+            )
+            stack.push_async_callback(base.aclose)
+            runners[BASELINE] = base.cell
         if with_litellm and backend == "asyncio":
             python, reason = litellm_python()
             if python is None:
@@ -464,6 +511,160 @@ def aiohttp_provider(session: Any, url: str) -> Any:
             return self.parse_response(data)
 
     return AiohttpProvider(name="p", base_url=None, api_key="sk-b")
+
+
+# Where the time goes (one call at a time, asyncio) ------------------------------------------
+
+Part = tuple[str, float, str]
+"""A row of the breakdown: what, microseconds per call, how it was measured."""
+
+
+async def per_call_us(call: Call, n: int, repeats: int = 3) -> float:
+    """Microseconds per call of ``n`` sequential calls, the best of ``repeats`` runs."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(n):
+            await call()
+        best = min(best, (time.perf_counter() - start) / n)
+    return best * 1e6
+
+
+async def breakdown(base_url: str, n: int) -> list[Part]:
+    """The routed call's pieces timed one by one (sequential calls, best of five interleaved
+    rounds): the
+    HTTP round trip by the plain client, httpx's client layer, the routed path without HTTP,
+    and the provider's own request and answer work; the routed call end to end by both paths."""
+    import logging
+
+    import aiohttp
+    import httpx
+    import structlog
+
+    from agentroute import Router, Target
+    from agentroute._types import ModelCall
+    from agentroute.providers.openai import OpenAIProvider
+    from agentroute.providers.transport import default_client
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    url = f"{base_url}/v1/chat/completions"
+    headers = {"Authorization": "Bearer sk-b"}
+    config = router_config(base_url)
+    provider = OpenAIProvider(name="p", base_url=f"{base_url}/v1", api_key="sk-b")
+    target = Target("m", "simple", "p", "openai", MODEL, 128_000)
+    call = ModelCall(messages=MESSAGES, target=target)
+    answer = provider.parse_response(json.loads(ANSWER))
+
+    class Canned(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, content=ANSWER, request=request)
+
+    class Stub(OpenAIProvider):
+        async def send(self, call: Any, /) -> Any:
+            return answer
+
+    async def sync(fn: Callable[[], object]) -> object:
+        return fn()
+
+    parts: list[Part] = []
+    async with contextlib.AsyncExitStack() as stack:
+        enter = stack.enter_async_context
+        session = await enter(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)))
+        old_client = await enter(default_client())
+        canned = await enter(httpx.AsyncClient(transport=Canned()))
+        stack.push_async_callback(provider.aclose)
+        routed = await enter(Router(config))
+        old_routed = await enter(Router(config, http_client=await enter(default_client())))
+        no_http = await enter(
+            Router(config, providers={"p": Stub(name="p", base_url=None, api_key="sk-b")})
+        )
+
+        async def plain() -> object:
+            async with session.post(url, data=json.dumps(BODY).encode(), headers=headers) as r:
+                return json.loads(await r.read())
+
+        def over_httpx(client: httpx.AsyncClient) -> Call:
+            async def post() -> object:
+                request = client.build_request("POST", url, content=b"{}", headers=headers)
+                return (await client.send(request)).json()
+
+            return post
+
+        timed: list[tuple[str, Call, str]] = [
+            (
+                "routed call, default transport (this commit: aiohttp directly)",
+                lambda: routed.complete(MESSAGES),
+                "`Router.complete()`, end to end",
+            ),
+            (
+                "routed call through `httpx.AsyncClient` over aiohttp (the baseline's default)",
+                lambda: old_routed.complete(MESSAGES),
+                "`Router(http_client=default_client())`: httpx's client layer kept",
+            ),
+            ("plain aiohttp round trip", plain, "post, read, `json.loads`"),
+            (
+                "httpx client over aiohttp, round trip",
+                over_httpx(old_client),
+                "`default_client()`: `build_request`, `send`, `.json()`",
+            ),
+            (
+                "httpx's client layer alone",
+                over_httpx(canned),
+                "the same on a transport answering from memory (no I/O)",
+            ),
+            (
+                "routed call without HTTP",
+                lambda: no_http.complete(MESSAGES),
+                "routing, session, fallback, attempt, usage and cost; a provider answering a "
+                "parsed result",
+            ),
+            (
+                "request: body built and JSON-encoded",
+                lambda: sync(lambda: provider.encoded_request(call)),
+                "`OpenAIProvider.encoded_request`",
+            ),
+            (
+                "request: headers (key resolved, checked)",
+                lambda: sync(provider.request_headers),
+                "`HTTPProvider.request_headers`",
+            ),
+            (
+                "answer: JSON parsed, result and usage built",
+                lambda: sync(lambda: provider.parse_response(json.loads(ANSWER))),
+                "`json.loads` + `OpenAIProvider.parse_response`",
+            ),
+        ]
+        for _, fn, _ in timed:
+            await per_call_us(fn, max(50, n // 10), repeats=1)  # warm-up
+        us = {name: float("inf") for name, _, _ in timed}
+        for _ in range(5):  # interleaved rounds: the machine's load lands on every piece alike
+            for name, fn, _ in timed:
+                us[name] = min(us[name], await per_call_us(fn, n, repeats=1))
+        parts = [(name, us[name], how) for name, _, how in timed]
+    names = [name for name, _, _ in timed]
+    own = sum(us[x] for x in names[5:])
+    parts.append(
+        (
+            "rest of the routed call (end to end − plain aiohttp − routed without HTTP − "
+            "request and answer work)",
+            us[names[0]] - us[names[2]] - own,
+            "the direct path's glue (session lookup, aiohttp's per-request options), scheduling",
+        )
+    )
+    parts.append(
+        (
+            "removed by this commit's direct path: httpx over aiohttp − plain aiohttp",
+            us[names[3]] - us[names[2]],
+            "httpx's client layer, the httpx-aiohttp adapter, AutoTransport's error mapping",
+        )
+    )
+    return parts
+
+
+def breakdown_lines(parts: list[Part]) -> list[str]:
+    lines = ["| piece | µs per call | how measured |", "|---|---:|---|"]
+    lines += [f"| {name} | {value:,.1f} | {how} |" for name, value, how in parts]
+    return lines
 
 
 @dataclass
@@ -582,8 +783,8 @@ def reading_lines(runs: dict[str, Results]) -> list[str]:
         fastest = max(m[n] for n in PLAIN)
         parts = [
             f"c={c}: the default transport makes the routed path {m[AGENTROUTE] / m[OLD]:.1f} × "
-            f"the old default; the same router and provider with aiohttp in place of "
-            f"`httpx.AsyncClient` reach {m[CEILING] / fastest:.2f} of plain aiohttp"
+            f"the old default and reaches {m[AGENTROUTE] / fastest:.2f} of plain aiohttp; a "
+            f"hand-made provider on a plain aiohttp session reaches {m[CEILING] / fastest:.2f}"
         ]
         if LITELLM in m:
             parts.append(f"agentroute runs {m[AGENTROUTE] / m[LITELLM]:.0f} × LiteLLM's Router")
@@ -597,7 +798,29 @@ def reading_lines(runs: dict[str, Results]) -> list[str]:
     return lines
 
 
-def report(runs: dict[str, Results], command: str, plan: Plan) -> str:
+def baseline_lines(results: Results) -> list[str]:
+    """This commit's default transport beside the baseline commit's, cell by cell."""
+    lines = [
+        "| concurrency | baseline median calls/s | this commit median calls/s | after ÷ before | "
+        "baseline ÷ fastest plain | this commit ÷ fastest plain |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c, result in results.items():
+        m = medians(result["cells"])
+        if BASELINE not in m:
+            continue
+        fastest = max(m[name] for name in PLAIN if name in m)
+        lines.append(
+            f"| {c} | {m[BASELINE]:,.0f} | {m[AGENTROUTE]:,.0f} | "
+            f"{m[AGENTROUTE] / m[BASELINE]:.2f} | {m[BASELINE] / fastest:.2f} | "
+            f"{m[AGENTROUTE] / fastest:.2f} |"
+        )
+    return lines
+
+
+def report(
+    runs: dict[str, Results], command: str, plan: Plan, parts: list[Part] | None = None
+) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in sorted(VERSIONS.items()))
     lines = [
         "# Loopback HTTP throughput",
@@ -615,6 +838,13 @@ def report(runs: dict[str, Results], command: str, plan: Plan) -> str:
         "variants run `Router.complete()` (routing, session, fallback, the OpenAI provider, "
         "usage and cost; debug log events dropped by the app's structlog config).",
     ]
+    if LOAD:
+        lines += [
+            "",
+            f"Load: 1-minute load average {LOAD[0]:.1f} at the start and {LOAD[-1]:.1f} at the "
+            "end (2 cores; the machine may be shared with other work — figures are wall clock: "
+            "compare rows within one run, where the interleaved rounds spread the load alike).",
+        ]
     for backend, results in runs.items():
         busy = ", ".join(f"c={c}: {r['server_busy']:.0%}" for c, r in results.items())
         lines += [
@@ -625,6 +855,29 @@ def report(runs: dict[str, Results], command: str, plan: Plan) -> str:
             "",
             f"Server CPU use in the busiest cell (the server is not the bottleneck while well "
             f"below 100%): {busy}.",
+        ]
+    if BASELINE_REF and BASELINE in runs["asyncio"][max(runs["asyncio"])]["cells"]:
+        lines += [
+            "",
+            f"## Before and after (asyncio): baseline {BASELINE_REF[0].split()[0]}",
+            "",
+            f"The baseline (`{BASELINE_REF[0]}`) ran its default-transport variant in a worker "
+            "subprocess (its `agentroute` first on `PYTHONPATH`, extracted by "
+            "`benchmarks/_baseline.py`), one cell per round among this run's, against the same "
+            "server; the row 'agentroute (default transport), baseline commit' above.",
+            "",
+            *baseline_lines(runs["asyncio"]),
+        ]
+    if parts:
+        lines += [
+            "",
+            "## Where the time goes (asyncio, one call at a time)",
+            "",
+            "Each piece timed alone in this process before the rounds above: sequential calls, "
+            "best of five interleaved rounds (wall clock; under concurrency every piece costs "
+            "more per call).",
+            "",
+            *breakdown_lines(parts),
         ]
     lines += [
         "",
@@ -640,18 +893,22 @@ def report(runs: dict[str, Results], command: str, plan: Plan) -> str:
         *reading_lines(runs),
         "",
         "The transport was the first bottleneck: httpx's own pool costs more per request the more",
-        "requests are in flight (see 'one tuned httpx pool'). With aiohttp under it, most of the",
-        "remaining gap lies between the provider and aiohttp: httpx's client layer (request and",
-        "response models, cookie jar, auth and redirect steps; ~65 µs per call one at a time with",
-        "a no-op transport, more under load) and the httpx-aiohttp adapter. The row 'provider on",
-        "aiohttp directly' shows what removing both would give; the rest is routing and the",
-        "provider's own JSON work, which cost more per call under 50-200 concurrent calls than the",
-        "~15 µs measured one at a time (overhead.md). Closing the gap to 10% would take both a",
-        "default path that does not go through `httpx.AsyncClient` and a cheaper routed call under",
-        "concurrency.",
+        "requests are in flight (see 'one tuned httpx pool'). The second was httpx's client layer",
+        "on top of aiohttp (request and response models, header normalization, cookie jar, auth",
+        "and redirect steps) and the httpx-aiohttp adapter: 'where the time goes' measures it per",
+        "call one at a time, and it grows under load. The default transport now posts through",
+        "aiohttp's session directly (a provider's own client on asyncio, plain and streamed",
+        "calls; `http_client=` still goes through httpx), which removes that layer: it runs",
+        "about as fast as the hand-made aiohttp provider. What remains between it and plain",
+        "aiohttp is the routed call itself (routing, session, fallback with its attempt deadline,",
+        "usage and cost: 'routed call without HTTP', more with real I/O and under concurrency),",
+        "and, much smaller, the provider's own request and answer work (tens of µs of the",
+        "routed path's cost, a few µs each). On trio the default stays on httpx's sharded pool.",
     ]
     if SKIPPED:
         lines += ["", f"LiteLLM skipped: {SKIPPED[0]}"]
+    elif LITELLM not in runs["asyncio"][max(runs["asyncio"])]["cells"]:
+        lines += ["", "LiteLLM left out of this run (`--no-litellm` or `--quick`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -662,24 +919,49 @@ def main() -> None:
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--litellm-worker", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-worker", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline", metavar="REF", help="also run the default transport of git revision REF"
+    )
+    parser.add_argument(
+        "--no-breakdown", action="store_true", help="leave out the 'where the time goes' table"
+    )
     args = parser.parse_args()
     if args.serve:
         return serve()
     if args.litellm_worker:
         return litellm_worker(args.litellm_worker)
+    if args.baseline_worker:
+        return baseline_worker(args.baseline_worker)
+    folder: Path | None = None
+    if args.baseline:
+        from _baseline import baseline_env, extract
+
+        folder, described = extract(args.baseline)
+        BASELINE_ENV.update(baseline_env(folder))
+        BASELINE_REF.append(described)
     import anyio
 
     plan = Plan(rounds=args.rounds)
     if args.quick:
         plan = Plan(rounds=1, calls={1: 50, 50: 200, 200: 200}, warmup=50, cap_s=5.0)
     with_litellm = not (args.quick or args.no_litellm)
-    with server_process() as base_url:
-        runs = {
-            backend: anyio.run(measure, base_url, plan, backend, with_litellm, backend=backend)
-            for backend in ("asyncio", "trio")
-        }
+    LOAD.append(os.getloadavg()[0])
+    try:
+        with server_process() as base_url:
+            parts = None
+            if not args.no_breakdown:
+                parts = anyio.run(breakdown, base_url, 200 if args.quick else 3000)
+            runs = {
+                backend: anyio.run(measure, base_url, plan, backend, with_litellm, backend=backend)
+                for backend in ("asyncio", "trio")
+            }
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    LOAD.append(os.getloadavg()[0])
     command = "python " + " ".join(["benchmarks/http_throughput.py", *sys.argv[1:]])
-    text = report(runs, command, plan)
+    text = report(runs, command, plan, parts)
     print()
     publish("http_throughput", text, write=not args.quick)
 

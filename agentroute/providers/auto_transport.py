@@ -30,6 +30,11 @@ re-maps them from the original aiohttp exception, at the request and while the b
 raise: ``ConnectTimeout``/``ReadTimeout`` → ProviderTimeout; ``ConnectError``,
 ``RemoteProtocolError``, ``ReadError`` → ProviderConnectionError.
 
+Direct use: :meth:`AutoTransport.aiohttp_session` hands out the aiohttp session of the chosen
+pool, so a client built by :func:`~agentroute.providers.transport.default_client` can be
+bypassed (an :class:`~agentroute.providers.transport.Endpoint` does so for the client it made)
+while sharing its connections, limits and lifetime.
+
 Lifetime: the transport belongs to the event loop of its first request (as httpx's pool does);
 a request from another async library raises ``RuntimeError``. :meth:`AutoTransport.aclose`
 (called by ``AsyncClient.aclose``) closes the aiohttp session, shielded from cancellation, so
@@ -40,10 +45,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["SHARD_CONNECTIONS", "AutoTransport", "ShardedHTTPTransport", "current_async_library"]
 
@@ -83,6 +91,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
         self._library: str | None = None
         self._backend: Backend | None = None
         self._closed = False
+        self._session: aiohttp.ClientSession | None = None
 
     @property
     def backend(self) -> Backend | None:
@@ -103,19 +112,45 @@ class AutoTransport(httpx.AsyncBaseTransport):
         self._inner, self._library = inner, library
         return inner
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` through the chosen pool (chosen now, at the first request)."""
-        library = current_async_library()
+    def _inner_for(self, library: str) -> httpx.AsyncBaseTransport:
+        """The chosen pool (chosen now, at the first request); RuntimeError when closed or
+        when first used from another async library."""
         inner = self._inner
         if inner is None:
             if self._closed:
                 raise RuntimeError("the transport is closed")
-            inner = self._choose(library)
-        elif library != self._library:
+            return self._choose(library)
+        if library != self._library:
             raise RuntimeError(
                 f"this HTTP client was first used on {self._library} and now on {library}: "
                 "use one client per event loop"
             )
+        return inner
+
+    def aiohttp_session(self) -> aiohttp.ClientSession | None:
+        """aiohttp's session under this transport, for a caller that sends through aiohttp
+        directly (:class:`~agentroute.providers.transport.Endpoint` does, for the client it
+        made): the pool is chosen now if not yet, as at a first request; ``None`` when it is
+        httpx's. Raises ``RuntimeError`` as :meth:`handle_async_request` does."""
+        library = current_async_library()
+        session = self._session
+        if session is not None and library == self._library:
+            return session
+        inner = self._inner_for(library)
+        if self._backend != "aiohttp":
+            return None
+        import aiohttp
+
+        # httpx-aiohttp makes its session at its first request; made here the same way.
+        made = getattr(inner, "client", None)
+        if not isinstance(made, aiohttp.ClientSession):
+            made = inner.client = inner.get_client()  # type: ignore[attr-defined]
+        self._session = made
+        return made
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the chosen pool (chosen now, at the first request)."""
+        inner = self._inner_for(current_async_library())
         if self._backend == "httpx":
             return await inner.handle_async_request(request)
         try:
@@ -133,6 +168,7 @@ class AutoTransport(httpx.AsyncBaseTransport):
         """Close the pool (shielded: a cancelled caller still closes the aiohttp session)."""
         self._closed = True
         inner, self._inner = self._inner, None
+        self._session = None
         if inner is not None:
             with anyio.CancelScope(shield=True):
                 await inner.aclose()

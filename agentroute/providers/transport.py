@@ -34,14 +34,29 @@ reports a refused or dropped connection as a ``ConnectTimeout`` (hence ProviderT
 encoded (``client.build_request`` + ``client.send``, so the client's own headers, cookies and
 timeouts still apply): ``client.post(url_string, json=...)`` costs markedly more in httpx
 itself, which matters next to aiohttp's own small cost per call.
+
+**The direct aiohttp path.** httpx's client layer (request and response models, header
+normalization, cookies, auth and redirect steps, the httpx-aiohttp adapter) cost more per call
+than aiohttp itself under load (``benchmarks/results/http_throughput.md``, "where the time
+goes"). So an :class:`Endpoint` that made its own client posts (JSON and event streams) through
+that client's aiohttp session directly when aiohttp's pool is the chosen one (asyncio): the
+same pool, the client's own headers (User-Agent, Accept; aiohttp sets ``Accept-Encoding`` to
+what it can decode, and decodes), the same timeouts as httpx-aiohttp maps them, no redirects,
+stream lines split as httpx splits them, and failures raised as on the httpx path (the httpx
+error httpx's transport would raise, chained, see
+:func:`~agentroute.providers.auto_transport._translated`). A client passed in
+(``http_client=``) always goes through httpx: its hooks, auth and mounts apply. On trio the
+client's httpx pool is used as before.
 """
 
 from __future__ import annotations
 
+import codecs
+import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from typing import Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import httpx
 
@@ -54,6 +69,9 @@ from agentroute.errors import AuthenticationFailed, ProviderError, ProviderUnava
 from agentroute.providers.auto_transport import AutoTransport
 from agentroute.providers.classify import error_from_status
 from agentroute.providers.wire_json import encode_body, not_json_error
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -105,6 +123,16 @@ def default_client(
         limits=limits,
         transport=AutoTransport(limits=limits),
     )
+
+
+def _auto_transport_of(client: httpx.AsyncClient) -> AutoTransport | None:
+    """The :class:`AutoTransport` under a :func:`default_client` (``None`` for another)."""
+    transport = getattr(client, "_transport", None)
+    return transport if isinstance(transport, AutoTransport) else None
+
+
+# httpx's default headers aiohttp sets itself: the encodings it can decode, its keep-alive.
+_AIOHTTP_OWN = frozenset({"accept-encoding", "connection"})
 
 
 def as_secret(value: Secret | str | None) -> Secret | None:
@@ -183,11 +211,62 @@ def _body_of(content: bytes) -> object:
         return content.decode("utf-8", errors="replace")
 
 
+def _content(body: Body) -> bytes:
+    """``body`` as JSON bytes: bytes as they are, a mapping encoded as ``httpx``'s ``json=``
+    does (at any depth; lone surrogates as U+FFFD, :mod:`~agentroute.providers.wire_json`)."""
+    if isinstance(body, bytes):
+        return body
+    try:
+        return encode_body(body)
+    except NotJSON as exc:
+        raise not_json_error("the request body", (exc.path, exc.problem)) from None
+
+
+async def _lines(content: Any, decoder: Any) -> AsyncGenerator[str, None]:
+    """The lines of an aiohttp body (``StreamReader``), UTF-8 decoded (undecodable bytes as
+    U+FFFD), split by httpx's ``LineDecoder`` (``\\r\\n``, ``\\r`` or ``\\n``)."""
+    text = codecs.getincrementaldecoder("utf-8")("replace")
+    async for chunk in content.iter_any():
+        if piece := text.decode(chunk):
+            for line in decoder.decode(piece):
+                yield line
+    if piece := text.decode(b"", final=True):
+        for line in decoder.decode(piece):
+            yield line
+    for line in decoder.flush():
+        yield line
+
+
+@value_object
+class _Direct:
+    """What a POST through aiohttp directly reuses: the URL parsed once, the client's own
+    headers (its User-Agent and Accept; aiohttp sets the encodings it can decode and the
+    keep-alive itself) and its timeouts as httpx-aiohttp maps them."""
+
+    url: Any
+    headers: dict[str, str]
+    timeout: Any
+
+    @classmethod
+    def of(cls, client: httpx.AsyncClient, url: str) -> _Direct:
+        import aiohttp
+        import yarl
+
+        t = client.timeout
+        return cls(
+            url=yarl.URL(url),
+            headers={k: v for k, v in client.headers.items() if k.lower() not in _AIOHTTP_OWN},
+            timeout=aiohttp.ClientTimeout(sock_connect=t.connect, sock_read=t.read, connect=t.pool),
+        )
+
+
 class Endpoint:
     """One provider URL reached through one ``httpx.AsyncClient``.
 
     Creates a :func:`default_client` when ``client`` is ``None`` and closes only that one in
-    :meth:`aclose`; an injected client is never closed here.
+    :meth:`aclose`; an injected client is never closed here. On asyncio, :meth:`post_json` and
+    :meth:`events` send through the created client's aiohttp session directly (see the module
+    docstring).
     """
 
     def __init__(self, *, provider: str, url: str, client: httpx.AsyncClient | None) -> None:
@@ -196,12 +275,16 @@ class Endpoint:
         self._url = httpx.URL(url)  # parsed once, not at every call
         self._owns_client = client is None
         self.client = client if client is not None else default_client()
+        # The client made here is sent through aiohttp directly on asyncio (see the class).
+        self._auto = _auto_transport_of(self.client) if client is None else None
+        self._direct: _Direct | None = None
 
     def status_error(self, response: httpx.Response, content: bytes) -> ProviderError:
         """The classified error for a non-2xx ``response`` whose body is ``content``."""
-        err = error_from_status(
-            response.status_code, headers=response.headers, body=_body_of(content)
-        )
+        return self._status_error(response.status_code, response.headers, content)
+
+    def _status_error(self, status: int, headers: object, content: bytes) -> ProviderError:
+        err = error_from_status(status, headers=headers, body=_body_of(content))
         return translate(err, self.provider)
 
     def body_error(self, body: object) -> ProviderError:
@@ -219,16 +302,8 @@ class Endpoint:
         return err
 
     def _request(self, body: Body, headers: Mapping[str, str]) -> httpx.Request:
-        """The POST of ``body``: JSON bytes as they are, a mapping encoded as ``httpx``'s
-        ``json=`` does (at any depth; lone surrogates as U+FFFD,
-        :mod:`~agentroute.providers.wire_json`)."""
-        if isinstance(body, bytes):
-            content = body
-        else:
-            try:
-                content = encode_body(body)
-            except NotJSON as exc:
-                raise not_json_error("the request body", (exc.path, exc.problem)) from None
+        """The POST of ``body`` (:func:`_content`) through the httpx client."""
+        content = _content(body)
         if not any(name.lower() == "content-type" for name in headers):
             headers = {"Content-Type": "application/json", **headers}
         return self.client.build_request("POST", self._url, content=content, headers=headers)
@@ -236,6 +311,8 @@ class Endpoint:
     async def post_json(self, body: Body, headers: Mapping[str, str]) -> object:
         """POST ``body`` as JSON; the parsed JSON answer, or the classified error raised (an
         answer that is not JSON, or nested too deeply to parse, is ProviderUnavailable)."""
+        if self._auto is not None and (session := self._auto.aiohttp_session()) is not None:
+            return await self._post_aiohttp(session, body, headers)
         try:
             response = await self.client.send(self._request(body, headers))
         except httpx.RequestError as exc:
@@ -249,6 +326,82 @@ class Endpoint:
         except (ValueError, RecursionError):
             raise self.bad_answer("JSON", response.text) from None
 
+    async def _post_aiohttp(
+        self, session: aiohttp.ClientSession, body: Body, headers: Mapping[str, str]
+    ) -> object:
+        """:meth:`post_json` through aiohttp's session directly, without httpx's client layer:
+        the same headers, timeouts, errors (as httpx ones, chained) and answer."""
+        try:
+            async with self._aiohttp_post(session, body, headers) as response:
+                status, answer_headers = response.status, response.headers
+                content = await response.read()
+        except Exception as exc:
+            err = self._aiohttp_error(exc)
+            if err is exc:
+                raise
+            raise err from err.__cause__
+        if status >= 400:
+            raise self._status_error(status, answer_headers, content)
+        try:
+            return json.loads(content)
+        except (ValueError, RecursionError):
+            raise self.bad_answer("JSON", content.decode("utf-8", "replace")) from None
+
+    def _aiohttp_post(
+        self, session: aiohttp.ClientSession, body: Body, headers: Mapping[str, str]
+    ) -> Any:
+        """aiohttp's request context for the POST of ``body`` (the client's own headers, then
+        ``headers``; JSON content type unless given; no redirects; the client's timeouts)."""
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = _Direct.of(self.client, self.url)
+        sent = {**direct.headers, **headers}
+        if not any(name.lower() == "content-type" for name in headers):
+            sent["Content-Type"] = "application/json"
+        return session.post(
+            direct.url,
+            data=_content(body),
+            headers=sent,
+            allow_redirects=False,
+            timeout=direct.timeout,
+        )
+
+    def _aiohttp_error(self, exc: Exception) -> BaseException:
+        """What the httpx path raises for ``exc`` from aiohttp: its classified error caused by
+        the httpx error httpx's own transport would raise (itself caused by ``exc``); ``exc``
+        as it is when it is no transport failure (a ProviderError, a developer's mistake)."""
+        from agentroute.providers.auto_transport import _translated
+
+        mapped = _translated(exc, httpx.Request("POST", self._url))
+        if mapped is None:
+            return exc
+        err = translate(mapped, self.provider)
+        if err is not mapped:
+            err.__cause__ = mapped
+        return err
+
+    async def _aiohttp_events(
+        self, session: aiohttp.ClientSession, body: Body, headers: Mapping[str, str]
+    ) -> AsyncGenerator[SSEEvent, None]:
+        """:meth:`events` through aiohttp's session directly (see :meth:`_post_aiohttp`); the
+        body decoded as UTF-8 and split into lines as httpx's ``aiter_lines`` does."""
+        from httpx._decoders import LineDecoder  # httpx's own splitting, for the same events
+
+        try:
+            async with self._aiohttp_post(session, body, headers) as response:
+                if response.status >= 400:
+                    raise self._status_error(
+                        response.status, response.headers, await response.read()
+                    )
+                async with aclosing(iter_sse(_lines(response.content, LineDecoder()))) as events:
+                    async for event in events:
+                        yield event
+        except Exception as exc:
+            err = self._aiohttp_error(exc)
+            if err is exc:
+                raise
+            raise err from err.__cause__
+
     async def events(
         self, body: Body, headers: Mapping[str, str]
     ) -> AsyncGenerator[SSEEvent, None]:
@@ -257,6 +410,11 @@ class Endpoint:
         A non-2xx status raises its classified error before any event; a connection that fails
         or times out midway raises ProviderConnectionError / ProviderTimeout.
         """
+        if self._auto is not None and (session := self._auto.aiohttp_session()) is not None:
+            async with aclosing(self._aiohttp_events(session, body, headers)) as direct:
+                async for event in direct:
+                    yield event
+            return
         try:
             response = await self.client.send(self._request(body, headers), stream=True)
             try:
