@@ -427,12 +427,13 @@ class SessionState:
     that ended after its call returned: the only places a session's cost and usage grow), the
     cost reservation holds expected costs (:meth:`reserve`, :meth:`release`), the output check
     counts rejections (:meth:`count_validation_failure`), the implicit-session table notes use
-    (:meth:`touch`). Per-call facts are not kept here: a call carries its own step number
+    (:meth:`touch`) and the end of the session's running calls (:meth:`idle`). Per-call facts are not kept here: a call carries its own step number
     (:attr:`ModelCall.step`), its attempts travel back on its :class:`ModelResult` (or
     :class:`~agentroute.errors.AllAttemptsFailed`), and what affinity did for it on its own
     progress record (``call.progress.pin``; also ``AllAttemptsFailed.pin``).
     :attr:`last_attempts` is kept for inspection only (the records of the latest call begun; a
-    ``wrap()``-ed stream's record is completed there when the stream ends).
+    ``wrap()``-ed stream's record is completed there when the stream ends), by an implicit
+    session only until its calls have ended.
     Nor what a component remembers of the session for itself between calls (the signal
     extractor's incremental scan, the scored policy's calm steps): each keeps its own, keyed by
     the session and dropped with it (:mod:`agentroute.policy.session_memory`).
@@ -461,7 +462,9 @@ class SessionState:
       their reservations, so only calls already admitted when it is reached overshoot it.
 
     Explicit sessions keep every :class:`Decision` (``explicit``); implicit ones keep only the
-    last, so an idle implicit session stays small.
+    last, and no attempt records once idle, so an idle implicit session stays small: what it
+    keeps shares the config's strings and, until its second billed attempt, the usage and cost
+    objects of its first (no totals of its own).
     """
 
     __slots__ = (
@@ -621,7 +624,8 @@ class SessionState:
             "_last_attempts",
             "Every attempt of the latest call begun (a cancelled one included), for inspection. "
             "After a failed or cancelled call they are records only (``error`` is ``None``): the "
-            "errors themselves went to the caller in the raised exception.",
+            "errors themselves went to the caller in the raised exception. An implicit session "
+            "drops them once its calls have ended (:meth:`idle`).",
         )
         last_used = _read(
             "_last_used",
