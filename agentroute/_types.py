@@ -427,8 +427,9 @@ class SessionState:
     that ended after its call returned: the only places a session's cost and usage grow), the
     cost reservation holds expected costs (:meth:`reserve`, :meth:`release`), the output check
     counts rejections (:meth:`count_validation_failure`), the implicit-session table notes use
-    (:meth:`touch`) and the end of the session's running calls (:meth:`idle`). Per-call facts are not kept here: a call carries its own step number
-    (:attr:`ModelCall.step`), its attempts travel back on its :class:`ModelResult` (or
+    (:meth:`touch`) and the end of the session's running calls (:meth:`idle`). Per-call facts
+    are not kept here: a call carries its own step number (:attr:`ModelCall.step`), its
+    attempts travel back on its :class:`ModelResult` (or
     :class:`~agentroute.errors.AllAttemptsFailed`), and what affinity did for it on its own
     progress record (``call.progress.pin``; also ``AllAttemptsFailed.pin``).
     :attr:`last_attempts` is kept for inspection only (the records of the latest call begun; a
