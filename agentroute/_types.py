@@ -714,9 +714,15 @@ class SessionState:
         Add what it used and cost if it was billed (one without usage is not: it failed, or
         its stream is still open), and keep them as :attr:`last_attempts`."""
         self._last_attempts = attempts
-        usage = attempts[-1].usage
+        last = attempts[-1]
+        usage = last.usage
         if usage is not None:
-            self._add(usage, attempts[-1].cost_usd)
+            total = self._usage
+            if total is _NO_USAGE:  # the first billed attempt (inline: every call charges)
+                self._add(usage, last.cost_usd)
+            else:
+                self._cost_usd += last.cost_usd
+                self._usage = total + usage
 
     def complete_attempt(self, opened: Attempt, done: Attempt) -> None:
         """A stream's attempt (``opened``, kept while its stream was open) ended as ``done``:

@@ -284,12 +284,13 @@ class SessionTable:
         if branch is None or branch.state is not state or not branch.running:
             return
         branch.running -= 1
-        length, mark, last_id, list_id, was_answered = branch.before
-        branch.before = _NO_CALL  # (one call at a time: a running session is never continued)
         state.idle()
         if not refused:
             branch.answered = answered
+            branch.before = _NO_CALL  # (one call at a time: a running one is never continued)
             return
+        length, mark, last_id, list_id, was_answered = branch.before
+        branch.before = _NO_CALL
         if length < 0 and not branch.running and state.step == 0:
             del self._items[state.key]
             self._drop(branch)
