@@ -427,12 +427,14 @@ class SessionState:
     that ended after its call returned: the only places a session's cost and usage grow), the
     cost reservation holds expected costs (:meth:`reserve`, :meth:`release`), the output check
     counts rejections (:meth:`count_validation_failure`), the implicit-session table notes use
-    (:meth:`touch`). Per-call facts are not kept here: a call carries its own step number
-    (:attr:`ModelCall.step`), its attempts travel back on its :class:`ModelResult` (or
+    (:meth:`touch`) and the end of the session's running calls (:meth:`idle`). Per-call facts
+    are not kept here: a call carries its own step number (:attr:`ModelCall.step`), its
+    attempts travel back on its :class:`ModelResult` (or
     :class:`~agentroute.errors.AllAttemptsFailed`), and what affinity did for it on its own
     progress record (``call.progress.pin``; also ``AllAttemptsFailed.pin``).
     :attr:`last_attempts` is kept for inspection only (the records of the latest call begun; a
-    ``wrap()``-ed stream's record is completed there when the stream ends).
+    ``wrap()``-ed stream's record is completed there when the stream ends), by an implicit
+    session only until its calls have ended.
     Nor what a component remembers of the session for itself between calls (the signal
     extractor's incremental scan, the scored policy's calm steps): each keeps its own, keyed by
     the session and dropped with it (:mod:`agentroute.policy.session_memory`).
@@ -461,7 +463,9 @@ class SessionState:
       their reservations, so only calls already admitted when it is reached overshoot it.
 
     Explicit sessions keep every :class:`Decision` (``explicit``); implicit ones keep only the
-    last, so an idle implicit session stays small.
+    last, and no attempt records once idle, so an idle implicit session stays small: what it
+    keeps shares the config's strings and, until its second billed attempt, the usage and cost
+    objects of its first (no totals of its own).
     """
 
     __slots__ = (
@@ -506,14 +510,14 @@ class SessionState:
         self._tier: str | None = None
         self._tiers_reached: tuple[str, ...] = ()
         self._route_span: object | None = None
-        self._decisions: list[Decision] = []
+        self._decisions: list[Decision] | tuple[()] = [] if explicit else ()
         self._last_decision: Decision | None = None
         self._last_attempts: tuple[Attempt, ...] = ()
         self._escalation: str | None = None
         self._cost_usd = 0.0
         self._reserved_usd = 0.0
         self._reservations = 0
-        self._usage = Usage()
+        self._usage = _NO_USAGE
         self._last_used = now
         self._validation_failures = 0
 
@@ -621,7 +625,8 @@ class SessionState:
             "_last_attempts",
             "Every attempt of the latest call begun (a cancelled one included), for inspection. "
             "After a failed or cancelled call they are records only (``error`` is ``None``): the "
-            "errors themselves went to the caller in the raised exception.",
+            "errors themselves went to the caller in the raised exception. An implicit session "
+            "drops them once its calls have ended (:meth:`idle`).",
         )
         last_used = _read(
             "_last_used",
@@ -672,11 +677,11 @@ class SessionState:
         self._tier = tier
         self._last_decision = decision
         if self._explicit:
-            self._decisions.append(decision)
+            self._decisions.append(decision)  # type: ignore[union-attr]
 
     def _reach(self, tier: str) -> None:
         if tier not in self._tiers_reached:
-            self._tiers_reached = (*self._tiers_reached, tier)
+            self._tiers_reached = _shared_tiers((*self._tiers_reached, tier))
 
     @property
     def start_tier(self) -> str | None:
@@ -709,10 +714,15 @@ class SessionState:
         Add what it used and cost if it was billed (one without usage is not: it failed, or
         its stream is still open), and keep them as :attr:`last_attempts`."""
         self._last_attempts = attempts
-        usage = attempts[-1].usage
+        last = attempts[-1]
+        usage = last.usage
         if usage is not None:
-            self._cost_usd += attempts[-1].cost_usd
-            self._usage = self._usage + usage
+            total = self._usage
+            if total is _NO_USAGE:  # the first billed attempt (inline: every call charges)
+                self._add(usage, last.cost_usd)
+            else:
+                self._cost_usd += last.cost_usd
+                self._usage = total + usage
 
     def complete_attempt(self, opened: Attempt, done: Attempt) -> None:
         """A stream's attempt (``opened``, kept while its stream was open) ended as ``done``:
@@ -720,9 +730,28 @@ class SessionState:
         is still there."""
         usage = done.usage
         if usage is not None:
-            self._cost_usd += done.cost_usd
-            self._usage = self._usage + usage
+            self._add(usage, done.cost_usd)
         self._last_attempts = tuple(done if a is opened else a for a in self._last_attempts)
+
+    def _add(self, usage: Usage, cost_usd: float) -> None:
+        """Add a billed attempt's usage and cost to the totals. The session's first one is
+        kept as it is (the same values as adding it to zero), not copied: an implicit session
+        that made one call keeps no totals of its own."""
+        cost = self._cost_usd
+        if cost == 0.0 and type(cost_usd) is float and cost_usd != 0.0:
+            self._cost_usd = cost_usd  # 0.0 + x is x exactly
+        else:
+            self._cost_usd = cost + cost_usd
+        total = self._usage
+        self._usage = usage if total is _NO_USAGE and type(usage) is Usage else total + usage
+
+    def idle(self) -> None:
+        """No call of this session is running any more (the implicit-session table says so):
+        drop :attr:`last_attempts`, which only inspection of the latest call reads (the
+        call's own records went back with its result or error). An explicit session keeps
+        them (its owner may look at them after the call)."""
+        if not self._explicit:
+            self._last_attempts = ()
 
     def note_attempts(self, attempts: tuple[Attempt, ...]) -> None:
         """Keep ``attempts`` (a failed or cancelled call's, charged already) as
@@ -748,6 +777,23 @@ class SessionState:
 
     def __repr__(self) -> str:
         return f"SessionState(key={self._key!r}, step={self._step}, tier={self._tier!r})"
+
+
+_NO_USAGE = Usage()
+"""A new session's usage (shared: usage is immutable)."""
+
+_TIERS_REACHED: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""The ``tiers_reached`` tuples sessions hold, one object per distinct sequence (of config
+tier names: a handful), so an idle session keeps none of its own."""
+
+
+def _shared_tiers(reached: tuple[str, ...]) -> tuple[str, ...]:
+    shared = _TIERS_REACHED.get(reached)
+    if shared is None:
+        if len(_TIERS_REACHED) >= 1024:  # custom policies' tier names: stop sharing, stay small
+            return reached
+        shared = _TIERS_REACHED[reached] = reached
+    return shared
 
 
 CallMode: TypeAlias = Literal["wrap", "complete", "stream"]

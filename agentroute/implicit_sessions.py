@@ -86,6 +86,10 @@ EndHook = Callable[[SessionState, str], None]
 log writes its line then)."""
 
 
+_NO_CALL: tuple[int, int, int, int, bool] = (-1, EMPTY_MARK, 0, 0, False)
+"""A branch's ``before`` while no call of it runs (and a new branch's: no history yet)."""
+
+
 class _Branch:
     """One implicit session and what it remembers of the last history it was called with."""
 
@@ -115,9 +119,10 @@ class _Branch:
         self.running = 0
         self.answered = False
         """The latest call ended with an answer (not an error or a cancellation)."""
-        self.before: tuple[int, int, int, int, bool] = (-1, EMPTY_MARK, 0, 0, False)
+        self.before: tuple[int, int, int, int, bool] = _NO_CALL
         """(length, mark, last_id, list_id, answered) before the running call: what the
-        session goes back to if that call is refused (:meth:`SessionTable.finished`)."""
+        session goes back to if that call is refused (:meth:`SessionTable.finished`); the
+        shared :data:`_NO_CALL` while none runs (an idle session keeps no copy)."""
 
     def takes(self, p: int, messages: Sequence[object]) -> bool:
         """Whether a history whose message ``p`` bears this session's mark may continue it."""
@@ -272,6 +277,8 @@ class SessionTable:
             named = self._named.get(state.key)
             if named is not None and named.state is state and named.running:
                 named.running -= 1
+                if not named.running:
+                    state.idle()
                 if not refused:
                     named.length = 0  # (-1 until a call of it was not refused)
                 elif named.length < 0 and not named.running and state.step == 0:
@@ -280,10 +287,13 @@ class SessionTable:
         if branch is None or branch.state is not state or not branch.running:
             return
         branch.running -= 1
+        state.idle()
         if not refused:
             branch.answered = answered
+            branch.before = _NO_CALL  # (one call at a time: a running one is never continued)
             return
         length, mark, last_id, list_id, was_answered = branch.before
+        branch.before = _NO_CALL
         if length < 0 and not branch.running and state.step == 0:
             del self._items[state.key]
             self._drop(branch)

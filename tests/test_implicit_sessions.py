@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletionMessage
 
-from agentroute import ConfigurationError, Router
+from agentroute import Attempt, ConfigurationError, Router, Target, Usage
 from agentroute._history_marks import history_mark
 from agentroute.config import RouterConfig
 from agentroute.implicit_sessions import LOOKBACK, SessionTable
@@ -33,6 +33,9 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+TARGET = Target("small", "simple", "alpha", "openai", "small-1", 16000)
 
 
 def table(max_sessions: int = 100, ttl_s: float = 60.0) -> tuple[SessionTable, Clock]:
@@ -240,6 +243,25 @@ def test_the_table_keeps_no_message_alive() -> None:
 
 
 # Bound and TTL -------------------------------------------------------------------------------
+
+
+def test_a_session_whose_calls_ended_keeps_no_attempt_records() -> None:
+    t, _ = table()
+    state = t.get(KEY, turn(1))
+    state.begin_step()
+    attempt = Attempt(1, TARGET, "ok", 0.1, usage=Usage(3, 1), cost_usd=0.5)
+    state.charge((attempt,))
+    assert state.last_attempts == (attempt,)  # while the call runs
+    t.finished(state, answered=True)
+    assert state.last_attempts == () and (state.cost_usd, state.usage) == (0.5, Usage(3, 1))
+    named = t.named("run-1")
+    again = t.named("run-1")  # two calls of a named session at once
+    named.begin_step()
+    named.charge((attempt,))
+    t.finished(named, answered=True)
+    assert named.last_attempts == (attempt,)  # the other call still runs
+    t.finished(again, answered=True)
+    assert named.last_attempts == ()
 
 
 def test_idle_sessions_expire_and_are_swept() -> None:

@@ -109,6 +109,31 @@ def test_charge_adds_billed_attempts_only() -> None:
     assert state.usage == Usage(15, 3, cache_read_tokens=4)
 
 
+def test_an_idle_implicit_session_drops_its_attempt_records_and_keeps_its_totals() -> None:
+    implicit, explicit = SessionState("i"), SessionState("e", explicit=True)
+    billed = Attempt(1, SMALL, "ok", 0.1, usage=Usage(10, 2), cost_usd=0.5)
+    for state in (implicit, explicit):
+        state.begin_step()
+        state.charge((billed,))
+        state.idle()
+    assert implicit.last_attempts == () and explicit.last_attempts == (billed,)
+    for state in (implicit, explicit):
+        assert (state.cost_usd, state.usage) == (0.5, Usage(10, 2))
+        state.charge((Attempt(1, SMALL, "ok", 0.1, usage=Usage(1, 1), cost_usd=0.25),))
+        assert (state.cost_usd, state.usage) == (0.75, Usage(11, 3))
+    assert billed.usage == Usage(10, 2)  # the first attempt's own usage is never changed
+
+
+def test_a_new_session_has_zero_totals_and_shares_its_tiers_reached() -> None:
+    first, second = SessionState("a"), SessionState("b")
+    assert (first.cost_usd, first.usage, first.decisions) == (0.0, Usage(), ())
+    first.record(decision("simple", 1))
+    second.record(decision("simple", 1))
+    first.record(decision("medium", 2, "simple"))
+    assert first.tiers_reached == ("simple", "medium") and second.tiers_reached == ("simple",)
+    assert first.start_tier == second.start_tier == "simple"
+
+
 def test_reservations_are_held_until_released() -> None:
     state = SessionState("s")
     state.reserve(0.1)
