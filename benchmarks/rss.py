@@ -76,6 +76,26 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """The breakdown's steps before ``agentroute``: a label and the modules it imports."""
 
+NOTES = """
+## Notes
+
+- Deferred by `import agentroute` since the baseline: PyYAML and tomllib (imported when a
+  config file is read), structlog (at the first event emitted; with the default
+  `log_events: null` none is emitted before the application has configured structlog, which
+  needs it imported), the Anthropic provider and its cache-marker conversion (when a config
+  has an Anthropic provider), `anyio.to_thread` (when a file routing log closes). structlog
+  had also brought asyncio, concurrent.futures and subprocess in.
+- click + rich + pygments are loaded by `httpx/__init__`, which imports its command-line
+  client whenever they are installed, and they are installed because agentroute's own CLI
+  depends on click and rich. Only moving them to an extra (`agentroute[cli]`) would drop
+  them from a library-only install: a packaging change, not made here.
+- The standard library row is mostly OpenSSL (ssl and hashlib, which httpx needs), and
+  `email`/`http.client` (httpx's cookies), `importlib.metadata` + `zipfile` + `csv`
+  (pydantic's plugin scan). pydantic's rows are the config schema's validators. Neither
+  the asyncio event loop nor anyio's asyncio backend is in the import + Router figure: an
+  application running the router loads them (the "+ `import asyncio`" row is the first).
+"""
+
 SHOWN = {"import agentroute": "agentroute itself (its own modules + what only they import)"}
 
 _PROBE = """
@@ -327,6 +347,7 @@ def report(after: Version, before: Version | None, args: argparse.Namespace, loa
         + "; ".join(f"{SHOWN.get(label, label)} {value:.2f}" for value, label in top[:6])
         + f"; the interpreter {after.step('interpreter') or 0.0:.2f} MiB.",
     ]
+    lines += ["", *NOTES.strip().splitlines()]
     return "\n".join(lines) + "\n"
 
 
