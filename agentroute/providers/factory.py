@@ -16,14 +16,17 @@ servers often reject unknown fields.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
 from agentroute.config import ProviderConfig
 from agentroute.policy.tool_errors import ToolErrorDetector, default_tool_error_detector
-from agentroute.providers.anthropic import AnthropicProvider
 from agentroute.providers.openai import OpenAIProvider
+
+if TYPE_CHECKING:
+    from agentroute.providers.anthropic import AnthropicProvider
 
 __all__ = ["build_provider"]
 
@@ -44,6 +47,9 @@ def build_provider(
     agrees with the signals.
     """
     if config.kind == "anthropic":
+        # imported once a config has an Anthropic provider: an OpenAI-only router never loads it
+        from agentroute.providers.anthropic import AnthropicProvider
+
         return AnthropicProvider(
             name=name,
             base_url=config.base_url,  # None: the provider's own default_base_url

@@ -40,10 +40,9 @@ stdlib loggers have), so an application filtering at ``info`` pays nothing for t
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
-
-import structlog
 
 from agentroute._error_translation import error_text
 from agentroute._types import Attempt, Decision, Target
@@ -51,7 +50,15 @@ from agentroute.session import SessionState
 
 __all__ = ["RouteEvents", "logger"]
 
-logger = structlog.get_logger("agentroute")
+# structlog is imported at the first event emitted, not by ``import agentroute``: with the
+# default ``log_events: null`` no event is emitted before the application has configured
+# structlog, which it cannot have done without importing it, so an application that never uses
+# structlog never loads it (nor what it loads: rich's traceback renderer, attrs, …).
+# ``logger`` and ``_STRUCTLOG_CONFIG`` are set by :func:`_load` (module ``__getattr__`` below).
+logger: Any
+"""``structlog.get_logger("agentroute")``: the lazy logger every event is bound from."""
+_STRUCTLOG_CONFIG: Any
+_loaded = False
 
 _DEBUG, _INFO, _WARNING = logging.DEBUG, logging.INFO, logging.WARNING  # structlog's levels
 
@@ -67,7 +74,23 @@ def _structlog_config() -> Any:
     return getattr(_config, "_CONFIG", None)
 
 
-_STRUCTLOG_CONFIG: Any = _structlog_config()
+def _load() -> None:
+    """Import structlog and set :data:`logger` and :data:`_STRUCTLOG_CONFIG` (once)."""
+    global logger, _STRUCTLOG_CONFIG, _loaded
+    import structlog
+
+    logger = structlog.get_logger("agentroute")
+    _STRUCTLOG_CONFIG = _structlog_config()
+    _loaded = True
+
+
+def __getattr__(name: str) -> Any:
+    """``logger`` and ``_STRUCTLOG_CONFIG`` before the first event: structlog imported now."""
+    if name in ("logger", "_STRUCTLOG_CONFIG"):
+        _load()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _bound: tuple[Any, Any, Any, Any, Any] | None = None
 """``(wrapper class, logger factory, processors, context class, logger)``: the logger
@@ -86,6 +109,8 @@ def _current() -> Any:
     is still asked per event (a stdlib logger's level may change at any time).
     """
     global _bound
+    if not _loaded:
+        _load()
     cfg = _STRUCTLOG_CONFIG
     if cfg is None:  # pragma: no cover - see the import
         return logger.bind()
@@ -142,9 +167,20 @@ class RouteEvents:
 
     def __init__(self, mode: bool | None = None) -> None:
         self.mode = mode
-        self._emitting: Callable[[], bool] = (
-            structlog.is_configured if mode is None else _always if mode else _never
-        )
+        self._emitting: Callable[[], bool] = _always if mode else _never
+        if mode is None:  # structlog's own check once it is imported (see _configured)
+            structlog = sys.modules.get("structlog")
+            self._emitting = self._configured if structlog is None else structlog.is_configured
+
+    def _configured(self) -> bool:
+        """``structlog.is_configured()`` for ``log_events: null`` while structlog has not been
+        imported (then it cannot have been configured: ``False``, nothing imported); once it
+        has, its own ``is_configured`` is asked directly from then on."""
+        structlog = sys.modules.get("structlog")
+        if structlog is None:
+            return False
+        self._emitting = structlog.is_configured
+        return bool(structlog.is_configured())
 
     def __repr__(self) -> str:
         return f"RouteEvents(mode={self.mode!r})"

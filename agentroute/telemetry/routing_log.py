@@ -51,8 +51,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-import anyio.to_thread
-
 from agentroute._types import Attempt, CallNext, Decision, ModelCall, ModelResult, Usage
 from agentroute.clock import Clock, SystemClock, wall_time
 from agentroute.errors import AllAttemptsFailed, ConfigurationError
@@ -246,6 +244,8 @@ class RoutingLog:
         thread = self._thread
         if thread is None:
             return
+        import anyio.to_thread  # only a log written to a file has a thread to wait for
+
         await anyio.to_thread.run_sync(self._queue.put, None)  # behind every queued record
         await anyio.to_thread.run_sync(thread.join)
 
