@@ -34,7 +34,7 @@ import math
 import random
 import re
 import tracemalloc
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -172,6 +172,9 @@ async def test_soak_1000_calls_with_20_percent_faults() -> None:
     tracemalloc.start()
     try:
         async with run_simulator(sim_config()) as sim:
+            for name in INSTANCES:  # room for every attempt of a run: the default keeps 1,000,
+                # fewer than one instance may serve when load makes more attempts time out
+                sim.instances[name].records = deque(maxlen=(CALLS + WARM_UP) * MAX_ATTEMPTS)
             async with Router(router_config(sim, **state), clock=FakeClock()) as router:
                 warm = await run_calls(router, "warm", WARM_UP)
                 seen = drain(sim)
