@@ -90,7 +90,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -155,15 +155,17 @@ the table's dicts grew by), **decision** (the last `Decision`, its `Signals`, it
 contributions), **memories** (every `SessionMemory` value kept for the session — the signal
 extractor's `ScanState`, the turn anchor, the scored policy's calm run — with its weak
 reference, and what those dicts grew by), **pin** (the in-memory store's pin of the session
-and what its pin table grew by), **timer** (cancelled timers still in the event loop's heap,
-what they hold, and the heap's growth), **other** (tracemalloc's total less all of the
-above: the containers that grew with the burst of 2,000 concurrent sessions and do not
-shrink — the loop's task set, anyio's task states —, bounded caches such as the session-key
-cache, and allocator rounding the walk cannot see). A component's walk stops at the others'
-roots (a table branch does not reach into its `SessionState`), so the order only decides
-objects reached from two. The sum is tracemalloc's total by construction; `other` is the
-check: what the walk could not place. `tests/test_soak.py` measures the same with no burst
-(one call at a time, 200 sessions), where `other` and the timer's share are near 0.
+and what its pin table grew by), **key cache** (the session-key cache's entries and growth:
+bounded at 4,096 conversations' openings, so a per-session cost only below that), **timer**
+(cancelled timers still in the event loop's heap, what they hold, and the heap's growth),
+**other** (tracemalloc's total less all of the above: the containers that grew with the burst
+of 2,000 concurrent sessions and do not shrink — the loop's task set, anyio's task states —
+and allocator rounding the walk cannot see). A component's walk stops at the others' roots (a
+table branch does not reach into its `SessionState`), so the order only decides objects
+reached from two. The sum is tracemalloc's total by construction; `other` is the check: what
+the walk could not place. `tests/test_soak.py` measures one call at a time instead (200
+sessions, no burst; there the loop never runs between the calls, so each session's cancelled
+timer is still in its heap).
 """
 
 
@@ -377,13 +379,21 @@ async def retained_per_session(spec: dict[str, Any]) -> tuple[float, dict[str, f
 
 # What an idle session keeps, by component -----------------------------------------------------
 
-COMPONENTS = ("ledger", "table", "decision", "memories", "pin", "timer", "other")
+COMPONENTS = ("ledger", "table", "decision", "memories", "pin", "key cache", "timer", "other")
 """The components of :func:`kept_by_component`, in the order they claim what they reach."""
 
 
 def _live(type_name: str) -> list[Any]:
     """The live objects whose type is named ``type_name`` (this process has one router)."""
     return [o for o in gc.get_objects() if type(o).__name__ == type_name]
+
+
+def _key_cache() -> dict[Any, Any]:
+    """The session-key cache (``agentroute.session._key_cache``; empty where there is none)."""
+    from agentroute import session
+
+    cache: dict[Any, Any] = getattr(session, "_key_cache", {})
+    return cache
 
 
 class Containers:
@@ -409,6 +419,7 @@ class Containers:
                 if hasattr(m, name)
             ],
             "pin": [s._pins for s in _live("MemoryStateStore") if hasattr(s, "_pins")],
+            "key cache": [_key_cache()],
             "timer": [getattr(asyncio.get_running_loop(), "_scheduled", [])],
         }
         self.sizes = {id(c): sys.getsizeof(c) for cs in self.by_component.values() for c in cs}
@@ -432,12 +443,13 @@ def kept_by_component(containers: Containers, kept: int) -> dict[str, int]:
        extractor's ``ScanState``, its turn anchor, the scored policy's calm run) with its weak
        reference, and the growth of those memories' dicts;
     5. ``pin``: the in-memory store's pins of these sessions and the growth of its pin table;
-    6. ``timer``: cancelled timers still in the event loop's heap (what they hold) and the
+    6. ``key cache``: the session-key cache's entries made during the pass and its growth
+       (bounded: 4,096 conversations' openings, so per session only below that);
+    7. ``timer``: cancelled timers still in the event loop's heap (what they hold) and the
        heap's growth;
-    7. ``other``: tracemalloc's total less all of the above: the containers that grew with the
-       burst and do not shrink (the loop's task set, anyio's task states, the store's queue),
-       bounded caches (the session-key cache), and what the walk cannot see (allocator
-       rounding, free lists).
+    8. ``other``: tracemalloc's total less all of the above: the containers that grew with the
+       burst and do not shrink (the loop's task set, anyio's task states, the store's queue)
+       and what the walk cannot see (allocator rounding, free lists).
 
     Each component's walk stops at the roots of the others (a table branch does not reach
     into its ``SessionState``): only objects below two roots are claimed by order."""
@@ -473,6 +485,11 @@ def kept_by_component(containers: Containers, kept: int) -> dict[str, int]:
         "decision": [d for d in decisions if d is not None],
         "memories": memories,
         "pin": pins,
+        "key cache": [
+            entry
+            for entry in _key_cache().items()
+            if tracemalloc.get_object_traceback(entry[1]) is not None
+        ],
         "timer": timers,
     }
     owner = {id(o): name for name, objects in roots.items() for o in objects}
@@ -727,8 +744,10 @@ def main() -> None:
     totals: dict[str, float] = {}
     kept: dict[tuple[str, str], list[float]] = {}
     started, load = time.perf_counter(), os.getloadavg()[0]
-    with redis_server() as (url, about):
-        if url is None:
+    with redis_server() if "redis" in args.stores else nullcontext((None, "")) as (url, about):
+        if "redis" not in args.stores:
+            notes.append("Redis rows not run (`--stores memory`).")
+        elif url is None:
             print(f"Redis rows skipped: {about}")
             notes.append(f"Redis rows skipped: {about}.")
         else:
