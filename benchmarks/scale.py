@@ -113,7 +113,7 @@ METRICS = ("agentroute.state.errors", "agentroute.state.skipped", "agentroute.se
 
 READING = """\
 * **Store errors: {errors} in all, {skipped} operations skipped, with the default settings**
-  (goal 0). On the code before the fix that came with this benchmark (main at e9931db), the
+  (goal 0){scope}. On the code before the fix that came with this benchmark (main at e9931db), the
   same runs against the same healthy local Redis failed from the first burst on: at 300
   sessions 16-60 operations timed out, three in a row opened the breaker, and ~2,700 of
   ~3,000 operations were then skipped (no pins, no cooldowns); at 1,000 sessions ~350 failed
@@ -133,16 +133,41 @@ READING = """\
   shared 2-core machine absolute numbers move by tens of percent between runs: compare rows of
   one run.
 * **Peak RSS growth per session** is what a session in flight costs (its task, its messages,
-  the call's objects): about 20 KiB.
-* **Retained per ended session.** An explicit session leaves its pin in the in-memory store
-  (~0.3 KB with its key, until the pin's idle TTL, the provider's `cache_ttl_s`, or the store's
-  bound of `sessions.max_implicit` x models); with Redis the pin is in Redis, and what remains is
-  the high-water size of containers that grew with the burst and caches of fixed size. An
+  the call's objects): about 15-20 KiB.
+* **Retained per ended session.** An explicit session ({explicit_memory} with the in-memory
+  store) leaves its pin there (~0.3 KB with its key, until the pin's idle TTL, the provider's
+  `cache_ttl_s`, or the store's bound of `sessions.max_implicit` x models) and its end-of-session
+  summary, so that `record_outcome()` after the block can still join its routing-log line: the
+  JSON in the store (until `telemetry.outcome_ttl_s`, 7 days, at most 100,000 sessions) and the
+  router's own copy (the last 10,000 sessions), ~0.7 KB together. With Redis the pin and the
+  summary are in Redis, and what remains is the high-water size of containers that grew with
+  the burst and caches of fixed size. An
   implicit session has no end the router can see: it stays in the implicit-session table until
   `sessions.idle_ttl_s` (3,600 s) or the `max_implicit` bound: {implicit_memory} with the
   in-memory store (its pin included), {implicit_redis} with Redis; the next section says where
   those bytes are.
 """
+
+BEFORE_AFTER = """\
+* **Before/after** (the library at `{ref}`, main before issue 19's work, against this
+  checkout; same harness, children alternating): calls/s {calls}, the share of the wall time
+  spent in collections {gc}, retained per ended session {kept_explicit} (explicit) and
+  {kept_implicit} (implicit). Calls/s gained what the call path lost in instructions per
+  call (`benchmarks/results/instructions.md`); the GC share barely moved: what the collector
+  walks is the sessions in flight, which the burst holds, not the work per call. An explicit
+  session's remains are the same objects on both sides (the pin and the summary); an implicit
+  session keeps less since its attempts are dropped when it goes idle, its scan memory lost
+  its closures and the charge of its first attempt is shared (below: where the rest is).
+"""
+
+
+def spread(values: list[float]) -> str:
+    """``1.28x`` or ``1.28-1.35x`` (the ratios of several rows); ``-`` when there are none."""
+    if not values:
+        return "-"
+    lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
+    return f"{lo}x" if lo == hi else f"{lo}-{hi}x"
+
 
 BREAKDOWN = """\
 Bytes per idle implicit session after the traced pass (2,000 sessions, the after side's
@@ -434,7 +459,9 @@ def kept_by_component(containers: Containers, kept: int) -> dict[str, int]:
     component: a deep ``sys.getsizeof`` walk that counts each object allocated during the pass
     (``tracemalloc.get_object_traceback`` is not ``None``: the config's strings, interned
     names and everything made before the pass are shared, not a session's) once, and gives it
-    to the first component that reaches it, in the order of ``COMPONENTS``:
+    to the first component that reaches it, in the order of ``COMPONENTS``. Objects the pass
+    took from CPython's free lists (small tuples, floats) were not allocated then: neither
+    tracemalloc's total nor the walk counts them (the walk looks into such tuples).
 
     1. ``ledger``: each session's ``SessionState`` and what only it reaches (its key, totals);
     2. ``table``: each implicit session's table branch, and the growth of the table's dicts;
@@ -469,10 +496,11 @@ def kept_by_component(containers: Containers, kept: int) -> dict[str, int]:
         memories += memory.by_id.values()
         memories += memory._alive.values()
     pins = [
-        (key, value)
+        part
         for store in _live("MemoryStateStore")
         for key, value in getattr(store, "_pins", {}).items()
         if key[0] in keys
+        for part in (key, value)
     ]
     timers = [
         h
@@ -485,11 +513,7 @@ def kept_by_component(containers: Containers, kept: int) -> dict[str, int]:
         "decision": [d for d in decisions if d is not None],
         "memories": memories,
         "pin": pins,
-        "key cache": [
-            entry
-            for entry in _key_cache().items()
-            if tracemalloc.get_object_traceback(entry[1]) is not None
-        ],
+        "key cache": [*_key_cache().keys(), *_key_cache().values()],
         "timer": timers,
     }
     owner = {id(o): name for name, objects in roots.items() for o in objects}
@@ -504,9 +528,12 @@ def kept_by_component(containers: Containers, kept: int) -> dict[str, int]:
             if i in seen or owner.get(i, name) != name or isinstance(o, type):
                 continue
             seen.add(i)
-            if tracemalloc.get_object_traceback(o) is None:
+            if tracemalloc.get_object_traceback(o) is not None:
+                total += sys.getsizeof(o)
+            elif type(o) is not tuple:
                 continue  # made before the pass: shared, not a session's
-            total += sys.getsizeof(o)
+            # (an untraced tuple may be one the pass took from CPython's free list: what it
+            # holds may be the pass's own)
             stack += gc.get_referents(o)
         out[name] = total + (containers.growth(name) if name in containers.by_component else 0)
     out["other"] = kept - sum(out.values())
@@ -743,6 +770,9 @@ def main() -> None:
     parts = BREAKDOWN_HEADER[:]
     totals: dict[str, float] = {}
     kept: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[str, list[float]] = {
+        name: [] for name in ("calls", "gc", "kept_explicit", "kept_implicit")
+    }
     started, load = time.perf_counter(), os.getloadavg()[0]
     with redis_server() if "redis" in args.stores else nullcontext((None, "")) as (url, about):
         if "redis" not in args.stores:
@@ -781,6 +811,11 @@ def main() -> None:
                                 )
                         kept.setdefault((kind, store), []).append(result["retained_b"])
                         lines.append(row(spec, result, base))
+                        if base is not None:
+                            for name, key in (("calls", "calls_s"), ("gc", "gc_share")):
+                                if base[key]:
+                                    ratios[name].append(result[key] / base[key])
+                            ratios["kept_" + kind].append(result["retained_b"] / base["retained_b"])
                         print(lines[-1], flush=True)
                         if result["kept_by"] is not None:
                             parts.append(breakdown_row(spec, result))
@@ -796,7 +831,15 @@ def main() -> None:
         found = kept.get((kind, store))
         return f"{min(found):,.0f}-{max(found):,.0f} B" if found else "(not measured)"
 
+    scope = (
+        ""
+        if url is not None
+        else " — this run measured the in-memory store only, whose rows are 0 by construction; "
+        "the last run with Redis (10,000 and 20,000 sessions, commit 9f37b5a's table) had 0 "
+        "errors and 0 skipped"
+    )
     reading = READING.format(
+        scope=scope,
         errors=int(totals.get("agentroute.state.errors", 0)),
         skipped=int(totals.get("agentroute.state.skipped", 0)),
         evicted=int(totals.get("agentroute.sessions.evicted", 0)),
@@ -805,6 +848,11 @@ def main() -> None:
         implicit_memory=about_kept("implicit", "memory"),
         implicit_redis=about_kept("implicit", "redis"),
     )
+    if baseline_env is not None:
+        reading += BEFORE_AFTER.format(
+            ref=args.baseline,
+            **{name: spread(values) for name, values in ratios.items()},
+        )
     notes += ["", "## Reading the table", "", reading]
     if len(parts) > 2:
         notes += ["", "## What an idle implicit session keeps", "", *parts, "", BREAKDOWN]
