@@ -65,7 +65,7 @@ package (``git archive`` to a temporary folder, first on the child's ``PYTHONPAT
 harness, this script, only the library differs; the children alternate, before then after,
 ``--rounds`` times (default 2), and the table shows the medians, before and after, with the
 ratios. The after side's implicit-session children also break their retained bytes down by
-component (:func:`kept_by_component`).
+component (``kept_by_component()``).
 
     python benchmarks/scale.py            # writes benchmarks/results/scale.md
     python benchmarks/scale.py --quick    # smoke run (300 sessions), writes nothing
@@ -113,7 +113,8 @@ METRICS = ("agentroute.state.errors", "agentroute.state.skipped", "agentroute.se
 
 READING = """\
 * **Store errors: {errors} in all, {skipped} operations skipped, with the default settings**
-  (goal 0){scope}. On the code before the fix that came with this benchmark (main at e9931db), the
+  (goal 0){scope}.
+  On the code before the fix that came with this benchmark (main at e9931db), the
   same runs against the same healthy local Redis failed from the first burst on: at 300
   sessions 16-60 operations timed out, three in a row opened the breaker, and ~2,700 of
   ~3,000 operations were then skipped (no pins, no cooldowns); at 1,000 sessions ~350 failed
@@ -150,14 +151,18 @@ READING = """\
 
 BEFORE_AFTER = """\
 * **Before/after** (the library at `{ref}`, main before issue 19's work, against this
-  checkout; same harness, children alternating): calls/s {calls}, the share of the wall time
-  spent in collections {gc}, retained per ended session {kept_explicit} (explicit) and
-  {kept_implicit} (implicit). Calls/s gained what the call path lost in instructions per
-  call (`benchmarks/results/instructions.md`); the GC share barely moved: what the collector
-  walks is the sessions in flight, which the burst holds, not the work per call. An explicit
-  session's remains are the same objects on both sides (the pin and the summary); an implicit
-  session keeps less since its attempts are dropped when it goes idle, its scan memory lost
-  its closures and the charge of its first attempt is shared (below: where the rest is).
+  checkout; the same harness, children alternating): calls/s {calls_explicit} with explicit
+  sessions, {calls_implicit} with implicit ones; the share of the wall time spent in
+  collections {gc}; retained per ended session {kept_explicit} (explicit) and {kept_implicit}
+  (implicit). The collector's share moved by a few points at most (a ratio of two small
+  shares is noisy): with every session in flight at once it walks what the burst holds (the
+  tasks, their messages, the calls' objects), not the routing work that got cheaper. Implicit
+  sessions gained less calls/s than explicit ones here; why is not profiled by this
+  benchmark (`benchmarks/results/overhead.md` has the per-call instructions). An explicit
+  session leaves the same objects on both sides (its pin and its summary); an implicit one
+  keeps less since its attempts are dropped when it goes idle, its scan memory lost its
+  closures and its ledger shares its first attempt's usage and cost (where the rest goes: the
+  next section).
 """
 
 
@@ -170,7 +175,7 @@ def spread(values: list[float]) -> str:
 
 
 BREAKDOWN = """\
-Bytes per idle implicit session after the traced pass (2,000 sessions, the after side's
+Bytes per idle implicit session after the traced pass (at most 2,000 sessions, the after side's
 first round), by component: a deep `sys.getsizeof` walk, in the same process with tracing
 still on, that counts each object allocated during the pass once (objects made before it —
 the config's strings, interned names — are shared, not a session's) and gives it to the first
@@ -188,9 +193,13 @@ of 2,000 concurrent sessions and do not shrink — the loop's task set, anyio's 
 and allocator rounding the walk cannot see). A component's walk stops at the others' roots (a
 table branch does not reach into its `SessionState`), so the order only decides objects
 reached from two. The sum is tracemalloc's total by construction; `other` is the check: what
-the walk could not place. `tests/test_soak.py` measures one call at a time instead (200
-sessions, no burst; there the loop never runs between the calls, so each session's cancelled
-timer is still in its heap).
+the walk could not place. Objects the pass took from CPython's free lists (small tuples,
+floats) were not allocated then: neither tracemalloc's total nor the walk counts them. The
+key cache is bounded: once full (as after a timed pass of 10,000 sessions) each entry the
+pass made replaced one made before it, whose freeing tracemalloc does not see, so its share
+is no cost per session in a steady state. `tests/test_soak.py` measures one call at a time
+instead (200 sessions, no burst; there the loop never runs between the calls, so each
+session's cancelled timer is still in its heap).
 """
 
 
@@ -374,7 +383,7 @@ def gc_setting(mode: str) -> Iterator[list[float]]:
 async def retained_per_session(spec: dict[str, Any]) -> tuple[float, dict[str, float] | None]:
     """Traced bytes still allocated per session once ``TRACED`` sessions (at most the
     configuration's) have ended (a fresh router; its warm-up is not counted); with
-    ``spec["breakdown"]``, also those bytes by component (:func:`kept_by_component`)."""
+    ``spec["breakdown"]``, also those bytes by component (``kept_by_component()``)."""
     from agentroute import Router
 
     provider = Answers()
@@ -771,7 +780,8 @@ def main() -> None:
     totals: dict[str, float] = {}
     kept: dict[tuple[str, str], list[float]] = {}
     ratios: dict[str, list[float]] = {
-        name: [] for name in ("calls", "gc", "kept_explicit", "kept_implicit")
+        name: []
+        for name in ("calls_explicit", "calls_implicit", "gc", "kept_explicit", "kept_implicit")
     }
     started, load = time.perf_counter(), os.getloadavg()[0]
     with redis_server() if "redis" in args.stores else nullcontext((None, "")) as (url, about):
@@ -812,7 +822,7 @@ def main() -> None:
                         kept.setdefault((kind, store), []).append(result["retained_b"])
                         lines.append(row(spec, result, base))
                         if base is not None:
-                            for name, key in (("calls", "calls_s"), ("gc", "gc_share")):
+                            for name, key in (("calls_" + kind, "calls_s"), ("gc", "gc_share")):
                                 if base[key]:
                                     ratios[name].append(result[key] / base[key])
                             ratios["kept_" + kind].append(result["retained_b"] / base["retained_b"])
@@ -829,7 +839,10 @@ def main() -> None:
 
     def about_kept(kind: str, store: str) -> str:
         found = kept.get((kind, store))
-        return f"{min(found):,.0f}-{max(found):,.0f} B" if found else "(not measured)"
+        if not found:
+            return "(not measured)"
+        lo, hi = f"{min(found):,.0f}", f"{max(found):,.0f}"
+        return f"{lo} B" if lo == hi else f"{lo}-{hi} B"
 
     scope = (
         ""
