@@ -60,8 +60,16 @@ included (``state: {kind: redis, url: ...}``). The Redis server is this script's
 its PID at exit; without ``redis-server`` on PATH (or the ``redis`` package) the Redis rows are
 skipped, and said so.
 
+``--baseline REF`` also runs each configuration on git revision ``REF``'s ``agentroute``
+package (``git archive`` to a temporary folder, first on the child's ``PYTHONPATH``): the same
+harness, this script, only the library differs; the children alternate, before then after,
+``--rounds`` times (default 2), and the table shows the medians, before and after, with the
+ratios. The after side's implicit-session children also break their retained bytes down by
+component (``kept_by_component()``).
+
     python benchmarks/scale.py            # writes benchmarks/results/scale.md
     python benchmarks/scale.py --quick    # smoke run (300 sessions), writes nothing
+    python benchmarks/scale.py --baseline 0a16466 --sessions 10000 --gc default threshold
 """
 
 from __future__ import annotations
@@ -74,6 +82,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,7 +90,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +102,9 @@ SESSIONS = (10_000, 20_000)
 QUICK_SESSIONS = (300,)
 TRACED = 2_000
 GC_MODES = ("default", "freeze", "threshold", "both")
+"""Sessions of the traced pass (retained memory per ended session)."""
 RAISED_THRESHOLD = (50_000, 20, 100)
 """The ``threshold`` option's generation thresholds (the interpreter's default: 700, 10, 10)."""
-"""Sessions of the traced pass (retained memory per ended session)."""
 KINDS = ("explicit", "implicit")
 STORES = ("memory", "redis")
 SYSTEM = "You are an airline support agent. Look records up before you change anything."
@@ -104,7 +113,8 @@ METRICS = ("agentroute.state.errors", "agentroute.state.skipped", "agentroute.se
 
 READING = """\
 * **Store errors: {errors} in all, {skipped} operations skipped, with the default settings**
-  (goal 0). On the code before the fix that came with this benchmark (main at e9931db), the
+  (goal 0){scope}.
+  On the code before the fix that came with this benchmark (main at e9931db), the
   same runs against the same healthy local Redis failed from the first burst on: at 300
   sessions 16-60 operations timed out, three in a row opened the breaker, and ~2,700 of
   ~3,000 operations were then skipped (no pins, no cooldowns); at 1,000 sessions ~350 failed
@@ -124,14 +134,72 @@ READING = """\
   shared 2-core machine absolute numbers move by tens of percent between runs: compare rows of
   one run.
 * **Peak RSS growth per session** is what a session in flight costs (its task, its messages,
-  the call's objects): about 20 KiB.
-* **Retained per ended session.** An explicit session leaves its pin in the in-memory store
-  (~0.3 KB with its key, until the pin's idle TTL, the provider's `cache_ttl_s`, or the store's
-  bound of `sessions.max_implicit` x models); with Redis the pin is in Redis, and what remains is
-  the high-water size of containers that grew with the burst and caches of fixed size. An
+  the call's objects): about 15-20 KiB.
+* **Retained per ended session.** An explicit session ({explicit_memory} with the in-memory
+  store) leaves its pin there (~0.3 KB with its key, until the pin's idle TTL, the provider's
+  `cache_ttl_s`, or the store's bound of `sessions.max_implicit` x models) and its end-of-session
+  summary, so that `record_outcome()` after the block can still join its routing-log line: the
+  JSON in the store (until `telemetry.outcome_ttl_s`, 7 days, at most 100,000 sessions) and the
+  router's own copy (the last 10,000 sessions), ~0.7 KB together. With Redis the pin and the
+  summary are in Redis, and what remains is the high-water size of containers that grew with
+  the burst and caches of fixed size. An
   implicit session has no end the router can see: it stays in the implicit-session table until
-  `sessions.idle_ttl_s` (3,600 s) or the `max_implicit` bound, about 2.5 KB (its state, its last
-  decision and attempts, its scan state), plus its pin with the in-memory store.
+  `sessions.idle_ttl_s` (3,600 s) or the `max_implicit` bound: {implicit_memory} with the
+  in-memory store (its pin included), {implicit_redis} with Redis; the next section says where
+  those bytes are.
+"""
+
+BEFORE_AFTER = """\
+* **Before/after** (the library at `{ref}`, main before issue 19's work, against this
+  checkout; the same harness, children alternating): calls/s {calls_explicit} with explicit
+  sessions, {calls_implicit} with implicit ones; the share of the wall time spent in
+  collections {gc}; retained per ended session {kept_explicit} (explicit) and {kept_implicit}
+  (implicit). The collector's share moved by a few points at most (a ratio of two small
+  shares is noisy): with every session in flight at once it walks what the burst holds (the
+  tasks, their messages, the calls' objects), not the routing work that got cheaper. Implicit
+  sessions gained less calls/s than explicit ones here; why is not profiled by this
+  benchmark (`benchmarks/results/overhead.md` has the per-call instructions). An explicit
+  session leaves the same objects on both sides (its pin and its summary); an implicit one
+  keeps less since its attempts are dropped when it goes idle, its scan memory lost its
+  closures and its ledger shares its first attempt's usage and cost (where the rest goes: the
+  next section).
+"""
+
+
+def spread(values: list[float]) -> str:
+    """``1.28x`` or ``1.28-1.35x`` (the ratios of several rows); ``-`` when there are none."""
+    if not values:
+        return "-"
+    lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
+    return f"{lo}x" if lo == hi else f"{lo}-{hi}x"
+
+
+BREAKDOWN = """\
+Bytes per idle implicit session after the traced pass (at most 2,000 sessions, the after side's
+first round), by component: a deep `sys.getsizeof` walk, in the same process with tracing
+still on, that counts each object allocated during the pass once (objects made before it —
+the config's strings, interned names — are shared, not a session's) and gives it to the first
+component that reaches it, in this order: **ledger** (each `SessionState` and what only it
+reaches: its key, its usage and cost), **table** (its implicit-session table branch, and what
+the table's dicts grew by), **decision** (the last `Decision`, its `Signals`, its
+contributions), **memories** (every `SessionMemory` value kept for the session — the signal
+extractor's `ScanState`, the turn anchor, the scored policy's calm run — with its weak
+reference, and what those dicts grew by), **pin** (the in-memory store's pin of the session
+and what its pin table grew by), **key cache** (the session-key cache's entries and growth:
+bounded at 4,096 conversations' openings, so a per-session cost only below that), **timer**
+(cancelled timers still in the event loop's heap, what they hold, and the heap's growth),
+**other** (tracemalloc's total less all of the above: the containers that grew with the burst
+of 2,000 concurrent sessions and do not shrink — the loop's task set, anyio's task states —
+and allocator rounding the walk cannot see). A component's walk stops at the others' roots (a
+table branch does not reach into its `SessionState`), so the order only decides objects
+reached from two. The sum is tracemalloc's total by construction; `other` is the check: what
+the walk could not place. Objects the pass took from CPython's free lists (small tuples,
+floats) were not allocated then: neither tracemalloc's total nor the walk counts them. The
+key cache is bounded: once full (as after a timed pass of 10,000 sessions) each entry the
+pass made replaced one made before it, whose freeing tracemalloc does not see, so its share
+is no cost per session in a steady state. `tests/test_soak.py` measures one call at a time
+instead (200 sessions, no burst; there the loop never runs between the calls, so each
+session's cancelled timer is still in its heap).
 """
 
 
@@ -276,7 +344,8 @@ async def child(spec: dict[str, Any]) -> dict[str, Any]:
     )
     del router
     gc.collect()
-    out["retained_b"] = await retained_per_session(spec)
+    out["retained_b"], out["kept_by"] = await retained_per_session(spec)
+    out["package"] = str(Path(sys.modules["agentroute"].__file__ or "?").parent)
     return out
 
 
@@ -311,9 +380,10 @@ def gc_setting(mode: str) -> Iterator[list[float]]:
         gc.unfreeze()
 
 
-async def retained_per_session(spec: dict[str, Any]) -> float:
+async def retained_per_session(spec: dict[str, Any]) -> tuple[float, dict[str, float] | None]:
     """Traced bytes still allocated per session once ``TRACED`` sessions (at most the
-    configuration's) have ended (a fresh router; its warm-up is not counted)."""
+    configuration's) have ended (a fresh router; its warm-up is not counted); with
+    ``spec["breakdown"]``, also those bytes by component (``kept_by_component()``)."""
     from agentroute import Router
 
     provider = Answers()
@@ -321,20 +391,162 @@ async def retained_per_session(spec: dict[str, Any]) -> float:
         router_config(spec["store"], spec.get("url")), providers={"d1": provider, "d2": provider}
     )
     sessions = min(TRACED, spec["sessions"])
+    parts: dict[str, float] | None = None
     try:
         await run_sessions(router, spec["kind"], -10, 10)
         gc.collect()
+        grown = Containers() if spec.get("breakdown") else None
         tracemalloc.start()
         try:
             before = tracemalloc.get_traced_memory()[0]
             await run_sessions(router, spec["kind"], 0, sessions)
             gc.collect()
             kept = tracemalloc.get_traced_memory()[0] - before
+            if grown is not None:
+                parts = {k: v / sessions for k, v in kept_by_component(grown, kept).items()}
         finally:
             tracemalloc.stop()
     finally:
         await router.aclose()
-    return kept / sessions
+    return kept / sessions, parts
+
+
+# What an idle session keeps, by component -----------------------------------------------------
+
+COMPONENTS = ("ledger", "table", "decision", "memories", "pin", "key cache", "timer", "other")
+"""The components of :func:`kept_by_component`, in the order they claim what they reach."""
+
+
+def _live(type_name: str) -> list[Any]:
+    """The live objects whose type is named ``type_name`` (this process has one router)."""
+    return [o for o in gc.get_objects() if type(o).__name__ == type_name]
+
+
+def _key_cache() -> dict[Any, Any]:
+    """The session-key cache (``agentroute.session._key_cache``; empty where there is none)."""
+    from agentroute import session
+
+    cache: dict[Any, Any] = getattr(session, "_key_cache", {})
+    return cache
+
+
+class Containers:
+    """The long-lived containers that grow with the sessions (the implicit-session table's
+    dicts, every ``SessionMemory``'s two dicts, the in-memory store's pins, the event loop's
+    timer heap), by component, with their sizes before the traced pass: they were made before
+    tracing, so their growth is what the pass added to them (their entries' slots)."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.by_component: dict[str, list[Any]] = {
+            "table": [
+                getattr(t, name)
+                for t in _live("SessionTable")
+                for name in ("_items", "_named", "_forks", "_tips")
+                if hasattr(t, name)
+            ],
+            "memories": [
+                getattr(m, name)
+                for m in _live("SessionMemory")
+                for name in ("by_id", "_alive")
+                if hasattr(m, name)
+            ],
+            "pin": [s._pins for s in _live("MemoryStateStore") if hasattr(s, "_pins")],
+            "key cache": [_key_cache()],
+            "timer": [getattr(asyncio.get_running_loop(), "_scheduled", [])],
+        }
+        self.sizes = {id(c): sys.getsizeof(c) for cs in self.by_component.values() for c in cs}
+
+    def growth(self, component: str) -> int:
+        """What ``component``'s containers grew by since this was made (bytes)."""
+        return sum(sys.getsizeof(c) - self.sizes[id(c)] for c in self.by_component[component])
+
+
+def kept_by_component(containers: Containers, kept: int) -> dict[str, int]:
+    """The bytes ``kept`` after the traced pass (tracemalloc's total; tracing still on), by
+    component: a deep ``sys.getsizeof`` walk that counts each object allocated during the pass
+    (``tracemalloc.get_object_traceback`` is not ``None``: the config's strings, interned
+    names and everything made before the pass are shared, not a session's) once, and gives it
+    to the first component that reaches it, in the order of ``COMPONENTS``. Objects the pass
+    took from CPython's free lists (small tuples, floats) were not allocated then: neither
+    tracemalloc's total nor the walk counts them (the walk looks into such tuples).
+
+    1. ``ledger``: each session's ``SessionState`` and what only it reaches (its key, totals);
+    2. ``table``: each implicit session's table branch, and the growth of the table's dicts;
+    3. ``decision``: the session's last ``Decision``, its ``Signals`` and contributions;
+    4. ``memories``: each ``SessionMemory`` value kept for a live session (the signal
+       extractor's ``ScanState``, its turn anchor, the scored policy's calm run) with its weak
+       reference, and the growth of those memories' dicts;
+    5. ``pin``: the in-memory store's pins of these sessions and the growth of its pin table;
+    6. ``key cache``: the session-key cache's entries made during the pass and its growth
+       (bounded: 4,096 conversations' openings, so per session only below that);
+    7. ``timer``: cancelled timers still in the event loop's heap (what they hold) and the
+       heap's growth;
+    8. ``other``: tracemalloc's total less all of the above: the containers that grew with the
+       burst and do not shrink (the loop's task set, anyio's task states, the store's queue)
+       and what the walk cannot see (allocator rounding, free lists).
+
+    Each component's walk stops at the roots of the others (a table branch does not reach
+    into its ``SessionState``): only objects below two roots are claimed by order."""
+    import asyncio
+
+    tables = _live("SessionTable")
+    branches = [
+        b for t in tables for name in ("_items", "_named") for b in getattr(t, name, {}).values()
+    ]
+    states = [b.state for b in branches] + [
+        s for s in _live("SessionState") if tracemalloc.get_object_traceback(s) is not None
+    ]
+    keys = {s.key for s in states}
+    decisions = [getattr(s, "_last_decision", None) for s in states]
+    memories: list[Any] = []
+    for memory in _live("SessionMemory"):
+        memories += memory.by_id.values()
+        memories += memory._alive.values()
+    pins = [
+        part
+        for store in _live("MemoryStateStore")
+        for key, value in getattr(store, "_pins", {}).items()
+        if key[0] in keys
+        for part in (key, value)
+    ]
+    timers = [
+        h
+        for h in getattr(asyncio.get_running_loop(), "_scheduled", [])
+        if h.cancelled() and tracemalloc.get_object_traceback(h) is not None
+    ]
+    roots: dict[str, list[Any]] = {
+        "ledger": states,
+        "table": branches,
+        "decision": [d for d in decisions if d is not None],
+        "memories": memories,
+        "pin": pins,
+        "key cache": [*_key_cache().keys(), *_key_cache().values()],
+        "timer": timers,
+    }
+    owner = {id(o): name for name, objects in roots.items() for o in objects}
+    seen: set[int] = set()
+    out: dict[str, int] = {}
+    for name, objects in roots.items():
+        total = 0
+        stack = list(objects)
+        while stack:
+            o = stack.pop()
+            i = id(o)
+            if i in seen or owner.get(i, name) != name or isinstance(o, type):
+                continue
+            seen.add(i)
+            if tracemalloc.get_object_traceback(o) is not None:
+                total += sys.getsizeof(o)
+            elif type(o) is not tuple:
+                continue  # made before the pass: shared, not a session's
+            # (an untraced tuple may be one the pass took from CPython's free list: what it
+            # holds may be the pass's own)
+            stack += gc.get_referents(o)
+        out[name] = total + (containers.growth(name) if name in containers.by_component else 0)
+    out["other"] = kept - sum(out.values())
+    return out
 
 
 def child_main(raw: str) -> None:
@@ -408,10 +620,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """One configuration in a fresh interpreter; its result (the last line it prints)."""
+def run_child(spec: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One configuration in a fresh interpreter (``env``: its environment, e.g. the baseline's
+    package first on ``PYTHONPATH``); its result (the last line it prints)."""
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--child", json.dumps(spec)], capture_output=True, text=True
+        [sys.executable, str(SCRIPT), "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"configuration {spec} failed:\n{done.stderr[-4000:]}")
@@ -419,18 +635,93 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def row(spec: dict[str, Any], r: dict[str, Any]) -> str:
+SUMMED = ("lost", *METRICS)
+"""Counts added up over a configuration's rounds (goal 0); every other number is a median."""
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's rounds as one result: the counts of ``SUMMED`` added up, the
+    other numbers (calls/s, GC share, memory) as the median of the rounds; the error types
+    added up; the breakdown of the first round that has one."""
+    out: dict[str, Any] = {}
+    for name, value in runs[0].items():
+        if name in SUMMED:
+            out[name] = sum(r[name] for r in runs)
+        elif isinstance(value, int | float):
+            out[name] = statistics.median(r[name] for r in runs)
+        else:
+            out[name] = value
+    out["calls_s"] = statistics.median(r["calls"] / r["seconds"] for r in runs)
+    out["gc_share"] = statistics.median(
+        r["gc_s"] / r["seconds"] if r["seconds"] else 0.0 for r in runs
+    )
+    kinds: dict[str, float] = {}
+    for r in runs:
+        for kind, n in r["error_types"].items():
+            kinds[kind] = kinds.get(kind, 0.0) + n
+    out["error_types"] = kinds
+    out["kept_by"] = next((r["kept_by"] for r in runs if r.get("kept_by")), None)
+    out["rounds"] = len(runs)
+    return out
+
+
+def ratio(after: float, before: float) -> str:
+    return f"{after / before:.2f}x" if before else "-"
+
+
+def row(spec: dict[str, Any], r: dict[str, Any], b: dict[str, Any] | None = None) -> str:
+    """One configuration's table row (``b``: the baseline's, for the before/after columns)."""
     grown = (r["peak_kib"] - r["rss_before_kib"]) * 1024 / spec["sessions"]
-    gc_share = r["gc_s"] / r["seconds"] if r["seconds"] else 0.0
     errors = int(r["agentroute.state.errors"])
     kinds = ", ".join(f"{k}: {int(v)}" for k, v in sorted(r["error_types"].items()))
+    calls = f"{r['calls_s']:,.0f}"
+    share = f"{r['gc_share']:.0%}"
+    kept = f"{r['retained_b']:,.0f} B"
+    if b is not None:
+        calls = f"{b['calls_s']:,.0f} | {calls} | {ratio(r['calls_s'], b['calls_s'])}"
+        share = f"{b['gc_share']:.0%} | {share} | {ratio(r['gc_share'], b['gc_share'])}"
+        kept = f"{b['retained_b']:,.0f} B | {kept} | {ratio(r['retained_b'], b['retained_b'])}"
     return (
         f"| {spec['sessions']:,} | {spec['kind']} | {spec['store']} | {spec['gc']} | "
-        f"{r['calls']:,} | {r['calls'] / r['seconds']:,.0f} | {gc_share:.0%} | "
+        f"{int(r['calls']):,} | {calls} | {share} | "
         f"{errors}{f' ({kinds})' if errors else ''} | "
         f"{int(r['agentroute.state.skipped'])} | {int(r['agentroute.sessions.evicted'])} | "
-        f"{r['lost']} | {r['peak_kib'] / 1024:.0f} MiB | {grown / 1024:.1f} KiB | "
-        f"{r['retained_b']:,.0f} B |"
+        f"{int(r['lost'])} | {r['peak_kib'] / 1024:.0f} MiB | {grown / 1024:.1f} KiB | {kept} |"
+    )
+
+
+def header(baseline: bool) -> list[str]:
+    """The main table's header (with ``baseline``: before, after and after/before columns for
+    calls/s, the GC share and the retained bytes)."""
+
+    def cell(name: str) -> str:
+        return f" {name} before | {name} | after/before |" if baseline else f" {name} |"
+
+    names = (
+        "| sessions | sessions are | store | GC | calls |"
+        + cell("calls/s")
+        + cell("GC time")
+        + " store errors | store ops skipped | live sessions evicted | steps lost | peak RSS |"
+        " peak RSS growth per session |" + cell("retained per ended session")
+    )
+    n = names.count("|") - 1
+    aligns = ["---:"] * n
+    aligns[1] = aligns[2] = aligns[3] = "---"
+    return [names, "|" + "|".join(aligns) + "|"]
+
+
+BREAKDOWN_HEADER = [
+    "| sessions | store | GC | " + " | ".join(COMPONENTS) + " | sum (tracemalloc) |",
+    "|---:|---|---|" + "---:|" * (len(COMPONENTS) + 1),
+]
+
+
+def breakdown_row(spec: dict[str, Any], r: dict[str, Any]) -> str:
+    parts = r["kept_by"]
+    cells = " | ".join(f"{parts[name]:,.0f}" for name in COMPONENTS)
+    return (
+        f"| {spec['sessions']:,} | {spec['store']} | {spec['gc']} | {cells} | "
+        f"{sum(parts.values()):,.0f} B |"
     )
 
 
@@ -447,30 +738,62 @@ def main() -> None:
         default=list(GC_MODES),
         help="GC options to measure side by side (default: all)",
     )
+    parser.add_argument(
+        "--stores", nargs="+", choices=STORES, default=list(STORES), help="(default: both)"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also run each configuration on git revision REF's agentroute (same harness)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="runs of each configuration, alternating with the baseline's "
+        "(default: 2 with --baseline, else 1)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         child_main(args.child)
         return
     sizes = args.sessions or (QUICK_SESSIONS if args.quick else SESSIONS)
-    lines = [
-        "| sessions | sessions are | store | GC | calls | calls/s | GC time | store errors | "
-        "store ops "
-        "skipped | live sessions evicted | steps lost | peak RSS | peak RSS growth per "
-        "session | retained per ended session |",
-        "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    rounds = args.rounds or (2 if args.baseline else 1)
+    baseline_env: dict[str, str] | None = None
     notes: list[str] = []
+    if args.baseline:
+        from _baseline import baseline_env as env_of
+        from _baseline import extract
+
+        folder, described = extract(args.baseline)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        baseline_env = env_of(folder)
+        notes.append(
+            f"Before: `{described}` (its `agentroute` package, this script as the harness); "
+            f"after: this checkout. Each configuration ran {rounds} times before and {rounds} "
+            "times after, alternating (before, after, ...); the table gives the median of the "
+            "rounds (calls/s, GC time, memory) and the sum of their counts (errors, skipped, "
+            "evicted, lost: the after side's)."
+        )
+    lines = header(baseline_env is not None)
+    parts = BREAKDOWN_HEADER[:]
     totals: dict[str, float] = {}
-    started = time.perf_counter()
-    with redis_server() as (url, about):
-        if url is None:
+    kept: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[str, list[float]] = {
+        name: []
+        for name in ("calls_explicit", "calls_implicit", "gc", "kept_explicit", "kept_implicit")
+    }
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    with redis_server() if "redis" in args.stores else nullcontext((None, "")) as (url, about):
+        if "redis" not in args.stores:
+            notes.append("Redis rows not run (`--stores memory`).")
+        elif url is None:
             print(f"Redis rows skipped: {about}")
             notes.append(f"Redis rows skipped: {about}.")
         else:
             notes.append(f"Redis: redis-server {about} on 127.0.0.1, `--save ''`.")
         for sessions in sizes:
-            for store in STORES:
+            for store in args.stores:
                 if store == "redis" and url is None:
                     continue
                 for kind in KINDS:
@@ -482,20 +805,70 @@ def main() -> None:
                             "url": url,
                             "gc": mode,
                         }
-                        result = run_child(spec)
-                        for name, value in result.items():
-                            if isinstance(value, int | float):
-                                totals[name] = totals.get(name, 0) + value
-                        lines.append(row(spec, result))
+                        before: list[dict[str, Any]] = []
+                        after: list[dict[str, Any]] = []
+                        for _ in range(rounds):
+                            if baseline_env is not None:
+                                before.append(run_child(spec, baseline_env))
+                            after.append(run_child({**spec, "breakdown": kind == "implicit"}))
+                        result = combine(after)
+                        base = combine(before) if before else None
+                        for name in SUMMED:
+                            totals[name] = totals.get(name, 0) + result[name]
+                            if base is not None:
+                                totals["before " + name] = (
+                                    totals.get("before " + name, 0) + base[name]
+                                )
+                        kept.setdefault((kind, store), []).append(result["retained_b"])
+                        lines.append(row(spec, result, base))
+                        if base is not None:
+                            for name, key in (("calls_" + kind, "calls_s"), ("gc", "gc_share")):
+                                if base[key]:
+                                    ratios[name].append(result[key] / base[key])
+                            ratios["kept_" + kind].append(result["retained_b"] / base["retained_b"])
                         print(lines[-1], flush=True)
+                        if result["kept_by"] is not None:
+                            parts.append(breakdown_row(spec, result))
     seconds = time.perf_counter() - started
+    if baseline_env is not None:
+        notes.append(
+            "Before's counts in all: "
+            + ", ".join(f"{n}: {int(totals.get('before ' + n, 0))}" for n in SUMMED)
+            + "."
+        )
+
+    def about_kept(kind: str, store: str) -> str:
+        found = kept.get((kind, store))
+        if not found:
+            return "(not measured)"
+        lo, hi = f"{min(found):,.0f}", f"{max(found):,.0f}"
+        return f"{lo} B" if lo == hi else f"{lo}-{hi} B"
+
+    scope = (
+        ""
+        if url is not None
+        else " — this run measured the in-memory store only, whose rows are 0 by construction; "
+        "the last run with Redis (10,000 and 20,000 sessions, commit 9f37b5a's table) had 0 "
+        "errors and 0 skipped"
+    )
     reading = READING.format(
+        scope=scope,
         errors=int(totals.get("agentroute.state.errors", 0)),
         skipped=int(totals.get("agentroute.state.skipped", 0)),
         evicted=int(totals.get("agentroute.sessions.evicted", 0)),
         lost=int(totals.get("lost", 0)),
+        explicit_memory=about_kept("explicit", "memory"),
+        implicit_memory=about_kept("implicit", "memory"),
+        implicit_redis=about_kept("implicit", "redis"),
     )
+    if baseline_env is not None:
+        reading += BEFORE_AFTER.format(
+            ref=args.baseline,
+            **{name: spread(values) for name, values in ratios.items()},
+        )
     notes += ["", "## Reading the table", "", reading]
+    if len(parts) > 2:
+        notes += ["", "## What an idle implicit session keeps", "", *parts, "", BREAKDOWN]
     command = "python " + " ".join(["benchmarks/scale.py", *sys.argv[1:]])
     doc = (__doc__ or "").split("\n\n", 1)[1].rsplit("\n\n", 1)[0]
     text = "\n".join(
@@ -503,7 +876,8 @@ def main() -> None:
             "# Scale: concurrent sessions, memory and Redis",
             "",
             f"Command: `{command}` ({seconds:.0f} s in all; Python "
-            f"{sys.version.split()[0]}, {os.cpu_count()} cores shared with other work)",
+            f"{sys.version.split()[0]}, {os.cpu_count()} cores shared with other work; 1-minute "
+            f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)",
             "",
             *lines,
             "",
