@@ -13,8 +13,16 @@ variants: the same config, messages and test double, see ``overhead.py``) on asy
 with this checkout's ``agentroute`` and with the one of git revision ``--baseline`` (extracted
 by :mod:`_baseline`; default ``fc485a7``, the commit before issue 13's and 14's work).
 
+Then, unless ``--quick`` (or ``--no-breakdown``), where the instructions of one call of this
+checkout go: each variant is profiled again under callgrind with a frame-evaluation hook that
+gives every Python function a C function of its own (:data:`FRAMES_C`, compiled for the run;
+needs a C compiler and CPython 3.11's headers), the exclusive cost per Python function is
+summed into components by the explicit :data:`RULES` table, and converted to µs with an
+instructions-per-µs rate timed outside valgrind in the same run (:func:`where_it_goes`).
+
     python benchmarks/instructions.py                  # writes results/instructions.md
     python benchmarks/instructions.py --quick          # smoke run (CI), writes nothing
+    python benchmarks/instructions.py --quick --breakdown   # ... with a 5-call breakdown
 
 Skipped, said so, when valgrind is not installed.
 """
@@ -445,7 +453,11 @@ def where_it_goes(
     jobs = [(mode, backend, n) for mode, backend in after for n in (base, base + calls)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         profiles = dict(
-            zip(jobs, pool.map(lambda j: frame_profile(script, *j, frames), jobs), strict=True)
+            zip(
+                jobs,
+                pool.map(lambda j: frame_profile(script, j[0], j[1], j[2], frames), jobs),
+                strict=True,
+            )
         )
     load = os.getloadavg()[0]
     timing_calls, rounds = (2000, 7) if calls > 5 else (50, 3)
