@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -57,7 +58,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _baseline import Baseline, baseline_env, extract
+from _baseline import ROOT, Baseline, baseline_env, extract
 from _litellm import Worker, block_network, quiet_litellm, start_worker, timed_batch
 from _report import publish
 
@@ -398,8 +399,18 @@ BASE_CODE = "print(int(open('/proc/self/status').read().split('VmRSS:')[1].split
 def python_out(
     code: str, *flags: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a fresh interpreter. ``-c`` puts the working directory first on
+    ``sys.path``, before ``PYTHONPATH``: the child runs in the folder whose ``agentroute`` it
+    must import (the baseline's first ``PYTHONPATH`` entry, else the checkout's root), never in
+    whatever folder the benchmark was started from."""
+    cwd = env["PYTHONPATH"].split(os.pathsep)[0] if env is not None else str(ROOT)
     return subprocess.run(
-        [sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True, env=env
+        [sys.executable, *flags, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=cwd,
     )
 
 
