@@ -10,21 +10,17 @@ fallback, and the attempt span sits after the fallback step so it sees each atte
 (:class:`RouterSteps`): those run once per call (``call``) and those that run the attempts
 (``attempts``: fallback → attempt span), which a broken stream's restart runs alone.
 
-**Without the reservation.** When the config sets no ``budget.max_cost_usd``, the cost
-reservation does nothing for a call unless its session's metadata sets a limit (only an
-explicit session has metadata). So the router also builds its chains without that step
-(:func:`without_reservation`) and sends down them every call whose session's metadata has no
-``max_cost_usd`` key: two coroutines less per call, the same outcome.
-
-**Only the steps that can act** (:class:`RouterChains`). The same holds for the budget check
-when the config sets neither ``budget.max_cost_usd`` nor ``budget.max_steps`` (it can only
-refuse or cap a call against a limit), and for the route and attempt spans when the router's
-telemetry records neither spans nor metrics (no provider configured: each step would only ask
-and pass the call on). So the router keeps, around each terminal, one chain per combination:
-with or without the limits' steps (a session whose metadata names ``max_cost_usd`` or
-``max_steps`` takes the one with them), with or without the telemetry steps (asked once per
-call, :meth:`~agentroute.telemetry.spans.Telemetry.observing`: a global provider set while a
-call runs is seen from the next call on).
+**Only the steps that can act** (:class:`RouterChains`). The cost reservation does nothing for
+a call when neither the config nor its session's metadata sets ``max_cost_usd`` (only an
+explicit session has metadata); the budget check does nothing when neither sets
+``max_cost_usd`` or ``max_steps`` (it can only refuse or cap a call against a limit); the route
+and attempt spans do nothing when the router's telemetry records neither spans nor metrics (no
+provider configured: each step would only ask and pass the call on). So the router keeps,
+around each terminal, one chain per combination: with or without the limits' steps (a session
+whose metadata names ``max_cost_usd`` or ``max_steps`` takes the one with them), with or
+without the telemetry steps (asked once per call,
+:meth:`~agentroute.telemetry.spans.Telemetry.observing`: a global provider set while a call
+runs is seen from the next call on). Fewer coroutines per call, the same outcome.
 """
 
 from __future__ import annotations
@@ -60,8 +56,6 @@ __all__ = [
     "RouterSteps",
     "kept_steps",
     "router_steps",
-    "set_a_cost_limit",
-    "without_reservation",
 ]
 
 
@@ -144,23 +138,6 @@ def router_steps(
         AttemptTelemetry(telemetry),  # after the fallback step: once per attempt
     )
     return RouterSteps(per_call, attempts)
-
-
-def without_reservation(config: RouterConfig, steps: RouterSteps) -> tuple[Middleware, ...] | None:
-    """Every step but the cost reservation (a per-call step), for the calls of sessions that
-    do not :func:`set_a_cost_limit`; ``None`` when every call needs it (the config sets a cost
-    limit)."""
-    if config.budget.max_cost_usd is not None:
-        return None
-    kept = tuple(step for step in steps.call if not isinstance(step, CostReservation))
-    return (*kept, *steps.attempts)
-
-
-def set_a_cost_limit(metadata: Mapping[str, Any] | None) -> bool:
-    """Whether a session's metadata sets its own ``max_cost_usd`` (``None`` included: it lifts
-    the config's), so its calls take the chain with the cost reservation even when
-    :func:`without_reservation` left it out of the default one."""
-    return metadata is not None and "max_cost_usd" in metadata
 
 
 def kept_steps(

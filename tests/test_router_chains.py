@@ -45,6 +45,9 @@ def test_each_optional_step_is_kept_only_when_it_can_act() -> None:
     every = steps_of(free).every
     kept = kept_steps(free.config, steps_of(free), limited=False, observed=False)
     assert kept == tuple(step for step in every if not isinstance(step, OPTIONAL))
+    # the attempts' steps stay last in an observed chain
+    observed = kept_steps(free.config, steps_of(free), limited=False, observed=True)
+    assert observed[-2:] == steps_of(free).attempts
 
 
 async def test_a_call_takes_the_chain_of_its_session_and_of_telemetry_now() -> None:

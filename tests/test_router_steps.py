@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentroute import Router
-from agentroute._steps import RouterSteps, without_reservation
+from agentroute._steps import RouterSteps
 from agentroute.middleware import FallbackMiddleware, RoutingMiddleware
 from agentroute.middleware.affinity import AffinityMiddleware
 from agentroute.middleware.budget import CostReservation
@@ -41,14 +41,3 @@ def test_the_attempts_group_is_the_fallback_step_and_the_attempt_span() -> None:
     assert steps.call.index(recorder) < kinds.index(ValidationMiddleware)
     assert kinds[-1] is AffinityMiddleware
     assert steps.every == (*steps.call, *steps.attempts)
-
-
-def test_without_the_reservation_only_the_reservation_goes() -> None:
-    router = Router(config_dict(), providers={"alpha": ScriptedProvider()})
-    steps = steps_of(router)
-    free = without_reservation(router.config, steps)
-    assert free == tuple(s for s in steps.every if not isinstance(s, CostReservation))
-    assert free is not None and free[-2:] == steps.attempts
-
-    limited = Router(config_dict(budget={"max_cost_usd": 1.0}))
-    assert without_reservation(limited.config, steps_of(limited)) is None
