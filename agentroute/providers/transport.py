@@ -56,7 +56,7 @@ import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, cast
 
 import httpx
 
@@ -222,6 +222,13 @@ def _content(body: Body) -> bytes:
         raise not_json_error("the request body", (exc.path, exc.problem)) from None
 
 
+def _json_typed(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """``headers`` with a JSON ``Content-Type`` first unless they name one (any case)."""
+    if any(name.lower() == "content-type" for name in headers):
+        return headers
+    return {"Content-Type": "application/json", **headers}
+
+
 async def _lines(content: Any, decoder: Any) -> AsyncGenerator[str, None]:
     """The lines of an aiohttp body (``StreamReader``), UTF-8 decoded (undecodable bytes as
     U+FFFD), split by httpx's ``LineDecoder`` (``\\r\\n``, ``\\r`` or ``\\n``)."""
@@ -304,9 +311,9 @@ class Endpoint:
     def _request(self, body: Body, headers: Mapping[str, str]) -> httpx.Request:
         """The POST of ``body`` (:func:`_content`) through the httpx client."""
         content = _content(body)
-        if not any(name.lower() == "content-type" for name in headers):
-            headers = {"Content-Type": "application/json", **headers}
-        return self.client.build_request("POST", self._url, content=content, headers=headers)
+        return self.client.build_request(
+            "POST", self._url, content=content, headers=_json_typed(headers)
+        )
 
     async def post_json(self, body: Body, headers: Mapping[str, str]) -> object:
         """POST ``body`` as JSON; the parsed JSON answer, or the classified error raised (an
@@ -336,10 +343,7 @@ class Endpoint:
                 status, answer_headers = response.status, response.headers
                 content = await response.read()
         except Exception as exc:
-            err = self._aiohttp_error(exc)
-            if err is exc:
-                raise
-            raise err from err.__cause__
+            self._raise_translated(exc)
         if status >= 400:
             raise self._status_error(status, answer_headers, content)
         try:
@@ -355,30 +359,26 @@ class Endpoint:
         direct = self._direct
         if direct is None:
             direct = self._direct = _Direct.of(self.client, self.url)
-        sent = {**direct.headers, **headers}
-        if not any(name.lower() == "content-type" for name in headers):
-            sent["Content-Type"] = "application/json"
         return session.post(
             direct.url,
             data=_content(body),
-            headers=sent,
+            headers={**direct.headers, **_json_typed(headers)},
             allow_redirects=False,
             timeout=direct.timeout,
         )
 
-    def _aiohttp_error(self, exc: Exception) -> BaseException:
-        """What the httpx path raises for ``exc`` from aiohttp: its classified error caused by
-        the httpx error httpx's own transport would raise (itself caused by ``exc``); ``exc``
-        as it is when it is no transport failure (a ProviderError, a developer's mistake)."""
+    def _raise_translated(self, exc: Exception) -> NoReturn:
+        """Raise what the httpx path raises for ``exc`` from aiohttp: its classified error
+        caused by the httpx error httpx's own transport would raise (itself caused by ``exc``);
+        ``exc`` as it is when it is no transport failure (a ProviderError, a developer's
+        mistake)."""
         from agentroute.providers.auto_transport import _translated
 
         mapped = _translated(exc, httpx.Request("POST", self._url))
         if mapped is None:
-            return exc
+            raise exc
         err = translate(mapped, self.provider)
-        if err is not mapped:
-            err.__cause__ = mapped
-        return err
+        raise err from (err.__cause__ if err is mapped else mapped)
 
     async def _aiohttp_events(
         self, session: aiohttp.ClientSession, body: Body, headers: Mapping[str, str]
@@ -397,10 +397,7 @@ class Endpoint:
                     async for event in events:
                         yield event
         except Exception as exc:
-            err = self._aiohttp_error(exc)
-            if err is exc:
-                raise
-            raise err from err.__cause__
+            self._raise_translated(exc)
 
     async def events(
         self, body: Body, headers: Mapping[str, str]
