@@ -145,7 +145,7 @@ def log_table(
         if isinstance(line, OutcomeLine):
             if line.session_known and line.session_record is not None:
                 pending.append(line)
-        elif line.record_id not in sessions:
+        elif isinstance(line, SessionLine) and line.record_id not in sessions:
             sessions[line.record_id] = line
             outcomes[line.record_id] = line.outcome
     for o in pending:  # in reading order: a tie of recorded_at goes to the later one

@@ -50,6 +50,7 @@ from agentroute.telemetry.routing_log_schema import (
     OutcomeRecord,
     RoutingLogLine,
     SessionLine,
+    ShadowLine,
 )
 
 __all__ = [
@@ -235,7 +236,7 @@ def iter_lines(
     skip_bad: bool = False,
     progress: Callable[[int], None] | None = None,
     on_bad: Callable[[], None] | None = None,
-) -> Iterator[SessionLine | OutcomeLine]:
+) -> Iterator[SessionLine | OutcomeLine | ShadowLine]:
     """Every valid line of ``files``, in order. ``progress(bytes_read)`` is called every 256
     lines and at each file's end (bytes: of all files so far, compressed for ``.gz``)."""
     done = 0
@@ -331,8 +332,10 @@ class _Builder:
     unknown: int = 0
     pending: list[OutcomeLine] = field(default_factory=list)
 
-    def add(self, line: SessionLine | OutcomeLine) -> None:
+    def add(self, line: SessionLine | OutcomeLine | ShadowLine) -> None:
         self.lines += 1
+        if isinstance(line, ShadowLine):
+            return
         if isinstance(line, OutcomeLine):
             self.outcome_lines += 1
             if line.session_record is None or not line.session_known:

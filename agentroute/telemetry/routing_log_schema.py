@@ -19,6 +19,8 @@ __all__ = [
     "OutcomeRecord",
     "RoutingLogLine",
     "SessionLine",
+    "ShadowLine",
+    "ShadowRecord",
     "StepRecord",
     "Tokens",
 ]
@@ -57,6 +59,30 @@ class AttemptRecord(_Model):
     duration_s: float = Field(ge=0.0)
 
 
+class ShadowRecord(_Model):
+    """A shadowed step (``shadow:`` in the config): the same call sent to the reference tier
+    in the background, and how far its answer agreed with the one the user got
+    (:mod:`agentroute.shadow`). Names and numbers only: the comparator's ``reason`` names tools
+    and argument keys, never a value or a text."""
+
+    served_tier: str
+    served_model: str | None
+    cause: str | None
+    """The served step's decision cause."""
+    reference_tier: str
+    reference_model: str | None
+    """The model that answered the shadow call (else the last one tried)."""
+    agreement: float | None = Field(ge=0.0, le=1.0)
+    """``None``: no comparison (the shadow call failed, or an answer could not be read)."""
+    reason: str = Field(max_length=300)
+    judge: bool
+    """The application's judge gave ``agreement`` (else the default comparator)."""
+    cost_usd: float = Field(ge=0.0)
+    """The shadow call's cost: in the shadow ledger, never in the session's."""
+    error_type: str | None
+    """Why the shadow call gave no answer (``ProviderTimeout``, ``TimeoutError``...)."""
+
+
 class StepRecord(_Model):
     step: int = Field(ge=1)
     time: float
@@ -80,6 +106,9 @@ class StepRecord(_Model):
     tool_errors_total: int = Field(ge=0)
     error_type: str | None
     """The call's error type when it failed (``AllAttemptsFailed``, a cancellation...)."""
+    shadow: ShadowRecord | None = None
+    """The step's shadow comparison, when it was sampled and finished before the session's line
+    was written (a later one is a ``shadow`` line)."""
 
 
 class SessionLine(_Model):
@@ -118,7 +147,20 @@ class OutcomeLine(_Model):
     outcome: OutcomeRecord
 
 
-RoutingLogLine: TypeAdapter[SessionLine | OutcomeLine] = TypeAdapter(
-    Annotated[SessionLine | OutcomeLine, Field(discriminator="kind")]
+class ShadowLine(_Model):
+    """A shadow comparison that finished after its session's line was written."""
+
+    schema_: Literal[1] = Field(alias="schema")
+    kind: Literal["shadow"]
+    record_id: str
+    session_id: str
+    session_record: str | None
+    """The ``record_id`` of the session's line (``None``: the session wrote none)."""
+    step: int = Field(ge=1)
+    shadow: ShadowRecord
+
+
+RoutingLogLine: TypeAdapter[SessionLine | OutcomeLine | ShadowLine] = TypeAdapter(
+    Annotated[SessionLine | OutcomeLine | ShadowLine, Field(discriminator="kind")]
 )
-"""Validates one line of either kind."""
+"""Validates one line of any kind."""
