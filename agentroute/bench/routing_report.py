@@ -27,6 +27,15 @@ routing_report_cli`) renders it. Decisions the schema leaves open:
   largest contribution is added (``score:tool_errors_recent``), since the score is the sum of
   the signals. A step with no recorded tier (rare) counts as a call of tier ``?`` (listed last).
 - **Days** are UTC calendar days of each step's ``time``.
+- **Shadow agreement.** A step's ``shadow`` field and ``shadow`` lines are joined by
+  (``session_record``, ``step``) and counted once (:mod:`agentroute.bench.shadow_evidence`); a
+  shadow line whose session line is not among the logs read still counts, by its own
+  ``served_tier`` and ``cause``, and is counted in ``shadow_unjoined``. Rows are per served
+  tier (the report's tier order; a tier seen only in shadow lines last) and cause (most
+  shadowed first): mean agreement and the share below 0.5 are over the comparisons made; a
+  null agreement is a *failed* shadow call. The steps that disagreed most are the
+  :data:`WORST_STEPS` lowest agreements (a tie: the one read first). Without shadow data the
+  rows are empty (``--json``: empty lists).
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
+from agentroute.bench.shadow_evidence import LOW_AGREEMENT, ShadowSample, ShadowSamples
 from agentroute.errors import ConfigurationError
 from agentroute.telemetry.routing_log_schema import (
     OutcomeLine,
@@ -58,6 +68,8 @@ __all__ = [
     "CauseRow",
     "DayCost",
     "RoutingReport",
+    "ShadowRow",
+    "ShadowStep",
     "TierRow",
     "expand_inputs",
     "read_routing_logs",
@@ -67,6 +79,8 @@ SCHEMA_VERSION = 1
 """The newest ``schema`` this reader understands."""
 EXAMPLE_IDS = 5
 """How many ids of sessions that escalated and still failed the report names."""
+WORST_STEPS = 5
+"""How many of the steps that disagreed most the report names."""
 NO_ESCALATION = "(no escalation)"
 UNKNOWN_TIER = "?"
 
@@ -113,6 +127,36 @@ class DayCost:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowRow:
+    """One served tier and decision cause: its shadowed steps and how far the reference tier
+    agreed with what was served."""
+
+    tier: str
+    cause: str
+    shadowed: int
+    failed: int
+    """Of ``shadowed``, shadow calls that gave no comparison (agreement null)."""
+    mean_agreement: float | None
+    """Over the ``shadowed - failed`` comparisons (``None``: there were none)."""
+    below_share: float | None
+    """Of those comparisons, the share below 0.5."""
+    cost_usd: float
+    """The shadow calls' cost (their own ledger, not in any session's cost)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowStep:
+    """A shadowed step, among those that disagreed most."""
+
+    session_id: str
+    step: int
+    served_tier: str
+    reference_tier: str
+    agreement: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingReport:
     """What a routing log says about a period: every figure ``agentroute report`` prints."""
 
@@ -151,13 +195,21 @@ class RoutingReport:
     """Outcome lines naming a session line that is not in the logs read."""
     days: tuple[DayCost, ...] = field(default=())
     """Calls and cost per UTC day and tier, by day then tier order."""
+    shadow: tuple[ShadowRow, ...] = ()
+    """Shadowed steps per served tier and cause (empty: no shadow data)."""
+    shadow_worst: tuple[ShadowStep, ...] = ()
+    """The :data:`WORST_STEPS` lowest agreements, lowest first."""
+    shadow_lines: int = 0
+    """``kind: "shadow"`` lines read."""
+    shadow_unjoined: int = 0
+    """Shadow lines whose session line is not in the logs read (counted in ``shadow``)."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--json`` (every field, rows as objects)."""
         out: dict[str, Any] = {"schema": SCHEMA_VERSION}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if name in ("tiers", "causes", "days"):
+            if name in ("tiers", "causes", "days", "shadow", "shadow_worst"):
                 value = [{k: getattr(r, k) for k in r.__dataclass_fields__} for r in value]
             elif name == "switches":
                 value = dict(value)
@@ -210,7 +262,7 @@ def _error(name: str, lineno: int, exc: ValidationError) -> ConfigurationError:
     """The first problem of a bad line, naming ``file:line`` and the field."""
     first = exc.errors(include_url=False)[0]
     loc = [str(p) for p in first["loc"]]
-    if loc and loc[0] in ("session", "outcome"):  # the union's tag: the line's kind
+    if loc and loc[0] in ("session", "outcome", "shadow"):  # the union's tag: the line's kind
         loc = loc[1:]
     where = ".".join(loc) or ("kind" if first["type"].startswith("union_tag") else "line")
     if first["type"] == "json_invalid":
@@ -331,10 +383,12 @@ class _Builder:
     outcome_lines: int = 0
     unknown: int = 0
     pending: list[OutcomeLine] = field(default_factory=list)
+    shadow: ShadowSamples = field(default_factory=ShadowSamples)
 
     def add(self, line: SessionLine | OutcomeLine | ShadowLine) -> None:
         self.lines += 1
         if isinstance(line, ShadowLine):
+            self.shadow.add_line(line)
             return
         if isinstance(line, OutcomeLine):
             self.outcome_lines += 1
@@ -365,6 +419,10 @@ class _Builder:
                 self.first = t
             if self.last is None or t > self.last:
                 self.last = t
+            if step.shadow is not None:
+                self.shadow.add(
+                    ShadowSample(line.record_id, line.session_id, step.step, step.shadow)
+                )
             prev = step.previous_tier
             if prev is not None and step.tier is not None and prev != step.tier:
                 cause = _escalation_cause(step.cause, step.contributions)
@@ -498,7 +556,52 @@ class _Builder:
             unknown_session_outcomes=self.unknown,
             orphan_outcomes=orphans,
             days=days,
+            shadow=_shadow_rows(self.shadow.samples, rank),
+            shadow_worst=_worst(self.shadow.samples),
+            shadow_lines=self.shadow.lines,
+            shadow_unjoined=self.shadow.unjoined(self.sessions),
         )
+
+
+def _shadow_rows(samples: Sequence[ShadowSample], rank: dict[str, int]) -> tuple[ShadowRow, ...]:
+    """Per (served tier, cause): see the module docstring."""
+    groups: dict[tuple[str, str], list[ShadowSample]] = {}
+    for s in samples:
+        key = (s.shadow.served_tier, s.shadow.cause or "(not recorded)")
+        groups.setdefault(key, []).append(s)
+    rows = []
+    for (tier, cause), group in groups.items():
+        scores = [s.shadow.agreement for s in group if s.shadow.agreement is not None]
+        rows.append(
+            ShadowRow(
+                tier,
+                cause,
+                len(group),
+                len(group) - len(scores),
+                sum(scores) / len(scores) if scores else None,
+                sum(a < LOW_AGREEMENT for a in scores) / len(scores) if scores else None,
+                sum(s.shadow.cost_usd for s in group),
+            )
+        )
+    last = len(rank) + 1
+    rows.sort(key=lambda r: (rank.get(r.tier, last), r.tier, -r.shadowed, r.cause))
+    return tuple(rows)
+
+
+def _worst(samples: Sequence[ShadowSample]) -> tuple[ShadowStep, ...]:
+    judged = [s for s in samples if s.shadow.agreement is not None]
+    judged.sort(key=lambda s: s.shadow.agreement or 0.0)  # stable: a tie keeps reading order
+    return tuple(
+        ShadowStep(
+            s.session_id,
+            s.step,
+            s.shadow.served_tier,
+            s.shadow.reference_tier,
+            s.shadow.agreement or 0.0,
+            s.shadow.reason,
+        )
+        for s in judged[:WORST_STEPS]
+    )
 
 
 def read_routing_logs(

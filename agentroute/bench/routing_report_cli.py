@@ -5,7 +5,9 @@ Reads every LOG (paths, globs, ``-`` for stdin, ``.gz``) with
 columns: calls, cost, sessions and solved rate per tier; the escalation causes (count, share,
 solved rate of the sessions they escalated); tier switches per session; then the outcome
 lines (sessions without one, escalated-and-failed sessions with a few ids, outcomes that could
-not be joined). ``--json`` prints the same figures as one JSON object instead (for scripts);
+not be joined); then the shadow agreement per served tier and cause, and the steps that
+disagreed most ("no shadowed steps" when the logs hold none). ``--json`` prints the same
+figures as one JSON object instead (for scripts);
 ``--plot PNG`` draws cost per tier per day and solved vs cost (the ``bench`` extra). A progress
 bar (on stderr) follows the bytes read when stderr is a terminal, unless ``--quiet``. Bad
 input exits 2 with ``file:line: field: problem``; ``--skip-bad`` counts bad lines instead.
@@ -172,6 +174,57 @@ def print_report(console: Console, r: RoutingReport) -> None:
         f"Outcome lines: {r.outcome_lines:,}; not joined: {r.unknown_session_outcomes:,} for "
         f"sessions unknown to their router, {r.orphan_outcomes:,} for sessions not in these logs"
     )
+    say("")
+    print_shadow(console, r)
+
+
+def print_shadow(console: Console, r: RoutingReport) -> None:
+    """The shadow agreement per served tier and cause, then the steps that disagreed most."""
+    if not r.shadow:
+        console.print("Shadow agreement: no shadowed steps", highlight=False, markup=False)
+        return
+    total = sum(row.shadowed for row in r.shadow)
+    rows = cli_table(
+        ("served tier", "cause", "shadowed", "agreement", "< 0.5", "failed", "shadow $"),
+        numeric={"shadowed", "agreement", "< 0.5", "failed", "shadow $"},
+    )
+    for row in r.shadow:
+        add_row(
+            rows,
+            row.tier,
+            row.cause,
+            f"{row.shadowed:,}",
+            f"{row.mean_agreement:.2f}" if row.mean_agreement is not None else "-",
+            f"{row.below_share:.0%}" if row.below_share is not None else "-",
+            f"{row.failed:,}",
+            f"{row.cost_usd:,.4f}",
+        )
+    lines = f"{r.shadow_lines:,} from shadow lines"
+    if r.shadow_unjoined:
+        lines += f", {r.shadow_unjoined:,} of them for sessions not in these logs"
+    print_table(
+        console,
+        f"Shadow agreement: {total:,} shadowed steps ({lines}). agreement: mean, 1 = the "
+        "reference tier answered the same; < 0.5: share below 0.5; failed: no comparison",
+        rows,
+    )
+    if not r.shadow_worst:
+        return
+    console.print("")
+    worst = cli_table(
+        ("session", "step", "served → reference", "agreement", "reason"),
+        numeric={"step", "agreement"},
+    )
+    for s in r.shadow_worst:
+        add_row(
+            worst,
+            s.session_id,
+            str(s.step),
+            f"{s.served_tier} → {s.reference_tier}",
+            f"{s.agreement:.2f}",
+            s.reason,
+        )
+    print_table(console, "Steps that disagreed most", worst)
 
 
 def _pct_f(part: float, whole: float) -> str:
