@@ -50,6 +50,16 @@ oracle are then scored on the held-out tasks. The reported share is the mean ove
 the strongest model's held-out cost, with the lowest and highest fold. The patch is fitted on
 all tasks once the folds are done.
 
+**Shadow agreement** (``held``: tiers a routing log's shadow comparisons found weak where the
+policy held them, :func:`agentroute.bench.shadow_evidence.hold_evidence`): the fit may not
+make the policy hold such a tier longer than configured. For each held tier that a calm loop
+can leave, its first model's ``typical_steps`` candidates stop at the configured value, and
+the weight of every signal with a logged share on its models' rows (the decisions that
+routed their steps, and the one that left) may not fall below the configured weight: the
+two ways a setting keeps a session on a tier longer. The configured setting always satisfies
+this, so the search starts inside it; :attr:`Calibration.held` and
+:attr:`Calibration.held_signals` say what was constrained.
+
 **Refusal**: the patch is not supported — :attr:`Calibration.refusal` says why — when the
 held-out share is below the target on average, or the held-out cost ratio is above
 ``max_cost_ratio`` on average.
@@ -153,6 +163,10 @@ class Calibration:
     table without logged steps)."""
     not_fitted: tuple[tuple[str, str], ...] = ()
     """With logged steps: every other signal, and why it was not fitted."""
+    held: tuple[str, ...] = ()
+    """Tiers the fit could not make the policy hold longer (low shadow agreement)."""
+    held_signals: tuple[str, ...] = ()
+    """Signals whose weight the fit could not lower, for the ``held`` tiers."""
 
     def share(self, pick: str) -> Spread:
         """Held-out solved over the strongest model's solved, per fold, of one contender:
@@ -254,7 +268,15 @@ class _Fitter:
     escalation points under the setting (:func:`~agentroute.bench.logged_leave.logged_leave`).
     """
 
-    def __init__(self, config: RouterConfig, ladder: Ladder, horizon: int, logged: bool) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        ladder: Ladder,
+        horizon: int,
+        logged: bool,
+        ceilings: Mapping[str, int] | None = None,
+        floors: Mapping[str, float] | None = None,
+    ) -> None:
         self._config = config
         self._ladder = ladder
         self._horizon = horizon
@@ -272,6 +294,9 @@ class _Fitter:
             model: config.models[model].typical_steps or reference for model, _ in self.knobs
         }
         self.weights = {name: float(w) for name, w in config.policy.weights.items() if w}
+        # the held tiers' limits: typical_steps at most, weights at least (model/signal → value)
+        self.ceilings = {m: min(v, self.current[m]) for m, v in (ceilings or {}).items()}
+        self.floors = dict(floors or {})
 
     def schedule(self, steps: Steps, weights: Weights) -> Schedule:
         key = tuple(sorted(steps.items()))
@@ -312,7 +337,10 @@ class _Fitter:
                         best, best_key, moved = trial, key, True
             for signal in best_w:
                 for factor in WEIGHT_FACTORS:
-                    trial_w = best_w | {signal: round(self.weights[signal] * factor, 6)}
+                    weight = round(self.weights[signal] * factor, 6)
+                    if weight < self.floors.get(signal, 0.0):
+                        continue
+                    trial_w = best_w | {signal: weight}
                     key = self._key(self.evaluate("fit", table, best, trial_w), need)
                     if key < best_key:
                         best_w, best_key, moved = trial_w, key, True
@@ -327,7 +355,8 @@ class _Fitter:
         if solved:
             median = statistics.median(solved)
             values |= {max(1, round(median * f)) for f in FACTORS}
-        return sorted(values)
+        ceiling = self.ceilings.get(model)
+        return sorted(v for v in values if ceiling is None or v <= ceiling)
 
     @staticmethod
     def _key(totals: Totals, need: float) -> tuple[int, float, float]:
@@ -345,9 +374,12 @@ def calibrate(
     folds: int = 5,
     seed: int = 0,
     fit_weights: bool = True,
+    held: Sequence[str] = (),
 ) -> Calibration:
     """Fit ``typical_steps`` (and, when ``table`` has logged steps and ``fit_weights``, the
     logged signals' weights) to ``table``, cross-validated (see the module docstring).
+    ``held``: tiers the fit may not make the policy hold longer (tiers the config does not
+    name, or its top tier, are ignored).
 
     Raises :class:`~agentroute.errors.ConfigurationError` when the config cannot be
     calibrated on steps (``policy.weights.step`` ≤ 0, a single tier) or the table is too
@@ -368,7 +400,9 @@ def calibrate(
         max((r.calls for r in table.rows if r.model in ms), default=0) for ms in ladder.models
     )
     logged = any(r.steps for r in table.rows)
-    fitter = _Fitter(config, ladder, horizon=longest + 1, logged=logged)
+    held_tiers = tuple(t for t in dict.fromkeys(held) if t in config.tier_names[:-1])
+    ceilings, floors = _hold_limits(config, table, held_tiers)
+    fitter = _Fitter(config, ladder, longest + 1, logged, ceilings, floors)
     if not fitter.knobs:
         order = ", ".join(
             f"{tier} ({', '.join(models) or 'no runs'})"
@@ -439,7 +473,33 @@ def calibrate(
         changed_weights=changed_w,
         logged=fitted_signals,
         not_fitted=not_fitted,
+        held=held_tiers,
+        held_signals=tuple(floors),
     )
+
+
+def _hold_limits(
+    config: RouterConfig, table: OutcomeTable, held: Sequence[str]
+) -> tuple[dict[str, int], dict[str, float]]:
+    """For the ``held`` tiers: each one's first model's ``typical_steps`` ceiling (the
+    configured value; unset: ``expected_steps``), and the weight floor (the configured
+    weight) of every signal with a logged share on the rows of the tier's models."""
+    ceilings: dict[str, int] = {}
+    floors: dict[str, float] = {}
+    weights = config.policy.weights
+    for tier in held:
+        first = config.tiers[tier][0]
+        ceilings[first] = config.models[first].typical_steps or config.policy.expected_steps
+        models = set(config.tiers[tier])
+        for row in table.rows:
+            if row.model not in models:
+                continue
+            for shares in row.steps:
+                for name, share in shares:
+                    if share and weights.get(name):
+                        floors[name] = float(weights[name])
+    ordered = {name: floors[name] for name in SIGNAL_NAMES if name in floors}
+    return ceilings, ordered
 
 
 def _signal_facts(

@@ -22,6 +22,15 @@ when changed; a patch merges into the default weights, keeping the others:
 them (:mod:`agentroute.bench.calibrate`). It prints the signals fitted with how many logged
 steps carried each, the fitted weights, and every signal not fitted with why (no share in
 the log; weight 0 in the config, so none was logged). ``--outcomes`` output is as before.
+
+A log's shadow comparisons (a step's ``shadow`` field, ``shadow`` lines) are evidence against
+holding a tier: a served tier whose shadowed steps that held it (causes ``start``, ``score``,
+``hold``, ``hysteresis_hold``: :data:`agentroute.bench.shadow_evidence.HOLDING_CAUSES`) have a
+mean agreement below ``--min-agreement`` (default 0.8) over at least ``--min-shadow-steps``
+(default 20) steps may not be held longer by the patch: its ``typical_steps`` not raised, the
+weights of the signals that leave it not lowered (:mod:`agentroute.bench.calibrate`). The
+command prints the shadowed steps and sessions per tier, their mean agreement, and the tiers
+constrained (or that the log has no shadow data). Both flags need ``--log``.
 """
 
 from __future__ import annotations
@@ -42,6 +51,10 @@ if TYPE_CHECKING:
 
 __all__ = ["calibrate"]
 
+MIN_AGREEMENT = 0.8
+"""``--min-agreement``'s default."""
+MIN_SHADOW_STEPS = 20
+"""``--min-shadow-steps``'s default."""
 COLUMNS = ("contender", "solved", "range", "cost ×", "range")
 _NUMERIC = frozenset({"solved", "range", "cost ×"})
 
@@ -84,6 +97,19 @@ _NUMERIC = frozenset({"solved", "range", "cost ×"})
     help="Seed of the fold split (and of a log's imputed rows).",
 )
 @click.option(
+    "--min-agreement",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="With --log: shadow agreement below this at a tier forbids holding it longer "
+    "[default: 0.8].",
+)
+@click.option(
+    "--min-shadow-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --log: shadowed steps a tier needs before its agreement counts [default: 20].",
+)
+@click.option(
     "--write",
     "write",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -99,6 +125,8 @@ def calibrate(
     max_cost_ratio: float | None,
     folds: int,
     seed: int,
+    min_agreement: float | None,
+    min_shadow_steps: int | None,
     write: Path,
 ) -> None:
     """Fit the escalation points to recorded runs; write a patch the held-out supports."""
@@ -108,12 +136,20 @@ def calibrate(
     from agentroute.bench.calibrate import calibrate as fit
     from agentroute.bench.log_table import log_table
     from agentroute.bench.outcomes import load_outcomes
+    from agentroute.bench.shadow_evidence import hold_evidence
     from agentroute.config._files import load_config
 
     if (outcomes is None) == (not logs):
         raise click.UsageError("give exactly one of --outcomes FILE and --log FILE")
     if skip_bad and not logs:
         raise click.UsageError("--skip-bad needs --log")
+    for flag, value in (
+        ("--min-agreement", min_agreement),
+        ("--min-shadow-steps", min_shadow_steps),
+    ):
+        if value is not None and not logs:
+            raise click.UsageError(f"{flag} needs --log")
+    held: tuple[str, ...] = ()
     console = Console()
     notes: tuple[str, ...] = ()
     try:
@@ -122,7 +158,14 @@ def calibrate(
             table = load_outcomes(outcomes)
         else:
             from_log = log_table(logs, config, seed=seed, skip_bad=skip_bad)
-            table, notes = from_log.table, from_log.notes()
+            evidence = hold_evidence(
+                from_log.shadow,
+                min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement,
+                min_steps=MIN_SHADOW_STEPS if min_shadow_steps is None else min_shadow_steps,
+                order=config.tier_names,
+            )
+            table, notes = from_log.table, from_log.notes() + evidence.lines()
+            held = evidence.constrained
         if folds > len(table.tasks):
             raise click.BadParameter(
                 f"{folds} folds for {len(table.tasks)} tasks", param_hint="'--folds'"
@@ -134,6 +177,7 @@ def calibrate(
             max_cost_ratio=max_cost_ratio,
             folds=folds,
             seed=seed,
+            held=held,
         )
     except ConfigurationError as exc:
         console.print(f"[red]✗[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -149,6 +193,10 @@ def calibrate(
         return
     source = ["--outcomes", str(outcomes)] if outcomes is not None else []
     source += log_args(logs, skip_bad)
+    if min_agreement is not None:
+        source += ["--min-agreement", f"{min_agreement:g}"]
+    if min_shadow_steps is not None:
+        source += ["--min-shadow-steps", str(min_shadow_steps)]
     command = _command(source, config_file, target_solved, max_cost_ratio, folds, seed, write)
     proxy = "from routing logs: censored runs assumed to keep failing, imputed rows" if logs else ""
     write_patch(result, write, command, proxy)
@@ -199,6 +247,12 @@ def signal_lines(result: Calibration) -> list[str]:
             f"{name}={w:g}" + (" (changed)" if name in was else "") for name, w in result.weights
         )
         lines.append(f"fitted weights (all tasks): {weights}")
+    if result.held:
+        limits = ", ".join(result.held_signals) or "none logged"
+        lines.append(
+            f"held by shadow agreement: {', '.join(result.held)} (typical_steps at most as "
+            f"configured; weights at least as configured: {limits})"
+        )
     if result.not_fitted:
         why: dict[str, list[str]] = {}
         for name, reason in result.not_fitted:

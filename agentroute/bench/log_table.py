@@ -30,6 +30,11 @@ rows of :class:`~agentroute.bench.outcomes.OutcomeTable` through a stated proxy:
   stay missing for the tasks that did not use them (the replay climbs past a missing tier)
   and are named in :attr:`LogTable.too_few` (a model absent from the log too, with 0 runs).
 
+- **Shadow comparisons** (a step's ``shadow`` field, ``shadow`` lines) are gathered as
+  ``agentroute report`` joins them (:class:`~agentroute.bench.shadow_evidence.ShadowSamples`)
+  into :attr:`LogTable.shadow`, for ``calibrate`` to weigh (:func:`~agentroute.bench.
+  shadow_evidence.hold_evidence`); they make no rows.
+
 So single-model and oracle figures over such a table are estimates: a model's tasks are the
 ones it served (censored runs count as failures at what they cost before they were left)
 plus imputed ones. :meth:`LogTable.notes` says all of this in lines a command prints.
@@ -45,9 +50,15 @@ from collections.abc import Sequence
 from agentroute._frozen import value_object
 from agentroute.bench.outcomes import Outcome, OutcomeTable
 from agentroute.bench.routing_report import expand_inputs, iter_lines, verdict
+from agentroute.bench.shadow_evidence import ShadowSample, ShadowSamples
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
-from agentroute.telemetry.routing_log_schema import OutcomeLine, OutcomeRecord, SessionLine
+from agentroute.telemetry.routing_log_schema import (
+    OutcomeLine,
+    OutcomeRecord,
+    SessionLine,
+    ShadowLine,
+)
 
 __all__ = ["MIN_COMPLETE", "PROXY_NOTE", "LogTable", "log_table"]
 
@@ -86,6 +97,8 @@ class LogTable:
     """Ladder models (tier order) with fewer than :data:`MIN_COMPLETE` complete runs:
     (model, runs)."""
     seed: int = 0
+    shadow: tuple[ShadowSample, ...] = ()
+    """The shadowed steps of the logs read (every session, with a verdict or not)."""
 
     @property
     def tasks(self) -> int:
@@ -135,6 +148,7 @@ def log_table(
     sessions: dict[str, SessionLine] = {}
     outcomes: dict[str, OutcomeRecord | None] = {}
     pending: list[OutcomeLine] = []
+    shadow = ShadowSamples()
     bad = 0
 
     def count_bad() -> None:
@@ -145,9 +159,12 @@ def log_table(
         if isinstance(line, OutcomeLine):
             if line.session_known and line.session_record is not None:
                 pending.append(line)
-        elif isinstance(line, SessionLine) and line.record_id not in sessions:
+        elif isinstance(line, ShadowLine):
+            shadow.add_line(line)
+        elif line.record_id not in sessions:
             sessions[line.record_id] = line
             outcomes[line.record_id] = line.outcome
+            shadow.add_session(line)
     for o in pending:  # in reading order: a tie of recorded_at goes to the later one
         if o.session_record in outcomes:
             held = outcomes[o.session_record]
@@ -189,6 +206,7 @@ def log_table(
         imputed=counts,
         too_few=too_few,
         seed=seed,
+        shadow=tuple(shadow.samples),
     )
 
 

@@ -129,9 +129,13 @@ class HoldEvidence:
 
     def lines(self) -> tuple[str, ...]:
         """How much shadow data was used, and what it constrained, for a command to print."""
+        if not self.tiers and not self.other_steps:
+            return ("shadow data: no shadow data in the log (no tier constrained)",)
         if not self.tiers:
-            extra = f" ({self.other_steps} of other causes)" if self.other_steps else ""
-            return (f"shadow data: no shadowed steps that held a tier{extra}",)
+            return (
+                f"shadow data: no shadowed step held its tier ({self.other_steps} of other "
+                "causes): no tier constrained",
+            )
         out = [
             "shadow data (steps that held their tier: start, score, hold, hysteresis_hold): "
             + "; ".join(
