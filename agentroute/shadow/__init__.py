@@ -1,0 +1,1 @@
+"""Shadow routing: a sample of steps is also sent to a reference tier, and the answers compared."""
