@@ -40,14 +40,18 @@ UPDATE_ANSWER = ("update_reservation", '{"cabin":"economy","reservation_id":"ZFA
 SEARCH_ANSWER = ("search_flights", '{"destination":"JFK","origin":"SFO"}')
 
 
-# Real SDK answers ------------------------------------------------------------------------------
+# Real SDK answers ---------------------------------------------------------------------------------
 
 
 def chat_completion(text: str | None, *calls: Call) -> ChatCompletion:
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if calls:
         message["tool_calls"] = [
-            {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": n, "arguments": json.dumps(a)},
+            }
             for i, (n, a) in enumerate(calls)
         ]
     return ChatCompletion.model_validate(
@@ -167,7 +171,7 @@ def read(raw: object) -> Answer | None:
     return answer_of(ModelResult(raw=raw))
 
 
-# Each shape --------------------------------------------------------------------------------------
+# Each shape ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -200,7 +204,9 @@ def test_plain_string() -> None:
 
 
 def test_complete_results_are_read_from_text_and_tool_calls() -> None:
-    call = ToolCall("call_1", "update_reservation", '{ "reservation_id": "ZFA04Y", "cabin": "economy" }')
+    call = ToolCall(
+        "call_1", "update_reservation", '{ "reservation_id": "ZFA04Y", "cabin": "economy" }'
+    )
     result = ModelResult(raw={"ignored": True}, text="Changing it.", tool_calls=(call,))
     assert answer_of(result) == Answer("Changing it.", (UPDATE_ANSWER,))
     assert answer_of(ModelResult(text="")) == Answer("")  # an empty text is an answer
@@ -244,7 +250,11 @@ def test_responses_custom_tool_call() -> None:
 
 
 def test_assistant_dict_with_langchain_style_tool_calls() -> None:
-    message = {"role": "assistant", "content": "", "tool_calls": [{"name": "f", "args": {"b": 1, "a": 2}}]}
+    message = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"name": "f", "args": {"b": 1, "a": 2}}],
+    }
     assert read(message) == Answer("", (("f", '{"a":2,"b":1}'),))
 
 
@@ -253,7 +263,7 @@ def test_pydantic_ai_tool_call_without_arguments_and_other_parts() -> None:
     assert read(response) == Answer(None, (("get_time", "{}"),))
 
 
-# Canonical arguments -----------------------------------------------------------------------------
+# Canonical arguments ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -280,7 +290,7 @@ def test_canonical_arguments_of_values_json_cannot_write() -> None:
     assert canonical_arguments({"b": b"bytes", "s": {2, 1}}) == '{"b":"bytes","s":[1,2]}'
 
 
-# Nothing to read ---------------------------------------------------------------------------------
+# Nothing to read ----------------------------------------------------------------------------------
 
 
 async def _agen() -> Any:
@@ -348,7 +358,13 @@ def _cyclic_content() -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "raw",
-    [_Raising(), _RaisingProperty(), _BadDump(), _BadMapping(role="assistant"), {"choices": _Raising()}],
+    [
+        _Raising(),
+        _RaisingProperty(),
+        _BadDump(),
+        _BadMapping(role="assistant"),
+        {"choices": _Raising()},
+    ],
     ids=lambda raw: type(raw).__name__,
 )
 def test_hostile_objects_read_as_none(raw: object) -> None:
@@ -391,7 +407,7 @@ def test_tool_calls_are_bounded() -> None:
         assert answer.tool_calls == tuple(("t", f'{{"i":{i}}}') for i in range(MAX_TOOL_CALLS))
 
 
-# Fuzz -----------------------------------------------------------------------------------------------
+# Fuzz ---------------------------------------------------------------------------------------------
 
 _KEYS = st.sampled_from(
     [

@@ -88,12 +88,10 @@ def compare(primary: Answer, shadow: Answer) -> Agreement:
     return Agreement(score, f"text similarity {score:.2f}")
 
 
-# Tool calls -------------------------------------------------------------------------------------
+# Tool calls ---------------------------------------------------------------------------------------
 
 
-def _compare_calls(
-    a: Sequence[tuple[str, str]], b: Sequence[tuple[str, str]]
-) -> tuple[float, str]:
+def _compare_calls(a: Sequence[tuple[str, str]], b: Sequence[tuple[str, str]]) -> tuple[float, str]:
     exact = Counter(a) & Counter(b)
     matched = exact.total()
     rest_a = sorted((Counter(a) - exact).elements())
@@ -145,7 +143,9 @@ def _keys(x: str, y: str) -> str:
     left, right = _object(x), _object(y)
     if left is None or right is None:
         return "arguments"
-    keys = sorted(k for k in left.keys() | right.keys() if left.get(k, _ABSENT) != right.get(k, _ABSENT))
+    keys = sorted(
+        k for k in left.keys() | right.keys() if left.get(k, _ABSENT) != right.get(k, _ABSENT)
+    )
     return _listed([_clean(k) for k in keys]) if keys else "arguments"
 
 
@@ -164,7 +164,7 @@ def _texted(answer: Answer) -> str:
     return "answered in text" if answer.text else "gave no answer"
 
 
-# Text -------------------------------------------------------------------------------------------
+# Text ---------------------------------------------------------------------------------------------
 
 
 def _words(text: str) -> list[str]:
@@ -206,7 +206,7 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     return len(b) - row.bit_count()
 
 
-# Reasons ----------------------------------------------------------------------------------------
+# Reasons ------------------------------------------------------------------------------------------
 
 
 def _clean(name: str) -> str:
