@@ -86,6 +86,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "agentroute.providers",
             "agentroute.providers.*",
             "agentroute.session",
+            "agentroute.shadow.answer",  # the shadow comparator: pure, like the policy
+            "agentroute.shadow.compare",
             "agentroute.state",
             "agentroute.state.*",
             "agentroute.telemetry",
@@ -93,7 +95,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     # The chain's steps: routing, affinity, budget, validation, fallback.
-    ("middleware", ("agentroute.middleware", "agentroute.middleware.*")),
+    # (The shadow package sits here, with its step and runner; its pure comparator sits with
+    # the policy, in services.)
+    ("middleware", ("agentroute.middleware", "agentroute.middleware.*", "agentroute.shadow")),
     # The router, what it assembles per call, the SDK stand-ins it hands out
     # (Router.openai_client(), .anthropic_client(): typed against the RouterLike protocol, they
     # import nothing of the router) and the package's public face.
