@@ -26,7 +26,7 @@ runs is seen from the next call on). Fewer coroutines per call, the same outcome
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentroute._catalog import Catalog
 from agentroute._chain import build_chain
@@ -50,6 +50,9 @@ from agentroute.telemetry.attempt_spans import AttemptTelemetry
 from agentroute.telemetry.logs import RouteEvents
 from agentroute.telemetry.routing_log import RoutingLog, RoutingLogStep
 from agentroute.telemetry.spans import RouteTelemetry, Telemetry
+
+if TYPE_CHECKING:
+    from agentroute.shadow.runner import ShadowRunner
 
 __all__ = [
     "RouterChains",
@@ -90,11 +93,13 @@ def router_steps(
     validator: Validator | None,
     middleware: Sequence[Middleware],
     routing_log: RoutingLog | None = None,
+    shadow: ShadowRunner | None = None,
 ) -> RouterSteps:
     """Every step of a router's chain, in order, in its group (the arguments as for
     ``Router``; the tool-error detector resolved; ``clock`` and ``events``: the router's one
     clock and event sink, which a classifier given no clock of its own reads too;
-    ``routing_log``: when given, its step recorder follows the route span)."""
+    ``routing_log``: when given, its step recorder follows the route span; ``shadow``: when
+    given, its step is the innermost, after the attempt span)."""
     if classifier is not None:
         classifier.adopt_clock(clock)
     p = config.policy
@@ -137,6 +142,10 @@ def router_steps(
         FallbackMiddleware(catalog, config.resilience, store=store, clock=clock, events=events),
         AttemptTelemetry(telemetry),  # after the fallback step: once per attempt
     )
+    if shadow is not None:
+        from agentroute.shadow.step import ShadowStep  # (loaded only when shadow routing is on)
+
+        attempts = (*attempts, ShadowStep(shadow))  # innermost: what it calls is the terminal
     return RouterSteps(per_call, attempts)
 
 

@@ -235,11 +235,15 @@ class CallProgress:
     field of the call's ``ModelResult``: that would cost a copy of the result on every call of
     a sticky model.
 
+    ``route_span``: the call's recording route span's context (set by the route span step
+    while spans record; ``None`` otherwise), which a shadow comparison's span links to.
+
     No ``__init__`` (the class attributes are the defaults): one is made per routed call, and
     creating it runs no Python code."""
 
     attempts: tuple[Attempt, ...] = ()
     pin: PinEvent | None = None
+    route_span: Any = None
 
 
 @value_object

@@ -80,6 +80,8 @@ if TYPE_CHECKING:
     from agentroute.integrations.anthropic import RoutedAsyncAnthropic
     from agentroute.integrations.openai import RoutedAsyncOpenAI
     from agentroute.providers.function import UsageOf
+    from agentroute.shadow.ledger import ShadowStats
+    from agentroute.shadow.runner import ShadowJudge, ShadowRunner
 
 __all__ = ["Router"]
 
@@ -135,10 +137,16 @@ class Router:
             never closed); default: ``config.telemetry.routing_log``, else no log. Written by
             a background thread (:mod:`agentroute.telemetry.routing_log`); :meth:`aclose`
             writes the sessions still open and waits for every line.
+        shadow_judge: with shadow routing on (the config's ``shadow`` section), an ``async
+            (served, shadow, call) -> float`` judging how far the reference tier's answer
+            agrees with the served one, in [0, 1], instead of the default comparator's score
+            (within ``shadow.judge_timeout_s``; a failing judge falls back to the comparator).
+            See :mod:`agentroute.shadow.runner`.
 
     Raises:
         ConfigurationError: the config is invalid, or names an unknown provider or preset; a
-            given provider has no ``send`` method.
+            given provider has no ``send`` method; ``shadow_judge`` is given without a
+            ``shadow`` section, or is not callable.
     """
 
     def __init__(
@@ -158,6 +166,7 @@ class Router:
         meter_provider: MeterProvider | None = None,
         capture_content: bool | None = None,
         routing_log: str | os.PathLike[str] | TextSink | None = None,
+        shadow_judge: ShadowJudge | None = None,
     ) -> None:
         self.config = (
             config if isinstance(config, RouterConfig) else RouterConfig.from_mapping(config)
@@ -201,6 +210,23 @@ class Router:
             events=events,
             clock=clock,
         )
+        self._shadow: ShadowRunner | None = None
+        if self.config.shadow is not None:
+            from agentroute.shadow.runner import ShadowRunner  # (only with shadow routing on)
+
+            if shadow_judge is not None and not callable(shadow_judge):
+                raise ConfigurationError(
+                    f"shadow_judge: expected an async callable (served, shadow, call) -> "
+                    f"float, got {type(shadow_judge).__name__}"
+                )
+            self._shadow = ShadowRunner(
+                self.config, self._catalog, self._telemetry, log, shadow_judge
+            )
+        elif shadow_judge is not None:
+            raise ConfigurationError(
+                "shadow_judge: given, but the config has no shadow section (shadow routing off)"
+            )
+        shadow = self._shadow
         self._steps = router_steps(
             self.config,
             self._catalog,
@@ -214,6 +240,7 @@ class Router:
             validator=validator,
             middleware=middleware,
             routing_log=log,
+            shadow=shadow if shadow is not None and shadow.samples() else None,
         )
         config = self.config
         self._sessions = SessionTable(
@@ -306,6 +333,17 @@ class Router:
                 the wrong type or is out of range (named).
         """
         await self._outcomes.record(session_id, success, score, label)
+
+    def shadow_stats(self) -> ShadowStats | None:
+        """What shadow routing has done so far (samples compared, failed, dropped; agreement
+        by served tier and cause; the shadow spend), or ``None`` when it is off."""
+        return self._shadow.stats() if self._shadow is not None else None
+
+    async def drain_shadow(self) -> None:
+        """Wait until every shadow call started so far has finished (a test, a benchmark, or a
+        shutdown that keeps their comparisons: :meth:`aclose` cancels them)."""
+        if self._shadow is not None:
+            await self._shadow.drain()
 
     def _session_dropped(self, state: SessionState, reason: str) -> None:
         self._outcomes.session_dropped(state, reason)
@@ -543,9 +581,12 @@ class Router:
     # Lifecycle -----------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """End the sessions still open (their routing-log lines written, their summaries
-        kept for outcomes), wait for the routing log's writer, then close the HTTP providers
-        and the state store the router built (never the ones it was given)."""
+        """Cancel the shadow calls in flight, end the sessions still open (their routing-log
+        lines written, their summaries kept for outcomes), wait for the routing log's writer,
+        then close the HTTP providers and the state store the router built (never the ones it
+        was given)."""
+        if self._shadow is not None:
+            await self._shadow.aclose()
         await self._outcomes.aclose()
         for provider in self._terminal.built:
             await provider.aclose()

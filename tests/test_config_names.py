@@ -30,6 +30,7 @@ PUBLIC = [
     "ResilienceConfig",
     "RouterConfig",
     "SessionsConfig",
+    "ShadowConfig",
     "TelemetryConfig",
 ]
 

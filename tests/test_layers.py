@@ -86,18 +86,28 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "agentroute.providers",
             "agentroute.providers.*",
             "agentroute.session",
-            "agentroute.shadow.answer",  # the shadow comparator: pure, like the policy
+            "agentroute.shadow.answer",  # shadow routing's pure parts, like the policy
             "agentroute.shadow.compare",
+            "agentroute.shadow.ledger",
             "agentroute.state",
             "agentroute.state.*",
             "agentroute.telemetry",
             "agentroute.telemetry.*",
         ),
     ),
-    # The chain's steps: routing, affinity, budget, validation, fallback.
-    # (The shadow package sits here, with its step and runner; its pure comparator sits with
-    # the policy, in services.)
-    ("middleware", ("agentroute.middleware", "agentroute.middleware.*", "agentroute.shadow")),
+    # The chain's steps: routing, affinity, budget, validation, fallback; and shadow routing's
+    # step and runner (what reads and compares answers is pure: a service).
+    (
+        "middleware",
+        (
+            "agentroute.middleware",
+            "agentroute.middleware.*",
+            "agentroute.shadow",
+            "agentroute.shadow._host",
+            "agentroute.shadow.runner",
+            "agentroute.shadow.step",
+        ),
+    ),
     # The router, what it assembles per call, the SDK stand-ins it hands out
     # (Router.openai_client(), .anthropic_client(): typed against the RouterLike protocol, they
     # import nothing of the router) and the package's public face.

@@ -13,7 +13,7 @@ Import every name from here. The package keeps one private module per concept:
 * ``_models``: what can be called: :class:`ProviderConfig`, :class:`DeploymentConfig`,
   :class:`ModelConfig`;
 * ``_policy``: :class:`PolicyConfig`, the signal names, the tool-error preset names;
-* ``_resilience``, ``_budget``, ``_affinity``, ``_telemetry``: one section each;
+* ``_resilience``, ``_budget``, ``_affinity``, ``_telemetry``, ``_shadow``: one section each;
 * ``_sessions``: :class:`SessionsConfig` and the ``state`` store's settings;
 * ``_root``: :class:`RouterConfig` and the checks across sections;
 * ``_files``: YAML and TOML files → a ``RouterConfig`` (:func:`agentroute.load_config`);
@@ -49,6 +49,7 @@ from agentroute.config._sessions import (
     SessionsConfig,
 )
 from agentroute.config._sessions import move_legacy_session_keys as move_legacy_session_keys
+from agentroute.config._shadow import ShadowConfig
 from agentroute.config._telemetry import TelemetryConfig
 from agentroute.errors import ConfigurationError as ConfigurationError
 
@@ -65,5 +66,6 @@ __all__ = [
     "ResilienceConfig",
     "RouterConfig",
     "SessionsConfig",
+    "ShadowConfig",
     "TelemetryConfig",
 ]

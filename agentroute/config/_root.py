@@ -27,6 +27,7 @@ from agentroute.config._sessions import (
     SessionsConfig,
     move_legacy_session_keys,
 )
+from agentroute.config._shadow import ShadowConfig
 from agentroute.config._telemetry import TelemetryConfig
 from agentroute.errors import ConfigurationError
 
@@ -50,6 +51,8 @@ class RouterConfig(_Strict):
         default_factory=MemoryStateConfig
     )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    shadow: ShadowConfig | None = None
+    """Shadow routing (:mod:`agentroute.shadow`); ``None``: off."""
 
     _legacy_session_keys = model_validator(mode="before")(move_legacy_session_keys)
 
@@ -94,9 +97,35 @@ class RouterConfig(_Strict):
         cap_tier = self.budget.cap_tier
         if cap_tier is not None and cap_tier not in self.tiers:
             problems.append(f"budget.cap_tier: unknown tier {cap_tier!r}")
+        problems.extend(self._check_shadow())
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _check_shadow(self) -> list[str]:
+        shadow = self.shadow
+        if shadow is None:
+            return []
+        known = ", ".join(self.tiers)
+        if shadow.tier not in self.tiers:
+            return [f"shadow.tier: unknown tier {shadow.tier!r} (tiers: {known})"]
+        return [
+            f"shadow.tiers: unknown tier {tier!r} (tiers: {known})"
+            for tier in shadow.tiers or ()
+            if tier not in self.tiers
+        ]
+
+    @property
+    def shadowed_tiers(self) -> tuple[str, ...]:
+        """The served tiers shadow routing samples (``shadow.tiers``, default every tier below
+        the reference tier); empty when shadow routing is off."""
+        shadow = self.shadow
+        if shadow is None:
+            return ()
+        if shadow.tiers is not None:
+            return tuple(shadow.tiers)
+        tiers = list(self.tiers)
+        return tuple(tiers[: tiers.index(shadow.tier)])
 
     @model_validator(mode="after")
     def _remember_secrets(self) -> RouterConfig:

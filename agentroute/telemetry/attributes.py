@@ -18,6 +18,7 @@ __all__ = [
     "AFFINITY_PREVIOUS",
     "AGENT_OPERATION",
     "AGENT_SPAN_PREFIX",
+    "AGREEMENT_BUCKETS",
     "ATTEMPT_COUNT",
     "ATTEMPT_NUMBER",
     "CANCELLED",
@@ -58,6 +59,9 @@ __all__ = [
     "METRIC_OPERATION_DURATION",
     "METRIC_SESSIONS_EVICTED",
     "METRIC_SESSION_OUTCOMES",
+    "METRIC_SHADOW_AGREEMENT",
+    "METRIC_SHADOW_COST",
+    "METRIC_SHADOW_SAMPLES",
     "METRIC_STATE_BREAKER",
     "METRIC_STATE_ERRORS",
     "METRIC_STATE_SKIPPED",
@@ -81,6 +85,17 @@ __all__ = [
     "SESSION_HIGHEST_TIER",
     "SESSION_START_TIER",
     "SESSION_STEP",
+    "SHADOW_AGREEMENT",
+    "SHADOW_COST_USD",
+    "SHADOW_JUDGE",
+    "SHADOW_REASON",
+    "SHADOW_REFERENCE_MODEL",
+    "SHADOW_REFERENCE_TIER",
+    "SHADOW_RESULT",
+    "SHADOW_SERVED_COST_USD",
+    "SHADOW_SERVED_MODEL",
+    "SHADOW_SERVED_TIER",
+    "SHADOW_SPAN",
     "STATE_BREAKER",
     "STATE_OPERATION",
     "SWITCH_CACHE_LOSS",
@@ -178,6 +193,28 @@ SESSION_START_TIER: Final = "agentroute.session.start_tier"
 SESSION_HIGHEST_TIER: Final = "agentroute.session.highest_tier"
 """By the config's tier order (``unknown`` on the metric when the session is not known)."""
 
+# agentroute.* (the shadow span and metrics: agentroute.shadow) --------------------------------
+
+SHADOW_SPAN: Final = "agentroute.shadow"
+"""One span per shadow call (a sampled step sent to the reference tier in the background): a
+root span of its own trace, linked to the step's route span."""
+SHADOW_SERVED_TIER: Final = "agentroute.shadow.served_tier"
+SHADOW_SERVED_MODEL: Final = "agentroute.shadow.served_model"
+SHADOW_REFERENCE_TIER: Final = "agentroute.shadow.reference_tier"
+SHADOW_REFERENCE_MODEL: Final = "agentroute.shadow.reference_model"
+SHADOW_AGREEMENT: Final = "agentroute.shadow.agreement"
+"""In [0, 1]: how far the reference tier's answer agreed with the one served (absent: no
+comparison)."""
+SHADOW_REASON: Final = "agentroute.shadow.reason"
+"""The comparator's reason: tool names and argument keys, never a value or a text."""
+SHADOW_JUDGE: Final = "agentroute.shadow.judge"
+"""Whether the application's judge gave the agreement (else the default comparator)."""
+SHADOW_COST_USD: Final = "agentroute.shadow.cost_usd"
+SHADOW_SERVED_COST_USD: Final = "agentroute.shadow.served_cost_usd"
+SHADOW_RESULT: Final = "agentroute.shadow.result"
+"""What became of a sample: ``compared``, ``failed`` (no answer, or none readable),
+``cancelled`` (the router closed), ``dropped_concurrency``, ``dropped_budget``."""
+
 # Metrics ------------------------------------------------------------------------------------
 
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -193,6 +230,9 @@ METRIC_STATE_ERRORS: Final = "agentroute.state.errors"
 METRIC_STATE_SKIPPED: Final = "agentroute.state.skipped"
 METRIC_STATE_BREAKER: Final = "agentroute.state.breaker"
 METRIC_SESSION_OUTCOMES: Final = "agentroute.session.outcomes"
+METRIC_SHADOW_AGREEMENT: Final = "agentroute.shadow.agreement"
+METRIC_SHADOW_SAMPLES: Final = "agentroute.shadow.samples"
+METRIC_SHADOW_COST: Final = "agentroute.shadow.cost"
 STATE_OPERATION: Final = "agentroute.state.operation"
 """On the state store's metrics: the store operation (``cooling``, ``set_pin``, ...)."""
 STATE_BREAKER: Final = "agentroute.state.breaker.state"
@@ -201,6 +241,7 @@ STATE_BREAKER: Final = "agentroute.state.breaker.state"
 TOKEN_USAGE_BUCKETS: Final = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
 )  # fmt: skip
+AGREEMENT_BUCKETS: Final = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 DURATION_BUCKETS: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
@@ -223,6 +264,9 @@ METRIC_ATTRIBUTES: Final = frozenset(
         SESSION_HIGHEST_TIER,
         STATE_OPERATION,
         STATE_BREAKER,
+        SHADOW_SERVED_TIER,
+        SHADOW_REFERENCE_TIER,
+        SHADOW_RESULT,
     }
 )
 """The only attribute keys metrics may carry: all bounded by the config (never session ids)."""

@@ -16,7 +16,8 @@ Outcomes add ``route.outcome`` (info: one per outcome recorded) and
 ``route.outcome_unknown_session`` (warning: an outcome for a session neither live nor
 remembered, kept all the same); the routing log adds ``route.routing_log_error`` (warning: a
 record that could not be written, or was dropped because the writer's queue was full;
-:mod:`agentroute.telemetry.routing_log`).
+:mod:`agentroute.telemetry.routing_log`); shadow routing adds ``route.shadow`` (info: what became
+of one sample, :mod:`agentroute.shadow`).
 
 The library only *emits*: it never configures structlog, so events go wherever the application
 sent structlog's output. An unconfigured structlog would print every event to stdout, which no
@@ -381,6 +382,34 @@ class RouteEvents:
             label=label,
         )
 
+    def shadow(
+        self,
+        session_id: str,
+        step: int,
+        served_tier: str,
+        reference_tier: str,
+        result: str,
+        agreement: float | None,
+        reason: str,
+        cost_usd: float,
+    ) -> None:
+        """What became of one shadow sample (``result``: compared, failed, cancelled,
+        dropped_concurrency, dropped_budget)."""
+        log = self._emitting() and _at(_INFO)
+        if not log:
+            return
+        log.info(
+            "route.shadow",
+            session_id=session_id,
+            step=step,
+            served_tier=served_tier,
+            reference_tier=reference_tier,
+            result=result,
+            agreement=agreement,
+            reason=reason,
+            cost_usd=cost_usd,
+        )
+
     def outcome_unknown_session(self, session_id: str) -> None:
         log = self._emitting() and _at(_WARNING)
         if not log:
@@ -512,6 +541,19 @@ class _Silent(RouteEvents):
         success: bool | None,
         score: float | None,
         label: str | None,
+    ) -> None:
+        pass
+
+    def shadow(
+        self,
+        session_id: str,
+        step: int,
+        served_tier: str,
+        reference_tier: str,
+        result: str,
+        agreement: float | None,
+        reason: str,
+        cost_usd: float,
     ) -> None:
         pass
 

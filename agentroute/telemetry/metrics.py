@@ -95,6 +95,25 @@ class RouterMetrics:
             description="Transitions of the state store's circuit breaker.",
         )
 
+        self.shadow_agreement = meter.create_histogram(
+            A.METRIC_SHADOW_AGREEMENT,
+            unit="1",
+            description="Agreement of the reference tier's answer with the served one, per "
+            "shadowed step, by served tier and cause.",
+            explicit_bucket_boundaries_advisory=A.AGREEMENT_BUCKETS,
+        )
+        self.shadow_samples = meter.create_counter(
+            A.METRIC_SHADOW_SAMPLES,
+            unit="{sample}",
+            description="Shadow samples by what became of them (compared, failed, cancelled, "
+            "dropped_concurrency, dropped_budget).",
+        )
+        self.shadow_cost = meter.create_counter(
+            A.METRIC_SHADOW_COST,
+            unit="USD",
+            description="Cost of the shadow calls (never in a session's cost).",
+        )
+
     def attempt(
         self,
         target: Target,
@@ -162,3 +181,24 @@ class RouterMetrics:
     def store_breaker(self, state: str) -> None:
         """Record the state store's circuit breaker moving to ``state``."""
         self.state_breaker.add(1, {A.STATE_BREAKER: state})
+
+    def shadow(
+        self,
+        served_tier: str,
+        cause: str,
+        reference_tier: str,
+        result: str,
+        agreement: float | None,
+        cost_usd: float,
+    ) -> None:
+        """Record what became of one shadow sample (its agreement when compared, its cost)."""
+        attrs: _Attrs = {
+            A.SHADOW_SERVED_TIER: served_tier,
+            A.DECISION_CAUSE: cause,
+            A.SHADOW_REFERENCE_TIER: reference_tier,
+        }
+        self.shadow_samples.add(1, {**attrs, A.SHADOW_RESULT: result})
+        if agreement is not None:
+            self.shadow_agreement.record(agreement, attrs)
+        if cost_usd:
+            self.shadow_cost.add(cost_usd, attrs)

@@ -21,7 +21,10 @@ session that made no step and has no outcome writes nothing. An outcome recorded
 session is open rides on its line (the latest one wins); one recorded after the line was
 written is an ``outcome`` line whose ``session_record`` is the session line's ``record_id``
 (``null`` when the session is not known here: ``session_known: false``), so a reader joins
-them by ``record_id`` (or by ``session_id`` for an outcome whose session was not known).
+them by ``record_id`` (or by ``session_id`` for an outcome whose session was not known). A
+shadow comparison (:mod:`agentroute.shadow`) that finishes while its session is open rides on its
+step (``shadow``); one that finishes later is a ``shadow`` line naming the session line's
+``record_id`` (remembered for the last :data:`ENDED_KEPT` sessions) and the step.
 
 **Writing never blocks a call.** Records go through a bounded queue (:data:`QUEUE_SIZE`) to one
 daemon thread, started with the first record. A full queue drops the record: it is counted
@@ -58,6 +61,7 @@ from agentroute.session import SessionState
 from agentroute.telemetry.logs import RouteEvents
 
 __all__ = [
+    "ENDED_KEPT",
     "QUEUE_SIZE",
     "SCHEMA_VERSION",
     "RoutingLog",
@@ -90,15 +94,22 @@ Step: TypeAlias = tuple[int, float, Decision | None, tuple[Attempt, ...], str | 
 
 
 class _Open:
-    """A session's record while it is open: its steps so far and the outcome given to it."""
+    """A session's record while it is open: its steps so far, the outcome given to it, and the
+    shadow comparisons of its steps that have finished (by step)."""
 
-    __slots__ = ("outcome", "record_id", "started", "steps")
+    __slots__ = ("outcome", "record_id", "shadows", "started", "steps")
 
     def __init__(self, started: float) -> None:
         self.started = started
         self.steps: list[Step] = []
         self.outcome: dict[str, Any] | None = None
         self.record_id = uuid.uuid4().hex
+        self.shadows: dict[int, dict[str, Any]] | None = None
+
+
+ENDED_KEPT = 10_000
+"""Sessions whose ``record_id`` is remembered after their line was queued (a late shadow
+comparison's line names it)."""
 
 
 class RoutingLog:
@@ -140,6 +151,8 @@ class RoutingLog:
         self._events = events or RouteEvents()
         self._clock: Clock = clock or SystemClock()
         self._open: dict[SessionState, _Open] = {}
+        self._ended: dict[str, str] = {}
+        """Session id → the ``record_id`` of its latest line, for the last :data:`ENDED_KEPT`."""
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._file: Any = None
@@ -182,6 +195,29 @@ class RoutingLog:
         record.outcome = outcome
         return True
 
+    def shadow(self, state: SessionState, step: int, record: dict[str, Any]) -> None:
+        """A shadow comparison of ``state``'s ``step`` finished (``record``: a
+        :class:`~agentroute.telemetry.routing_log_schema.ShadowRecord` as a dict): on the
+        step of the session's open record, else (its line was written) a ``shadow`` line."""
+        open_ = self._open.get(state) if not self._closed else None
+        if open_ is not None:
+            if open_.shadows is None:
+                open_.shadows = {}
+            open_.shadows[step] = record
+            return
+        self._put(
+            (
+                "shadow",
+                {
+                    "record_id": uuid.uuid4().hex,
+                    "session_id": state.key,
+                    "session_record": self._ended.get(state.key),
+                    "step": step,
+                    "shadow": record,
+                },
+            )
+        )
+
     def is_open(self, state: SessionState) -> bool:
         return state in self._open
 
@@ -207,8 +243,14 @@ class RoutingLog:
             "usage": usage,
             "outcome": record.outcome,
             "steps": record.steps,
+            "shadows": record.shadows,
         }
         self._put(("session", snapshot))
+        ended = self._ended
+        ended.pop(state.key, None)
+        ended[state.key] = record.record_id
+        if len(ended) > ENDED_KEPT:
+            del ended[next(iter(ended))]
         return record.record_id
 
     def outcome_line(
@@ -286,7 +328,13 @@ class RoutingLog:
         lines: list[str] = []
         for kind, data in records:
             try:
-                line = self._session_line(data) if kind == "session" else _outcome_line(data)
+                line = (
+                    self._session_line(data)
+                    if kind == "session"
+                    else _outcome_line(data)
+                    if kind == "outcome"
+                    else _shadow_line(data)
+                )
                 lines.append(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n")
             except Exception as exc:  # a record that cannot be built: lost, never raised
                 self._lose(1, type(exc).__name__, "a record could not be built")
@@ -330,11 +378,15 @@ class RoutingLog:
         usage: Usage = data["usage"]
         steps: list[dict[str, Any]] = []
         seen = 0
+        shadows: dict[int, dict[str, Any]] = data["shadows"] or {}
         for number, at, decision, attempts, error_type in data["steps"]:
             total = 0
             if decision is not None and decision.signals is not None:
                 total = decision.signals.tool_errors_total
-            steps.append(_step(number, at, decision, attempts, error_type, total - seen, total))
+            step = _step(number, at, decision, attempts, error_type, total - seen, total)
+            if number in shadows:
+                step["shadow"] = shadows[number]
+            steps.append(step)
             seen = max(seen, total)
         return {
             "schema": SCHEMA_VERSION,
@@ -424,6 +476,10 @@ def _outcome_line(data: dict[str, Any]) -> dict[str, Any]:
         "highest_tier": summary.get("highest_tier") if summary else None,
         "outcome": data["outcome"],
     }
+
+
+def _shadow_line(data: dict[str, Any]) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "kind": "shadow", **data}
 
 
 def _tokens(usage: Usage) -> dict[str, int]:

@@ -205,6 +205,8 @@ class RouteTelemetry:
             t.tracer.start_span(A.ROUTE_SPAN, kind=SpanKind.INTERNAL) if tracing else INVALID_SPAN
         )
         recording = span.is_recording()  # asked once: nothing below it is built when not
+        if recording and call.progress is not None:
+            call.progress.route_span = span.get_span_context()  # a shadow span links to it
         # current even when sampled out: the spans made inside the call parent to it (a
         # parent-based sampler drops them with it)
         token = context.attach(trace.set_span_in_context(span)) if tracing else None
