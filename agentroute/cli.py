@@ -10,6 +10,7 @@ are printed, ``-v`` shows every routing event.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ from agentroute.sim.cli import sim
 
 if TYPE_CHECKING:
     from agentroute.demo import DemoReport
+    from agentroute.shadow.ledger import ShadowStats
     from agentroute.telemetry.setup import Tracing
 
 __all__ = ["main"]
@@ -89,7 +91,22 @@ def _traces_summary(tracing: Tracing | None, otlp: str | None) -> list[str]:
     help="Export the spans over OTLP/HTTP to URL (<URL>/v1/traces) instead of printing a "
     "span tree [env: OTEL_EXPORTER_OTLP_ENDPOINT].",
 )
-def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
+@click.option(
+    "--shadow",
+    metavar="SAMPLE",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    help="Shadow routing: also send this share of the steps served below the top tier to it, "
+    "and show how far its answers agree (see agentroute report).",
+)
+@click.option(
+    "--routing-log",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Append the session's routing log (one JSON line) to PATH, for agentroute report.",
+)
+def demo(
+    max_steps: int, verbose: bool, otlp: str | None, shadow: float | None, routing_log: str | None
+) -> None:
     """Run a support agent on simulated providers and show each step's routing."""
     from agentroute.demo import run_demo
     from agentroute.telemetry.setup import tracer_provider_for
@@ -103,7 +120,15 @@ def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
             raise SystemExit(1) from None
         tracing = None  # no SDK installed: the demo runs without a span tree
     try:
-        report = anyio.run(run_demo, max_steps, tracing.provider if tracing else None)
+        report = anyio.run(
+            functools.partial(
+                run_demo,
+                max_steps,
+                tracing.provider if tracing else None,
+                shadow=shadow,
+                routing_log=routing_log,
+            )
+        )
     finally:
         if tracing is not None:
             tracing.provider.force_flush()
@@ -123,10 +148,27 @@ def demo(max_steps: int, verbose: bool, otlp: str | None) -> None:
         f"cost: ${report.total_cost_usd:.5f}   the same tokens on {report.top_model} at every "
         f"step: ${report.top_model_cost_usd:.5f}   saved: {saving:.0%}"
     )
+    if report.shadow is not None:
+        _print_shadow(console, report.shadow)
     for line in traces:
         console.print(line, highlight=False, soft_wrap=True)
     if not report.solved or (tracing and tracing.tally and tracing.tally.failed):
         raise SystemExit(1)
+
+
+def _print_shadow(console: Console, stats: ShadowStats) -> None:
+    """The demo's shadow line: compared steps, agreement by served tier, the shadow spend."""
+    tiers = ", ".join(
+        f"{tier} {agreement.mean:.2f} ({agreement.count})"
+        for tier, agreement in stats.by_tier.items()
+    )
+    console.print(
+        f"shadow: {stats.compared} steps compared with the top tier (agreement by served "
+        f"tier: {tiers or 'none'}); {stats.failed} failed; shadow cost ${stats.cost_usd:.5f}, "
+        "not in the session's cost",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 DEMO_COLUMNS = ("#", "tier", "model", "provider", "score", "in", "cached", "out", "cost $", "pin")

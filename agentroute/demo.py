@@ -16,6 +16,7 @@ it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from agentroute._types import Attempt, ModelResult, SwitchCost, Usage
 from agentroute.config import RouterConfig
 from agentroute.pricing import cost_usd
 from agentroute.router import Router
+from agentroute.shadow.ledger import ShadowStats
 from agentroute.sim.scenario import FOLLOW_UPS, SYSTEM_PROMPT, TOOLS, USER_REQUEST, run_tool
 from agentroute.sim.server import run_simulator
 from agentroute.testing import CallRecorder
@@ -131,13 +133,21 @@ class DemoReport:
     top_model_cost_usd: float
     usage: Usage
     solved: bool
+    shadow: ShadowStats | None = None
+    """What shadow routing did (``run_demo(shadow=...)``); ``None``: off."""
 
 
-def demo_config(base_urls: dict[str, str] | None = None) -> RouterConfig:
-    """The embedded config, with each provider's ``base_url`` pointed at the simulator."""
+def demo_config(
+    base_urls: dict[str, str] | None = None, *, shadow: float | None = None
+) -> RouterConfig:
+    """The embedded config, with each provider's ``base_url`` pointed at the simulator;
+    ``shadow``: shadow routing on, sampling this share of the steps served below the top tier
+    against it."""
     data = yaml.safe_load(DEMO_CONFIG_YAML)
     for name, url in (base_urls or {}).items():
         data["providers"][name]["base_url"] = url
+    if shadow is not None:
+        data["shadow"] = {"sample": shadow, "tier": list(data["tiers"])[-1]}
     return RouterConfig.from_mapping(data, source="demo config")
 
 
@@ -188,17 +198,28 @@ def _attempt_label(attempt: Attempt) -> str:
 
 
 async def run_demo(
-    max_steps: int = 20, tracer_provider: TracerProvider | None = None
+    max_steps: int = 20,
+    tracer_provider: TracerProvider | None = None,
+    *,
+    shadow: float | None = None,
+    routing_log: str | None = None,
 ) -> DemoReport:
     """Run the support-agent session; one :class:`StepRow` per routed call. Spans go to
-    ``tracer_provider`` (else the global provider)."""
+    ``tracer_provider`` (else the global provider). ``shadow``: shadow routing on, sampling
+    this share of the steps below the top tier (the demo waits for each step's shadow call
+    before the next step, so the simulator sees the same requests in the same order every run;
+    an application never waits). ``routing_log``: a path the routing log is appended to."""
     async with run_simulator(simulator_config()) as sim:
         config = demo_config(
-            {name: sim.base_url(name) for name in ("fastcloud", "bigcloud", "backup")}
+            {name: sim.base_url(name) for name in ("fastcloud", "bigcloud", "backup")},
+            shadow=shadow,
         )
         seen = CallRecorder()  # each call's progress record: what affinity did for it
-        async with Router(config, tracer_provider=tracer_provider, middleware=[seen]) as router:
-            return await _session(router, seen, max_steps)
+        async with Router(
+            config, tracer_provider=tracer_provider, middleware=[seen], routing_log=routing_log
+        ) as router:
+            report = await _session(router, seen, max_steps)
+            return dataclasses.replace(report, shadow=router.shadow_stats())
 
 
 async def _session(router: Router, seen: CallRecorder, max_steps: int) -> DemoReport:
@@ -216,6 +237,7 @@ async def _session(router: Router, seen: CallRecorder, max_steps: int) -> DemoRe
     async with router.session(id="demo-ticket-42", agent="support") as session:
         for _ in range(max_steps):
             result = await router.complete(messages, tools=TOOLS)
+            await router.drain_shadow()  # (the demo only: the same order of requests every run)
             action, errors = _action(result, messages)
             errors_in_a_row = errors_in_a_row + errors if errors else 0
             if errors_in_a_row >= 2:
@@ -249,6 +271,7 @@ async def _session(router: Router, seen: CallRecorder, max_steps: int) -> DemoRe
                     solved = True
                     break
                 messages.append({"role": "user", "content": follow_ups.pop(0)})
+        session.record_outcome(success=solved)  # (the scenario's own check: the routing log's)
         total_usage = session.usage
         total_cost = session.cost_usd
     top_tier = router.config.tier_names[-1]
