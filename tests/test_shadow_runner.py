@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentroute import ConfigurationError, ModelCall, ModelResult, Router, Usage
-from agentroute.errors import ProviderUnavailable
+from agentroute.errors import AllAttemptsFailed, ProviderUnavailable
 from agentroute.telemetry.routing_log_schema import RoutingLogLine, SessionLine, ShadowLine
 from agentroute.testing import FakeClock, MockProvider, text_result, tool_call_result
 from tests.helpers import config_dict
@@ -106,14 +106,20 @@ async def test_a_failing_shadow_call_leaves_the_user_call_and_the_cooldowns_alon
             return ProviderUnavailable("down", status_code=503)
         return by_model(call)
 
-    async with Router(shadow_config(), providers=providers(handler), clock=FakeClock()) as router:
+    config = shadow_config()
+    config["resilience"] = {**config["resilience"], "allowed_fails": 1}  # one failure: cooldown
+    async with Router(config, providers=providers(handler), clock=FakeClock()) as router:
         first = await router.complete(USER)
         await router.drain_shadow()
         stats = router.shadow_stats()
-        cooling = await router._store.cooling([("beta", "big-b")])
+        after_shadow = await router._store.cooling(["beta/big-b"])
+        with pytest.raises(AllAttemptsFailed):  # the same failure on the user's path...
+            await router.complete(USER, hints={"min_tier": "complex"})
+        after_user = await router._store.cooling(["beta/big-b"])
     assert first.target is not None and first.target.model == "small"
     assert stats is not None and (stats.failed, stats.compared) == (1, 0)
-    assert not cooling  # the shadow failure recorded no cooldown
+    assert not after_shadow  # the shadow failure recorded no cooldown
+    assert after_user  # ...puts the deployment aside
 
 
 async def test_a_hanging_shadow_call_is_cancelled_by_aclose_and_leaves_no_task() -> None:
@@ -346,3 +352,73 @@ async def test_streams_are_not_sampled() -> None:
         stats = router.shadow_stats()
     assert stats is not None and stats.sampled == 0
     assert json.dumps({}) == "{}"
+
+
+async def test_the_shadow_call_sees_the_messages_as_they_were_when_sampled() -> None:
+    release = anyio.Event()
+    seen: list[int] = []
+
+    class Slow(MockProvider):
+        async def send(self, call: ModelCall, /) -> ModelResult:
+            if call.target is not None and call.target.model == "big":
+                await release.wait()
+                seen.append(len(call.messages))
+            return by_model(call)
+
+    messages: list[dict[str, Any]] = list(USER)
+    provs = {"alpha": Slow(by_model), "beta": Slow(by_model)}
+    async with Router(shadow_config(), providers=provs) as router:
+        await router.complete(messages)
+        messages.append({"role": "assistant", "content": "appended after the call"})
+        release.set()
+        await router.drain_shadow()
+    assert seen == [1]
+
+
+async def test_shadow_calls_make_no_pin_and_the_judges_own_calls_are_not_shadowed() -> None:
+    provs = providers()
+    router = Router(shadow_config(), providers=provs, clock=FakeClock())
+
+    async def judge(served: ModelResult, shadow: ModelResult, call: ModelCall) -> float:
+        await router.complete([{"role": "user", "content": "judge this"}])  # routed, not shadowed
+        return 1.0
+
+    router = Router(shadow_config(), providers=provs, clock=FakeClock(), shadow_judge=judge)
+    async with router:
+        async with router.session("s1"):
+            await router.complete(USER)
+        await router.drain_shadow()
+        big_pin = await router._store.get_pin("s1", "big")
+        small_pin = await router._store.get_pin("s1", "small")
+        stats = router.shadow_stats()
+    assert stats is not None and (stats.sampled, stats.compared) == (1, 1)
+    assert len(provs["alpha"].calls) == 2  # the user's call and the judge's, on small
+    assert small_pin == "alpha/small-1" and big_pin is None  # no pin for the reference model
+
+
+async def test_the_agreement_metric_by_served_tier_and_cause() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    async with Router(shadow_config(), providers=providers(), meter_provider=meters) as router:
+        await router.complete(USER)
+        await router.drain_shadow()
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        metric.name: list(metric.data.data_points)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    (agreement,) = points["agentroute.shadow.agreement"]
+    assert dict(agreement.attributes or {}) == {
+        "agentroute.shadow.served_tier": "simple",
+        "agentroute.decision.cause": "start",
+        "agentroute.shadow.reference_tier": "complex",
+    }
+    assert agreement.count == 1 and 0.0 <= agreement.sum < 1.0
+    (sample,) = points["agentroute.shadow.samples"]
+    assert dict(sample.attributes or {})["agentroute.shadow.result"] == "compared"

@@ -21,9 +21,12 @@ flight and waits until the host has ended; :meth:`ShadowRunner.drain` waits for 
 ``complete()``, or the wrapped function of ``wrap()``), to the reference tier's deployments in
 the config's order, the next one tried only when one fails: no affinity step (no pin is read,
 made or broken), no fallback step (no retry, failure or cooldown recorded), a fresh
-``CallProgress``. Its cost goes to this runner's ledger, never to the session's cost or budget.
-A shadow call's failure (an error, a timeout, an answer that cannot be read, a judge that fails)
-is recorded as such; nothing of it reaches the user's call.
+``CallProgress``, and a shallow copy of the message list taken when the step was sampled (an
+agent loop appends the answer and its tool results to its list as soon as the call returns;
+messages are not copied deeper: one edited in place afterwards is seen as edited). Its cost
+goes to this runner's ledger, never to the session's cost or budget. A shadow call's failure
+(an error, a timeout, an answer that cannot be read, a judge that fails) is recorded as such;
+nothing of it reaches the user's call.
 
 **Compared.** The default comparator (:mod:`agentroute.shadow.compare`) gives an agreement in
 [0, 1] with a reason; ``Router(shadow_judge=...)``, an ``async (served, shadow, call) -> float``,
@@ -41,8 +44,10 @@ the event and :meth:`ShadowRunner.stats`.
 from __future__ import annotations
 
 import contextvars
+import copy
+import dataclasses
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableSequence
 from contextlib import nullcontext
 from typing import Any, TypeAlias
 
@@ -183,7 +188,7 @@ class ShadowRunner:
         assert target is not None
         decision = call.decision
         cause = str(decision.cause) if decision is not None else "unknown"
-        job = _Job(call, served, send, target.tier, cause, 0.0, None)
+        job = _Job(_snapshot(call), served, send, target.tier, cause, 0.0, None)
         ledger = self._ledger
         if ledger.in_flight >= self.settings.max_concurrency:
             self._drop(job, "dropped_concurrency")
@@ -328,6 +333,20 @@ def _aimed(served: ModelCall, targets: tuple[Target, ...], target: Target, n: in
         n,
         CallProgress(),
     )
+
+
+def _snapshot(call: ModelCall) -> ModelCall:
+    """``call`` with a shallow copy of its message list: an agent loop appends the answer and
+    its tool results to the list it passed as soon as the call returns, before the shadow call
+    is sent (a list that cannot be copied is kept as it is)."""
+    messages = call.messages
+    if not isinstance(messages, MutableSequence):
+        return call
+    try:
+        copied = copy.copy(messages)
+    except Exception:  # an exotic sequence: sent as it is
+        return call
+    return dataclasses.replace(call, messages=copied)
 
 
 def _fraction(text: str) -> float:
