@@ -422,3 +422,29 @@ async def test_the_agreement_metric_by_served_tier_and_cause() -> None:
     assert agreement.count == 1 and 0.0 <= agreement.sum < 1.0
     (sample,) = points["agentroute.shadow.samples"]
     assert dict(sample.attributes or {})["agentroute.shadow.result"] == "compared"
+
+
+def test_a_loop_per_call_counts_the_shadow_calls_it_ends_as_cancelled() -> None:
+    """A sync entry point that runs an event loop per call (asyncio.run, trio.run) ends that
+    loop's shadow calls with it: counted cancelled, never waited for, nothing left open."""
+    import asyncio
+
+    import trio
+
+    router = Router(shadow_config(), providers=providers())
+
+    async def one(n: int) -> str | None:
+        result = await router.complete([{"role": "user", "content": f"task {n}"}])
+        return result.target.model if result.target else None
+
+    assert [asyncio.run(one(n)) for n in range(3)] == ["small"] * 3
+    assert trio.run(one, 3) == "small"
+
+    async def close() -> None:
+        await router.drain_shadow()  # the other loops' calls are gone: nothing to wait for
+        await router.aclose()
+
+    asyncio.run(close())
+    stats = router.shadow_stats()
+    assert stats is not None
+    assert (stats.sampled, stats.cancelled, stats.in_flight) == (4, 4, 0)

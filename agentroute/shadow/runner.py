@@ -86,7 +86,7 @@ def in_shadow() -> bool:
 class _Job:
     """One sample on its way: the served call and answer, where to send the shadow call."""
 
-    __slots__ = ("call", "cause", "expected", "link", "send", "served", "tier")
+    __slots__ = ("call", "cause", "ended", "expected", "link", "send", "served", "tier")
 
     def __init__(
         self,
@@ -105,6 +105,8 @@ class _Job:
         self.cause = cause
         self.expected = expected
         self.link = link
+        self.ended = False
+        """Settled in the ledger (finished, or written off with its loop)."""
 
     def sample(self, reference_tier: str, result: str, **fields: Any) -> ShadowSample:
         target = self.call.target
@@ -153,7 +155,6 @@ class ShadowRunner:
         self._ledger = ShadowLedger(shadow.budget_usd_per_day)
         self._host: Host[_Job] | None = None
         self._closed = False
-        self._idle: anyio.Event | None = None
 
     def samples(self) -> bool:
         """Whether any call can be sampled (a positive ``sample`` and a tier to sample)."""
@@ -205,10 +206,11 @@ class ShadowRunner:
         job.link = link
         host = self._host
         if host is None or not host.here():
-            # (another loop's host, ended or not, is left to its loop: its calls end with it)
+            self._reap()
+            # (another loop's host still running is left to its loop: its calls end with it)
             host = self._host = Host(self._work)
         ledger.start(job.expected)
-        host.send.send_nowait(job)
+        host.submit(job)
 
     def _drop(self, job: _Job, result: str) -> None:
         self._ledger.count(result)
@@ -238,13 +240,11 @@ class ShadowRunner:
             raise
         finally:
             sample = job.sample(self.settings.tier, result, **fields)
-            self._ledger.end(job.expected, sample.cost_usd, result)
-            if sample.agreement is not None:
-                self._ledger.agreed(job.tier, job.cause, sample.agreement)
-            idle = self._idle
-            if self._ledger.in_flight == 0 and idle is not None:
-                self._idle = None
-                idle.set()
+            if not job.ended:
+                job.ended = True
+                self._ledger.end(job.expected, sample.cost_usd, result)
+                if sample.agreement is not None:
+                    self._ledger.agreed(job.tier, job.cause, sample.agreement)
             record_shadow(self._t, self._log, sample, span)
 
     async def _send(self, job: _Job) -> tuple[ModelResult | None, dict[str, Any]]:
@@ -297,23 +297,38 @@ class ShadowRunner:
 
     def stats(self) -> ShadowStats:
         """A snapshot of what the runner has done so far."""
+        self._reap()
         return self._ledger.stats()
 
     async def drain(self) -> None:
-        """Wait until every shadow call started so far has finished (none is cancelled)."""
-        while self._ledger.in_flight:
-            idle = self._idle
-            if idle is None:
-                idle = self._idle = anyio.Event()
-            await idle.wait()
+        """Wait until every shadow call started so far on this loop has finished (none is
+        cancelled); those of a loop that has ended are counted cancelled."""
+        self._reap()
+        host = self._host
+        if host is not None and host.here():
+            await host.wait_idle()
 
     async def aclose(self) -> None:
         """Stop sampling, cancel the shadow calls in flight, and wait until the host of the
         running loop has ended (a host of another loop is left to that loop). Idempotent."""
         self._closed = True
-        host, self._host = self._host, None
+        host = self._host
         if host is not None:
             await host.close()
+        self._reap(force=host is not None and host.done.is_set())
+
+    def _reap(self, *, force: bool = False) -> None:
+        """Write off the jobs of a host that has ended or whose loop has (``force``: of a host
+        known to have ended): they are counted cancelled, and the host is let go."""
+        host = self._host
+        if host is None or not (force or host.gone()):
+            return
+        self._host = None
+        for job in host.let_go():
+            if not job.ended:
+                job.ended = True
+                self._ledger.end(job.expected, 0.0, "cancelled")
+                record_shadow(self._t, None, job.sample(self.settings.tier, "cancelled"))
 
 
 def _aimed(served: ModelCall, targets: tuple[Target, ...], target: Target, n: int) -> ModelCall:
