@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from agentroute import RouterConfig
 from agentroute.bench.calibrate import calibrate
 from agentroute.bench.log_table import log_table
-from agentroute.bench.shadow_evidence import ShadowSample, hold_evidence
+from agentroute.bench.shadow_evidence import LoggedShadow, hold_evidence
 from agentroute.cli import main
 from agentroute.telemetry.routing_log_schema import ShadowRecord
 from tests.helpers import config_dict
@@ -146,10 +146,10 @@ def test_the_constraint_in_the_library_call(tmp_path: Path) -> None:
     assert held.held_signals == ("step", "tool_errors_recent")
 
 
-def sample(cause: str | None, agreement: float | None, record: str = "r") -> ShadowSample:
+def sample(cause: str | None, agreement: float | None, record: str = "r") -> LoggedShadow:
     data = shadow(agreement, cause=cause or "score")
     data["cause"] = cause
-    return ShadowSample(record, f"s-{record}", 1, ShadowRecord.model_validate(data))
+    return LoggedShadow(record, f"s-{record}", 1, ShadowRecord.model_validate(data))
 
 
 def test_hold_evidence_counts_holding_causes_over_enough_steps() -> None:

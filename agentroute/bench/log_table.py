@@ -31,7 +31,7 @@ rows of :class:`~agentroute.bench.outcomes.OutcomeTable` through a stated proxy:
   and are named in :attr:`LogTable.too_few` (a model absent from the log too, with 0 runs).
 
 - **Shadow comparisons** (a step's ``shadow`` field, ``shadow`` lines) are gathered as
-  ``agentroute report`` joins them (:class:`~agentroute.bench.shadow_evidence.ShadowSamples`)
+  ``agentroute report`` joins them (:class:`~agentroute.bench.shadow_evidence.LoggedShadows`)
   into :attr:`LogTable.shadow`, for ``calibrate`` to weigh (:func:`~agentroute.bench.
   shadow_evidence.hold_evidence`); they make no rows.
 
@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from agentroute._frozen import value_object
 from agentroute.bench.outcomes import Outcome, OutcomeTable
 from agentroute.bench.routing_report import expand_inputs, iter_lines, verdict
-from agentroute.bench.shadow_evidence import ShadowSample, ShadowSamples
+from agentroute.bench.shadow_evidence import LoggedShadow, LoggedShadows
 from agentroute.config import RouterConfig
 from agentroute.errors import ConfigurationError
 from agentroute.telemetry.routing_log_schema import (
@@ -97,7 +97,7 @@ class LogTable:
     """Ladder models (tier order) with fewer than :data:`MIN_COMPLETE` complete runs:
     (model, runs)."""
     seed: int = 0
-    shadow: tuple[ShadowSample, ...] = ()
+    shadow: tuple[LoggedShadow, ...] = ()
     """The shadowed steps of the logs read (every session, with a verdict or not)."""
 
     @property
@@ -148,7 +148,7 @@ def log_table(
     sessions: dict[str, SessionLine] = {}
     outcomes: dict[str, OutcomeRecord | None] = {}
     pending: list[OutcomeLine] = []
-    shadow = ShadowSamples()
+    shadow = LoggedShadows()
     bad = 0
 
     def count_bad() -> None:

@@ -53,7 +53,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from agentroute.bench.shadow_evidence import LOW_AGREEMENT, ShadowSample, ShadowSamples
+from agentroute.bench.shadow_evidence import LOW_AGREEMENT, LoggedShadow, LoggedShadows
 from agentroute.errors import ConfigurationError
 from agentroute.telemetry.routing_log_schema import (
     OutcomeLine,
@@ -383,7 +383,7 @@ class _Builder:
     outcome_lines: int = 0
     unknown: int = 0
     pending: list[OutcomeLine] = field(default_factory=list)
-    shadow: ShadowSamples = field(default_factory=ShadowSamples)
+    shadow: LoggedShadows = field(default_factory=LoggedShadows)
 
     def add(self, line: SessionLine | OutcomeLine | ShadowLine) -> None:
         self.lines += 1
@@ -421,7 +421,7 @@ class _Builder:
                 self.last = t
             if step.shadow is not None:
                 self.shadow.add(
-                    ShadowSample(line.record_id, line.session_id, step.step, step.shadow)
+                    LoggedShadow(line.record_id, line.session_id, step.step, step.shadow)
                 )
             prev = step.previous_tier
             if prev is not None and step.tier is not None and prev != step.tier:
@@ -563,9 +563,9 @@ class _Builder:
         )
 
 
-def _shadow_rows(samples: Sequence[ShadowSample], rank: dict[str, int]) -> tuple[ShadowRow, ...]:
+def _shadow_rows(samples: Sequence[LoggedShadow], rank: dict[str, int]) -> tuple[ShadowRow, ...]:
     """Per (served tier, cause): see the module docstring."""
-    groups: dict[tuple[str, str], list[ShadowSample]] = {}
+    groups: dict[tuple[str, str], list[LoggedShadow]] = {}
     for s in samples:
         key = (s.shadow.served_tier, s.shadow.cause or "(not recorded)")
         groups.setdefault(key, []).append(s)
@@ -588,7 +588,7 @@ def _shadow_rows(samples: Sequence[ShadowSample], rank: dict[str, int]) -> tuple
     return tuple(rows)
 
 
-def _worst(samples: Sequence[ShadowSample]) -> tuple[ShadowStep, ...]:
+def _worst(samples: Sequence[LoggedShadow]) -> tuple[ShadowStep, ...]:
     judged = [s for s in samples if s.shadow.agreement is not None]
     judged.sort(key=lambda s: s.shadow.agreement or 0.0)  # stable: a tie keeps reading order
     return tuple(

@@ -4,7 +4,7 @@ calibrate --log`` make of them (docs/routing-log.md).
 A shadowed step's comparison is in the log in one of two places: the step's own ``shadow``
 field (it finished before the session's line was written), or a ``kind: "shadow"`` line (it
 finished later), which names its session's line by ``session_record`` and its step by
-``step``. :class:`ShadowSamples` gathers both while a reader goes through the lines:
+``step``. :class:`LoggedShadows` gathers both while a reader goes through the lines:
 
 - **Joined** by ``(session_record, step)``: a step's comparison and a shadow line naming the
   same step are one sample (the first read is kept), so a log that holds both never counts a
@@ -31,9 +31,9 @@ __all__ = [
     "HOLDING_CAUSES",
     "LOW_AGREEMENT",
     "HoldEvidence",
-    "ShadowSample",
-    "ShadowSamples",
-    "TierAgreement",
+    "LoggedAgreement",
+    "LoggedShadow",
+    "LoggedShadows",
     "hold_evidence",
 ]
 
@@ -50,7 +50,7 @@ put there by another rule (``escalation_request``, ``hint``, ``context_window``,
 
 
 @dataclass(frozen=True, slots=True)
-class ShadowSample:
+class LoggedShadow:
     """One shadowed step: where it is from and its comparison."""
 
     session_record: str | None
@@ -61,10 +61,10 @@ class ShadowSample:
 
 
 @dataclass(slots=True)
-class ShadowSamples:
+class LoggedShadows:
     """The shadowed steps of the lines read, joined as the module docstring says."""
 
-    samples: list[ShadowSample] = field(default_factory=list)
+    samples: list[LoggedShadow] = field(default_factory=list)
     lines: int = 0
     """``kind: "shadow"`` lines read."""
     _seen: set[tuple[str, int]] = field(default_factory=set)
@@ -74,14 +74,14 @@ class ShadowSamples:
         """The comparisons on a session line's steps (a cheap pass: most steps have none)."""
         for step in line.steps:
             if step.shadow is not None:
-                self.add(ShadowSample(line.record_id, line.session_id, step.step, step.shadow))
+                self.add(LoggedShadow(line.record_id, line.session_id, step.step, step.shadow))
 
     def add_line(self, line: ShadowLine) -> None:
         self.lines += 1
         self._line_records.append(line.session_record)
-        self.add(ShadowSample(line.session_record, line.session_id, line.step, line.shadow))
+        self.add(LoggedShadow(line.session_record, line.session_id, line.step, line.shadow))
 
-    def add(self, sample: ShadowSample) -> None:
+    def add(self, sample: LoggedShadow) -> None:
         """One sample, unless its step was already counted."""
         if sample.session_record is not None:
             key = (sample.session_record, sample.step)
@@ -96,7 +96,7 @@ class ShadowSamples:
 
 
 @value_object
-class TierAgreement:
+class LoggedAgreement:
     """One served tier's shadowed steps whose decision held it (:data:`HOLDING_CAUSES`)."""
 
     tier: str
@@ -115,7 +115,7 @@ class TierAgreement:
 class HoldEvidence:
     """What calibration may use of the shadow data (:func:`hold_evidence`)."""
 
-    tiers: tuple[TierAgreement, ...]
+    tiers: tuple[LoggedAgreement, ...]
     """Per served tier with holding shadowed steps, in the order given."""
     other_steps: int
     """Shadowed steps of other causes (not evidence about holding)."""
@@ -160,7 +160,7 @@ class HoldEvidence:
 
 
 def hold_evidence(
-    samples: Iterable[ShadowSample],
+    samples: Iterable[LoggedShadow],
     *,
     min_agreement: float,
     min_steps: int,
@@ -192,6 +192,6 @@ def hold_evidence(
         mean = statistics.fmean(values) if values else None
         low = mean is not None and len(values) >= min_steps and mean < min_agreement
         tiers.append(
-            TierAgreement(tier, len(values), len(sessions.get(tier, ())), failed[tier], mean, low)
+            LoggedAgreement(tier, len(values), len(sessions.get(tier, ())), failed[tier], mean, low)
         )
     return HoldEvidence(tuple(tiers), other, min_agreement, min_steps)
