@@ -4,18 +4,23 @@ cost, the judge, the routing log and the span (agentroute.shadow.runner)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentroute import ConfigurationError, ModelCall, ModelResult, Router, Usage
 from agentroute.errors import AllAttemptsFailed, ProviderUnavailable
+from agentroute.shadow.runner import in_shadow
 from agentroute.telemetry.routing_log_schema import RoutingLogLine, SessionLine, ShadowLine
 from agentroute.testing import FakeClock, MockProvider, text_result, tool_call_result
 from tests.helpers import config_dict
@@ -448,3 +453,61 @@ def test_a_loop_per_call_counts_the_shadow_calls_it_ends_as_cancelled() -> None:
     stats = router.shadow_stats()
     assert stats is not None
     assert (stats.sampled, stats.cancelled, stats.in_flight) == (4, 4, 0)
+
+
+async def test_concurrent_calls_on_one_session_are_all_accounted_for() -> None:
+    release = anyio.Event()
+
+    class Slow(MockProvider):
+        async def send(self, call: ModelCall, /) -> ModelResult:
+            await anyio.lowlevel.checkpoint()
+            if in_shadow():  # the shadow calls wait; the user's calls answer at once
+                await release.wait()
+            return by_model(call)
+
+    provs = {"alpha": Slow(by_model), "beta": Slow(by_model)}
+    stay = {"max_tier": "simple"}  # every call served by a sampled tier
+    async with Router(shadow_config(max_concurrency=4), providers=provs) as router:
+        async with router.session("one"), anyio.create_task_group() as tg:
+            for n in range(50):
+                messages = [{"role": "user", "content": f"q{n}"}]
+                tg.start_soon(functools.partial(router.complete, messages, hints=stay))
+        stats_before = router.shadow_stats()
+        release.set()
+        await router.drain_shadow()
+        stats = router.shadow_stats()
+    assert stats_before is not None and stats_before.in_flight == 4
+    assert stats is not None
+    assert (stats.sampled, stats.dropped_concurrency, stats.compared) == (4, 46, 4)
+    assert stats.in_flight == 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    verdict=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.text(max_size=5),
+        st.lists(st.integers(), max_size=2),
+    )
+)
+def test_whatever_a_judge_returns_the_agreement_stays_in_0_1(verdict: Any) -> None:
+    async def judge(served: ModelResult, shadow: ModelResult, call: ModelCall) -> Any:
+        return verdict
+
+    async def run() -> Any:
+        async with Router(shadow_config(), providers=providers(), shadow_judge=judge) as router:
+            await router.complete(USER)
+            await router.drain_shadow()
+            return router.shadow_stats()
+
+    stats = anyio.run(run)
+    assert stats is not None and stats.compared == 1
+    (agreement,) = stats.by_tier.values()
+    assert 0.0 <= agreement.mean <= 1.0
+    accepted = (
+        isinstance(verdict, int | float) and not isinstance(verdict, bool) and 0 <= verdict <= 1
+    )
+    assert agreement.mean == (float(verdict) if accepted else 0.5)

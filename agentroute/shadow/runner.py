@@ -235,8 +235,9 @@ class ShadowRunner:
                         fields["judge"] = judged
                     else:
                         fields["reason"] = "an answer could not be read"
-        except anyio.get_cancelled_exc_class():
-            result = "cancelled"
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # a cancel (trio's may come in a group), exit
+                result = "cancelled"
             raise
         finally:
             sample = job.sample(self.settings.tier, result, **fields)
