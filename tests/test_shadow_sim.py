@@ -401,3 +401,37 @@ def _reference_cost(record: RequestRecord) -> float:
     return (
         record.usage.prompt_tokens * price["input"] + record.output_tokens * price["output"]
     ) / 1e6
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        pytest.param(True, id="history-copied"),
+        pytest.param(
+            False,
+            id="history-appended-in-place",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the shadow call is sent after the step returns and reads the caller's "
+                "message list as it is then: an agent that appends to it in place (the usual "
+                "loop) gets the next step's history shadowed; the runner should snapshot it",
+            ),
+        ),
+    ],
+)
+async def test_the_shadow_call_sees_the_history_of_its_step(sim: Simulator, copy: bool) -> None:
+    async with Router(router_config(sim, "openai", "ok", sample=1.0)) as router:
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": USER_REQUEST},
+        ]
+        result = await router.complete(list(messages) if copy else messages, tools=TOOLS)
+        messages.append(assistant_message(result))  # the loop goes on at once
+        for tc in result.tool_calls:
+            output = run_tool(tc.name, json.loads(tc.arguments))
+            messages.append({"role": "tool", "tool_call_id": tc.id, "content": output})
+        await router.drain_shadow()
+        stats = router.shadow_stats()
+    assert [tc.name for tc in result.tool_calls] == ["get_reservation"]
+    assert stats is not None and stats.compared == 1
+    assert stats.by_tier["simple"].mean == 1.0  # the strong model's first move is the same
