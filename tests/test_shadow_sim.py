@@ -403,22 +403,7 @@ def _reference_cost(record: RequestRecord) -> float:
     ) / 1e6
 
 
-@pytest.mark.parametrize(
-    "copy",
-    [
-        pytest.param(True, id="history-copied"),
-        pytest.param(
-            False,
-            id="history-appended-in-place",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the shadow call is sent after the step returns and reads the caller's "
-                "message list as it is then: an agent that appends to it in place (the usual "
-                "loop) gets the next step's history shadowed; the runner should snapshot it",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("copy", [True, False], ids=["history-copied", "history-appended"])
 async def test_the_shadow_call_sees_the_history_of_its_step(sim: Simulator, copy: bool) -> None:
     async with Router(router_config(sim, "openai", "ok", sample=1.0)) as router:
         messages: list[dict[str, Any]] = [
