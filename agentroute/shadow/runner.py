@@ -189,7 +189,7 @@ class ShadowRunner:
         assert target is not None
         decision = call.decision
         cause = str(decision.cause) if decision is not None else "unknown"
-        job = _Job(_snapshot(call), served, send, target.tier, cause, 0.0, None)
+        job = _Job(call, served, send, target.tier, cause, 0.0, None)
         ledger = self._ledger
         if ledger.in_flight >= self.settings.max_concurrency:
             self._drop(job, "dropped_concurrency")
@@ -204,6 +204,7 @@ class ShadowRunner:
             current = trace.get_current_span().get_span_context()
             link = current if current.is_valid else None
         job.link = link
+        job.call = _snapshot(call)  # (only for a sample that runs)
         host = self._host
         if host is None or not host.here():
             self._reap()
