@@ -116,7 +116,11 @@ def test_the_tree_arrived_agent_then_a_route_span_per_step_then_a_chat_span_per_
     assert root["attributes"][A.GEN_AI_CONVERSATION_ID] == "demo-ticket-42"
     assert root["attributes"][A.COST_USD] > 0
 
-    routes = _children(spans, root)
+    children = _children(spans, root)
+    # the demo records its session's outcome: one outcome span, beside the route spans
+    (outcome,) = [s for s in children if s["name"] == A.OUTCOME_SPAN]
+    assert outcome["attributes"][A.OUTCOME_SUCCESS] is True
+    routes = [s for s in children if s["name"] != A.OUTCOME_SPAN]
     assert {r["name"] for r in routes} == {A.ROUTE_SPAN}
     assert {r["span_kind"] for r in routes} == {"CHAIN"}
     steps = [r["attributes"][A.SESSION_STEP] for r in routes]
@@ -125,7 +129,7 @@ def test_the_tree_arrived_agent_then_a_route_span_per_step_then_a_chat_span_per_
 
     route_ids = {r["context"]["span_id"] for r in routes}
     chats = [s for s in spans if s["parent_id"] in route_ids]
-    assert len(spans) == 1 + len(routes) + len(chats)  # nothing else, nothing orphaned
+    assert len(spans) == 2 + len(routes) + len(chats)  # nothing else, nothing orphaned
     for route in routes:
         attrs = route["attributes"]
         assert attrs[A.DECISION_TIER] in {"simple", "medium", "complex", "reasoning"}
