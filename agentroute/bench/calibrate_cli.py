@@ -4,7 +4,10 @@ held-out result supports it.
 
 Prints the held-out table (every single model, the oracle, the configured policy and the
 calibrated one: solved as a share of the strongest model's, cost as a multiple of its, each
-with its fold range), the fitted ``typical_steps``, then either writes ``--write PATCH.yaml``
+with its fold range), the fitted ``typical_steps``, the fitted start tier when it moved
+(``policy.start_tier``: only where the configured start costs more than the strongest model
+alone, :mod:`agentroute.bench.calibrate`) and each fold's when the folds chose differently,
+then either writes ``--write PATCH.yaml``
 (only the changed keys; merge it with :func:`agentroute.config.patch.load_patched_config`) or
 refuses: the reason printed, exit status 1, no file written. Bad input (a flag's value, the
 table, the config) exits 2 naming the flag or the field. The table comes from exactly one of
@@ -188,7 +191,7 @@ def calibrate(
     if result.refusal is not None:
         console.print(f"✗ no patch written: {result.refusal}", highlight=False, markup=False)
         raise SystemExit(1)
-    if not result.changed and not result.changed_weights:
+    if not result.changed and not result.changed_weights and result.changed_start is None:
         console.print("✓ the config already holds the fitted values: no patch written")
         return
     source = ["--outcomes", str(outcomes)] if outcomes is not None else []
@@ -229,10 +232,27 @@ def print_calibration(console: Console, result: Calibration, folds: int) -> None
     )
     fitted = ", ".join(f"{m}={v}" for m, v in result.typical_steps)
     console.print(f"fitted typical_steps (all tasks): {fitted}", highlight=False, markup=False)
+    for line in start_lines(result):
+        console.print(line, highlight=False, markup=False)
     for line in signal_lines(result):
         console.print(line, highlight=False, markup=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
+
+
+def start_lines(result: Calibration) -> list[str]:
+    """The start tier the fit chose, when it moved, and each fold's when the folds differ
+    (nothing when the configured start stayed everywhere)."""
+    lines = []
+    if result.changed_start is not None:
+        lines.append(
+            f"fitted start tier (all tasks): {result.changed_start} (policy.start_tier; the "
+            "configured start costs more than the strongest model alone)"
+        )
+    per_fold = [f.start_tier for f in result.folds]
+    if len(set(per_fold)) > 1:
+        lines.append(f"start tier per fold: {', '.join(per_fold)}")
+    return lines
 
 
 def signal_lines(result: Calibration) -> list[str]:
