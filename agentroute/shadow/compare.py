@@ -42,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from agentroute._frozen import value_object
 from agentroute._json_text import parse
 from agentroute.shadow.answer import Answer
+from agentroute.telemetry.routing_log_schema import REASON_MAX_CHARS, clip_reason
 
 __all__ = ["MAX_REASON_CHARS", "MAX_WORDS", "Agreement", "compare"]
 
@@ -51,7 +52,7 @@ MAX_NAMED = 3
 """The tool names (or argument keys) a reason lists; the rest are counted."""
 MAX_NAME_CHARS = 64
 """A tool name or argument key in a reason is cut to this many characters."""
-MAX_REASON_CHARS = 300
+MAX_REASON_CHARS = REASON_MAX_CHARS
 """The longest reason (the routing log's ``ShadowRecord.reason`` limit)."""
 _MAX_TEXT_CHARS = 100 * MAX_WORDS
 """The characters of a text split into words (enough for :data:`MAX_WORDS` words)."""
@@ -76,14 +77,14 @@ def compare(primary: Answer, shadow: Answer) -> Agreement:
         score, reason = _compare_calls(a, b)
         if primary.text or shadow.text:
             reason += "; text ignored"
-        return Agreement(score, _bounded(reason))
+        return Agreement(score, clip_reason(reason))
     if a or b:
         calls = _names(name for name, _ in (a or b))
         if a:
             reason = f"served called tools ({calls}), reference {_texted(shadow)}"
         else:
             reason = f"served {_texted(primary)}, reference called tools ({calls})"
-        return Agreement(0.0, _bounded(reason))
+        return Agreement(0.0, clip_reason(reason))
     score = _text_similarity(primary.text or "", shadow.text or "")
     return Agreement(score, f"text similarity {score:.2f}")
 
@@ -225,9 +226,3 @@ def _listed(items: Sequence[str]) -> str:
     shown = ", ".join(items[:MAX_NAMED])
     more = len(items) - MAX_NAMED
     return f"{shown} … and {more} more" if more > 0 else shown
-
-
-def _bounded(reason: str) -> str:
-    if len(reason) <= MAX_REASON_CHARS:
-        return reason
-    return reason[: MAX_REASON_CHARS - 1] + "…"

@@ -64,7 +64,8 @@ from agentroute.shadow.answer import answer_of
 from agentroute.shadow.compare import Agreement, compare
 from agentroute.shadow.ledger import ShadowLedger, ShadowStats, TierAgreement
 from agentroute.telemetry.routing_log import RoutingLog
-from agentroute.telemetry.shadow import ShadowSample, clip, record_shadow, start_shadow_span
+from agentroute.telemetry.routing_log_schema import clip_reason
+from agentroute.telemetry.shadow import ShadowSample, record_shadow, start_shadow_span
 from agentroute.telemetry.spans import Telemetry
 
 __all__ = ["ShadowJudge", "ShadowRunner", "ShadowStats", "TierAgreement", "in_shadow"]
@@ -289,11 +290,11 @@ class ShadowRunner:
             failure = f"judge failed ({type(exc).__name__})"
         else:
             if isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 1:
-                return Agreement(float(score), clip(f"judge {score:.2f}; {shown}")), True
+                return Agreement(float(score), clip_reason(f"judge {score:.2f}; {shown}")), True
             failure = f"judge returned {type(score).__name__}, not a number in [0, 1]"
         if base is None:
             return None, False
-        return Agreement(base.score, clip(f"{failure}; {base.reason}")), False
+        return Agreement(base.score, clip_reason(f"{failure}; {base.reason}")), False
 
     # The router's side -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "REASON_MAX_CHARS",
     "AttemptRecord",
     "OutcomeLine",
     "OutcomeRecord",
@@ -23,7 +24,19 @@ __all__ = [
     "ShadowRecord",
     "StepRecord",
     "Tokens",
+    "clip_reason",
 ]
+
+
+REASON_MAX_CHARS = 300
+"""The longest shadow comparison ``reason`` a line holds."""
+
+
+def clip_reason(text: str) -> str:
+    """``text`` cut to :data:`REASON_MAX_CHARS` (its last character then ``…``)."""
+    if len(text) <= REASON_MAX_CHARS:
+        return text
+    return text[: REASON_MAX_CHARS - 1] + "…"
 
 
 class _Model(BaseModel):
@@ -74,7 +87,7 @@ class ShadowRecord(_Model):
     """The model that answered the shadow call (else the last one tried)."""
     agreement: float | None = Field(ge=0.0, le=1.0)
     """``None``: no comparison (the shadow call failed, or an answer could not be read)."""
-    reason: str = Field(max_length=300)
+    reason: str = Field(max_length=REASON_MAX_CHARS)
     judge: bool
     """The application's judge gave ``agreement`` (else the default comparator)."""
     cost_usd: float = Field(ge=0.0)

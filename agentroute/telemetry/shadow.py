@@ -16,11 +16,10 @@ from agentroute._frozen import value_object
 from agentroute.session import SessionState
 from agentroute.telemetry import attributes as A
 from agentroute.telemetry.routing_log import RoutingLog
+from agentroute.telemetry.routing_log_schema import clip_reason
 from agentroute.telemetry.spans import Telemetry
 
 __all__ = ["ShadowSample", "record_shadow", "start_shadow_span"]
-
-_MAX_REASON = 300
 
 
 @value_object
@@ -61,13 +60,13 @@ def record_shadow(
     ``route.shadow`` event and (when compared or failed) its routing-log record."""
     state = sample.session
     key = state.key if state is not None else ""
-    reason = clip(sample.reason or sample.error_type or sample.result)
+    reason = clip_reason(sample.reason or sample.error_type or sample.result)
     cost = sample.cost_usd if math.isfinite(sample.cost_usd) else 0.0
     if span is not None:
         if span.is_recording():
             span.set_attributes(_attributes(sample, key, reason, cost))
             if sample.error_type is not None:
-                span.set_status(Status(StatusCode.ERROR, clip(sample.error)))
+                span.set_status(Status(StatusCode.ERROR, clip_reason(sample.error)))
                 span.set_attribute(A.ERROR_TYPE, sample.error_type)
         span.end()
     if t.measuring():
@@ -130,8 +129,3 @@ def _attributes(sample: ShadowSample, key: str, reason: str, cost: float) -> dic
     if key:
         attrs[A.GEN_AI_CONVERSATION_ID] = key
     return attrs
-
-
-def clip(text: str) -> str:
-    """``text`` cut to the routing log's 300 characters."""
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
