@@ -49,8 +49,17 @@ def table(config: RouterConfig, cheap_scale: float) -> OutcomeTable:
     return generate(config, SyntheticSpec(tasks=100, seed=0, calls_scale=scale, max_calls=160))
 
 
-def run_cli(*args: str) -> Any:
-    return CliRunner().invoke(main, ["calibrate", *args], catch_exceptions=False)
+def calibrate_cli(tmp_path: Path, runs: OutcomeTable) -> tuple[Any, Path, Path]:
+    """``agentroute calibrate`` on ``runs`` over the two-close config, written to files in
+    ``tmp_path``: the command's result, the config's path and the patch's."""
+    base, csv, patch = tmp_path / "agentroute.yaml", tmp_path / "runs.csv", tmp_path / "p.yaml"
+    base.write_text(yaml.safe_dump(two_close(), sort_keys=False), encoding="utf-8")
+    write_outcomes(runs, csv)
+    args = ["--outcomes", str(csv), "--config", str(base), "--target-solved", str(TARGET)]
+    out = CliRunner().invoke(
+        main, ["calibrate", *args, "--write", str(patch)], catch_exceptions=False
+    )
+    return out, base, patch
 
 
 def test_a_dominated_cheap_model_moves_the_start_and_the_patch_loads(tmp_path: Path) -> None:
@@ -67,13 +76,7 @@ def test_a_dominated_cheap_model_moves_the_start_and_the_patch_loads(tmp_path: P
     assert result.solved_share.mean >= TARGET and result.refusal is None
     assert patch_data(result)["policy"] == {"start_tier": "strong"}
     # the CLI writes the patch, says the start moved, and the patch loads with it
-    base, csv, patch = tmp_path / "agentroute.yaml", tmp_path / "runs.csv", tmp_path / "p.yaml"
-    base.write_text(yaml.safe_dump(two_close(), sort_keys=False), encoding="utf-8")
-    write_outcomes(runs, csv)
-    out = run_cli(
-        "--outcomes", str(csv), "--config", str(base), "--target-solved", str(TARGET),
-        "--write", str(patch),
-    )  # fmt: skip
+    out, base, patch = calibrate_cli(tmp_path, runs)
     assert out.exit_code == 0, out.output
     assert "fitted start tier (all tasks): strong" in out.output
     assert "start tier per fold" not in out.output  # every fold chose the same
@@ -94,13 +97,7 @@ def test_where_the_cheap_tier_pays_the_start_stays(tmp_path: Path) -> None:
     policy = data.get("policy", {})
     assert isinstance(policy, dict) and "start_tier" not in policy
     assert data["models"]  # the step scale moved instead
-    base, csv, patch = tmp_path / "agentroute.yaml", tmp_path / "runs.csv", tmp_path / "p.yaml"
-    base.write_text(yaml.safe_dump(two_close(), sort_keys=False), encoding="utf-8")
-    write_outcomes(runs, csv)
-    out = run_cli(
-        "--outcomes", str(csv), "--config", str(base), "--target-solved", str(TARGET),
-        "--write", str(patch),
-    )  # fmt: skip
+    out, base, patch = calibrate_cli(tmp_path, runs)
     assert out.exit_code == 0, out.output
     assert "start tier" not in out.output
     assert "start_tier" not in patch.read_text(encoding="utf-8")
