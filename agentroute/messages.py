@@ -50,6 +50,7 @@ __all__ = [
     "TextInput",
     "as_message",
     "checked_parts",
+    "field_of",
     "is_content_parts",
     "role_and_content",
     "system_of",
@@ -183,6 +184,14 @@ def role_and_content(item: object) -> tuple[object, object]:
         return role, getattr(item, "content", None)
     except Exception:
         return None, None
+
+
+def field_of(item: object, name: str) -> Any:
+    """``item[name]`` of a mapping, else its attribute ``name`` (an SDK object), else ``None``:
+    one field of a message, block or part given in either form."""
+    if type(item) is dict:  # the common case, without an ABC check
+        return item.get(name)
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
 
 
 def text_of_content(content: object) -> str | None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agentroute.messages import field_of
+
 __all__ = ["add_cache_breakpoints", "cache_marker", "has_cache_control", "mark_last_block"]
 
 HOUR_S = 3600.0
@@ -32,25 +34,18 @@ def cache_marker(ttl_s: float) -> dict[str, str]:
     return {"type": "ephemeral", "ttl": "1h"} if ttl_s >= HOUR_S else {"type": "ephemeral"}
 
 
-def _field(item: object, name: str) -> Any:
-    """``item[name]`` of a mapping, else the attribute (an SDK object), else ``None``."""
-    if type(item) is dict:  # the common case, without an ABC check
-        return item.get(name)
-    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-
-
 def _marked(blocks: object, nested: bool = False) -> bool:
     """Whether a block (or, one level down, a block inside a ``tool_result``) has a marker;
     deeper content is data, not looked at."""
     if type(blocks) is not list and not isinstance(blocks, tuple):
         return False
     for block in blocks:
-        if _field(block, "cache_control") is not None:
+        if field_of(block, "cache_control") is not None:
             return True
         if (
             not nested
-            and _field(block, "type") == "tool_result"
-            and _marked(_field(block, "content"), nested=True)
+            and field_of(block, "type") == "tool_result"
+            and _marked(field_of(block, "content"), nested=True)
         ):
             return True
     return False
@@ -63,7 +58,7 @@ def has_cache_control(body: Mapping[str, Any]) -> bool:
     if "cache_control" in body or _marked(body.get("tools")) or _marked(body.get("system")):
         return True
     for message in body["messages"]:
-        content = _field(message, "content")
+        content = field_of(message, "content")
         if type(content) is not str and _marked(content):
             return True
     return False

@@ -33,13 +33,12 @@ reads as ``None``), and it reads a bounded part of an answer: the first
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from agentroute._frozen import value_object
 from agentroute._json_text import parse, safe_str, text_of
 from agentroute._types import ModelResult
-from agentroute.messages import as_message
+from agentroute.messages import as_message, field_of
 
 __all__ = ["MAX_TEXT_CHARS", "MAX_TOOL_CALLS", "Answer", "answer_of", "canonical_arguments"]
 
@@ -142,13 +141,6 @@ class _Reading:
         return Answer("".join(self.texts) if self.texts else None, tuple(self.calls))
 
 
-def _field(obj: object, name: str) -> Any:
-    """``obj[name]`` of a mapping, else its attribute ``name``; ``None`` when absent."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
 def _items(value: object, limit: int = MAX_ITEMS) -> list[Any] | tuple[Any, ...]:
     """The first ``limit`` items of a list or tuple; ``()`` for anything else."""
     if isinstance(value, list | tuple):
@@ -162,18 +154,18 @@ def _read(raw: object) -> Answer | None:
         return Answer(str.__str__(raw)[:MAX_TEXT_CHARS])
     if raw is None or isinstance(raw, bytes | bytearray | int | float | list | tuple):
         return None
-    choices = _field(raw, "choices")
+    choices = field_of(raw, "choices")
     if isinstance(choices, list | tuple):  # an OpenAI ChatCompletion
-        message = _field(choices[0], "message") if choices else None
+        message = field_of(choices[0], "message") if choices else None
         return None if message is None else _message(message)
-    if _field(raw, "role") is None:
-        output = _field(raw, "output")
+    if field_of(raw, "role") is None:
+        output = field_of(raw, "output")
         if isinstance(output, list | tuple):  # an OpenAI Responses Response
             return _responses(output)
-        parts = _field(raw, "parts")
+        parts = field_of(raw, "parts")
         if isinstance(parts, list | tuple):  # a pydantic-ai ModelResponse
             return _pydantic_ai(parts)
-    role, kind = _field(raw, "role"), _field(raw, "type")
+    role, kind = field_of(raw, "role"), field_of(raw, "type")
     if role == "assistant" or (role is None and kind in ("ai", "AIMessageChunk")):
         return _message(raw)
     return None
@@ -185,14 +177,14 @@ def _message(message: object) -> Answer:
     reading = _Reading()
     listed = False
     for call in _items(read.get("tool_calls")):
-        fn = _field(call, "function")
+        fn = field_of(call, "function")
         if fn is None:
-            fn = _field(call, "custom")  # an OpenAI custom (free-form) tool call
+            fn = field_of(call, "custom")  # an OpenAI custom (free-form) tool call
             if fn is None:
                 continue
-            reading.add_call(_field(fn, "name"), _field(fn, "input"))
+            reading.add_call(field_of(fn, "name"), field_of(fn, "input"))
         else:
-            reading.add_call(_field(fn, "name"), _field(fn, "arguments"))
+            reading.add_call(field_of(fn, "name"), field_of(fn, "arguments"))
         listed = True
     _content(reading, read.get("content"), tool_use=not listed)
     if not reading.texts:
@@ -209,32 +201,32 @@ def _content(reading: _Reading, content: object, *, tool_use: bool) -> None:
         if isinstance(block, str):
             reading.add_text(block)
             continue
-        kind = _field(block, "type")
+        kind = field_of(block, "type")
         if kind in _TEXT_BLOCKS:
-            reading.add_text(_field(block, "text"))
+            reading.add_text(field_of(block, "text"))
         elif kind == "tool_use" and tool_use:
-            reading.add_call(_field(block, "name"), _field(block, "input"))
+            reading.add_call(field_of(block, "name"), field_of(block, "input"))
 
 
 def _responses(output: list[Any] | tuple[Any, ...]) -> Answer:
     reading = _Reading()
     for item in output[:MAX_ITEMS]:
-        kind = _field(item, "type")
+        kind = field_of(item, "type")
         if kind == "function_call":
-            reading.add_call(_field(item, "name"), _field(item, "arguments"))
+            reading.add_call(field_of(item, "name"), field_of(item, "arguments"))
         elif kind == "custom_tool_call":
-            reading.add_call(_field(item, "name"), _field(item, "input"))
+            reading.add_call(field_of(item, "name"), field_of(item, "input"))
         elif kind == "message":
-            _content(reading, _field(item, "content"), tool_use=False)
+            _content(reading, field_of(item, "content"), tool_use=False)
     return reading.answer()
 
 
 def _pydantic_ai(parts: list[Any] | tuple[Any, ...]) -> Answer:
     reading = _Reading()
     for part in parts[:MAX_ITEMS]:
-        kind = _field(part, "part_kind")
+        kind = field_of(part, "part_kind")
         if kind == "text":
-            reading.add_text(_field(part, "content"))
+            reading.add_text(field_of(part, "content"))
         elif kind == "tool-call":
-            reading.add_call(_field(part, "tool_name"), _field(part, "args"))
+            reading.add_call(field_of(part, "tool_name"), field_of(part, "args"))
     return reading.answer()
