@@ -42,12 +42,10 @@ import argparse
 import contextlib
 import inspect
 import json
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +55,8 @@ import anyio
 from _report import publish
 
 from agentroute import Router
-from agentroute.demo import assistant_message
 from agentroute.shadow import ShadowStats
-from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, rebooked, run_tool
+from agentroute.sim.airline_tasks import Task, airline_sim, draw_tasks, run_task
 from agentroute.sim.server import run_simulator
 
 WANDER = 20
@@ -72,35 +69,13 @@ LATENCY_MS = 30.0
 """B1's model latency (each simulated answer): real models take hundreds of ms."""
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
-    id: str
-    hard: bool
-
-
 def make_tasks(n: int, seed: int, prefix: str = "task") -> tuple[Task, ...]:
-    rng = random.Random(f"shadow-bench/{seed}")
-    return tuple(Task(f"{prefix}-{i:04d}", rng.random() < HARD_SHARE) for i in range(n))
+    ids = [f"{prefix}-{i:04d}" for i in range(n)]
+    return draw_tasks(ids, salt=f"shadow-bench/{seed}", hard_share=HARD_SHARE)
 
 
 def sim_data(latency_ms: float = 0.0) -> dict[str, Any]:
-    scenario = {
-        "kind": "airline",
-        "skills": {"small-model": 0, "big-model": 2},
-        "wander": {"small-model": WANDER},
-    }
-    latency = {"base_ms": latency_ms}
-    return {
-        "instances": {
-            "cheap": {"kind": "openai", "scenario": scenario, "latency": latency},
-            "claude": {
-                "kind": "anthropic",
-                "context_window": 200_000,
-                "scenario": scenario,
-                "latency": latency,
-            },
-        }
-    }
+    return airline_sim(WANDER, latency_ms)
 
 
 @contextlib.contextmanager
@@ -153,39 +128,6 @@ def router_data(url: str, shadow: Mapping[str, Any] | None) -> dict[str, Any]:
     return data
 
 
-def _tool(task: Task, name: str, arguments: Mapping[str, Any]) -> str:
-    """The scenario's tools, with an easy task's reservation in economy."""
-    out = run_tool(name, arguments)
-    if name == "get_reservation" and not task.hard:
-        return json.dumps({**json.loads(out), "cabin": "economy"})
-    return out
-
-
-async def session(router: Router, task: Task, latencies: list[float] | None = None) -> bool:
-    """One task as one session; each user call's latency appended to ``latencies``."""
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": USER_REQUEST},
-    ]
-    async with router.session(id=task.id, agent="support") as s:
-        for _ in range(MAX_STEPS):
-            start = time.perf_counter()
-            # (a snapshot: the shadow call of this step is sent after it returns, and must not
-            # see the history this loop appends to the list meanwhile)
-            result = await router.complete(messages, tools=TOOLS)
-            if latencies is not None:
-                latencies.append(time.perf_counter() - start)
-            messages.append(assistant_message(result))
-            if not result.tool_calls:
-                break
-            for tc in result.tool_calls:
-                output = _tool(task, tc.name, json.loads(tc.arguments))
-                messages.append({"role": "tool", "tool_call_id": tc.id, "content": output})
-        solved = rebooked(messages)
-        s.record_outcome(success=solved)
-    return solved
-
-
 async def run_tasks(router: Router, tasks: Sequence[Task], latencies: list[float] | None) -> int:
     limit = anyio.Semaphore(PARALLEL)
     solved = 0
@@ -193,7 +135,7 @@ async def run_tasks(router: Router, tasks: Sequence[Task], latencies: list[float
     async def one(task: Task) -> None:
         nonlocal solved
         async with limit:
-            ok = await session(router, task, latencies)
+            ok, _ = await run_task(router, task, max_steps=MAX_STEPS, latencies=latencies)
             solved += ok
 
     async with anyio.create_task_group() as tg:

@@ -1,7 +1,8 @@
 """The demo agent run for many sessions on the simulator, each session's outcome recorded: the
 traffic the end-to-end calibration test (tests/test_calibrate_e2e.py) logs and measures.
 
-**The tasks.** Each session is one airline rebooking task (:mod:`agentroute.sim.scenario`);
+**The tasks** (drawn, and run by the agent's loop, with :mod:`agentroute.sim.airline_tasks`).
+Each session is one airline rebooking task (:mod:`agentroute.sim.scenario`);
 a task is *easy* when the reservation the application's ``get_reservation`` returns is an
 ``economy`` fare (any model rebooks it in 5 calls: read, search, update, confirm, answer) and
 *hard* when it is ``basic_economy`` (only the strong model, skill 2, asks for the upgrade that
@@ -26,9 +27,7 @@ Sessions run concurrently (at most :data:`PARALLEL` at a time) in one task group
 
 from __future__ import annotations
 
-import json
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,7 @@ import anyio
 
 from agentroute import Router
 from agentroute.config import RouterConfig
-from agentroute.demo import assistant_message
-from agentroute.sim.scenario import SYSTEM_PROMPT, TOOLS, USER_REQUEST, rebooked, run_tool
+from agentroute.sim.airline_tasks import Task, airline_sim, draw_tasks, run_task
 from tests.helpers import frameworks_config
 
 __all__ = [
@@ -63,12 +61,6 @@ PARALLEL = 8
 
 
 @dataclass(frozen=True, slots=True)
-class Task:
-    id: str
-    hard: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Measured:
     """What one router did over the tasks: sessions solved and their total cost."""
 
@@ -80,23 +72,13 @@ class Measured:
 
 def make_tasks(n: int, *, seed: int, hard_share: float) -> tuple[Task, ...]:
     """``n`` tasks, each hard with probability ``hard_share`` (drawn from ``seed``)."""
-    rng = random.Random(f"e2e-tasks/{seed}")
-    return tuple(Task(f"task-{i:03d}", rng.random() < hard_share) for i in range(n))
+    ids = [f"task-{i:03d}" for i in range(n)]
+    return draw_tasks(ids, salt=f"e2e-tasks/{seed}", hard_share=hard_share)
 
 
 def sim_data() -> dict[str, Any]:
     """The simulator: both instances play the airline agent; the cheap model wanders."""
-    scenario = {
-        "kind": "airline",
-        "skills": {"small-model": 0, "big-model": 2},
-        "wander": {"small-model": WANDER},
-    }
-    return {
-        "instances": {
-            "cheap": {"kind": "openai", "scenario": scenario},
-            "claude": {"kind": "anthropic", "context_window": 200_000, "scenario": scenario},
-        }
-    }
+    return airline_sim(WANDER)
 
 
 def router_data(sim_url: str) -> dict[str, Any]:
@@ -107,31 +89,9 @@ def router_data(sim_url: str) -> dict[str, Any]:
     return data
 
 
-def _tool(task: Task, name: str, arguments: Mapping[str, Any]) -> str:
-    """The application's tools: the scenario's, with an easy task's reservation in economy."""
-    out = run_tool(name, arguments)
-    if name == "get_reservation" and not task.hard:
-        return json.dumps({**json.loads(out), "cabin": "economy"})
-    return out
-
-
 async def _session(router: Router, task: Task) -> tuple[bool, float, int]:
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": USER_REQUEST},
-    ]
-    async with router.session(id=task.id, agent="support") as session:
-        for _ in range(MAX_STEPS):
-            result = await router.complete(messages, tools=TOOLS)
-            messages.append(assistant_message(result))
-            if not result.tool_calls:
-                break
-            for tc in result.tool_calls:
-                output = _tool(task, tc.name, json.loads(tc.arguments))
-                messages.append({"role": "tool", "tool_call_id": tc.id, "content": output})
-        solved = rebooked(messages)
-        session.record_outcome(success=solved)
-        return solved, session.cost_usd, session.step
+    solved, session = await run_task(router, task, max_steps=MAX_STEPS)
+    return solved, session.cost_usd, session.step
 
 
 async def run_sessions(
